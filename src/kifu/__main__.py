@@ -1,0 +1,3 @@
+from kifu.cli import main
+
+main()

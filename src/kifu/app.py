@@ -1,0 +1,55 @@
+"""Assemble the FastAPI app from the feature routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from kifu import __version__, health
+from kifu.config import Settings
+from kifu.db.pool import make_pool
+from kifu.kit.errors import install_error_handlers
+from kifu.kit.middleware import BodyLimitMiddleware, RequestIdMiddleware
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings, conninfo: str) -> FastAPI:
+    """The API for one database. ``conninfo`` is resolved by the caller (embedded or given)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # wait=False: the API starts even when the database is down; /health reports it.
+        await app.state.pool.open(wait=False)
+        try:
+            yield
+        finally:
+            await app.state.pool.close()
+
+    app = FastAPI(
+        title="kifu",
+        version=__version__,
+        summary="Trading journal and AI review backend (KIFU API v1)",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.pool = make_pool(conninfo, settings.db_pool_size)
+    install_error_handlers(app)
+
+    app.include_router(health.router)
+
+    # Outermost last: request id wraps everything, then CORS, then the body limit.
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["Content-Type", "Authorization", "Origin", "Accept"],
+        expose_headers=["Content-Disposition", "X-Request-ID", "Retry-After"],
+        allow_credentials=True,
+    )
+    app.add_middleware(RequestIdMiddleware)
+    return app

@@ -1,0 +1,113 @@
+"""The ``kifu`` command: ``serve``, ``db upgrade|status``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from kifu import runtime
+from kifu.config import get_settings
+from kifu.db import runner
+from kifu.db.embedded import EmbeddedError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="kifu trading journal")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema: upgrade and status.")
+app.add_typer(db_app, name="db")
+
+console = Console(stderr=True)
+out = Console()
+
+
+def _fail(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code=1)
+
+
+def _print_upgrade(result: runner.UpgradeResult) -> None:
+    if result.adopted:
+        out.print(f"adopted {len(result.adopted)} file(s) already applied by hand:")
+        for name in result.adopted:
+            out.print(f"  adopted  {name}")
+    for name in result.applied:
+        out.print(f"  applied  {name}")
+    if not result.adopted and not result.applied:
+        out.print("database is up to date; nothing to apply")
+    else:
+        out.print(f"done: {len(result.adopted)} adopted, {len(result.applied)} applied")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending migrations (adopting a database that was migrated by hand)."""
+    settings = get_settings()
+    try:
+        with runtime.database(settings) as conninfo:
+            result = runner.upgrade(conninfo)
+    except (runner.MigrationError, EmbeddedError) as exc:
+        _fail(str(exc))
+    _print_upgrade(result)
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """List applied, adopted, pending and changed migration files."""
+    settings = get_settings()
+    try:
+        with runtime.database(settings) as conninfo:
+            rows = runner.status(conninfo)
+    except EmbeddedError as exc:
+        _fail(str(exc))
+    table = Table("file", "state", "applied at")
+    for row in rows:
+        at = row.applied_at.isoformat(timespec="seconds") if row.applied_at else ""
+        table.add_row(row.filename, row.state, at)
+    out.print(table)
+    if any(r.state == "changed" for r in rows):
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="Address to listen on (default KIFU_HOST or 127.0.0.1)."),
+    port: int = typer.Option(None, help="Port (default PORT or 8080)."),
+) -> None:
+    """Run the API: start the embedded database if needed, upgrade it, serve until stopped."""
+    import uvicorn
+
+    from kifu.app import create_app
+
+    settings = get_settings()
+    try:
+        settings = runtime.with_secrets(settings)
+        with runtime.database(settings) as conninfo:
+            result = runner.upgrade(conninfo)
+            if result.adopted or result.applied:
+                _print_upgrade(result)
+            api = create_app(settings, conninfo)
+            where = (
+                "embedded PostgreSQL in " + str(settings.home)
+                if settings.embedded
+                else "DATABASE_URL"
+            )
+            console.print(
+                f"kifu serving on http://{host or settings.host}:{port or settings.port} ({where})"
+            )
+            uvicorn.run(
+                api, host=host or settings.host, port=port or settings.port, log_level="info"
+            )
+    except (runtime.ConfigError, runner.MigrationError, EmbeddedError) as exc:
+        _fail(str(exc))
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,64 @@
+"""Settings from the environment, in one place.
+
+Every setting kifu reads is declared here; nothing else calls ``os.environ``. Names follow the
+reference system where it had one (``DATABASE_URL``, ``JWT_SECRET``, ``KIFU_ENC_KEY``,
+``CORS_ALLOWED_ORIGINS``, ``PORT``) and are prefixed ``KIFU_`` otherwise.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import platformdirs
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    return Path(platformdirs.user_data_dir("kifu", appauthor=False))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="", case_sensitive=False, extra="ignore", populate_by_name=True
+    )
+
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    home: Path = Field(default_factory=_default_home, validation_alias="KIFU_HOME")
+
+    host: str = Field(default="127.0.0.1", validation_alias="KIFU_HOST")
+    # The KIFU web client defaults to http://127.0.0.1:8080/api, so 8080 lets it run unchanged.
+    port: int = Field(default=8080, validation_alias=AliasChoices("PORT", "KIFU_PORT"))
+
+    jwt_secret: str | None = Field(default=None, validation_alias="JWT_SECRET")
+    enc_key: str | None = Field(default=None, validation_alias="KIFU_ENC_KEY")
+
+    cors_allowed_origins: str = Field(
+        default="http://localhost:5173,http://localhost:3000",
+        validation_alias="CORS_ALLOWED_ORIGINS",
+    )
+    max_body_bytes: int = Field(default=200 * 1024 * 1024, validation_alias="KIFU_MAX_BODY_BYTES")
+    db_pool_size: int = Field(default=10, validation_alias="KIFU_DB_POOL_SIZE")
+    ai_allowlist_required: bool = Field(default=True, validation_alias="KIFU_AI_ALLOWLIST_REQUIRED")
+
+    @field_validator("port")
+    @classmethod
+    def _port_range(cls, v: int) -> int:
+        if not 0 < v < 65536:
+            raise ValueError("PORT must be between 1 and 65535")
+        return v
+
+    @property
+    def embedded(self) -> bool:
+        """True when kifu owns its PostgreSQL (no DATABASE_URL given)."""
+        return not self.database_url
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return [o.strip() for o in self.cors_allowed_origins.split(",") if o.strip()]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""The database: embedded server, migration runner, connection pool."""

@@ -1,0 +1,27 @@
+"""``GET /health``: is the service able to answer, and is its database reachable."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", summary="Liveness and database reachability")
+async def health(request: Request) -> JSONResponse:
+    """``{"status": "healthy"}``, or 503 with the reason when the database does not answer."""
+    pool = request.app.state.pool
+    try:
+        async with pool.connection(timeout=3) as conn:
+            await conn.execute("SELECT 1")
+    except Exception as exc:  # any failure to reach the database means unhealthy
+        return JSONResponse(
+            {
+                "status": "unhealthy",
+                "code": "DATABASE_UNAVAILABLE",
+                "message": f"database unreachable: {type(exc).__name__}",
+            },
+            status_code=503,
+        )
+    return JSONResponse({"status": "healthy"})

@@ -1,0 +1,1 @@
+"""Small shared pieces used by every capability: errors, auth, pagination, money and time."""

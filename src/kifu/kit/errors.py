@@ -1,0 +1,169 @@
+"""Typed errors, mapped once to the ``{"code", "message"}`` envelope and an HTTP status.
+
+Raise these from services and routes; ``install_error_handlers`` turns them, and every other
+failure (unknown route, malformed JSON, validation, unexpected exception), into the one envelope
+the KIFU client reads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("kifu.errors")
+
+
+class KifuError(Exception):
+    """An error with a stable code for clients and a human message."""
+
+    status_code = 400
+    default_code = "INVALID_REQUEST"
+
+    def __init__(
+        self,
+        code: str | None = None,
+        message: str = "",
+        *,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.code = code or self.default_code
+        self.message = message or self.code.replace("_", " ").lower()
+        self.headers = headers
+        self.extra = extra or {}
+        super().__init__(f"{self.code}: {self.message}")
+
+
+class BadRequest(KifuError):
+    status_code = 400
+
+
+class Unauthorized(KifuError):
+    status_code = 401
+    default_code = "UNAUTHORIZED"
+
+
+class Forbidden(KifuError):
+    status_code = 403
+    default_code = "FORBIDDEN"
+
+
+class NotFound(KifuError):
+    status_code = 404
+    default_code = "NOT_FOUND"
+
+
+class Conflict(KifuError):
+    status_code = 409
+    default_code = "CONFLICT"
+
+
+class PayloadTooLarge(KifuError):
+    status_code = 413
+    default_code = "PAYLOAD_TOO_LARGE"
+
+
+class TooManyRequests(KifuError):
+    status_code = 429
+    default_code = "RATE_LIMITED"
+
+
+class BadGateway(KifuError):
+    status_code = 502
+    default_code = "BAD_GATEWAY"
+
+
+class ServiceUnavailable(KifuError):
+    status_code = 503
+    default_code = "SERVICE_UNAVAILABLE"
+
+
+_STATUS_CODES = {
+    400: "INVALID_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "INVALID_REQUEST",
+    429: "RATE_LIMITED",
+}
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"code": code, "message": message, **extra}
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    return JSONResponse(error_body(code, message, **extra), status_code=status, headers=headers)
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    # Drop the "body"/"query"/"path" prefix: clients know where they put the field.
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def describe_validation_errors(errors: list[dict[str, Any]]) -> str:
+    """One sentence naming every bad field and why, e.g. ``email: field required``."""
+    messages = []
+    for err in errors:
+        kind = err.get("type", "")
+        field = _field_path(tuple(err.get("loc", ())))
+        if kind == "json_invalid":
+            messages.append(f"malformed JSON: {err.get('ctx', {}).get('error', 'cannot parse')}")
+        elif kind == "missing":
+            messages.append(f"{field}: field required")
+        elif kind == "extra_forbidden":
+            messages.append(f"{field}: unknown field")
+        else:
+            messages.append(f"{field}: {err.get('msg', 'invalid value')}")
+    return "; ".join(messages) or "invalid request"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(KifuError)
+    async def _kifu_error(_: Request, exc: KifuError) -> JSONResponse:
+        return error_response(exc.status_code, exc.code, exc.message, exc.headers, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(400, "INVALID_REQUEST", describe_validation_errors(exc.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, "HTTP_ERROR")
+        if exc.status_code == 404 and exc.detail == "Not Found":
+            message = f"no route for {request.method} {request.url.path}"
+        elif exc.status_code == 405:
+            message = f"method {request.method} is not allowed on {request.url.path}"
+        else:
+            message = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+        return error_response(exc.status_code, code, message, getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
+        log.exception(
+            "unexpected error on %s %s (request %s)",
+            request.method,
+            request.url.path,
+            request_id,
+            exc_info=exc,
+        )
+        return error_response(
+            500,
+            "INTERNAL_ERROR",
+            f"an internal error occurred (request id {request_id})",
+            headers={"X-Request-ID": request_id},
+        )
