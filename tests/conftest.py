@@ -10,16 +10,22 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from kifu.app import create_app
+from kifu.config import Settings
 from kifu.db import runner
 from kifu.db.embedded import EmbeddedPostgres
+from kifu.kit.auth import issue_access_token
+from tests.helpers import TEST_ENC_KEY, TEST_JWT_SECRET, ApiUser
 
 TEMPLATE = "kifu_test_template"
 LAST_REFERENCE_FILE = "022_create_runs_and_summary_packs.sql"
@@ -113,3 +119,50 @@ def db_at_022(pg_server: Server) -> Iterator[str]:
     for conninfo in _fresh(pg_server):
         runner.upgrade(conninfo, stop_after=LAST_REFERENCE_FILE)
         yield conninfo
+
+
+# -- the API ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def settings(db: str) -> Settings:
+    return Settings(database_url=db, jwt_secret=TEST_JWT_SECRET, enc_key=TEST_ENC_KEY)
+
+
+@pytest.fixture
+def app(settings: Settings, db: str) -> FastAPI:
+    return create_app(settings, db)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    """A client of the real app on the test's database (lifespan run, pool open)."""
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture
+def make_user(db: str) -> Callable[..., ApiUser]:
+    """Create a user (and its free subscription) directly in the database, with a token."""
+
+    def make(email: str | None = None, name: str = "Test Trader") -> ApiUser:
+        email = email or f"trader-{uuid.uuid4().hex[:8]}@example.com"
+        with psycopg.connect(db) as conn:
+            row = conn.execute(
+                "INSERT INTO users (email, password_hash, name) VALUES (%s, %s, %s) RETURNING id",
+                (email, "!unusable", name),
+            ).fetchone()
+            assert row is not None
+            conn.execute(
+                "INSERT INTO subscriptions (user_id, tier, ai_quota_remaining, ai_quota_limit)"
+                " VALUES (%s, 'free', 20, 20)",
+                (row[0],),
+            )
+        return ApiUser(row[0], email, issue_access_token(row[0], TEST_JWT_SECRET))
+
+    return make
+
+
+@pytest.fixture
+def user(make_user: Callable[..., ApiUser]) -> ApiUser:
+    return make_user()

@@ -5,20 +5,29 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from kifu import __version__, health
 from kifu.config import Settings
 from kifu.db.pool import make_pool
+from kifu.kit.auth import AuthGateMiddleware
 from kifu.kit.errors import install_error_handlers
 from kifu.kit.middleware import BodyLimitMiddleware, RequestIdMiddleware
 
-API_PREFIX = "/api/v1"
+
+def _routers() -> list[APIRouter]:
+    """Every capability's router. Each capability adds its one line here."""
+    return [
+        health.router,
+    ]
 
 
 def create_app(settings: Settings, conninfo: str) -> FastAPI:
-    """The API for one database. ``conninfo`` is resolved by the caller (embedded or given)."""
+    """The API for one database. ``conninfo`` is resolved by the caller (embedded or given);
+    ``settings`` must carry the secrets (see ``runtime.with_secrets``)."""
+    if not settings.jwt_secret:
+        raise ValueError("settings.jwt_secret is required to build the app")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -39,9 +48,12 @@ def create_app(settings: Settings, conninfo: str) -> FastAPI:
     app.state.pool = make_pool(conninfo, settings.db_pool_size)
     install_error_handlers(app)
 
-    app.include_router(health.router)
+    for router in _routers():
+        app.include_router(router)
 
-    # Outermost last: request id wraps everything, then CORS, then the body limit.
+    # Added innermost first: request id wraps everything, then CORS (so 401s and 413s carry
+    # CORS headers), then the body limit, then the auth gate.
+    app.add_middleware(AuthGateMiddleware, secret=settings.jwt_secret)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(
         CORSMiddleware,

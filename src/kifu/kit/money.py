@@ -1,0 +1,34 @@
+"""Exact decimals: parse strictly, print canonically. Never ``float``."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from kifu.kit.errors import BadRequest
+
+
+def parse_decimal(value: object, field: str) -> Decimal:
+    """A finite ``Decimal`` from a string or int (floats are refused: they are not exact)."""
+    if isinstance(value, bool | float):
+        raise BadRequest("INVALID_REQUEST", f"{field}: send numbers as decimal strings")
+    if isinstance(value, int):
+        return Decimal(value)
+    if not isinstance(value, str) or not value.strip():
+        raise BadRequest("INVALID_REQUEST", f"{field}: must be a decimal number")
+    try:
+        d = Decimal(value.strip())
+    except InvalidOperation as exc:
+        raise BadRequest("INVALID_REQUEST", f"{field}: {value!r} is not a number") from exc
+    if not d.is_finite():
+        raise BadRequest("INVALID_REQUEST", f"{field}: must be finite")
+    return d
+
+
+def dec_str(value: Decimal | None) -> str | None:
+    """Plain notation without exponent or trailing zeros: ``Decimal('1.50E+3')`` → ``'1500'``."""
+    if value is None:
+        return None
+    if value == 0:
+        return "0"
+    text = format(value.normalize(), "f")
+    return text
