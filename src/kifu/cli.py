@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 import typer
@@ -70,6 +71,10 @@ def db_status() -> None:
         raise typer.Exit(code=1)
 
 
+def _exit_on_sigterm(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
 @app.command()
 def serve(
     host: str = typer.Option(None, help="Address to listen on (default KIFU_HOST or 127.0.0.1)."),
@@ -81,6 +86,9 @@ def serve(
     from kifu.app import create_app
 
     settings = get_settings()
+    # uvicorn shuts down on SIGTERM and then re-raises it; by default that would kill the process
+    # before the embedded PostgreSQL is stopped. Turn it into a normal exit so cleanup runs.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         settings = runtime.with_secrets(settings)
         with runtime.database(settings) as conninfo:

@@ -1,0 +1,108 @@
+"""The ``kifu`` command end to end: ``db upgrade``/``db status`` and a real ``kifu serve``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from kifu.db import runner
+from kifu.db.files import discover
+
+
+def _kifu(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kifu", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_db_upgrade_then_nothing_to_do_then_status(empty_db: str) -> None:
+    env = {"DATABASE_URL": empty_db}
+    first = _kifu("db", "upgrade", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "applied  001_init.sql" in first.stdout
+    assert f"done: 0 adopted, {len(discover())} applied" in first.stdout
+    second = _kifu("db", "upgrade", env=env)
+    assert second.returncode == 0
+    assert "nothing to apply" in second.stdout
+    status = _kifu("db", "status", env=env)
+    assert status.returncode == 0
+    assert "022_create_runs_and_summary_packs.sql" in status.stdout
+    assert "pending" not in status.stdout
+
+
+def test_db_upgrade_refusal_exits_nonzero_with_message(empty_db: str) -> None:
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        conn.execute("CREATE TABLE users (id serial PRIMARY KEY)")
+    result = _kifu("db", "upgrade", env={"DATABASE_URL": empty_db})
+    assert result.returncode == 1
+    assert "001_init.sql is only partly applied" in result.stderr
+    with psycopg.connect(empty_db) as conn:
+        assert conn.execute("SELECT to_regclass(%s)", (runner.BOOKKEEPING_TABLE,)).fetchone() == (
+            None,
+        )
+
+
+def test_serve_requires_secrets_with_database_url(empty_db: str) -> None:
+    result = _kifu("serve", env={"DATABASE_URL": empty_db, "JWT_SECRET": "", "KIFU_ENC_KEY": ""})
+    assert result.returncode == 1
+    assert "JWT_SECRET, KIFU_ENC_KEY must be set" in result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_serve_embedded_answers_and_stops_cleanly(tmp_path: Path, stop_signal: int) -> None:
+    home = tmp_path / "home"
+    port = _free_port()
+    env = {**os.environ, "KIFU_HOME": str(home), "PORT": str(port)}
+    env.pop("DATABASE_URL", None)
+    env.pop("JWT_SECRET", None)
+    env.pop("KIFU_ENC_KEY", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kifu", "serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert time.monotonic() < deadline, "kifu serve did not become healthy"
+            time.sleep(0.2)
+        assert httpx.get(f"{base}/health").json() == {"status": "healthy"}
+        assert httpx.get(f"{base}/docs").status_code == 200
+        missing = httpx.get(f"{base}/nope")
+        assert missing.status_code == 404
+        assert missing.json()["code"] == "NOT_FOUND"
+        assert (home / "secrets.json").stat().st_mode & 0o077 == 0
+    finally:
+        proc.send_signal(stop_signal)
+        proc.wait(timeout=60)
+    pidfile = home / "postgres" / "postmaster.pid"
+    assert not pidfile.exists(), "the embedded PostgreSQL was left running"
+    assert proc.returncode in (0, -stop_signal, 128 + stop_signal, 130)
