@@ -55,6 +55,14 @@ def test_db_upgrade_refusal_exits_nonzero_with_message(empty_db: str) -> None:
         )
 
 
+def test_unreachable_database_is_a_clear_error() -> None:
+    url = "postgresql://nobody:x@127.0.0.1:1/nothing?connect_timeout=2"
+    result = _kifu("db", "upgrade", env={"DATABASE_URL": url})
+    assert result.returncode == 1
+    assert "cannot connect to the database" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_serve_requires_secrets_with_database_url(empty_db: str) -> None:
     result = _kifu("serve", env={"DATABASE_URL": empty_db, "JWT_SECRET": "", "KIFU_ENC_KEY": ""})
     assert result.returncode == 1

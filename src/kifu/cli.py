@@ -6,6 +6,7 @@ import logging
 import signal
 import sys
 
+import psycopg
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -26,6 +27,11 @@ out = Console()
 def _fail(message: str) -> None:
     console.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(code=1)
+
+
+def _unreachable(exc: psycopg.OperationalError) -> str:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"cannot connect to the database ({first}); check DATABASE_URL"
 
 
 def _print_upgrade(result: runner.UpgradeResult) -> None:
@@ -50,6 +56,8 @@ def db_upgrade() -> None:
             result = runner.upgrade(conninfo)
     except (runner.MigrationError, EmbeddedError) as exc:
         _fail(str(exc))
+    except psycopg.OperationalError as exc:
+        _fail(_unreachable(exc))
     _print_upgrade(result)
 
 
@@ -62,6 +70,8 @@ def db_status() -> None:
             rows = runner.status(conninfo)
     except EmbeddedError as exc:
         _fail(str(exc))
+    except psycopg.OperationalError as exc:
+        _fail(_unreachable(exc))
     table = Table("file", "state", "applied at")
     for row in rows:
         at = row.applied_at.isoformat(timespec="seconds") if row.applied_at else ""
@@ -109,6 +119,8 @@ def serve(
             )
     except (runtime.ConfigError, runner.MigrationError, EmbeddedError) as exc:
         _fail(str(exc))
+    except psycopg.OperationalError as exc:
+        _fail(_unreachable(exc))
 
 
 def main() -> None:
