@@ -1,0 +1,1 @@
+"""The ledger: trade events and their dedupe key, venues, instruments, accounts, positions."""
