@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from kifu import __version__, health
+from kifu.accounts import routes as accounts_routes
 from kifu.config import Settings
 from kifu.db.pool import make_pool
 from kifu.kit.auth import AuthGateMiddleware
@@ -20,6 +21,7 @@ def _routers() -> list[APIRouter]:
     """Every capability's router. Each capability adds its one line here."""
     return [
         health.router,
+        accounts_routes.router,
     ]
 
 

@@ -1,0 +1,1 @@
+"""Accounts: users, auth tokens, subscriptions, the AI quota and allowlist, watch-list symbols."""

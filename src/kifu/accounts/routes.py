@@ -1,0 +1,151 @@
+"""HTTP for accounts: ``/api/v1/auth/*`` and ``/api/v1/users/me*`` (reference §2.1)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from kifu.accounts import ratelimit, service, store
+from kifu.accounts.rules import SymbolError, WatchSymbol, normalize_symbols
+from kifu.accounts.schemas import (
+    LoginRequest,
+    MessageResponse,
+    RefreshRequest,
+    RegisterRequest,
+    RegisterResponse,
+    RenameRequest,
+    SubscriptionOut,
+    SymbolOut,
+    SymbolsRequest,
+    SymbolsResponse,
+    TokenPair,
+    UserOut,
+)
+from kifu.config import Settings
+from kifu.kit.auth import CurrentUser
+from kifu.kit.db import Conn
+from kifu.kit.errors import BadRequest
+from kifu.kit.timeutil import rfc3339
+
+router = APIRouter(prefix="/api/v1")
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def _limits(settings: Settings) -> ratelimit.LoginLimits:
+    return ratelimit.LoginLimits(
+        per_email=settings.login_max_per_email,
+        per_address=settings.login_max_per_address,
+        window=timedelta(seconds=settings.login_window_seconds),
+    )
+
+
+def _subscription_out(sub: store.SubscriptionRow) -> SubscriptionOut:
+    return SubscriptionOut(
+        tier=sub.tier,
+        ai_quota_remaining=sub.ai_quota_remaining,
+        ai_quota_limit=sub.ai_quota_limit,
+        last_reset_at=rfc3339(sub.last_reset_at) or "",
+        expires_at=rfc3339(sub.expires_at),
+    )
+
+
+def _user_out(p: service.Profile) -> JSONResponse:
+    out = UserOut(
+        id=p.user.id,
+        email=p.user.email,
+        name=p.user.name,
+        ai_allowlisted=p.user.ai_allowlisted,
+        created_at=rfc3339(p.user.created_at) or "",
+        subscription=_subscription_out(p.subscription) if p.subscription else None,
+    )
+    # Optional fields are left out rather than sent as null, as the reference did.
+    return JSONResponse(out.model_dump(mode="json", exclude_none=True))
+
+
+def _symbols_out(symbols: list[WatchSymbol]) -> SymbolsResponse:
+    return SymbolsResponse(
+        symbols=[SymbolOut(symbol=s.symbol, timeframe_default=s.timeframe_default) for s in symbols]
+    )
+
+
+# -- auth --------------------------------------------------------------------------------------
+
+
+@router.post("/auth/register", response_model=RegisterResponse, tags=["auth"])
+async def register(body: RegisterRequest, conn: Conn) -> RegisterResponse:
+    """Create an account and its free subscription (20 AI credits a month)."""
+    user_id = await service.register(conn, body.email, body.password, body.name)
+    return RegisterResponse(user_id=user_id)
+
+
+@router.post("/auth/login", response_model=TokenPair, tags=["auth"])
+async def login(body: LoginRequest, request: Request, conn: Conn) -> TokenPair:
+    """Exchange email and password for an access token (15 min) and a refresh token (30 days).
+    Rate limited per email and per client address (429 ``RATE_LIMITED`` with Retry-After)."""
+    settings = _settings(request)
+    address = request.client.host if request.client else "unknown"
+    pair = await service.login(
+        conn,
+        body.email,
+        body.password,
+        address=address,
+        secret=settings.jwt_secret or "",
+        limits=_limits(settings),
+    )
+    return TokenPair(access_token=pair.access_token, refresh_token=pair.refresh_token)
+
+
+@router.post("/auth/refresh", response_model=TokenPair, tags=["auth"])
+async def refresh(body: RefreshRequest, request: Request, conn: Conn) -> TokenPair:
+    """Rotate a refresh token into a new pair. Re-using a retired token ends all sessions."""
+    pair = await service.refresh(
+        conn, body.refresh_token, secret=_settings(request).jwt_secret or ""
+    )
+    return TokenPair(access_token=pair.access_token, refresh_token=pair.refresh_token)
+
+
+@router.post("/auth/logout", response_model=MessageResponse, tags=["auth"])
+async def logout(body: RefreshRequest, conn: Conn) -> MessageResponse:
+    """Revoke one refresh token."""
+    await service.logout(conn, body.refresh_token)
+    return MessageResponse(message="logged out")
+
+
+# -- the signed-in user ------------------------------------------------------------------------
+
+
+@router.get("/users/me", response_model=UserOut, tags=["users"])
+async def me(user_id: CurrentUser, conn: Conn) -> JSONResponse:
+    return _user_out(await service.profile(conn, user_id))
+
+
+@router.put("/users/me", response_model=UserOut, tags=["users"])
+async def rename_me(body: RenameRequest, user_id: CurrentUser, conn: Conn) -> JSONResponse:
+    return _user_out(await service.rename(conn, user_id, body.name))
+
+
+@router.get("/users/me/subscription", response_model=SubscriptionOut, tags=["users"])
+async def my_subscription(user_id: CurrentUser, conn: Conn) -> JSONResponse:
+    sub = _subscription_out(await service.subscription(conn, user_id))
+    return JSONResponse(sub.model_dump(mode="json", exclude_none=True))
+
+
+@router.get("/users/me/symbols", response_model=SymbolsResponse, tags=["users"])
+async def my_symbols(user_id: CurrentUser, conn: Conn) -> SymbolsResponse:
+    """The watch-list in the order it was saved (at most 200); never empty."""
+    return _symbols_out(await service.watch_list(conn, user_id))
+
+
+@router.put("/users/me/symbols", response_model=SymbolsResponse, tags=["users"])
+async def put_my_symbols(body: SymbolsRequest, user_id: CurrentUser, conn: Conn) -> SymbolsResponse:
+    """Replace the watch-list (at most 100 entries); an empty list resets it to BTCUSDT/1h."""
+    try:
+        symbols = normalize_symbols([(s.symbol, s.timeframe_default) for s in body.symbols])
+    except SymbolError as exc:
+        raise BadRequest(exc.code, exc.message) from exc
+    return _symbols_out(await service.replace_watch_list(conn, user_id, symbols))

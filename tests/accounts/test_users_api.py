@@ -1,0 +1,126 @@
+"""/users/me, /users/me/subscription and /users/me/symbols against the real app."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.helpers import ApiUser
+
+ME = "/api/v1/users/me"
+SUB = "/api/v1/users/me/subscription"
+SYMBOLS = "/api/v1/users/me/symbols"
+
+
+def test_profile_shape(client: TestClient, user: ApiUser) -> None:
+    r = client.get(ME, headers=user.headers)
+    assert r.status_code == 200
+    body = r.json()
+    assert set(body) == {"id", "email", "name", "ai_allowlisted", "created_at", "subscription"}
+    assert body["id"] == str(user.id)
+    assert body["created_at"].endswith("Z")
+    sub = body["subscription"]
+    assert set(sub) == {"tier", "ai_quota_remaining", "ai_quota_limit", "last_reset_at"}
+    assert (sub["tier"], sub["ai_quota_remaining"], sub["ai_quota_limit"]) == ("free", 20, 20)
+
+
+def test_rename_returns_the_full_profile_with_the_quota_limit(
+    client: TestClient, user: ApiUser, db: str
+) -> None:
+    r = client.put(ME, json={"name": "  New Name  "}, headers=user.headers)
+    assert r.status_code == 200
+    assert r.json()["name"] == "New Name"
+    assert r.json()["subscription"]["ai_quota_limit"] == 20  # the reference sent 0 here
+    for bad in ({"name": ""}, {"name": "  "}, {}, {"name": 5}, {"name": "x", "email": "a@b.co"}):
+        r = client.put(ME, json=bad, headers=user.headers)
+        assert r.status_code == 400, bad
+        assert r.json()["code"] == "INVALID_REQUEST"
+    with psycopg.connect(db) as conn:
+        assert conn.execute("SELECT name FROM users").fetchone()[0] == "New Name"
+
+
+def test_subscription_with_expiry(client: TestClient, user: ApiUser, db: str) -> None:
+    with psycopg.connect(db) as conn:
+        conn.execute(
+            "UPDATE subscriptions SET tier = 'gold', ai_quota_limit = 1000,"
+            " ai_quota_remaining = 990, expires_at = '2031-01-01T00:00:00Z'"
+        )
+    r = client.get(SUB, headers=user.headers)
+    assert r.status_code == 200
+    assert r.json()["ai_quota_limit"] == 1000
+    assert r.json()["ai_quota_remaining"] == 990
+    assert r.json()["expires_at"] == "2031-01-01T00:00:00Z"
+
+
+def test_missing_user_and_subscription_are_404(client: TestClient, user: ApiUser, db: str) -> None:
+    with psycopg.connect(db) as conn:
+        conn.execute("DELETE FROM subscriptions")
+    assert client.get(SUB, headers=user.headers).json()["code"] == "SUBSCRIPTION_NOT_FOUND"
+    assert "subscription" not in client.get(ME, headers=user.headers).json()
+    with psycopg.connect(db) as conn:
+        conn.execute("DELETE FROM users")
+    r = client.get(ME, headers=user.headers)
+    assert r.status_code == 404
+    assert r.json()["code"] == "USER_NOT_FOUND"
+
+
+def test_symbols_default_then_replace_in_order(client: TestClient, user: ApiUser) -> None:
+    r = client.get(SYMBOLS, headers=user.headers)
+    assert r.json() == {"symbols": [{"symbol": "BTCUSDT", "timeframe_default": "1h"}]}
+    payload = {
+        "symbols": [
+            {"symbol": "ethusdt", "timeframe_default": "4H"},
+            {"symbol": " krw-btc "},
+            {"symbol": "005930", "timeframe_default": ""},
+            {"symbol": "ADAUSDT", "timeframe_default": "1d"},
+        ]
+    }
+    expected = [
+        {"symbol": "ETHUSDT", "timeframe_default": "4h"},
+        {"symbol": "KRW-BTC", "timeframe_default": "1h"},
+        {"symbol": "005930", "timeframe_default": "1h"},
+        {"symbol": "ADAUSDT", "timeframe_default": "1d"},
+    ]
+    r = client.put(SYMBOLS, json=payload, headers=user.headers)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"symbols": expected}
+    assert client.get(SYMBOLS, headers=user.headers).json() == {"symbols": expected}
+    r = client.put(SYMBOLS, json={"symbols": []}, headers=user.headers)
+    assert r.json() == {"symbols": [{"symbol": "BTCUSDT", "timeframe_default": "1h"}]}
+
+
+@pytest.mark.parametrize(
+    ("payload", "code", "named"),
+    [
+        ({"symbols": [{"symbol": "BTCUSDT"}, {"symbol": "btcusdt"}]}, "INVALID_SYMBOL", "BTCUSDT"),
+        ({"symbols": [{"symbol": "BT"}]}, "INVALID_SYMBOL", "symbols[0].symbol"),
+        ({"symbols": [{"symbol": "BTC/USDT"}]}, "INVALID_SYMBOL", "symbols[0].symbol"),
+        (
+            {"symbols": [{"symbol": "BTCUSDT", "timeframe_default": "2h"}]},
+            "INVALID_TIMEFRAME",
+            "symbols[0].timeframe_default",
+        ),
+        ({"symbols": [{"symbol": "BTCUSDT", "extra": 1}]}, "INVALID_REQUEST", "symbols.0.extra"),
+        ({"symbols": "BTCUSDT"}, "INVALID_REQUEST", "symbols"),
+        ({}, "INVALID_REQUEST", "symbols"),
+        ({"symbols": [{"symbol": f"S{i:04d}"} for i in range(101)]}, "INVALID_REQUEST", "symbols"),
+    ],
+)
+def test_bad_symbol_lists_are_400_and_change_nothing(
+    client: TestClient, user: ApiUser, payload: dict, code: str, named: str
+) -> None:
+    client.put(SYMBOLS, json={"symbols": [{"symbol": "ETHUSDT"}]}, headers=user.headers)
+    r = client.put(SYMBOLS, json=payload, headers=user.headers)
+    assert r.status_code == 400, r.text
+    assert r.json()["code"] == code
+    assert named in r.json()["message"]
+    assert client.get(SYMBOLS, headers=user.headers).json()["symbols"] == [
+        {"symbol": "ETHUSDT", "timeframe_default": "1h"}
+    ]
+
+
+def test_users_only_see_their_own_symbols(client: TestClient, make_user) -> None:
+    a, b = make_user(), make_user()
+    client.put(SYMBOLS, json={"symbols": [{"symbol": "ETHUSDT"}]}, headers=a.headers)
+    assert client.get(SYMBOLS, headers=b.headers).json()["symbols"][0]["symbol"] == "BTCUSDT"
