@@ -15,6 +15,7 @@ from kifu.db.pool import make_pool
 from kifu.kit.auth import AuthGateMiddleware
 from kifu.kit.errors import install_error_handlers
 from kifu.kit.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from kifu.packs import routes as packs_routes
 
 
 def _routers() -> list[APIRouter]:
@@ -22,6 +23,7 @@ def _routers() -> list[APIRouter]:
     return [
         health.router,
         accounts_routes.router,
+        packs_routes.router,
     ]
 
 

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=200 * 1024 * 1024, validation_alias="KIFU_MAX_BODY_BYTES")
     db_pool_size: int = Field(default=10, validation_alias="KIFU_DB_POOL_SIZE")
     ai_allowlist_required: bool = Field(default=True, validation_alias="KIFU_AI_ALLOWLIST_REQUIRED")
+    # Time zone whose calendar days a summary pack range covers when the request names none.
+    default_tz: str = Field(default="UTC", validation_alias="KIFU_DEFAULT_TZ")
     # Login rate limit (accounts): attempts per email and per client address in each window.
     login_max_per_email: int = Field(default=10, ge=1, validation_alias="KIFU_LOGIN_MAX_PER_EMAIL")
     login_max_per_address: int = Field(
