@@ -100,6 +100,7 @@ def test_full_session_flow(client: TestClient, db: str) -> None:
     assert r.status_code == 200, r.text
     second = r.json()
     assert second["refresh_token"] != first["refresh_token"]
+    assert second["access_token"] != first["access_token"]
     assert (
         client.get(ME, headers={"Authorization": f"Bearer {second['access_token']}"}).status_code
         == 200

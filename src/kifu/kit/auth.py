@@ -32,6 +32,8 @@ def issue_access_token(user_id: uuid.UUID, secret: str, *, now: datetime | None 
         "typ": "access",
         "iat": int(issued.timestamp()),
         "exp": int((issued + ACCESS_TOKEN_TTL).timestamp()),
+        # Unique per token, so two tokens issued in the same second still differ.
+        "jti": uuid.uuid4().hex,
     }
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
