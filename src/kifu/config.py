@@ -41,8 +41,15 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=200 * 1024 * 1024, validation_alias="KIFU_MAX_BODY_BYTES")
     db_pool_size: int = Field(default=10, validation_alias="KIFU_DB_POOL_SIZE")
     ai_allowlist_required: bool = Field(default=True, validation_alias="KIFU_AI_ALLOWLIST_REQUIRED")
-    # Time zone whose calendar days a summary pack range covers when the request names none.
-    default_tz: str = Field(default="UTC", validation_alias="KIFU_DEFAULT_TZ")
+
+    # Exchange base URLs (market data and exchange sync); tests point them at local stand-ins.
+    binance_spot_url: str = Field(
+        default="https://api.binance.com", validation_alias="KIFU_BINANCE_SPOT_URL"
+    )
+    binance_futures_url: str = Field(
+        default="https://fapi.binance.com", validation_alias="KIFU_BINANCE_FUTURES_URL"
+    )
+    upbit_url: str = Field(default="https://api.upbit.com", validation_alias="KIFU_UPBIT_URL")
     # Login rate limit (accounts): attempts per email and per client address in each window.
     login_max_per_email: int = Field(default=10, ge=1, validation_alias="KIFU_LOGIN_MAX_PER_EMAIL")
     login_max_per_address: int = Field(

@@ -1,0 +1,1 @@
+"""Journal: bubbles, trade links, outcomes, similar search, notes, manual positions, export."""

@@ -1,0 +1,126 @@
+"""Pure journal rules: bubble validation and normalisation, candle floors, outcome arithmetic."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+
+from kifu.kit.errors import BadRequest
+
+SYMBOL_RE = re.compile(r"^[A-Z0-9]{3,12}$")
+TAG_RE = re.compile(r"^[a-z0-9_-]+$")
+TIMEFRAMES: dict[str, int] = {"1m": 60, "15m": 900, "1h": 3600, "4h": 14400, "1d": 86400}
+PERIODS: dict[str, timedelta] = {
+    "1h": timedelta(hours=1),
+    "4h": timedelta(hours=4),
+    "1d": timedelta(days=1),
+}
+MAX_TAGS = 5
+MAX_TAG_LEN = 20
+# Column sizes of bubbles.asset_class / venue_name (the reference truncated to 32/64 chars, which
+# overflowed these columns and failed with a database error).
+ASSET_CLASS_LEN = 20
+VENUE_NAME_LEN = 50
+PNL_PLACES = Decimal("0.00000001")
+
+
+def normalize_symbol(raw: object, field: str = "symbol") -> str:
+    if not isinstance(raw, str) or not SYMBOL_RE.match(raw.strip().upper()):
+        raise BadRequest(
+            "INVALID_SYMBOL", f"{field}: must be 3-12 letters or digits (e.g. BTCUSDT)"
+        )
+    return raw.strip().upper()
+
+
+def normalize_timeframe(raw: object, field: str = "timeframe") -> str:
+    value = raw.strip().lower() if isinstance(raw, str) else raw
+    if value not in TIMEFRAMES:
+        raise BadRequest("INVALID_TIMEFRAME", f"{field}: must be one of {', '.join(TIMEFRAMES)}")
+    return value  # type: ignore[return-value]
+
+
+def normalize_tags(raw: Iterable[object] | None, field: str = "tags") -> list[str]:
+    """≤5 tags, each trimmed and lowercased, ≤20 chars of a-z 0-9 _ -, empties dropped, deduped."""
+    if raw is None:
+        return []
+    items = list(raw)
+    if len(items) > MAX_TAGS:
+        raise BadRequest("INVALID_TAGS", f"{field}: tags cannot exceed {MAX_TAGS}")
+    tags: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise BadRequest("INVALID_TAGS", f"{field}: every tag must be a string")
+        tag = item.strip().lower()
+        if not tag:
+            continue
+        if len(tag) > MAX_TAG_LEN:
+            raise BadRequest("INVALID_TAGS", f"{field}: tag {tag!r} is longer than {MAX_TAG_LEN}")
+        if not TAG_RE.match(tag):
+            raise BadRequest("INVALID_TAGS", f"{field}: tag {tag!r} may only use a-z, 0-9, _ and -")
+        if tag not in tags:
+            tags.append(tag)
+    return tags
+
+
+def split_tags(raw: str | None, field: str = "tags") -> list[str]:
+    """A comma-separated query value as normalised tags."""
+    if raw is None or not raw.strip():
+        return []
+    return normalize_tags(raw.split(","), field)
+
+
+def normalize_label(raw: object, max_len: int, field: str) -> str | None:
+    """asset_class / venue_name: trimmed, lowercased, cut to the column size, empty → None."""
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise BadRequest("INVALID_REQUEST", f"{field}: must be a string")
+    value = raw.strip()[:max_len].strip().lower()
+    return value or None
+
+
+def floor_to_timeframe(at: datetime, timeframe: str) -> datetime:
+    """Start of the UTC candle of ``timeframe`` holding ``at`` (4h candles start at 0,4,…,20h)."""
+    seconds = TIMEFRAMES.get(timeframe, 60)
+    ts = int(at.astimezone(UTC).timestamp())
+    return datetime.fromtimestamp(ts - ts % seconds, UTC)
+
+
+def outcome_target(candle_time: datetime, period: str) -> datetime:
+    """The minute whose 1m close is the outcome: floor_to_minute(candle_time + period)."""
+    return floor_to_timeframe(candle_time + PERIODS[period], "1m")
+
+
+def pnl_percent(reference: Decimal, outcome: Decimal) -> Decimal:
+    """(outcome − reference) / reference × 100, computed exactly and rounded half away from zero
+    to 8 decimals (as the reference's big.Rat ``FloatString(8)``)."""
+    if reference <= 0:
+        raise ValueError("reference price must be positive")
+    exact = (Fraction(outcome) - Fraction(reference)) * 100 / Fraction(reference)
+    scaled = abs(exact) * 10**8
+    whole, rest = divmod(scaled.numerator, scaled.denominator)
+    if rest * 2 >= scaled.denominator:
+        whole += 1
+    value = Decimal(whole).scaleb(-8)
+    return -value if exact < 0 and whole else value
+
+
+def avg4(values: list[Decimal]) -> Decimal:
+    """Mean rounded half-up to 4 decimals (0 for no values)."""
+    if not values:
+        return Decimal("0.0000")
+    return (sum(values, Decimal(0)) / len(values)).quantize(Decimal("0.0001"), ROUND_HALF_UP)
+
+
+def fmt8(value: Decimal | None) -> str | None:
+    """At most 8 decimals, trailing zeros trimmed, never exponent notation ("0" for zero)."""
+    if value is None:
+        return None
+    q = value.quantize(PNL_PLACES, ROUND_HALF_UP)
+    text = format(q, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text

@@ -1,0 +1,280 @@
+"""SQL for bubbles, their trades and outcomes (every query is scoped by user_id)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+
+BUBBLE_COLUMNS = (
+    "id, symbol, timeframe, candle_time, price, bubble_type, asset_class, venue_name, memo, tags,"
+    " created_at, updated_at"
+)
+
+
+@dataclass
+class BubbleFilter:
+    symbol: str | None = None
+    tags: list[str] | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+def _where(user_id: uuid.UUID, f: BubbleFilter) -> tuple[str, list[Any]]:
+    clauses = ["user_id = %s"]
+    args: list[Any] = [user_id]
+    if f.symbol:
+        clauses.append("symbol = %s")
+        args.append(f.symbol)
+    if f.tags:
+        clauses.append("tags && %s::text[]")
+        args.append(f.tags)
+    if f.start:
+        clauses.append("candle_time >= %s")
+        args.append(f.start)
+    if f.end:
+        clauses.append("candle_time <= %s")
+        args.append(f.end)
+    return " AND ".join(clauses), args
+
+
+async def insert_bubble(conn: AsyncConnection, user_id: uuid.UUID, b: dict[str, Any]) -> dict:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "INSERT INTO bubbles (user_id, symbol, timeframe, candle_time, price, bubble_type,"
+            " asset_class, venue_name, memo, tags)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            f" RETURNING {BUBBLE_COLUMNS}",
+            (
+                user_id,
+                b["symbol"],
+                b["timeframe"],
+                b["candle_time"],
+                b["price"],
+                b["bubble_type"],
+                b.get("asset_class"),
+                b.get("venue_name"),
+                b.get("memo"),
+                b.get("tags"),
+            ),
+        )
+        row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
+async def get_bubble(
+    conn: AsyncConnection, user_id: uuid.UUID, bubble_id: uuid.UUID
+) -> dict | None:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            f"SELECT {BUBBLE_COLUMNS} FROM bubbles WHERE id = %s AND user_id = %s",
+            (bubble_id, user_id),
+        )
+        return await cur.fetchone()
+
+
+async def list_bubbles(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    f: BubbleFilter,
+    ascending: bool,
+    limit: int,
+    offset: int,
+) -> tuple[list[dict], int]:
+    where, args = _where(user_id, f)
+    direction = "ASC" if ascending else "DESC"
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(f"SELECT count(*) AS n FROM bubbles WHERE {where}", args)
+        total = (await cur.fetchone())["n"]  # type: ignore[index]
+        await cur.execute(
+            f"SELECT {BUBBLE_COLUMNS} FROM bubbles WHERE {where}"
+            f" ORDER BY candle_time {direction}, id {direction} LIMIT %s OFFSET %s",
+            [*args, limit, offset],
+        )
+        return await cur.fetchall(), total
+
+
+async def update_bubble(
+    conn: AsyncConnection, user_id: uuid.UUID, bubble_id: uuid.UUID, changes: dict[str, Any]
+) -> bool:
+    sets = [f"{column} = %s" for column in changes]
+    sets.append("updated_at = NOW()")
+    cur = await conn.execute(
+        f"UPDATE bubbles SET {', '.join(sets)} WHERE id = %s AND user_id = %s",
+        [*changes.values(), bubble_id, user_id],
+    )
+    return cur.rowcount == 1
+
+
+async def delete_bubble(conn: AsyncConnection, user_id: uuid.UUID, bubble_id: uuid.UUID) -> bool:
+    cur = await conn.execute(
+        "DELETE FROM bubbles WHERE id = %s AND user_id = %s", (bubble_id, user_id)
+    )
+    return cur.rowcount == 1
+
+
+async def outcomes_of(conn: AsyncConnection, bubble_id: uuid.UUID) -> dict[str, dict]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT period, reference_price, outcome_price, pnl_percent, calculated_at"
+            " FROM outcomes WHERE bubble_id = %s",
+            (bubble_id,),
+        )
+        return {row["period"]: row for row in await cur.fetchall()}
+
+
+async def tagged_with_outcomes(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    symbol: str | None,
+    tags: list[str],
+    period: str,
+    exclude: uuid.UUID | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[dict], int, list[Decimal]]:
+    """Bubbles sharing a tag (newest first, one page), the total, and the pnl of every match that
+    has an outcome for ``period`` (for the summary)."""
+    clauses = ["b.user_id = %s", "b.tags && %s::text[]"]
+    args: list[Any] = [user_id, tags]
+    if symbol:
+        clauses.append("b.symbol = %s")
+        args.append(symbol)
+    if exclude is not None:
+        clauses.append("b.id <> %s")
+        args.append(exclude)
+    where = " AND ".join(clauses)
+    join = "LEFT JOIN outcomes o ON o.bubble_id = b.id AND o.period = %s"
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            f"SELECT count(*) AS n, coalesce(array_agg(o.pnl_percent)"
+            f" FILTER (WHERE o.pnl_percent IS NOT NULL), '{{}}') AS pnls"
+            f" FROM bubbles b {join} WHERE {where}",
+            [period, *args],
+        )
+        agg = await cur.fetchone()
+        assert agg is not None
+        await cur.execute(
+            f"SELECT b.id, b.symbol, b.timeframe, b.candle_time, b.price, b.bubble_type, b.memo,"
+            f" b.tags, o.pnl_percent FROM bubbles b {join} WHERE {where}"
+            " ORDER BY b.candle_time DESC, b.id DESC LIMIT %s OFFSET %s",
+            [period, *args, limit, offset],
+        )
+        return await cur.fetchall(), agg["n"], list(agg["pnls"])
+
+
+# -- trades ---------------------------------------------------------------------------------------
+
+TRADE_COLUMNS = (
+    "id, bubble_id, exchange, symbol, side, quantity, price, realized_pnl, trade_time,"
+    " binance_trade_id"
+)
+
+
+async def trade_owner(conn: AsyncConnection, trade_id: uuid.UUID) -> uuid.UUID | None:
+    cur = await conn.execute("SELECT user_id FROM trades WHERE id = %s", (trade_id,))
+    row = await cur.fetchone()
+    return row[0] if row else None
+
+
+async def set_trade_bubble(
+    conn: AsyncConnection, user_id: uuid.UUID, trade_id: uuid.UUID, bubble_id: uuid.UUID | None
+) -> bool:
+    cur = await conn.execute(
+        "UPDATE trades SET bubble_id = %s WHERE id = %s AND user_id = %s",
+        (bubble_id, trade_id, user_id),
+    )
+    return cur.rowcount == 1
+
+
+async def trades_of_bubble(
+    conn: AsyncConnection, user_id: uuid.UUID, bubble_id: uuid.UUID, limit: int
+) -> list[dict]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            f"SELECT {TRADE_COLUMNS} FROM trades WHERE bubble_id = %s AND user_id = %s"
+            " ORDER BY trade_time DESC, id DESC LIMIT %s",
+            (bubble_id, user_id, limit),
+        )
+        return await cur.fetchall()
+
+
+async def unlinked_trades(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[dict]:
+    """The next unlinked trades after ``after`` (trade_time, id), locked for this transaction;
+    rows another request holds are skipped (it is converting them)."""
+    keyset = "AND (t.trade_time, t.id) > (%s, %s)" if after else ""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT t.id, t.symbol, t.side, t.price, t.trade_time, t.exchange,"
+            " us.timeframe_default FROM trades t"
+            " LEFT JOIN user_symbols us ON us.user_id = t.user_id AND us.symbol = t.symbol"
+            f" WHERE t.user_id = %s AND t.bubble_id IS NULL {keyset}"
+            " ORDER BY t.trade_time, t.id LIMIT %s FOR UPDATE OF t SKIP LOCKED",
+            [user_id, *(after or ()), limit],
+        )
+        return await cur.fetchall()
+
+
+async def insert_auto_bubbles(
+    conn: AsyncConnection, user_id: uuid.UUID, rows: Sequence[dict[str, Any]]
+) -> None:
+    """Insert bubbles with known ids and point their trades at them (inside a transaction)."""
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            "INSERT INTO bubbles (id, user_id, symbol, timeframe, candle_time, price, bubble_type,"
+            " asset_class, venue_name, memo, tags)"
+            " VALUES (%s, %s, %s, %s, %s, %s, 'auto', %s, %s, %s, %s)",
+            [
+                (
+                    r["bubble_id"],
+                    user_id,
+                    r["symbol"],
+                    r["timeframe"],
+                    r["candle_time"],
+                    r["price"],
+                    r["asset_class"],
+                    r["venue_name"],
+                    r["memo"],
+                    r["tags"],
+                )
+                for r in rows
+            ],
+        )
+        await cur.executemany(
+            "UPDATE trades SET bubble_id = %s WHERE id = %s AND user_id = %s AND bubble_id IS NULL",
+            [(r["bubble_id"], r["trade_id"], user_id) for r in rows],
+        )
+
+
+async def backfill_bubbles(conn: AsyncConnection, user_id: uuid.UUID) -> int:
+    """Fill missing labels, memo and tags on the user's bubbles from their earliest linked trade."""
+    cur = await conn.execute(
+        "UPDATE bubbles b SET"
+        "  asset_class = coalesce(b.asset_class, 'crypto'),"
+        "  venue_name = coalesce(b.venue_name, left(lower(t.exchange), 50)),"
+        "  memo = coalesce(b.memo, 'Trade sync: ' || t.symbol || ' ' || upper(t.side) || ' @ '"
+        "         || t.price::text),"
+        "  tags = CASE WHEN b.tags IS NULL OR cardinality(b.tags) = 0"
+        "         THEN ARRAY[lower(t.side)] ELSE b.tags END,"
+        "  updated_at = NOW()"
+        " FROM (SELECT DISTINCT ON (bubble_id) bubble_id, exchange, symbol, side, price"
+        "       FROM trades WHERE user_id = %s AND bubble_id IS NOT NULL"
+        "       ORDER BY bubble_id, trade_time, id) t"
+        " WHERE b.id = t.bubble_id AND b.user_id = %s"
+        "   AND (b.asset_class IS NULL OR b.venue_name IS NULL OR b.memo IS NULL"
+        "        OR b.tags IS NULL OR cardinality(b.tags) = 0)",
+        (user_id, user_id),
+    )
+    return cur.rowcount

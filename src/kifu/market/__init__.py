@@ -1,0 +1,42 @@
+"""Market data: candles and prices from Binance and Upbit, cached in PostgreSQL.
+
+Use ``open_market(settings)`` to get a ``MarketData`` for a unit of work (a request, a job run).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+
+from kifu.config import Settings
+from kifu.market.client import (
+    MarketData,
+    MarketError,
+    MarketUrls,
+    MemoryCache,
+    RateLimited,
+    SymbolUnsupported,
+    UpstreamFailed,
+)
+
+__all__ = [
+    "MarketData",
+    "MarketError",
+    "MarketUrls",
+    "MemoryCache",
+    "RateLimited",
+    "SymbolUnsupported",
+    "UpstreamFailed",
+    "open_market",
+]
+
+
+@asynccontextmanager
+async def open_market(
+    settings: Settings, memory: MemoryCache | None = None
+) -> AsyncIterator[MarketData]:
+    """A ``MarketData`` with its own HTTP client, closed on exit."""
+    async with httpx.AsyncClient(headers={"Accept": "application/json"}) as http:
+        yield MarketData(MarketUrls.from_settings(settings), http, memory)

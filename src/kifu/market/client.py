@@ -1,0 +1,409 @@
+"""The one market-data client: Binance futures/spot klines and Upbit candles, behind a cache.
+
+Every price kifu needs goes through ``MarketData``. Closed candles are kept in PostgreSQL
+(``market_candles``) together with the windows fetched in full (``market_candle_windows``), so a
+closed candle is fetched from an exchange once, whichever process asks. A small bounded in-process
+cache (30 s) absorbs chart refreshes. Rate limits (HTTP 429/418) put the venue in a cooldown stored
+in PostgreSQL (``market_cooldowns``) that every process honours; other venues are unaffected.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import httpx
+from psycopg import AsyncConnection
+
+from kifu.config import Settings
+from kifu.kit.timeutil import utc_now
+from kifu.market import store
+from kifu.market.rules import (
+    BINANCE_FUTURES,
+    BINANCE_SPOT,
+    INTERVALS,
+    MAX_BATCH,
+    UPBIT,
+    Candle,
+    Source,
+    Unsupported,
+    floor_time,
+    last_closed_open_time,
+    resolve,
+    retry_after_seconds,
+)
+
+HTTP_TIMEOUT = httpx.Timeout(12.0, connect=5.0)
+MEMORY_TTL = 30.0
+LOOKBACK = timedelta(minutes=5)  # an outcome uses the newest 1m close at most 5 minutes old
+UPBIT_INTERVAL_PATHS = {
+    "1m": "minutes/1",
+    "15m": "minutes/15",
+    "1h": "minutes/60",
+    "4h": "minutes/240",
+    "1d": "days",
+}
+
+
+class MarketError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class SymbolUnsupported(MarketError):
+    """No venue prices this symbol (a stock, an unknown pair, a delisted market)."""
+
+
+class RateLimited(MarketError):
+    def __init__(self, venue: str, until: datetime) -> None:
+        super().__init__(f"{venue} rate limit: retry after {until.isoformat()}")
+        self.venue = venue
+        self.until = until
+
+
+class UpstreamFailed(MarketError):
+    """The exchange failed or answered something that is not candles."""
+
+
+class _NotListed(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class MarketUrls:
+    binance_spot: str = "https://api.binance.com"
+    binance_futures: str = "https://fapi.binance.com"
+    upbit: str = "https://api.upbit.com"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MarketUrls:
+        return cls(
+            binance_spot=settings.binance_spot_url.rstrip("/"),
+            binance_futures=settings.binance_futures_url.rstrip("/"),
+            upbit=settings.upbit_url.rstrip("/"),
+        )
+
+
+class MemoryCache:
+    """A bounded LRU of recent kline answers with a TTL (a cache only: losing it costs a query)."""
+
+    def __init__(self, max_entries: int = 256, ttl: float = MEMORY_TTL) -> None:
+        self.max_entries = max_entries
+        self.ttl = ttl
+        self._items: OrderedDict[tuple[Any, ...], tuple[float, list[Candle]]] = OrderedDict()
+        self.not_on_futures: OrderedDict[str, None] = OrderedDict()
+
+    def get(self, key: tuple[Any, ...]) -> list[Candle] | None:
+        hit = self._items.get(key)
+        if hit is None or hit[0] < time.monotonic():
+            self._items.pop(key, None)
+            return None
+        self._items.move_to_end(key)
+        return hit[1]
+
+    def put(self, key: tuple[Any, ...], candles: list[Candle]) -> None:
+        self._items[key] = (time.monotonic() + self.ttl, candles)
+        self._items.move_to_end(key)
+        while len(self._items) > self.max_entries:
+            self._items.popitem(last=False)
+
+    def mark_spot_only(self, symbol: str) -> None:
+        self.not_on_futures[symbol] = None
+        while len(self.not_on_futures) > self.max_entries:
+            self.not_on_futures.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def _ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
+
+
+def _dec(value: Any) -> Decimal:
+    if isinstance(value, float | bool) or value is None:
+        raise ValueError(f"not an exact number: {value!r}")
+    d = Decimal(str(value))
+    if not d.is_finite():
+        raise ValueError(f"not finite: {value!r}")
+    return d
+
+
+class MarketData:
+    """Candles and prices for one unit of work; ``http`` is owned by the caller."""
+
+    def __init__(
+        self,
+        urls: MarketUrls,
+        http: httpx.AsyncClient,
+        memory: MemoryCache | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.urls = urls
+        self.http = http
+        self.memory = memory if memory is not None else MemoryCache()
+        self.clock = clock
+        self.requests = 0  # upstream HTTP requests made (benchmarks and tests read it)
+        self.request_seconds = 0.0
+
+    # -- public ------------------------------------------------------------------------------
+
+    async def klines(
+        self,
+        conn: AsyncConnection,
+        symbol: str,
+        interval: str,
+        limit: int,
+        end_time: datetime | None = None,
+        exchange: str | None = None,
+    ) -> list[Candle]:
+        """Up to ``limit`` candles of ``interval`` ending with the one containing ``end_time``
+        (default: now), oldest first."""
+        try:
+            source = resolve(symbol, exchange)
+        except Unsupported as exc:
+            raise SymbolUnsupported(str(exc)) from exc
+        return await self._guarded(
+            conn, source, lambda src: self._klines_from(conn, src, interval, limit, end_time)
+        )
+
+    async def minute_closes(
+        self, conn: AsyncConnection, symbol: str, targets: Sequence[datetime]
+    ) -> dict[datetime, Decimal | None]:
+        """For each minute in ``targets``: the close of its 1m candle (or of the newest candle in
+        the 5 minutes before, when that minute had no trades); None when not available (yet)."""
+        try:
+            source = resolve(symbol)
+        except Unsupported as exc:
+            raise SymbolUnsupported(str(exc)) from exc
+        return await self._guarded(
+            conn, source, lambda src: self._minute_closes_from(conn, src, targets)
+        )
+
+    def source_of(self, symbol: str) -> Source:
+        """The venue that prices ``symbol`` (``Unsupported`` when none does)."""
+        return resolve(symbol)
+
+    async def cooldown(self, conn: AsyncConnection, venue: str) -> datetime | None:
+        return await store.cooldown_until(conn, venue, self.clock())
+
+    # -- internals ---------------------------------------------------------------------------
+
+    async def _guarded(
+        self, conn: AsyncConnection, source: Source, run: Callable[[Source], Any]
+    ) -> Any:
+        try:
+            return await self._with_fallback(source, run)
+        except _RateLimitHit as exc:
+            # Stored in PostgreSQL so every process and worker skips this venue until then.
+            await store.set_cooldown(conn, exc.venue, exc.until, exc.text)
+            raise RateLimited(exc.venue, exc.until) from None
+
+    async def _with_fallback(self, source: Source, run: Callable[[Source], Any]) -> Any:
+        if source.spot_fallback and source.symbol in self.memory.not_on_futures:
+            source = Source(BINANCE_SPOT, source.symbol)
+        try:
+            return await run(source)
+        except _NotListed:
+            if not source.spot_fallback:
+                raise SymbolUnsupported(
+                    f"{source.symbol} is not listed on {source.venue}"
+                ) from None
+        self.memory.mark_spot_only(source.symbol)
+        try:
+            return await run(Source(BINANCE_SPOT, source.symbol))
+        except _NotListed:
+            raise SymbolUnsupported(f"{source.symbol} is not listed on Binance") from None
+
+    async def _klines_from(
+        self,
+        conn: AsyncConnection,
+        source: Source,
+        interval: str,
+        limit: int,
+        end_time: datetime | None,
+    ) -> list[Candle]:
+        seconds = INTERVALS[interval]
+        step = timedelta(seconds=seconds)
+        now = self.clock()
+        limit = max(1, min(limit, MAX_BATCH[source.venue]))
+        current = floor_time(now, seconds)
+        anchor = min(floor_time(end_time, seconds), current) if end_time else current
+        start = anchor - step * (limit - 1)
+        key = (source.venue, source.symbol, interval, limit, anchor)
+        cached = self.memory.get(key)
+        if cached is not None:
+            return cached
+        await self._check_cooldown(conn, source.venue, now)
+
+        closed_end = min(anchor, last_closed_open_time(now, seconds))
+        has_closed = closed_end >= start
+        if not has_closed or await store.window_covered(
+            conn, source.venue, source.symbol, interval, start, closed_end
+        ):
+            candles = (
+                await store.load(conn, source.venue, source.symbol, interval, start, closed_end)
+                if has_closed
+                else []
+            )
+            if anchor > closed_end:  # the open candle is never stored: ask for it alone
+                candles += await self._fetch(source, interval, anchor, anchor, 1, now)
+        else:
+            candles = await self._fetch(source, interval, start, anchor, limit, now)
+            closed = [c for c in candles if c.open_time <= closed_end]
+            await store.save_window(
+                conn, source.venue, source.symbol, interval, start, closed_end, closed
+            )
+        candles = [c for c in candles if start <= c.open_time <= anchor]
+        self.memory.put(key, candles)
+        return candles
+
+    async def _minute_closes_from(
+        self, conn: AsyncConnection, source: Source, targets: Sequence[datetime]
+    ) -> dict[datetime, Decimal | None]:
+        now = self.clock()
+        last_closed = last_closed_open_time(now, 60)
+        wanted = sorted({t for t in targets if t <= last_closed})
+        if wanted:
+            await self._check_cooldown(conn, source.venue, now)
+        missing_idx = await store.uncovered(
+            conn, source.venue, source.symbol, "1m", [(t - LOOKBACK, t) for t in wanted]
+        )
+        span = timedelta(minutes=MAX_BATCH[source.venue] - 1)
+        windows: list[list[datetime]] = []
+        for t in (wanted[i] for i in missing_idx):
+            if windows and t - windows[-1][0] <= span:
+                windows[-1][1] = t
+            else:
+                windows.append([t - LOOKBACK, t])
+        for a, b in windows:
+            count = int((b - a).total_seconds() // 60) + 1
+            candles = await self._fetch(source, "1m", a, b, count, now)
+            await store.save_window(
+                conn,
+                source.venue,
+                source.symbol,
+                "1m",
+                a,
+                b,
+                [c for c in candles if a <= c.open_time <= b],
+            )
+        found = await store.closes_at(conn, source.venue, source.symbol, wanted, LOOKBACK)
+        return {t: found.get(t) for t in targets}
+
+    async def _check_cooldown(self, conn: AsyncConnection, venue: str, now: datetime) -> None:
+        until = await store.cooldown_until(conn, venue, now)
+        if until is not None:
+            raise RateLimited(venue, until)
+
+    async def _fetch(
+        self,
+        source: Source,
+        interval: str,
+        start: datetime,
+        end: datetime,
+        count: int,
+        now: datetime,
+    ) -> list[Candle]:
+        """Candles with open time in [start, end] (``count`` of them at most), oldest first."""
+        seconds = INTERVALS[interval]
+        if source.venue == UPBIT:
+            url = f"{self.urls.upbit}/v1/candles/{UPBIT_INTERVAL_PATHS[interval]}"
+            params: dict[str, Any] = {"market": source.symbol, "count": min(count, 200)}
+            to = end + timedelta(seconds=seconds)
+            if to <= now:  # Upbit's `to` is exclusive; omit it to get the newest candles
+                params["to"] = to.strftime("%Y-%m-%dT%H:%M:%SZ")
+        else:
+            base = (
+                self.urls.binance_futures
+                if source.venue == BINANCE_FUTURES
+                else self.urls.binance_spot
+            )
+            path = "/fapi/v1/klines" if source.venue == BINANCE_FUTURES else "/api/v3/klines"
+            url = base + path
+            params = {
+                "symbol": source.symbol,
+                "interval": interval,
+                "startTime": _ms(start),
+                "endTime": _ms(end) + seconds * 1000 - 1,
+                "limit": count,
+            }
+        started = time.perf_counter()
+        self.requests += 1
+        try:
+            response = await self.http.get(url, params=params, timeout=HTTP_TIMEOUT)
+        except httpx.HTTPError as exc:
+            raise UpstreamFailed(
+                f"{source.venue}: request failed ({exc.__class__.__name__})"
+            ) from exc
+        finally:
+            self.request_seconds += time.perf_counter() - started
+        return self._parse(source, response, now)
+
+    def _parse(self, source: Source, response: httpx.Response, now: datetime) -> list[Candle]:
+        status = response.status_code
+        if status in (418, 429):
+            wait = retry_after_seconds(response.headers.get("Retry-After"), now)
+            raise _RateLimitHit(source.venue, now + timedelta(seconds=wait), response.text[:200])
+        if status != 200:
+            self._raise_for(source, response)
+        try:
+            payload = json.loads(response.text, parse_float=Decimal)
+            if source.venue == UPBIT:
+                candles = [
+                    Candle(
+                        datetime.fromisoformat(row["candle_date_time_utc"]).replace(tzinfo=UTC),
+                        _dec(row["opening_price"]),
+                        _dec(row["high_price"]),
+                        _dec(row["low_price"]),
+                        _dec(row["trade_price"]),
+                        _dec(row["candle_acc_trade_volume"]),
+                    )
+                    for row in payload
+                ]
+                candles.reverse()
+            else:
+                candles = [
+                    Candle(
+                        datetime.fromtimestamp(int(row[0]) / 1000, UTC),
+                        _dec(row[1]),
+                        _dec(row[2]),
+                        _dec(row[3]),
+                        _dec(row[4]),
+                        _dec(row[5]),
+                    )
+                    for row in payload
+                ]
+        except (ValueError, TypeError, KeyError, IndexError, InvalidOperation) as exc:
+            raise UpstreamFailed(f"{source.venue}: unexpected candle data ({exc})") from exc
+        candles.sort(key=lambda c: c.open_time)
+        return candles
+
+    @staticmethod
+    def _raise_for(source: Source, response: httpx.Response) -> None:
+        text = response.text[:300]
+        if source.venue == UPBIT and response.status_code == 404:
+            raise _NotListed
+        if source.venue != UPBIT and response.status_code == 400:
+            try:
+                code = json.loads(text).get("code")
+            except (ValueError, AttributeError):
+                code = None
+            if code == -1121:  # "Invalid symbol."
+                raise _NotListed
+        raise UpstreamFailed(f"{source.venue} answered HTTP {response.status_code}: {text}")
+
+
+class _RateLimitHit(RateLimited):
+    """Raised inside a fetch; callers see ``RateLimited`` once the cooldown is stored."""
+
+    def __init__(self, venue: str, until: datetime, text: str) -> None:
+        super().__init__(venue, until)
+        self.text = text

@@ -1,0 +1,130 @@
+"""The outcome job against local Binance/Upbit stand-ins, and the pnl rule."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+
+import httpx
+import psycopg
+from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kifu.config import Settings
+from kifu.journal import rules
+from kifu.journal.outcomes import compute_due_outcomes
+from kifu.market import MarketData, MarketUrls
+from tests.helpers import ApiUser
+from tests.market.fake_exchange import FakeExchange
+
+CANDLE = (datetime.now(UTC) - timedelta(days=2)).replace(second=30, microsecond=0)
+VENUE = {"BTCUSDT": "BTCUSDT", "BTCKRW": "KRW-BTC", "ETHBTC": "ETHBTC"}
+
+
+def _insert(db: str, user: ApiUser, symbols: list[str], price: str = "50000") -> None:
+    with psycopg.connect(db) as conn:
+        for s in symbols:
+            conn.execute(
+                "INSERT INTO bubbles (user_id, symbol, timeframe, candle_time, price, bubble_type)"
+                " VALUES (%s, %s, '1m', %s, %s, 'manual')",
+                (user.id, s, CANDLE, price),
+            )
+
+
+async def _run(db: str, settings: Settings, runs: int = 1) -> list[tuple[object, int]]:
+    out = []
+    async with httpx.AsyncClient() as http:
+        for _ in range(runs):
+            market = MarketData(MarketUrls.from_settings(settings), http)
+            async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
+                out.append((await compute_due_outcomes(conn, market), market.requests))
+    return out
+
+
+def _outcomes(db: str) -> dict[tuple[str, str], tuple[Decimal, Decimal, Decimal]]:
+    with psycopg.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT b.symbol, o.period, o.reference_price, o.outcome_price, o.pnl_percent"
+            " FROM outcomes o JOIN bubbles b ON b.id = o.bubble_id"
+        ).fetchall()
+    return {(s, p): (r, c, pnl) for s, p, r, c, pnl in rows}
+
+
+def test_outcomes_match_the_candles_served(
+    db: str, settings: Settings, user: ApiUser, exchange: FakeExchange, client: TestClient
+) -> None:
+    _insert(db, user, ["BTCUSDT", "BTCKRW", "ETHBTC", "005930"])
+    (run, _), (again, again_requests) = asyncio.run(_run(db, settings, runs=2))
+    assert run.computed == 9 and run.skipped == 3
+    got = _outcomes(db)
+    assert len(got) == 9
+    for symbol, venue in VENUE.items():
+        for period, span in rules.PERIODS.items():
+            target = (CANDLE + span).replace(second=0)
+            close = FakeExchange.close(venue, target)
+            ref, out, pnl = got[(symbol, period)]
+            assert (ref, out) == (Decimal("50000"), close)
+            assert pnl == rules.pnl_percent(Decimal("50000"), close)
+    # The stock symbol is marked once; nothing is asked again.
+    assert again.claimed == 0 and again_requests == 0
+    with psycopg.connect(db) as conn:
+        marks = conn.execute("SELECT status FROM outcome_attempts").fetchall()
+    assert marks == [("skipped",)] * 3
+    # The API shows them.
+    bubbles = client.get("/api/v1/bubbles", params={"symbol": "BTCUSDT"}, headers=user.headers)
+    bid = bubbles.json()["items"][0]["id"]
+    view = client.get(f"/api/v1/bubbles/{bid}/outcomes", headers=user.headers).json()
+    close_1h = FakeExchange.close("BTCUSDT", (CANDLE + timedelta(hours=1)).replace(second=0))
+    assert view["outcomes"][0]["outcome_price"] == format(close_1h, "f")
+
+
+def test_upbit_rate_limit_defers_upbit_only(
+    db: str, settings: Settings, user: ApiUser, exchange: FakeExchange
+) -> None:
+    exchange.upbit_status = 429
+    _insert(db, user, ["BTCUSDT", "BTCKRW", "ETHKRW"])
+    (run, _), (again, _) = asyncio.run(_run(db, settings, runs=2))
+    assert run.computed == 3 and run.deferred == 6
+    assert len(exchange.paths("/v1/candles")) == 1  # the cooldown stopped the second market
+    assert again.claimed == 0
+    with psycopg.connect(db) as conn:
+        assert conn.execute("SELECT venue FROM market_cooldowns").fetchall() == [("upbit",)]
+
+
+def test_two_workers_compute_each_outcome_once(
+    db: str, settings: Settings, user: ApiUser, exchange: FakeExchange
+) -> None:
+    _insert(db, user, ["BTCUSDT", "ETHUSDT"] * 20)
+
+    async def both() -> list:
+        return await asyncio.gather(_run(db, settings), _run(db, settings))
+
+    results = asyncio.run(both())
+    computed = sum(r[0][0].computed for r in results)
+    assert computed == 120
+    with psycopg.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM outcomes").fetchone() == (120,)
+
+
+@given(
+    st.decimals(min_value="0.00000001", max_value="1e9", places=8, allow_nan=False),
+    st.decimals(min_value="0", max_value="1e9", places=8, allow_nan=False),
+)
+def test_pnl_percent_is_exact_rounding(reference: Decimal, outcome: Decimal) -> None:
+    with localcontext() as ctx:
+        ctx.prec = 200
+        expected = ((outcome - reference) / reference * 100).quantize(
+            Decimal("0.00000001"), ROUND_HALF_UP
+        )
+    assert rules.pnl_percent(reference, outcome) == expected
+
+
+def test_pnl_percent_examples() -> None:
+    assert rules.pnl_percent(Decimal("3"), Decimal("4")) == Decimal("33.33333333")
+    assert rules.pnl_percent(Decimal("3"), Decimal("2")) == Decimal("-33.33333333")
+    assert rules.fmt8(rules.pnl_percent(Decimal("100"), Decimal("101"))) == "1"
+    assert rules.outcome_target(datetime(2026, 1, 1, 10, 7, 30, tzinfo=UTC), "4h") == datetime(
+        2026, 1, 1, 14, 7, tzinfo=UTC
+    )
