@@ -17,6 +17,7 @@ from kifu.kit.auth import AuthGateMiddleware
 from kifu.kit.errors import install_error_handlers
 from kifu.kit.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from kifu.market import routes as market_routes
+from kifu.packs import routes as packs_routes
 
 
 def _routers() -> list[APIRouter]:
@@ -26,6 +27,7 @@ def _routers() -> list[APIRouter]:
         journal_routes.router,
         market_routes.router,
         accounts_routes.router,
+        packs_routes.router,
     ]
 
 

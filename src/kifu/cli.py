@@ -16,12 +16,14 @@ from kifu.accounts import cli as accounts_cli
 from kifu.config import get_settings
 from kifu.db import runner
 from kifu.db.embedded import EmbeddedError
+from kifu.packs import cli as packs_cli
 from kifu.worker import cli as worker_cli
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="kifu trading journal")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema: upgrade and status.")
 app.add_typer(db_app, name="db")
 app.add_typer(accounts_cli.app, name="user")
+app.add_typer(packs_cli.app, name="pack")
 app.command("worker")(worker_cli.worker)
 
 console = Console(stderr=True)

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
         default="https://fapi.binance.com", validation_alias="KIFU_BINANCE_FUTURES_URL"
     )
     upbit_url: str = Field(default="https://api.upbit.com", validation_alias="KIFU_UPBIT_URL")
+    # Time zone whose calendar days a summary pack range covers when the request names none.
+    default_tz: str = Field(default="UTC", validation_alias="KIFU_DEFAULT_TZ")
     # Login rate limit (accounts): attempts per email and per client address in each window.
     login_max_per_email: int = Field(default=10, ge=1, validation_alias="KIFU_LOGIN_MAX_PER_EMAIL")
     login_max_per_address: int = Field(
