@@ -1,0 +1,1 @@
+"""Bringing trades in: CSV export formats, the unified and legacy importers, and runs."""

@@ -1,0 +1,454 @@
+"""The two CSV importers. Both stream the file into the ledger's staging table with COPY and
+write in one transaction; rows that cannot be read are reported and skipped, never fatal."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, BinaryIO
+
+from psycopg import AsyncConnection
+
+from kifu.ingest import runs
+from kifu.ingest.formats import detect
+from kifu.ingest.formats.base import (
+    ImportContext,
+    normalise_header,
+    number,
+    parse_side,
+    parse_time,
+)
+from kifu.ingest.reader import CsvSource, ImportFailed
+from kifu.kit.errors import BadRequest
+from kifu.ledger import service as ledger
+from kifu.ledger import store
+from kifu.ledger.rules import (
+    ASSET_CLASSES,
+    VENUE_TYPES,
+    RuleError,
+    canonical_venue,
+)
+
+log = logging.getLogger("kifu.ingest")
+
+MAX_ISSUES = 100
+RUN_TYPE = "trade_csv_import"
+YIELD_EVERY = 5000
+
+
+@dataclass
+class Issues:
+    items: list[dict[str, Any]] = field(default_factory=list)
+    count: int = 0
+
+    def add(self, row: int, reason: str) -> None:
+        self.count += 1
+        if len(self.items) < MAX_ISSUES:
+            self.items.append({"row": row, "reason": reason})
+
+    @property
+    def room(self) -> int:
+        return MAX_ISSUES - len(self.items)
+
+    def sorted(self) -> list[dict[str, Any]]:
+        return sorted(self.items, key=lambda i: i["row"])
+
+
+@dataclass
+class UnifiedRequest:
+    venue: str | None
+    asset_class: str = "crypto"
+    source: str = "csv"
+    venue_type: str | None = None
+    account_label: str = "default"
+    address: str | None = None
+
+    def validate(self) -> None:
+        self.asset_class = (self.asset_class or "").strip().lower()
+        if self.asset_class not in ASSET_CLASSES:
+            raise BadRequest("INVALID_REQUEST", "asset_class: must be crypto or stock")
+        self.source = (self.source or "csv").strip().lower()
+        if self.source != "csv":
+            raise BadRequest("INVALID_REQUEST", "source: must be csv")
+        if self.venue_type:
+            self.venue_type = self.venue_type.strip().lower()
+            if self.venue_type not in VENUE_TYPES:
+                raise BadRequest("INVALID_REQUEST", "venue_type: must be cex, dex or broker")
+        self.venue = (self.venue or "").strip().lower() or None
+        if self.venue and not re.fullmatch(r"[a-z0-9_\-]{2,30}", self.venue):
+            raise BadRequest("INVALID_REQUEST", "venue: letters, digits, _ or -, 2-30 characters")
+        self.account_label = (self.account_label or "default").strip()[:60] or "default"
+        self.address = (self.address or "").strip()[:120] or None
+
+
+def _failure_meta(exc: ImportFailed | Exception) -> dict[str, Any]:
+    if isinstance(exc, ImportFailed):
+        return {"error": exc.message, "code": exc.code, "http_status": 400, **exc.extra}
+    return {"error": f"internal error ({type(exc).__name__})", "http_status": 500}
+
+
+async def _fail_run(conn: AsyncConnection, run_id: uuid.UUID, exc: Exception) -> None:
+    await runs.fail(conn, run_id, _failure_meta(exc))
+
+
+async def import_unified(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    raw: BinaryIO,
+    req: UnifiedRequest,
+    *,
+    on_bytes: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """``POST /imports/trades`` and ``kifu import``: the report as a dict."""
+    req.validate()
+    run_id = await runs.start(
+        conn,
+        user_id,
+        RUN_TYPE,
+        {
+            "source": req.source,
+            "venue": req.venue,
+            "asset_class": req.asset_class,
+            "venue_type": req.venue_type,
+            "account_label": req.account_label,
+            "address": req.address,
+        },
+    )
+    try:
+        report = await _unified(conn, user_id, raw, req, run_id, on_bytes)
+    except ImportFailed as exc:
+        await _fail_run(conn, run_id, exc)
+        raise BadRequest(exc.code, exc.message, extra={"run_id": str(run_id), **exc.extra}) from exc
+    except Exception as exc:
+        try:
+            await _fail_run(conn, run_id, exc)
+        except Exception:  # the connection itself may be gone; the original error matters
+            log.exception("could not mark run %s failed", run_id)
+        raise
+    return report
+
+
+async def _unified(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    raw: BinaryIO,
+    req: UnifiedRequest,
+    run_id: uuid.UUID,
+    on_bytes: Callable[[int], None] | None,
+) -> dict[str, Any]:
+    src = CsvSource(raw, on_bytes)
+    header = [normalise_header(h) for h in src.header]
+    fmt = detect(header)
+    missing = fmt.missing(header)
+    if missing:
+        raise ImportFailed(
+            "MISSING_COLUMNS", f"missing columns: {', '.join(missing)}", missing=missing
+        )
+    if fmt.venue:
+        if req.venue and canonical_venue(req.venue, _format_event(fmt.name)) != fmt.venue:
+            raise ImportFailed(
+                "VENUE_MISMATCH",
+                f"venue: the file is a {fmt.name} export but venue {req.venue!r} was given",
+            )
+        venue = fmt.venue
+    elif req.venue:
+        venue = req.venue
+    else:
+        raise ImportFailed(
+            "MISSING_VENUE", "venue: required (the header is not a known exchange export)"
+        )
+    parse = fmt.parser(header, ImportContext(venue=venue, asset_class=req.asset_class))
+    issues = Issues()
+    rows = rejected = assumed = fee_assumed = 0
+    cache: dict = {}
+    async with conn.transaction():
+        await store.begin_write(conn, user_id)
+        async with conn.cursor() as cur, cur.copy(store.copy_sql()) as cp:
+            for line, cells in src.rows():
+                rows += 1
+                try:
+                    pr = parse(cells)
+                    nf = ledger.normalise_fill(
+                        venue=venue,
+                        venue_type=req.venue_type,
+                        asset_class=req.asset_class,
+                        symbol=pr.symbol,
+                        base=pr.base,
+                        quote=pr.quote,
+                        event_type=pr.event_type,
+                        side=pr.side,
+                        qty=pr.qty,
+                        price=pr.price,
+                        fee=pr.fee,
+                        fee_asset=pr.fee_asset,
+                        executed_at=pr.executed_at,
+                        external_id=pr.external_id,
+                        metadata=pr.metadata,
+                        symbol_cache=cache,
+                    )
+                except RuleError as exc:
+                    rejected += 1
+                    issues.add(line, str(exc))
+                    continue
+                assumed += pr.zone_assumed
+                fee_assumed += bool(pr.fee and not pr.fee_asset)
+                await cp.write_row(nf.stage_row(line))
+                if rows % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # let other requests on this worker run
+        result = await store.write_staged_fills(
+            conn,
+            user_id,
+            account_label=req.account_label,
+            address=req.address,
+            source=req.source,
+            issue_room=issues.room,
+        )
+        for row, has_id in result.duplicate_rows:
+            issues.add(
+                row,
+                "duplicate trade id (earlier in this file or already imported)"
+                if has_id
+                else "duplicate event already imported",
+            )
+        duplicates = result.accepted - result.inserted
+        issues.count += max(0, duplicates - len(result.duplicate_rows))
+        refreshed = 0
+        if result.inserted:
+            refreshed = await ledger.refresh_positions(conn, user_id, touched_only=True)
+        notes = []
+        if assumed:
+            notes.append(f"{assumed} row(s) had no time zone and were read as UTC")
+        if fmt.time_note and fmt.name != "generic":
+            notes.append(fmt.time_note)
+        if fee_assumed:
+            notes.append(f"{fee_assumed} fee(s) without an asset were taken in the quote asset")
+        report = {
+            "imported": result.inserted,
+            "skipped": rejected + duplicates,
+            "duplicates": duplicates,
+            "rejected": rejected,
+            "rows": rows,
+            "issues": issues.sorted(),
+            "issue_count": issues.count,
+            "issues_truncated": issues.count > len(issues.items),
+            "positions_refreshed": result.inserted > 0,
+            "positions_updated": refreshed,
+            "positions_refresh_error": None,
+            "venue": venue,
+            "source": req.source,
+            "format": fmt.name,
+            "encoding": src.encoding.replace("-sig", ""),
+            "notes": notes,
+            "run_id": str(run_id),
+        }
+        await runs.complete(
+            conn,
+            run_id,
+            {
+                "format": fmt.name,
+                "venue": venue,
+                "exchange_rows_imported": result.inserted,
+                "exchange_rows_skipped": rejected + duplicates,
+                "exchange_rows_duplicated": duplicates,
+                "exchange_rows_rejected": rejected,
+                "rows": rows,
+                "positions_refreshed": result.inserted > 0,
+                "positions_error": None,
+                "http_status": 200,
+            },
+        )
+    return report
+
+
+def _format_event(name: str) -> str:
+    return "perp_trade" if name == "binance_futures" else "spot_trade"
+
+
+# -- legacy importer ---------------------------------------------------------------------------
+
+LEGACY_REQUIRED = ("exchange", "symbol", "side", "quantity", "price", "trade_time")
+LEGACY_EXCHANGES = ("binance_futures", "binance_spot", "upbit")
+TIMEFRAMES = {
+    "1m": timedelta(minutes=1),
+    "15m": timedelta(minutes=15),
+    "1h": timedelta(hours=1),
+    "4h": timedelta(hours=4),
+    "1d": timedelta(days=1),
+}
+_LEGACY_SYMBOL = re.compile(r"^[A-Z0-9-]{3,20}$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def floor_time(at: datetime, timeframe: str) -> datetime:
+    step = TIMEFRAMES[timeframe]
+    return _EPOCH + ((at - _EPOCH) // step) * step
+
+
+def _legacy_tags(text: str, side: str) -> list[str]:
+    tags: list[str] = []
+    for t in text.split(","):
+        t = t.strip().lower()
+        if t and t not in tags:
+            tags.append(t)
+    if len(tags) > 5 or any(len(t) > 20 for t in tags):
+        raise RuleError("invalid tags: at most 5, each at most 20 characters")
+    if side not in tags:
+        tags.append(side)
+    return tags
+
+
+LEGACY_INSERT_SQL = """
+WITH new AS (
+    SELECT k.row_no, k.ckey, k.price, k.qty, k.executed_at, k.metadata->'_stage' AS st,
+           (k.metadata->>'trade_id')::uuid AS trade_id
+    FROM _keyed k JOIN _inserted n ON n.dedupe_key = k.dkey
+), b AS (
+    INSERT INTO bubbles (id, user_id, symbol, timeframe, candle_time, price, bubble_type,
+                         asset_class, venue_name, memo, tags)
+    SELECT (st->>'bubble_id')::uuid, %(user)s, st->>'symbol', st->>'timeframe',
+           (st->>'candle_time')::timestamptz, price, 'auto', 'crypto', st->>'exchange',
+           'CSV import: ' || (st->>'symbol') || ' ' || (st->>'side') || ' @ ' || (st->>'price'),
+           ARRAY(SELECT jsonb_array_elements_text(st->'tags'))
+    FROM new
+    RETURNING id
+)
+INSERT INTO trades (id, user_id, bubble_id, binance_trade_id, exchange, symbol, side, quantity,
+                    price, realized_pnl, trade_time)
+SELECT n.trade_id, %(user)s, b.id,
+       -(((('x' || substr(n.ckey, 1, 16))::bit(64)) >> 2)::bigint) - 1,
+       n.st->>'exchange', n.st->>'symbol', n.st->>'side', n.qty, n.price,
+       (n.st->>'realized_pnl')::numeric, n.executed_at
+FROM new n JOIN b ON b.id = (n.st->>'bubble_id')::uuid
+ON CONFLICT DO NOTHING
+"""
+
+
+async def import_legacy(conn: AsyncConnection, user_id: uuid.UUID, raw: BinaryIO) -> dict[str, Any]:
+    """``POST /trades/import``: trades, their auto bubbles and trade events, deduped with the
+    unified importer (same keys), so a fill imported both ways is stored once."""
+    try:
+        src = CsvSource(raw)
+    except ImportFailed as exc:
+        raise BadRequest(exc.code, exc.message) from exc
+    header = [normalise_header(h) for h in src.header]
+    missing = [c for c in LEGACY_REQUIRED if c not in header]
+    if missing:
+        raise BadRequest(
+            "MISSING_COLUMNS", f"missing columns: {', '.join(missing)}", extra={"missing": missing}
+        )
+    col = {h: n for n, h in reversed(list(enumerate(header)))}
+
+    def get(cells: list[str], name: str) -> str:
+        i = col.get(name)
+        return cells[i].strip() if i is not None and i < len(cells) else ""
+
+    issues = Issues()
+    rows = rejected = 0
+    try:
+        async with conn.transaction():
+            await store.begin_write(conn, user_id)
+            async with conn.cursor() as cur, cur.copy(store.copy_sql()) as cp:
+                for line, cells in src.rows():
+                    rows += 1
+                    try:
+                        staged = _legacy_row(line, cells, get)
+                    except RuleError as exc:
+                        rejected += 1
+                        issues.add(line, str(exc))
+                        continue
+                    await cp.write_row(staged)
+                    if rows % YIELD_EVERY == 0:
+                        await asyncio.sleep(0)
+            result = await store.write_staged_fills(
+                conn,
+                user_id,
+                account_label="csv-import",
+                address=None,
+                source="csv",
+                issue_room=issues.room,
+            )
+            cur = await conn.execute(LEGACY_INSERT_SQL, {"user": user_id})
+            imported = cur.rowcount
+            # A trade that already existed without its event keeps its bubble-less history.
+            await conn.execute(
+                "DELETE FROM bubbles b USING _keyed k JOIN _inserted n ON n.dedupe_key = k.dkey"
+                " WHERE b.id = (k.metadata->'_stage'->>'bubble_id')::uuid"
+                " AND NOT EXISTS (SELECT 1 FROM trades t WHERE t.bubble_id = b.id)"
+            )
+            for row, _ in result.duplicate_rows:
+                issues.add(row, "duplicate trade already imported")
+            if result.inserted:
+                await ledger.refresh_positions(conn, user_id, touched_only=True)
+    except ImportFailed as exc:
+        raise BadRequest(exc.code, exc.message) from exc
+    duplicates = result.accepted - result.inserted
+    return {
+        "imported": imported,
+        "skipped": rows - imported,
+        "duplicates": duplicates,
+        "rejected": rejected,
+        "issues": issues.sorted(),
+        "issue_count": rejected + duplicates,
+        "issues_truncated": rejected + duplicates > len(issues.items),
+    }
+
+
+def _legacy_row(line: int, cells: list[str], get: Callable[[list[str], str], str]) -> tuple:
+    exchange = get(cells, "exchange").lower()
+    if exchange not in LEGACY_EXCHANGES:
+        raise RuleError(f"invalid exchange: must be one of {', '.join(LEGACY_EXCHANGES)}")
+    symbol = get(cells, "symbol").upper()
+    if not _LEGACY_SYMBOL.match(symbol):
+        raise RuleError("invalid symbol")
+    side = parse_side(get(cells, "side"))
+    if side is None:
+        raise RuleError("invalid side: must be buy or sell")
+    qty = number(get(cells, "quantity"), "quantity")
+    price = number(get(cells, "price"), "price")
+    if qty is None or qty <= 0:
+        raise RuleError("invalid quantity")
+    if price is None or price <= 0:
+        raise RuleError("invalid price")
+    at, _ = parse_time(get(cells, "trade_time"))
+    pnl = number(get(cells, "realized_pnl"), "realized_pnl")
+    timeframe = get(cells, "timeframe").lower()
+    if timeframe not in TIMEFRAMES:
+        timeframe = "1d"
+    tags = _legacy_tags(get(cells, "tags"), side)
+    side_upper = side.upper()
+    stage = {
+        "bubble_id": str(uuid.uuid4()),
+        "symbol": symbol,
+        "side": side_upper,
+        "price": get(cells, "price"),
+        "exchange": exchange,
+        "timeframe": timeframe,
+        "candle_time": floor_time(at, timeframe).isoformat(),
+        "tags": tags,
+        "realized_pnl": str(pnl) if pnl is not None else None,
+    }
+    meta = {"trade_id": str(uuid.uuid4()), "exchange": exchange, "_stage": stage}
+    nf = ledger.normalise_fill(
+        venue=exchange,
+        venue_type=None,
+        asset_class="crypto",
+        symbol=symbol,
+        base=None,
+        quote=None,
+        event_type="perp_trade" if "futures" in exchange else "spot_trade",
+        side=side,
+        qty=qty,
+        price=price,
+        fee=None,
+        fee_asset=None,
+        executed_at=at,
+        external_id=None,
+        metadata=json.dumps(meta, separators=(",", ":")),
+    )
+    return nf.stage_row(line)

@@ -1,0 +1,268 @@
+"""SQL for writing fills: a staging table filled by COPY, then set-based inserts.
+
+Every writer of ``trade_events`` (unified CSV, legacy CSV, backfill, sync) fills ``_fills`` with
+normalised rows and calls ``write_staged_fills``. Keys follow ``kifu.ledger.rules``: the content
+base is computed in Python, the occurrence index and the SHA-256 in SQL (one window over the batch,
+no per-file state in memory).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from kifu.ledger.rules import venue_display_name
+
+STAGE_COLUMNS = (
+    "row_no",
+    "venue",
+    "venue_type",
+    "asset_class",
+    "base",
+    "quote",
+    "instrument",
+    "venue_symbol",
+    "event_type",
+    "side",
+    "qty",
+    "price",
+    "fee",
+    "fee_asset",
+    "executed_at",
+    "external_id",
+    "metadata",
+    "cbase",
+    "id_key",
+)
+
+
+async def create_stage(conn: AsyncConnection) -> None:
+    """The session's staging table for one write (dropped at commit)."""
+    await conn.execute(
+        """
+        CREATE TEMP TABLE _fills (
+            row_no bigint NOT NULL, venue text NOT NULL, venue_type text NOT NULL,
+            asset_class text NOT NULL, base text NOT NULL, quote text NOT NULL,
+            instrument text NOT NULL, venue_symbol text NOT NULL, event_type text NOT NULL,
+            side text, qty numeric, price numeric, fee numeric, fee_asset text,
+            executed_at timestamptz NOT NULL, external_id text, metadata jsonb,
+            cbase text NOT NULL, id_key text
+        ) ON COMMIT DROP
+        """
+    )
+
+
+def copy_sql() -> str:
+    return f"COPY _fills ({', '.join(STAGE_COLUMNS)}) FROM STDIN"
+
+
+@dataclass
+class WriteResult:
+    accepted: int
+    inserted: int
+    duplicate_rows: list[tuple[int, bool]]  # (row_no, has trade id), first ones only
+
+
+async def _upsert_venues_accounts(
+    conn: AsyncConnection, user_id: uuid.UUID, label: str, address: str | None, source: str
+) -> None:
+    cur = await conn.execute("SELECT DISTINCT venue, venue_type FROM _fills")
+    for code, venue_type in await cur.fetchall():
+        await conn.execute(
+            "INSERT INTO venues (code, venue_type, display_name) VALUES (%s, %s, %s)"
+            " ON CONFLICT (code) DO NOTHING",
+            (code, venue_type, venue_display_name(code)[:60]),
+        )
+        await conn.execute(
+            "INSERT INTO accounts (user_id, venue_id, label, address, source)"
+            " SELECT %s, id, %s, %s, %s FROM venues WHERE code = %s"
+            " ON CONFLICT (user_id, venue_id, label) DO NOTHING",
+            (user_id, label, address, source, code),
+        )
+
+
+async def write_staged_fills(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    *,
+    account_label: str,
+    address: str | None,
+    source: str,
+    issue_room: int,
+) -> WriteResult:
+    """Insert the staged fills not already in the ledger; call inside a transaction.
+
+    A staged row is skipped when its dedupe key exists for the user (unique index, ON CONFLICT
+    DO NOTHING, so concurrent writers store each fill once), and also when the same fill is
+    already stored under the other kind of key: a row without a trade id whose content key
+    belongs to a stored event, or a row with a trade id whose content key belongs to a stored
+    event that had no trade id. New rows' ``(account_id, instrument_id)`` go to ``_touched``.
+    """
+    await _upsert_venues_accounts(conn, user_id, account_label, address, source)
+    await conn.execute(
+        """
+        INSERT INTO instruments (asset_class, base_asset, quote_asset, symbol)
+        SELECT DISTINCT asset_class, base, quote, instrument FROM _fills
+        ON CONFLICT (asset_class, symbol) DO NOTHING
+        """
+    )
+    await conn.execute(
+        """
+        INSERT INTO instrument_mappings (instrument_id, venue_id, venue_symbol)
+        SELECT DISTINCT ON (v.id, m.vs) i.id, v.id, m.vs
+        FROM (SELECT DISTINCT venue, asset_class, instrument, left(venue_symbol, 40) AS vs
+              FROM _fills) m
+        JOIN venues v ON v.code = m.venue
+        JOIN instruments i ON i.asset_class = m.asset_class AND i.symbol = m.instrument
+        ON CONFLICT (venue_id, venue_symbol) DO NOTHING
+        """
+    )
+    await conn.execute(
+        """
+        CREATE TEMP TABLE _keyed ON COMMIT DROP AS
+        SELECT f.*, a.id AS account_id, v.id AS venue_id, i.id AS instrument_id, k.ckey,
+               coalesce(f.id_key, k.ckey) AS dkey
+        FROM (SELECT *, row_number() OVER (PARTITION BY cbase ORDER BY row_no) - 1 AS occ
+              FROM _fills) f
+        CROSS JOIN LATERAL (SELECT encode(sha256(convert_to(f.cbase || '|' || f.occ, 'UTF8')),
+                                          'hex') AS ckey) k
+        JOIN venues v ON v.code = f.venue
+        JOIN accounts a ON a.user_id = %(user)s AND a.venue_id = v.id AND a.label = %(label)s
+        JOIN instruments i ON i.asset_class = f.asset_class AND i.symbol = f.instrument
+        """,
+        {"user": user_id, "label": account_label},
+    )
+    cur = await conn.execute("SELECT count(*) FROM _keyed")
+    accepted = (await cur.fetchone())[0]  # type: ignore[index]
+    cur = await conn.execute(
+        """
+        WITH ins AS (
+            INSERT INTO trade_events (user_id, account_id, venue_id, instrument_id, asset_class,
+                venue_type, event_type, side, qty, price, fee, fee_asset, executed_at, source,
+                external_id, metadata, dedupe_key, content_key)
+            SELECT %(user)s, k.account_id, k.venue_id, k.instrument_id, k.asset_class,
+                   k.venue_type, k.event_type, k.side, k.qty, k.price, k.fee, k.fee_asset,
+                   k.executed_at, %(source)s, left(k.external_id, 120),
+                   CASE WHEN jsonb_typeof(k.metadata) = 'object'
+                        THEN nullif(k.metadata - '_stage', '{}'::jsonb) ELSE k.metadata END,
+                   k.dkey, k.ckey
+            FROM _keyed k
+            WHERE NOT EXISTS (
+                SELECT 1 FROM trade_events e
+                WHERE e.user_id = %(user)s AND e.content_key = k.ckey
+                  AND (k.id_key IS NULL OR e.external_id IS NULL)
+            )
+            ORDER BY k.row_no
+            ON CONFLICT DO NOTHING
+            RETURNING dedupe_key, account_id, instrument_id
+        )
+        INSERT INTO _inserted SELECT dedupe_key, account_id, instrument_id FROM ins
+        """,
+        {"user": user_id, "source": source},
+    )
+    cur = await conn.execute("SELECT count(*) FROM _inserted")
+    inserted = (await cur.fetchone())[0]  # type: ignore[index]
+    await conn.execute(
+        "INSERT INTO _touched SELECT DISTINCT account_id, instrument_id FROM _inserted"
+        " ON CONFLICT DO NOTHING"
+    )
+    dups: list[tuple[int, bool]] = []
+    if accepted > inserted and issue_room > 0:
+        cur = await conn.execute(
+            """
+            SELECT k.row_no, k.id_key IS NOT NULL FROM _keyed k
+            WHERE NOT EXISTS (SELECT 1 FROM _inserted n WHERE n.dedupe_key = k.dkey)
+            UNION
+            SELECT x.row_no, true FROM (
+                SELECT row_no, row_number() OVER (PARTITION BY dkey ORDER BY row_no) AS rn
+                FROM _keyed WHERE id_key IS NOT NULL) x
+            WHERE x.rn > 1
+            ORDER BY 1 LIMIT %s
+            """,
+            (issue_room,),
+        )
+        dups = [(r[0], r[1]) for r in await cur.fetchall()]
+    return WriteResult(accepted=accepted, inserted=inserted, duplicate_rows=dups)
+
+
+async def begin_write(conn: AsyncConnection, user_id: uuid.UUID) -> None:
+    """Start a ledger write inside the caller's transaction: serialise the user's writers (so
+    the cross-key check above cannot race) and create the scratch tables."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 4))", (str(user_id),))
+    await create_stage(conn)
+    await conn.execute(
+        "CREATE TEMP TABLE _inserted (dedupe_key text, account_id uuid, instrument_id uuid)"
+        " ON COMMIT DROP"
+    )
+    await conn.execute(
+        "CREATE TEMP TABLE _touched (account_id uuid, instrument_id uuid,"
+        " PRIMARY KEY (account_id, instrument_id)) ON COMMIT DROP"
+    )
+
+
+# -- positions -------------------------------------------------------------------------------
+
+POSITION_EVENTS_SQL = """
+SELECT e.account_id, e.instrument_id, a.venue_id, i.quote_asset, e.executed_at, e.side, e.qty,
+       e.price, e.fee, e.fee_asset, e.event_type
+FROM trade_events e
+JOIN accounts a ON a.id = e.account_id
+JOIN instruments i ON i.id = e.instrument_id
+WHERE e.user_id = %(user)s
+  AND e.event_type IN ('spot_trade', 'perp_trade', 'dex_swap')
+  AND e.side IS NOT NULL AND e.qty IS NOT NULL AND e.price IS NOT NULL
+  {only}
+ORDER BY e.account_id, e.instrument_id, e.executed_at, e.id
+"""
+
+UPSERT_POSITION_SQL = """
+INSERT INTO positions (user_id, account_id, venue_id, instrument_id, status, size, avg_entry,
+    avg_exit, opened_at, closed_at, realized_pnl_usdt, realized_pnl_krw, fees_usdt, fees_krw,
+    buy_qty, sell_qty, buy_notional, sell_notional, last_executed_at, quote_asset, realized_pnl,
+    fees, unconverted_fees, event_count, updated_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+        %s, %s, now())
+ON CONFLICT (user_id, account_id, instrument_id) DO UPDATE SET
+    venue_id = EXCLUDED.venue_id, status = EXCLUDED.status, size = EXCLUDED.size,
+    avg_entry = EXCLUDED.avg_entry, avg_exit = EXCLUDED.avg_exit,
+    opened_at = EXCLUDED.opened_at, closed_at = EXCLUDED.closed_at,
+    realized_pnl_usdt = EXCLUDED.realized_pnl_usdt, realized_pnl_krw = EXCLUDED.realized_pnl_krw,
+    fees_usdt = EXCLUDED.fees_usdt, fees_krw = EXCLUDED.fees_krw,
+    buy_qty = EXCLUDED.buy_qty, sell_qty = EXCLUDED.sell_qty,
+    buy_notional = EXCLUDED.buy_notional, sell_notional = EXCLUDED.sell_notional,
+    last_executed_at = EXCLUDED.last_executed_at, quote_asset = EXCLUDED.quote_asset,
+    realized_pnl = EXCLUDED.realized_pnl, fees = EXCLUDED.fees,
+    unconverted_fees = EXCLUDED.unconverted_fees, event_count = EXCLUDED.event_count,
+    updated_at = now()
+"""
+
+
+async def upsert_positions(conn: AsyncConnection, rows: Sequence[Sequence[Any]]) -> None:
+    if rows:
+        async with conn.cursor() as cur:
+            await cur.executemany(UPSERT_POSITION_SQL, rows)
+
+
+async def delete_positions_without_events(conn: AsyncConnection, user_id: uuid.UUID) -> None:
+    await conn.execute(
+        """
+        DELETE FROM positions p WHERE p.user_id = %(user)s AND NOT EXISTS (
+            SELECT 1 FROM trade_events e
+            WHERE e.user_id = %(user)s AND e.account_id = p.account_id
+              AND e.instrument_id = p.instrument_id
+              AND e.event_type IN ('spot_trade', 'perp_trade', 'dex_swap')
+              AND e.side IS NOT NULL AND e.qty IS NOT NULL AND e.price IS NOT NULL)
+        """,
+        {"user": user_id},
+    )
+
+
+def insert_stage_sql() -> str:
+    return (
+        f"INSERT INTO _fills ({', '.join(STAGE_COLUMNS)})"
+        f" VALUES ({', '.join(['%s'] * len(STAGE_COLUMNS))})"
+    )

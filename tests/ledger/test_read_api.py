@@ -1,0 +1,155 @@
+"""Trades, summary, timeline, positions, instruments and backfill through the API."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal as D
+
+import psycopg
+import pytest
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def trades(db, user):
+    """Legacy-style trades as the exchange poller writes them (real, positive trade ids)."""
+    rows = [
+        ("binance_futures", "BTCUSDT", "BUY", "1", "100", None, 0),
+        ("binance_futures", "BTCUSDT", "SELL", "1", "110", "10", 1),
+        ("binance_futures", "ETHUSDT", "SELL", "2", "50", "-4", 2),
+        ("binance_futures", "ETHUSDT", "BUY", "2", "52", "0", 3),
+        ("upbit", "KRW-BTC", "BUY", "0.5", "1000", None, 4),
+    ]
+    with psycopg.connect(db) as conn:
+        for n, (ex, sym, side, qty, price, pnl, h) in enumerate(rows, start=1):
+            conn.execute(
+                "INSERT INTO trades (user_id, binance_trade_id, exchange, symbol, side, quantity,"
+                " price, realized_pnl, trade_time) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                (user.id, n, ex, sym, side, qty, price, pnl, T0 + timedelta(hours=h)),
+            )
+    return rows
+
+
+def test_trades_list_filters_and_pages(client, user, trades, make_user):
+    r = client.get("/api/v1/trades?limit=2", headers=user.headers).json()
+    assert r["total"] == 5 and len(r["items"]) == 2 and r["page"] == 1
+    assert r["items"][0]["symbol"] == "KRW-BTC"  # newest first
+    item = r["items"][1]
+    assert set(item) >= {"id", "exchange", "symbol", "side", "quantity", "price", "trade_time"}
+    assert item["quantity"] == "2" and item["binance_trade_id"] == 4
+    r = client.get(
+        "/api/v1/trades?exchange=binance_futures&side=sell&sort=asc", headers=user.headers
+    ).json()
+    assert [i["symbol"] for i in r["items"]] == ["BTCUSDT", "ETHUSDT"]
+    r = client.get(
+        "/api/v1/trades?from=2026-01-01T02:00:00Z&to=2026-01-01T03:00:00Z", headers=user.headers
+    ).json()
+    assert r["total"] == 2
+    assert (
+        client.get("/api/v1/trades?exchange=kraken", headers=user.headers).json()["code"]
+        == "INVALID_EXCHANGE"
+    )
+    assert client.get("/api/v1/trades?from=yesterday", headers=user.headers).status_code == 400
+    assert client.get("/api/v1/trades?page=0", headers=user.headers).status_code == 400
+    other = make_user()
+    assert client.get("/api/v1/trades", headers=other.headers).json()["items"] == []
+
+
+def test_trade_summary_fills_every_field(client, user, trades):
+    s = client.get("/api/v1/trades/summary", headers=user.headers).json()
+    t = s["totals"]
+    assert t["total_trades"] == 5 and t["buy_count"] == 3 and t["sell_count"] == 2
+    assert D(t["total_volume"]) == 100 + 110 + 100 + 104 + 500
+    assert t["realized_pnl_total"] == "6"
+    assert D(t["average_pnl"]) == 2
+    assert (t["wins"], t["losses"], t["breakeven"]) == (1, 1, 1)
+    sides = {x["side"]: x for x in s["by_side"]}
+    assert sides["BUY"]["trade_count"] == 3 and D(sides["SELL"]["total_volume"]) == 210
+    sym = {x["symbol"]: x for x in s["by_symbol"]}
+    assert sym["ETHUSDT"]["buy_count"] == 1 and sym["ETHUSDT"]["sell_count"] == 1
+    ex = {x["exchange"]: x for x in s["by_exchange"]}
+    assert ex["upbit"]["total_trades"] == 1 and ex["binance_futures"]["realized_pnl_total"] == "6"
+    empty = client.get("/api/v1/trades/summary?symbol=NOPE", headers=user.headers).json()
+    assert empty["totals"]["total_trades"] == 0 and empty["totals"]["average_pnl"] == "0"
+    assert empty["by_symbol"] == []
+
+
+def test_backfill_events_then_timeline_positions_instruments(client, user, trades, sql):
+    r = client.post("/api/v1/portfolio/backfill-events?limit=2", headers=user.headers).json()
+    assert (r["processed"], r["created"], r["skipped"]) == (5, 5, 0)
+    assert r["positions_refreshed"] is True
+    again = client.post("/api/v1/portfolio/backfill-events", headers=user.headers).json()
+    assert again["created"] == 0 and again["skipped"] == 5
+    assert sql("SELECT count(*) FROM trade_events WHERE external_id IS NOT NULL")[0][0] == 5
+
+    page1 = client.get("/api/v1/portfolio/timeline?limit=3", headers=user.headers).json()
+    assert len(page1["items"]) == 3 and page1["next_cursor"]
+    assert page1["items"][0]["instrument"] == "BTC/KRW"
+    assert page1["items"][0]["venue_name"] == "Upbit"
+    page2 = client.get(
+        f"/api/v1/portfolio/timeline?limit=3&cursor={page1['next_cursor']}", headers=user.headers
+    ).json()
+    assert len(page2["items"]) == 2 and page2["next_cursor"] is None
+    ids = {i["id"] for i in page1["items"]} | {i["id"] for i in page2["items"]}
+    assert len(ids) == 5
+    only = client.get("/api/v1/portfolio/timeline?venue=upbit", headers=user.headers).json()
+    assert [i["venue"] for i in only["items"]] == ["upbit"]
+    assert (
+        client.get("/api/v1/portfolio/timeline?cursor=%%%", headers=user.headers).status_code == 400
+    )
+
+    pos = client.get("/api/v1/portfolio/positions", headers=user.headers).json()
+    assert pos["count"] == 3
+    by = {p["instrument"]: p for p in pos["positions"]}
+    assert by["BTC/USDT"]["realized_pnl_usdt"] == "10" and by["BTC/USDT"]["status"] == "closed"
+    assert by["ETH/USDT"]["realized_pnl_usdt"] == "-4"
+    assert by["BTC/KRW"]["status"] == "open" and by["BTC/KRW"]["avg_entry"] == "1000"
+    assert by["BTC/KRW"]["key"] == "upbit|BTC/KRW|crypto|api-sync"
+    opened = client.get("/api/v1/portfolio/positions?status=open", headers=user.headers).json()
+    assert opened["count"] == 1
+    assert (
+        client.get("/api/v1/portfolio/positions?status=x", headers=user.headers).status_code == 400
+    )
+
+    inst = client.get("/api/v1/instruments", headers=user.headers).json()
+    assert [i["symbol"] for i in inst["items"]] == ["BTC/KRW", "BTC/USDT", "ETH/USDT"]
+    assert inst["items"][0]["mappings"] == [{"venue": "upbit", "venue_symbol": "KRW-BTC"}]
+
+
+def test_incremental_refresh_equals_full_rebuild(client, user, upload, sql):
+    header = "executed_at,symbol,side,qty,price,fee\n"
+    rows = [
+        "2026-01-01T00:00:00Z,BTC/USDT,buy,1,100,0.1\n",
+        "2026-01-01T01:00:00Z,ETH/USDT,sell,3,10,0\n",
+        "2026-01-01T02:00:00Z,BTC/USDT,sell,0.4,120,0.1\n",
+        "2026-01-01T03:00:00Z,BTC/USDT,sell,1,90,0.1\n",
+        "2026-01-01T04:00:00Z,ETH/USDT,buy,1,9,0\n",
+    ]
+    # out of order on purpose: a late file carries an earlier fill
+    for chunk in (rows[3:], rows[:1], rows[1:3]):
+        assert (
+            upload((header + "".join(chunk)).encode(), venue="binance_futures").status_code == 200
+        )
+    cols = (
+        "status, size, avg_entry, avg_exit, opened_at, closed_at, realized_pnl_usdt, fees_usdt,"
+        " buy_qty, sell_qty, buy_notional, sell_notional, last_executed_at, realized_pnl"
+    )
+    incremental = sql(f"SELECT {cols} FROM positions ORDER BY instrument_id")
+    r = client.post("/api/v1/portfolio/rebuild-positions", headers=user.headers)
+    assert r.status_code == 200
+    full = sql(f"SELECT {cols} FROM positions ORDER BY instrument_id")
+    assert incremental == full
+    btc = next(row for row in full if row[6] != 0 and row[7] == D("0.3"))
+    # 1@100 bought; 0.4@120 and 0.6@90 sold -> 8 - 6 - fees 0.3; short 0.4 @90 open
+    assert btc[6] == D("1.7") and btc[1] == D("-0.4")
+    assert all(v is not None for row in full for v in row[:4] if row[0] == "open")
+
+
+def test_timeline_cursor_rejects_tampering(client, user):
+    from kifu.kit.pagination import encode_cursor
+
+    bad = encode_cursor("not-a-time", str(uuid.uuid4()))
+    assert (
+        client.get(f"/api/v1/portfolio/timeline?cursor={bad}", headers=user.headers).json()["code"]
+        == "INVALID_REQUEST"
+    )
