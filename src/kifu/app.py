@@ -13,19 +13,25 @@ from kifu.accounts import routes as accounts_routes
 from kifu.config import Settings
 from kifu.db.pool import make_pool
 from kifu.ingest import routes as ingest_routes
+from kifu.journal import routes as journal_routes
 from kifu.kit.auth import AuthGateMiddleware
 from kifu.kit.errors import install_error_handlers
 from kifu.kit.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from kifu.ledger import routes as ledger_routes
+from kifu.market import routes as market_routes
+from kifu.packs import routes as packs_routes
 
 
 def _routers() -> list[APIRouter]:
     """Every capability's router. Each capability adds its one line here."""
     return [
         health.router,
+        journal_routes.router,
+        market_routes.router,
         accounts_routes.router,
         ledger_routes.router,
         ingest_routes.router,
+        packs_routes.router,
     ]
 
 
