@@ -1,0 +1,120 @@
+"""Outcomes for many bubbles from a local candle server, twice, in one run.
+
+    .venv/bin/python bench/outcomes.py [--bubbles 10000] [--symbols 10]
+
+Starts a throw-away embedded PostgreSQL and a local Binance/Upbit stand-in, inserts bubbles spread
+over the last 30 days, runs the outcome job to completion, and prints its time, the candle
+requests it made, the time the server spent answering them, and the distinct 1m candles stored
+(each closed candle is fetched once). A second run over the same bubbles plus a copy of each bubble
+(same candles) must make no request: the candles come from PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.market.fake_exchange import FakeExchange, serve
+
+from kifu.db import runner
+from kifu.db.embedded import EmbeddedPostgres
+from kifu.journal.outcomes import compute_due_outcomes
+from kifu.market import MarketData, MarketUrls
+
+SYMBOLS = ["BTCUSDT", "ETHUSDT", "BTCKRW", "ETHKRW", "ETHBTC"]
+
+
+def _db(admin: str) -> str:
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    params = conninfo_to_dict(admin)
+    params["dbname"] = name
+    return make_conninfo(**params)
+
+
+def _seed(conninfo: str, n: int, symbols: list[str], copy: bool = False) -> None:
+    rng = random.Random(7)
+    now = datetime.now(UTC)
+    with psycopg.connect(conninfo) as conn:
+        user = conn.execute(
+            "INSERT INTO users (email, password_hash, name) VALUES (%s, '!', 'bench') RETURNING id",
+            (f"bench-{uuid.uuid4().hex[:6]}@example.com",),
+        ).fetchone()[0]  # type: ignore[index]
+        rows = []
+        for _ in range(n):
+            at = now - timedelta(days=2, minutes=rng.randrange(28 * 24 * 60))
+            rows.append((user, rng.choice(symbols), "1h", at, "100"))
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO bubbles (user_id, symbol, timeframe, candle_time, price, bubble_type)"
+                " VALUES (%s, %s, %s, %s, %s, 'manual')",
+                rows,
+            )
+
+
+async def _run(conninfo: str, urls: MarketUrls) -> tuple[float, int, object]:
+    async with httpx.AsyncClient() as http:
+        market = MarketData(urls, http)
+        async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+            started = time.perf_counter()
+            result = await compute_due_outcomes(conn, market, batch=2000, max_rounds=1000)
+            return time.perf_counter() - started, market.requests, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bubbles", type=int, default=10_000)
+    args = parser.parse_args()
+    fake = FakeExchange(futures={"BTCUSDT", "ETHUSDT"}, spot={"ETHBTC"})
+    server, _ = serve(fake)
+    urls = MarketUrls(fake.url, fake.url, fake.url)
+    with tempfile.TemporaryDirectory() as home:
+        pg = EmbeddedPostgres(Path(home))
+        pg.start()
+        try:
+            conninfo = _db(pg.conninfo("postgres"))
+            runner.upgrade(conninfo)
+            _seed(conninfo, args.bubbles, SYMBOLS)
+            seconds, requests, result = asyncio.run(_run(conninfo, urls))
+            server_seconds = fake.seconds
+            with psycopg.connect(conninfo) as conn:
+                candles = conn.execute("SELECT count(*) FROM market_candles").fetchone()[0]  # type: ignore[index]
+                outcomes = conn.execute("SELECT count(*) FROM outcomes").fetchone()[0]  # type: ignore[index]
+            print(f"bubbles {args.bubbles}, outcomes {outcomes} ({result})")
+            print(
+                f"first run:  {seconds:.2f} s, {requests} candle requests,"
+                f" server {server_seconds:.2f} s ({server_seconds / seconds:.0%} of the run),"
+                f" {candles} distinct 1m candles stored"
+            )
+            fake.seconds = 0.0
+            with psycopg.connect(conninfo) as conn:  # same bubbles again: every candle cached
+                conn.execute(
+                    "INSERT INTO bubbles (user_id, symbol, timeframe, candle_time, price,"
+                    " bubble_type) SELECT user_id, symbol, timeframe, candle_time, 200, 'manual'"
+                    " FROM bubbles"
+                )
+            seconds2, requests2, result2 = asyncio.run(_run(conninfo, urls))
+            print(f"second run: {seconds2:.2f} s, {requests2} candle requests ({result2})")
+            print(f"ratio second/first time: {seconds2 / seconds:.2f}")
+        finally:
+            pg.stop()
+            server.shutdown()
+
+
+if __name__ == "__main__":
+    main()
