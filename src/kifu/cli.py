@@ -16,6 +16,7 @@ from kifu.accounts import cli as accounts_cli
 from kifu.config import get_settings
 from kifu.db import runner
 from kifu.db.embedded import EmbeddedError
+from kifu.ingest import cli as ingest_cli
 from kifu.packs import cli as packs_cli
 from kifu.worker import cli as worker_cli
 
@@ -25,6 +26,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(accounts_cli.app, name="user")
 app.add_typer(packs_cli.app, name="pack")
 app.command("worker")(worker_cli.worker)
+app.command("import")(ingest_cli.import_file)
 
 console = Console(stderr=True)
 out = Console()
