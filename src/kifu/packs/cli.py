@@ -23,6 +23,11 @@ err = Console(stderr=True)
 out = Console()
 
 
+@app.callback()
+def _group() -> None:
+    """Summary packs: generate and print."""
+
+
 def _fail(message: str) -> None:
     err.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(code=1)

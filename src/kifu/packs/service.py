@@ -92,7 +92,9 @@ async def _generate_for_run(
 ) -> tuple[dict, bool]:
     window = rules.range_window(range_, zone, anchor_of(run))
     pack_id = uuid.uuid4()
-    payload = await build_payload(conn, user_id, run, window, pack_id)
+    async with conn.transaction():
+        await store.begin_snapshot(conn)
+        payload = await build_payload(conn, user_id, run, window, pack_id)
     digest = rules.content_hash(payload)
     existing = await store.find_by_hash(conn, user_id, digest)
     if existing is not None:

@@ -16,6 +16,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 TRADE_LIKE = ("spot_trade", "perp_trade", "dex_swap")
+GENERATION_WORK_MEM = "256MB"
 
 # -- runs ---------------------------------------------------------------------------------------
 
@@ -148,6 +149,14 @@ async def fifo_figures(
     return await cur.fetchall()
 
 
+async def begin_snapshot(conn: AsyncConnection) -> None:
+    """Inside a transaction: every read of one generation sees the same data, and the sorts and
+    groupings over a whole history get room to run in memory instead of spilling to disk
+    (both settings end with the transaction)."""
+    await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    await conn.execute(f"SET LOCAL work_mem = '{GENERATION_WORK_MEM}'")
+
+
 _IN_RANGE = (
     "t.user_id = %(user_id)s AND t.executed_at <= %(end)s"
     " AND (%(start)s::timestamptz IS NULL OR t.executed_at >= %(start)s)"
@@ -226,6 +235,11 @@ async def trade_id_sample(
 # Same venue trade id stored twice (ids are only unique within a venue), and the same fill
 # content arriving from two sources (e.g. a CSV export and exchange sync) and kept twice.
 _DUPLICATES_SQL = f"""
+WITH mixed AS (  -- only venues whose fills in range came from more than one source
+    SELECT t.venue_id FROM trade_events t
+    WHERE {_IN_RANGE} AND t.event_type IN ('spot_trade', 'perp_trade', 'dex_swap')
+    GROUP BY t.venue_id HAVING count(DISTINCT t.source) > 1
+)
 SELECT 'duplicate_external_id' AS kind, v.code AS venue, i.symbol, t.external_id AS key,
        count(*) AS n, array_agg(t.id::text ORDER BY t.executed_at, t.id) AS ids,
        array_agg(DISTINCT t.source ORDER BY t.source) AS sources
@@ -245,6 +259,7 @@ SELECT 'cross_source_duplicate', v.code, i.symbol,
 FROM trade_events t
 LEFT JOIN venues v ON v.id = t.venue_id LEFT JOIN instruments i ON i.id = t.instrument_id
 WHERE {_IN_RANGE} AND t.event_type IN ('spot_trade', 'perp_trade', 'dex_swap')
+  AND t.venue_id IN (SELECT venue_id FROM mixed)
 GROUP BY t.venue_id, v.code, t.instrument_id, i.symbol, t.side, t.qty, t.price,
          date_trunc('second', t.executed_at)
 HAVING count(DISTINCT t.source) > 1

@@ -1,0 +1,127 @@
+"""Summary-pack generation over 1,000,000 trade events vs one aggregating SQL scan of them.
+
+    /tmp/venv/bin/python bench/packs.py [--events 1000000] [--rounds 3]
+
+Starts a throw-away embedded PostgreSQL, loads one user with ``--events`` fills in the last 30
+days (three instruments, two venues, USDT and KRW quotes, both sides), and prints the median time
+of (a) ``service.generate`` for a 30d pack (new pack each round: a fill is added between rounds so
+the content changes) and (b) one SQL statement that aggregates the same rows (count, notional and
+fees per quote currency), and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+
+from kifu.db import runner
+from kifu.db.embedded import EmbeddedPostgres
+from kifu.packs import service
+
+LOAD = """
+INSERT INTO users (id, email, password_hash, name) VALUES (%(u)s, 'bench@example.com', '!', 'b');
+INSERT INTO venues (id, code, venue_type, display_name) VALUES
+  ('00000000-0000-0000-0000-0000000000a1', 'binance_futures', 'cex', 'Binance Futures'),
+  ('00000000-0000-0000-0000-0000000000a2', 'upbit', 'cex', 'Upbit');
+INSERT INTO accounts (id, user_id, venue_id, label, source) VALUES
+  ('00000000-0000-0000-0000-0000000000b1', %(u)s,
+   '00000000-0000-0000-0000-0000000000a1', 'api', 'api'),
+  ('00000000-0000-0000-0000-0000000000b2', %(u)s,
+   '00000000-0000-0000-0000-0000000000a2', 'csv', 'csv');
+INSERT INTO instruments (id, asset_class, base_asset, quote_asset, symbol) VALUES
+  ('00000000-0000-0000-0000-0000000000c1', 'crypto', 'BTC', 'USDT', 'BTC/USDT'),
+  ('00000000-0000-0000-0000-0000000000c2', 'crypto', 'ETH', 'USDT', 'ETH/USDT'),
+  ('00000000-0000-0000-0000-0000000000c3', 'crypto', 'BTC', 'KRW', 'BTC/KRW');
+INSERT INTO trade_events (user_id, account_id, venue_id, instrument_id, asset_class, venue_type,
+  event_type, side, qty, price, fee, fee_asset, executed_at, source, external_id, created_at)
+SELECT %(u)s,
+  CASE WHEN g %% 3 = 2 THEN '00000000-0000-0000-0000-0000000000b2'::uuid
+       ELSE '00000000-0000-0000-0000-0000000000b1'::uuid END,
+  CASE WHEN g %% 3 = 2 THEN '00000000-0000-0000-0000-0000000000a2'::uuid
+       ELSE '00000000-0000-0000-0000-0000000000a1'::uuid END,
+  ('00000000-0000-0000-0000-0000000000c' || (g %% 3 + 1))::uuid,
+  'crypto', 'cex', CASE WHEN g %% 3 = 2 THEN 'spot_trade' ELSE 'perp_trade' END,
+  CASE WHEN random() < 0.5 THEN 'buy' ELSE 'sell' END,
+  round((random() * 2 + 0.001)::numeric, 4), round((20000 + random() * 1000)::numeric, 2),
+  round((random() * 0.5)::numeric, 6), CASE WHEN g %% 3 = 2 THEN 'KRW' ELSE 'USDT' END,
+  %(t0)s + g * %(step)s, CASE WHEN g %% 3 = 2 THEN 'csv' ELSE 'api' END, g::text, %(anchor)s
+FROM generate_series(1, %(n)s) g;
+INSERT INTO runs (run_id, user_id, run_type, status, started_at, finished_at, meta)
+VALUES (%(run)s, %(u)s, 'trade_csv_import', 'completed', %(anchor)s, %(anchor)s, '{}');
+ANALYZE;
+"""
+
+SCAN = """
+SELECT i.quote_asset, count(*), sum(t.qty * t.price), sum(t.fee)
+FROM trade_events t JOIN instruments i ON i.id = t.instrument_id
+WHERE t.user_id = %(u)s AND t.executed_at >= %(start)s AND t.executed_at <= %(end)s
+GROUP BY i.quote_asset
+"""
+
+
+async def _generate(conninfo: str, user: uuid.UUID, run: uuid.UUID) -> float:
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+        start = time.perf_counter()
+        await service.generate(conn, user, run, "30d", "UTC", "UTC")
+        return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    user, run = uuid.uuid4(), uuid.uuid4()
+    anchor = datetime.now(UTC).replace(microsecond=0)
+    t0 = anchor - timedelta(days=28)
+    step = timedelta(days=27) / args.events
+    with tempfile.TemporaryDirectory() as home, EmbeddedPostgres(Path(home)) as pg:
+        conninfo = pg.conninfo()
+        runner.upgrade(conninfo)
+        print(f"loading {args.events:,} trade events ...", flush=True)
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            params = {
+                "u": user,
+                "run": run,
+                "n": args.events,
+                "t0": t0,
+                "step": step,
+                "anchor": anchor,
+            }
+            for statement in LOAD.split(";\n"):
+                if statement.strip():
+                    conn.execute(
+                        statement if "%(" in statement else statement.replace("%%", "%"),
+                        params if "%(" in statement else None,
+                    )
+        gen_times, scan_times = [], []
+        start_of_range = anchor - timedelta(days=30)
+        for i in range(args.rounds):
+            with psycopg.connect(conninfo, autocommit=True) as conn:
+                s = time.perf_counter()
+                conn.execute(SCAN, {"u": user, "start": start_of_range, "end": anchor}).fetchall()
+                scan_times.append(time.perf_counter() - s)
+            gen_times.append(asyncio.run(_generate(conninfo, user, run)))
+            with psycopg.connect(conninfo, autocommit=True) as conn:  # change the content
+                conn.execute(
+                    "UPDATE trade_events SET fee = fee + 0.000001 WHERE user_id = %s"
+                    " AND external_id = %s",
+                    (user, str(i + 1)),
+                )
+    g, s = statistics.median(gen_times), statistics.median(scan_times)
+    print(f"events in range:      {args.events:,}")
+    print(f"pack generation:      {g:8.3f} s  (median of {args.rounds})")
+    print(f"one aggregating scan: {s:8.3f} s")
+    print(f"ratio:                {g / s:8.2f}x  (target <= 2x)")
+
+
+if __name__ == "__main__":
+    main()
