@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import re
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -167,6 +168,7 @@ async def _unified(
     issues = Issues()
     rows = rejected = assumed = fee_assumed = 0
     cache: dict = {}
+    clock = [time.perf_counter()]
     async with conn.transaction():
         await store.begin_write(conn, user_id)
         async with conn.cursor() as cur, cur.copy(store.copy_sql()) as cp:
@@ -201,6 +203,7 @@ async def _unified(
                 await cp.write_row(nf.stage_row(line))
                 if rows % YIELD_EVERY == 0:
                     await asyncio.sleep(0)  # let other requests on this worker run
+        clock.append(time.perf_counter())
         result = await store.write_staged_fills(
             conn,
             user_id,
@@ -218,9 +221,15 @@ async def _unified(
             )
         duplicates = result.accepted - result.inserted
         issues.count += max(0, duplicates - len(result.duplicate_rows))
+        clock.append(time.perf_counter())
         refreshed = 0
         if result.inserted:
             refreshed = await ledger.refresh_positions(conn, user_id, touched_only=True)
+        clock.append(time.perf_counter())
+        timings = {
+            name: round((clock[i + 1] - clock[i]) * 1000)
+            for i, name in enumerate(("read_ms", "write_ms", "positions_ms"))
+        }
         notes = []
         if assumed:
             notes.append(f"{assumed} row(s) had no time zone and were read as UTC")
@@ -260,6 +269,7 @@ async def _unified(
                 "rows": rows,
                 "positions_refreshed": result.inserted > 0,
                 "positions_error": None,
+                "timings": timings,
                 "http_status": 200,
             },
         )

@@ -91,6 +91,7 @@ class FifoBook:
         self._closed_qty = ZERO
         self._closed_entry_notional = ZERO
         self._exit_notional = ZERO
+        self._open = ZERO  # signed open quantity, kept in step with the lots
 
     def apply(self, fill: Fill) -> None:
         if fill.event_type not in TRADE_LIKE or fill.side not in ("buy", "sell"):
@@ -127,6 +128,7 @@ class FifoBook:
             self._closed_entry_notional += matched * entry
             self._exit_notional += matched * price
             remaining -= matched
+            self._open -= matched * (1 if lot[0] > 0 else -1)
             if matched == lot_qty:
                 self.lots.popleft()
             else:
@@ -138,7 +140,8 @@ class FifoBook:
                 p.opened_at = fill.executed_at
                 p.closed_at = None
             self.lots.append([remaining * direction, price])
-        p.size = sum((lot[0] for lot in self.lots), ZERO)
+            self._open += remaining * direction
+        p.size = self._open
 
     def position(self) -> Position:
         p = self.pos

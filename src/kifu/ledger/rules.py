@@ -172,18 +172,29 @@ def parse_number(text: str | None) -> Decimal | None:
 
 
 _AMOUNT_RE = re.compile(
-    r"^\s*([-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[-+]?\.\d+)\s*([A-Za-z][A-Za-z0-9]*)?\s*$"
+    r"^\s*([-+]?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)"
+    r"\s*([A-Za-z][A-Za-z0-9]*)?\s*$"
 )
 
 
 def split_amount(text: str | None) -> tuple[Decimal | None, str | None]:
     """``"0.0123 USDT"`` → ``(0.0123, "USDT")``; ``"1,234.5 KRW"`` → ``(1234.5, "KRW")``;
     ``"0.001BTC"`` → ``(0.001, "BTC")``; ``"5"`` → ``(5, None)``; empty → ``(None, None)``."""
-    if text is None or not text.strip() or text.strip() == "-":
+    if text is None:
         return None, None
-    m = _AMOUNT_RE.match(text)
+    t = text.strip()
+    if not t or t == "-":
+        return None, None
+    if t[-1].isdigit() and "," not in t:  # fast path: a bare number
+        try:
+            d = Decimal(t)
+        except InvalidOperation:
+            d = None
+        if d is not None and d.is_finite():
+            return d, None
+    m = _AMOUNT_RE.match(t)
     if not m:
-        return parse_number(text), None
+        return parse_number(t), None
     number, asset = m.groups()
     return parse_number(number), asset.upper() if asset else None
 

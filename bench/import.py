@@ -1,0 +1,167 @@
+"""Import benchmark: a generated Binance USDⓈ-M futures export through the unified importer.
+
+    python bench/import.py [--rows 1000000] [--database-url URL]
+
+Prints, from one run on one fresh database: the import time; the time to COPY the same file into
+an unindexed table of text columns (the floor); their ratio; a second import of the same file
+(must add 0 rows) and its ratio to the first; the process's peak RSS; and a full FIFO positions
+rebuild over the imported events against one GROUP BY scan of them. Without --database-url it
+starts kifu's embedded PostgreSQL in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+
+from kifu.db import runner
+from kifu.db.embedded import EmbeddedPostgres
+from kifu.ingest import service
+from kifu.ledger import service as ledger
+
+PAIRS = [
+    ("BTCUSDT", 42000),
+    ("ETHUSDT", 2500),
+    ("SOLUSDT", 100),
+    ("BNBUSDT", 300),
+    ("XRPUSDT", Decimal("0.6")),
+    ("DOGEUSDT", Decimal("0.08")),
+    ("ADAUSDT", Decimal("0.5")),
+    ("AVAXUSDT", 35),
+    ("LINKUSDT", 15),
+    ("DOTUSDT", 7),
+]
+
+
+def generate(path: Path, rows: int, seed: int = 7) -> None:
+    """Stream a futures export to ``path`` (newest first, as Binance writes it)."""
+    rnd = random.Random(seed)
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        fh.write("Date(UTC),Pair,Side,Price,Quantity,Amount,Fee,Realized Profit\n")
+        for i in range(rows, 0, -1):
+            pair, base = PAIRS[i % len(PAIRS)]
+            price = (Decimal(base) * Decimal(rnd.randint(9000, 11000)) / 10000).quantize(
+                Decimal("0.0001")
+            )
+            qty = Decimal(rnd.randint(1, 5000)) / 1000
+            amount = (price * qty).quantize(Decimal("0.0001"))
+            fee = (amount * Decimal("0.0004")).quantize(Decimal("0.00000001"))
+            at = start + timedelta(seconds=i * 7)
+            side = "BUY" if rnd.random() < 0.5 else "SELL"
+            fh.write(
+                f"{at:%Y-%m-%d %H:%M:%S},{pair},{side},{price:f},{qty:f},{amount:f} USDT,"
+                f"{fee:f} USDT,0 USDT\n"
+            )
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def copy_floor(conninfo: str, path: Path) -> float:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE bench_floor (d text, pair text, side text, price text, qty text,"
+            " amount text, fee text, pnl text)"
+        )
+        t = time.perf_counter()
+        with (
+            conn.cursor() as cur,
+            cur.copy("COPY bench_floor FROM STDIN (FORMAT csv, HEADER)") as cp,
+            path.open("rb") as fh,
+        ):
+            while chunk := fh.read(1 << 20):
+                cp.write(chunk)
+        elapsed = time.perf_counter() - t
+        conn.execute("DROP TABLE bench_floor")
+    return elapsed
+
+
+async def import_once(conninfo: str, user_id: uuid.UUID, path: Path) -> tuple[float, dict]:
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+        t = time.perf_counter()
+        with path.open("rb") as fh:
+            report = await service.import_unified(
+                conn, user_id, fh, service.UnifiedRequest(venue=None)
+            )
+        return time.perf_counter() - t, report
+
+
+async def rebuild(conninfo: str, user_id: uuid.UUID) -> tuple[float, float, int]:
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+        t = time.perf_counter()
+        await conn.execute(
+            "SELECT account_id, instrument_id, count(*), sum(qty), sum(qty * price)"
+            " FROM trade_events WHERE user_id = %s GROUP BY 1, 2",
+            (user_id,),
+        )
+        scan = time.perf_counter() - t
+        t = time.perf_counter()
+        n = await ledger.rebuild_positions(conn, user_id)
+        return scan, time.perf_counter() - t, n
+
+
+def run(conninfo: str, rows: int, workdir: Path) -> None:
+    path = workdir / "futures.csv"
+    t = time.perf_counter()
+    generate(path, rows)
+    size_mb = path.stat().st_size / 1e6
+    print(f"generated {rows:,} rows ({size_mb:.1f} MB) in {time.perf_counter() - t:.1f} s")
+    runner.upgrade(conninfo)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        user_id = conn.execute(
+            "INSERT INTO users (email, password_hash, name) VALUES (%s, '!', 'bench') RETURNING id",
+            (f"bench-{uuid.uuid4().hex[:8]}@example.com",),
+        ).fetchone()[0]  # type: ignore[index]
+    rss_before = peak_rss_mb()
+
+    floor = copy_floor(conninfo, path)
+    first, report = asyncio.run(import_once(conninfo, user_id, path))
+    assert report["imported"] == rows, report
+    second, again = asyncio.run(import_once(conninfo, user_id, path))
+    assert again["imported"] == 0, again
+    scan, full, positions = asyncio.run(rebuild(conninfo, user_id))
+
+    print(f"COPY floor (unindexed text table):  {floor:8.2f} s")
+    print(f"import ({report['imported']:,} new rows):        {first:8.2f} s")
+    print(f"  ratio import / COPY floor:         {first / floor:8.2f}x   (target <= 2x)")
+    print(f"second import ({again['imported']} new rows):        {second:8.2f} s")
+    print(f"  ratio second / first:              {second / first:8.2f}    (target <= 0.5)")
+    print(f"peak RSS: {peak_rss_mb():.0f} MB (before the imports: {rss_before:.0f} MB)")
+    print(f"GROUP BY scan over the events:       {scan:8.2f} s")
+    print(f"full FIFO positions rebuild ({positions}):  {full:8.2f} s")
+    print(f"  ratio rebuild / GROUP BY:          {full / scan:8.2f}x   (target <= 3x)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--database-url", default=None)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="kifu-bench-") as tmp:
+        workdir = Path(tmp)
+        if args.database_url:
+            run(args.database_url, args.rows, workdir)
+            return
+        pg = EmbeddedPostgres(workdir / "pg")
+        pg.start()
+        try:
+            run(pg.conninfo("postgres"), args.rows, workdir)
+        finally:
+            pg.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
