@@ -12,6 +12,7 @@ from kifu import __version__, health
 from kifu.accounts import routes as accounts_routes
 from kifu.config import Settings
 from kifu.db.pool import make_pool
+from kifu.exchanges import routes as exchanges_routes
 from kifu.ingest import routes as ingest_routes
 from kifu.journal import routes as journal_routes
 from kifu.kit.auth import AuthGateMiddleware
@@ -32,6 +33,7 @@ def _routers() -> list[APIRouter]:
         ledger_routes.router,
         ingest_routes.router,
         packs_routes.router,
+        exchanges_routes.router,
     ]
 
 

@@ -16,6 +16,7 @@ from kifu.accounts import cli as accounts_cli
 from kifu.config import get_settings
 from kifu.db import runner
 from kifu.db.embedded import EmbeddedError
+from kifu.exchanges import cli as exchanges_cli
 from kifu.ingest import cli as ingest_cli
 from kifu.packs import cli as packs_cli
 from kifu.worker import cli as worker_cli
@@ -25,6 +26,7 @@ db_app = typer.Typer(no_args_is_help=True, help="Database schema: upgrade and st
 app.add_typer(db_app, name="db")
 app.add_typer(accounts_cli.app, name="user")
 app.add_typer(packs_cli.app, name="pack")
+app.add_typer(exchanges_cli.app, name="keys")
 app.command("worker")(worker_cli.worker)
 app.command("import")(ingest_cli.import_file)
 

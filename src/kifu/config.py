@@ -50,6 +50,20 @@ class Settings(BaseSettings):
         default="https://fapi.binance.com", validation_alias="KIFU_BINANCE_FUTURES_URL"
     )
     upbit_url: str = Field(default="https://api.upbit.com", validation_alias="KIFU_UPBIT_URL")
+    # Exchange sync: poll interval per credential (0 turns the poller off), HTTP timeout, the
+    # first retry delay (doubled per retry) and the longest exchange-requested wait slept through.
+    sync_interval_seconds: int = Field(
+        default=300, ge=0, validation_alias="KIFU_SYNC_INTERVAL_SECONDS"
+    )
+    exchange_timeout_seconds: float = Field(
+        default=15.0, gt=0, validation_alias="KIFU_EXCHANGE_TIMEOUT_SECONDS"
+    )
+    exchange_retry_base_seconds: float = Field(
+        default=0.5, ge=0, validation_alias="KIFU_EXCHANGE_RETRY_BASE_SECONDS"
+    )
+    exchange_max_wait_seconds: float = Field(
+        default=60.0, ge=0, validation_alias="KIFU_EXCHANGE_MAX_WAIT_SECONDS"
+    )
     # Time zone whose calendar days a summary pack range covers when the request names none.
     default_tz: str = Field(default="UTC", validation_alias="KIFU_DEFAULT_TZ")
     # Login rate limit (accounts): attempts per email and per client address in each window.

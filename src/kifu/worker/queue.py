@@ -15,7 +15,7 @@ import procrastinate
 import procrastinate.tasks
 
 # Modules whose import registers tasks; each capability adds its ``tasks`` module here.
-TASK_MODULES: list[str] = ["kifu.accounts.tasks", "kifu.journal.tasks"]
+TASK_MODULES: list[str] = ["kifu.accounts.tasks", "kifu.journal.tasks", "kifu.exchanges.tasks"]
 
 queue = procrastinate.App(
     connector=procrastinate.PsycopgConnector(),

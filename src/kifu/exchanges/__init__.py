@@ -1,0 +1,1 @@
+"""Exchange connections: encrypted API keys, incremental and resumable sync, the poller."""

@@ -1,0 +1,61 @@
+"""HTTP: ``/api/v1/exchanges`` — connections, key test, sync now (reference §2.2)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+
+from kifu.exchanges import service
+from kifu.exchanges.schemas import CredentialList, CredentialOut, Deleted, RegisterBody, TestResult
+from kifu.kit.auth import CurrentUser
+from kifu.kit.db import Conn
+
+router = APIRouter(prefix="/api/v1/exchanges", tags=["exchanges"])
+
+
+@router.post("", response_model=CredentialOut)
+async def register(body: RegisterBody, request: Request, user: CurrentUser, conn: Conn) -> Any:
+    """Register (or replace) the key for an exchange after checking its rights with the
+    exchange: it must read history, and a key that can withdraw is refused."""
+    return await service.register(conn, request.app.state.settings, user, body)
+
+
+@router.get("", response_model=CredentialList)
+async def list_connections(user: CurrentUser, conn: Conn) -> Any:
+    """The user's connections (at most one per exchange), keys masked, with sync health."""
+    return await service.list_connections(conn, user)
+
+
+@router.delete("/{credential_id}", response_model=Deleted)
+async def delete(credential_id: uuid.UUID, user: CurrentUser, conn: Conn) -> Any:
+    await service.delete(conn, user, credential_id)
+    return {"deleted": True}
+
+
+@router.post("/{credential_id}/test", response_model=TestResult, response_model_exclude_none=True)
+async def test(credential_id: uuid.UUID, request: Request, user: CurrentUser, conn: Conn) -> Any:
+    """Re-run the permission check with the stored key."""
+    return await service.test(conn, request.app.state.settings, user, credential_id)
+
+
+@router.post("/{credential_id}/sync")
+async def sync(
+    credential_id: uuid.UUID,
+    request: Request,
+    user: CurrentUser,
+    conn: Conn,
+    full_backfill: bool = Query(False),
+    history_days: int | None = Query(None),
+) -> Any:
+    """Sync now: new fills, fees and funding since the last sync (or the whole history with
+    ``full_backfill``); the run's counts. Resumes where a failed sync stopped."""
+    return await service.sync(
+        conn,
+        request.app.state.settings,
+        user,
+        credential_id,
+        full_backfill=full_backfill,
+        history_days=history_days,
+    )

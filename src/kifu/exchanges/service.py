@@ -1,0 +1,182 @@
+"""Use cases of exchange connections: register (after a live permission check), list, delete,
+test, sync. Keys are encrypted before they are stored and decrypted only to call the exchange."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from kifu.config import Settings
+from kifu.exchanges import store
+from kifu.exchanges.rules import last4, mask
+from kifu.exchanges.schemas import RegisterBody
+from kifu.exchanges.sync import decrypt_credentials, sync_credential, venue_urls
+from kifu.ingest.venues import EXCHANGES, open_venue
+from kifu.ingest.venues.base import (
+    AuthRejected,
+    Banned,
+    Credentials,
+    KeyCheck,
+    PermissionMissing,
+    RateLimited,
+    VenueError,
+)
+from kifu.kit import crypto
+from kifu.kit.errors import BadGateway, BadRequest, NotFound, TooManyRequests
+from kifu.kit.timeutil import rfc3339
+
+MAX_HISTORY_DAYS = 3650
+
+
+async def check_key(settings: Settings, exchange: str, creds: Credentials) -> KeyCheck:
+    """The exchange's verdict on a key, as API errors: 400 ``EXCHANGE_PERMISSION_DENIED`` for
+    a rejected key, a missing right or a withdrawal right; 502 when the check itself failed."""
+    try:
+        async with open_venue(exchange, creds, venue_urls(settings)) as venue:
+            return await venue.check_key()
+    except (AuthRejected, PermissionMissing) as exc:
+        raise BadRequest("EXCHANGE_PERMISSION_DENIED", exc.message) from exc
+    except (RateLimited, Banned) as exc:
+        raise TooManyRequests(
+            "RATE_LIMITED", exc.message, headers={"Retry-After": str(int(exc.retry_after or 1))}
+        ) from exc
+    except VenueError as exc:
+        raise BadGateway(
+            "EXCHANGE_PERMISSION_CHECK_FAILED",
+            f"could not verify the key with the exchange: {exc.message}",
+        ) from exc
+
+
+def _validate(body: RegisterBody) -> tuple[str, Credentials]:
+    exchange = body.exchange.strip().lower()
+    if not exchange:
+        raise BadRequest("INVALID_REQUEST", "exchange: required")
+    if exchange not in EXCHANGES:
+        raise BadRequest("INVALID_EXCHANGE", f"exchange: must be one of {', '.join(EXCHANGES)}")
+    key, secret = body.api_key.strip(), body.api_secret.strip()
+    if not key or not secret:
+        raise BadRequest("INVALID_REQUEST", "api_key and api_secret: required")
+    if len(key) < 8 or len(secret) < 8 or any(c.isspace() for c in key + secret):
+        raise BadRequest(
+            "INVALID_REQUEST", "api_key/api_secret: not an exchange API key (too short or spaces)"
+        )
+    return exchange, Credentials(key, secret)
+
+
+async def register(
+    conn: AsyncConnection, settings: Settings, user_id: uuid.UUID, body: RegisterBody
+) -> dict[str, Any]:
+    exchange, creds = _validate(body)
+    await check_key(settings, exchange, creds)
+    key = crypto.load_key(settings.enc_key)
+    row = await store.upsert_credential(
+        conn,
+        user_id,
+        exchange,
+        crypto.encrypt(key, creds.api_key),
+        crypto.encrypt(key, creds.api_secret),
+        last4(creds.api_key),
+    )
+    return {
+        "id": str(row.id),
+        "exchange": row.exchange,
+        "api_key_masked": mask(row.api_key_last4),
+        "is_valid": row.is_valid,
+    }
+
+
+async def list_connections(conn: AsyncConnection, user_id: uuid.UUID) -> dict[str, Any]:
+    items = []
+    for (
+        cid,
+        exchange,
+        l4,
+        valid,
+        created,
+        attempt,
+        success,
+        fails,
+        nxt,
+        err,
+        code,
+        income_from,
+    ) in await store.list_credentials(conn, user_id):
+        items.append(
+            {
+                "id": str(cid),
+                "exchange": exchange,
+                "api_key_masked": mask(l4),
+                "is_valid": valid,
+                "created_at": rfc3339(created),
+                "sync": {
+                    "last_attempt_at": rfc3339(attempt),
+                    "last_success_at": rfc3339(success),
+                    "consecutive_failures": fails or 0,
+                    "next_attempt_at": rfc3339(nxt),
+                    "last_error": err,
+                    "last_error_code": code,
+                    "income_history_from": rfc3339(income_from),
+                },
+            }
+        )
+    return {"items": items}
+
+
+async def _own(
+    conn: AsyncConnection, user_id: uuid.UUID, credential_id: uuid.UUID
+) -> store.CredentialRow:
+    row = await store.get_credential(conn, credential_id, user_id)
+    if row is None:  # someone else's id is as unknown as a made-up one
+        raise NotFound("EXCHANGE_NOT_FOUND", "no exchange connection with this id")
+    return row
+
+
+async def delete(conn: AsyncConnection, user_id: uuid.UUID, credential_id: uuid.UUID) -> None:
+    if not await store.delete_credential(conn, credential_id, user_id):
+        raise NotFound("EXCHANGE_NOT_FOUND", "no exchange connection with this id")
+
+
+async def test(
+    conn: AsyncConnection, settings: Settings, user_id: uuid.UUID, credential_id: uuid.UUID
+) -> dict[str, Any]:
+    row = await _own(conn, user_id, credential_id)
+    try:
+        creds = decrypt_credentials(settings, row)
+    except crypto.CryptoError as exc:
+        raise BadGateway(
+            "EXCHANGE_PERMISSION_CHECK_FAILED",
+            "the stored key cannot be decrypted with the configured KIFU_ENC_KEY",
+        ) from exc
+    try:
+        result = await check_key(settings, row.exchange, creds)
+    except BadRequest:
+        await store.set_valid(conn, row.id, False)
+        raise
+    if not row.is_valid:
+        await store.set_valid(conn, row.id, True)
+    out: dict[str, Any] = {"success": True, "message": result.message}
+    if result.expires_at is not None:
+        out["expires_at"] = rfc3339(result.expires_at)
+    return out
+
+
+async def sync(
+    conn: AsyncConnection,
+    settings: Settings,
+    user_id: uuid.UUID,
+    credential_id: uuid.UUID,
+    *,
+    full_backfill: bool,
+    history_days: int | None,
+) -> dict[str, Any]:
+    if history_days is not None and not 0 < history_days <= MAX_HISTORY_DAYS:
+        raise BadRequest(
+            "INVALID_REQUEST",
+            f"history_days is invalid: a whole number of days from 1 to {MAX_HISTORY_DAYS}",
+        )
+    row = await _own(conn, user_id, credential_id)
+    return await sync_credential(
+        conn, settings, row, full_backfill=full_backfill, history_days=history_days
+    )

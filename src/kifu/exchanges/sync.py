@@ -1,0 +1,277 @@
+"""The sync engine: one credential, one run, batches written as they arrive.
+
+``sync_credential`` takes a session advisory lock for the credential (so an HTTP sync and the
+poller, on any number of processes, never sync it twice at once), records an ``exchange_sync``
+run, asks the venue for batches and writes each with its cursors in one transaction
+(``store.write_batch``). A failure keeps every finished batch, marks the run ``failed`` with the
+error and the counts so far, and leaves the cursors where the last finished batch put them, so
+the next sync continues there: no gap (cursors never pass unwritten fills) and no duplicate
+(the ledger's keys and the trades unique index). Positions are rebuilt once at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from kifu.config import Settings
+from kifu.exchanges import store
+from kifu.exchanges.rules import next_attempt
+from kifu.ingest import runs
+from kifu.ingest.venues import open_venue
+from kifu.ingest.venues.base import (
+    AuthRejected,
+    Banned,
+    Credentials,
+    PermissionMissing,
+    RateLimited,
+    SyncPlan,
+    VenueError,
+    VenueUrls,
+)
+from kifu.kit import crypto
+from kifu.kit.errors import BadGateway, BadRequest, Conflict, KifuError, TooManyRequests
+from kifu.kit.timeutil import rfc3339, utc_now
+from kifu.ledger import service as ledger
+
+log = logging.getLogger("kifu.exchanges.sync")
+
+RUN_TYPE = "exchange_sync"
+LOCK_SEED = 6
+
+
+def venue_urls(settings: Settings) -> VenueUrls:
+    return VenueUrls(
+        binance_spot=settings.binance_spot_url,
+        binance_futures=settings.binance_futures_url,
+        upbit=settings.upbit_url,
+        retry_base=settings.exchange_retry_base_seconds,
+        max_wait=settings.exchange_max_wait_seconds,
+        timeout=settings.exchange_timeout_seconds,
+    )
+
+
+def decrypt_credentials(settings: Settings, cred: store.CredentialRow) -> Credentials:
+    key = crypto.load_key(settings.enc_key)
+    return Credentials(
+        crypto.decrypt(key, cred.api_key_enc), crypto.decrypt(key, cred.api_secret_enc)
+    )
+
+
+@dataclass
+class Counts:
+    fills_fetched: int = 0
+    income_fetched: int = 0
+    events_inserted: int = 0
+    fee_events_inserted: int = 0
+    trades_inserted: int = 0
+    batches: int = 0
+
+
+def _notes(plan: SyncPlan) -> dict[str, Any]:
+    return {k: rfc3339(v) if isinstance(v, datetime) else v for k, v in plan.notes.items()}
+
+
+async def _try_lock(conn: AsyncConnection, cred_id: uuid.UUID) -> bool:
+    cur = await conn.execute(
+        "SELECT pg_try_advisory_lock(hashtextextended(%s, %s))", (f"exsync:{cred_id}", LOCK_SEED)
+    )
+    return bool((await cur.fetchone())[0])  # type: ignore[index]
+
+
+async def _unlock(conn: AsyncConnection, cred_id: uuid.UUID) -> None:
+    await conn.execute(
+        "SELECT pg_advisory_unlock(hashtextextended(%s, %s))", (f"exsync:{cred_id}", LOCK_SEED)
+    )
+
+
+def _http_error(exc: VenueError, run_id: uuid.UUID) -> KifuError:
+    extra = {"run_id": str(run_id)}
+    if isinstance(exc, AuthRejected | PermissionMissing):
+        return BadRequest("EXCHANGE_PERMISSION_DENIED", exc.message, extra=extra)
+    if isinstance(exc, RateLimited | Banned):
+        wait = int(exc.retry_after or 1)
+        return TooManyRequests(
+            "RATE_LIMITED",
+            exc.message,
+            headers={"Retry-After": str(max(1, wait))},
+            extra={**extra, "retry_after": wait},
+        )
+    return BadGateway("EXCHANGE_SYNC_FAILED", exc.message, extra=extra)
+
+
+async def sync_credential(
+    conn: AsyncConnection,
+    settings: Settings,
+    cred: store.CredentialRow,
+    *,
+    full_backfill: bool = False,
+    history_days: int | None = None,
+    trigger: str = "api",
+) -> dict[str, Any]:
+    """Sync one credential; the response body of ``POST /exchanges/:id/sync``."""
+    if not cred.is_valid:
+        raise BadRequest(
+            "INVALID_EXCHANGE",
+            "this connection was marked invalid after the exchange rejected its key; register"
+            " the key again (POST /exchanges)",
+        )
+    if not await _try_lock(conn, cred.id):
+        raise Conflict("SYNC_IN_PROGRESS", "a sync of this connection is already running")
+    try:
+        return await _sync_locked(conn, settings, cred, full_backfill, history_days, trigger)
+    finally:
+        await _unlock(conn, cred.id)
+
+
+async def _sync_locked(
+    conn: AsyncConnection,
+    settings: Settings,
+    cred: store.CredentialRow,
+    full_backfill: bool,
+    history_days: int | None,
+    trigger: str,
+) -> dict[str, Any]:
+    user, exchange = cred.user_id, cred.exchange
+    before = await store.trade_count(conn, user, exchange)
+    run_id = await runs.start(
+        conn,
+        user,
+        RUN_TYPE,
+        {
+            "exchange": exchange,
+            "started_by": str(cred.id),
+            "trigger": trigger,
+            "before_count": before,
+            "full_backfill_requested": full_backfill,
+            "history_days_requested": history_days,
+        },
+    )
+    await store.mark_attempt(conn, cred, run_id)
+    counts = Counts()
+    plan = SyncPlan(
+        now=utc_now(),
+        cursors=await store.cursors(conn, user, exchange),
+        known_symbols=await store.known_symbols(conn, user, exchange),
+        full_backfill=full_backfill,
+        history_days=history_days,
+        known_orders=lambda since: store.known_orders(conn, user, exchange, since),
+    )
+    tfs = await store.timeframes(conn, user)
+    server_seconds = 0.0
+    try:
+        creds = decrypt_credentials(settings, cred)
+        async with open_venue(exchange, creds, venue_urls(settings)) as venue:
+            try:
+                async for batch in venue.sync(plan):
+                    r = await store.write_batch(
+                        conn, user, exchange, batch.fills, batch.incomes, batch.cursors, tfs
+                    )
+                    counts.batches += 1
+                    counts.fills_fetched += r.fills
+                    counts.income_fetched += r.incomes
+                    counts.events_inserted += r.events_inserted
+                    counts.fee_events_inserted += r.fee_events_inserted
+                    counts.trades_inserted += r.trades_inserted
+            finally:
+                server_seconds = venue.server_seconds
+    except Exception as exc:
+        await _failed(conn, settings, cred, run_id, before, counts, plan, exc)
+        if isinstance(exc, VenueError):
+            raise _http_error(exc, run_id) from exc
+        if isinstance(exc, crypto.CryptoError):
+            raise BadGateway(
+                "EXCHANGE_SYNC_FAILED",
+                "the stored key cannot be decrypted with the configured KIFU_ENC_KEY",
+                extra={"run_id": str(run_id)},
+            ) from exc
+        raise
+    refreshed = await _refresh_positions(conn, user, counts)
+    after = await store.trade_count(conn, user, exchange)
+    notes = _notes(plan)
+    result = {
+        "before_count": before,
+        "after_count": after,
+        "inserted_count": max(0, after - before),
+        **asdict(counts),
+        "positions_refreshed": refreshed,
+        "server_seconds": round(server_seconds, 6),
+        **notes,
+    }
+    await runs.complete(conn, run_id, {"exchange": exchange, **result, "http_status": 200})
+    await store.mark_success(conn, cred.id, plan.notes.get("income_history_from"))
+    return {
+        "success": True,
+        "message": "sync completed",
+        "exchange": exchange,
+        "run_id": str(run_id),
+        **result,
+    }
+
+
+async def _refresh_positions(conn: AsyncConnection, user: uuid.UUID, counts: Counts) -> bool:
+    if counts.events_inserted - counts.fee_events_inserted <= 0:
+        return False
+    await ledger.rebuild_positions(conn, user)
+    return True
+
+
+async def _failed(
+    conn: AsyncConnection,
+    settings: Settings,
+    cred: store.CredentialRow,
+    run_id: uuid.UUID,
+    before: int,
+    counts: Counts,
+    plan: SyncPlan,
+    exc: BaseException,
+) -> None:
+    """Record the failure: run ``failed`` with what was kept, backoff state, positions."""
+    if isinstance(exc, VenueError):
+        message, code = exc.message, exc.code
+        status = _http_error(exc, run_id).status_code
+    elif isinstance(exc, crypto.CryptoError):
+        message, code, status = "stored key cannot be decrypted", "EXCHANGE_SYNC_FAILED", 502
+    else:
+        message, code, status = f"internal error ({type(exc).__name__})", "INTERNAL_ERROR", 500
+        log.error("sync of credential %s failed: %s", cred.id, type(exc).__name__)
+    try:
+        refreshed = await _refresh_positions(conn, cred.user_id, counts)
+        after = await store.trade_count(conn, cred.user_id, cred.exchange)
+        await runs.fail(
+            conn,
+            run_id,
+            {
+                "exchange": cred.exchange,
+                "error": message,
+                "code": code,
+                "http_status": status,
+                "before_count": before,
+                "after_count": after,
+                "inserted_count": max(0, after - before),
+                **asdict(counts),
+                "positions_refreshed": refreshed,
+                "kept": "every batch written before the failure; the next sync resumes there",
+                **_notes(plan),
+            },
+        )
+        n = await store.failures(conn, cred.id) + 1
+        interval = timedelta(seconds=settings.sync_interval_seconds)
+        retry_after = exc.retry_after if isinstance(exc, VenueError) else None
+        await store.mark_failure(
+            conn,
+            cred.id,
+            failures=n,
+            next_attempt_at=next_attempt(utc_now(), n, interval, retry_after),
+            error=message,
+            code=code,
+        )
+        if isinstance(exc, AuthRejected):
+            await store.set_valid(conn, cred.id, False)
+    except Exception:  # the connection may be gone; the original error is what matters
+        log.exception("could not record the failed sync run %s", run_id)
