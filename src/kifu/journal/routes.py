@@ -132,6 +132,12 @@ async def backfill_bubbles(user: CurrentUser, conn: Conn) -> dict[str, int]:
     return await service.backfill_bubbles(conn, user)
 
 
+@router.post("/portfolio/backfill-bubbles", tags=["portfolio"])
+async def backfill_event_bubbles(user: CurrentUser, conn: Conn) -> dict[str, int]:
+    """Create an auto bubble on the chart for every imported or synced fill that has none."""
+    return await service.backfill_event_bubbles(conn, user)
+
+
 @router.get("/bubbles/{bubble_id}/notes")
 async def bubble_notes(bubble_id: str, user: CurrentUser, conn: Conn) -> dict[str, Any]:
     """The caller's notes on one of the caller's bubbles, newest first."""

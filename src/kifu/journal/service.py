@@ -348,3 +348,8 @@ async def convert_bubbles(
 
 async def backfill_bubbles(conn: AsyncConnection, user_id: uuid.UUID) -> dict[str, int]:
     return {"updated": await store.backfill_bubbles(conn, user_id)}
+
+
+async def backfill_event_bubbles(conn: AsyncConnection, user_id: uuid.UUID) -> dict[str, int]:
+    """Auto bubbles for imported and synced ledger fills (``POST /portfolio/backfill-bubbles``)."""
+    return {"created": await store.backfill_event_bubbles(conn, user_id)}

@@ -278,3 +278,49 @@ async def backfill_bubbles(conn: AsyncConnection, user_id: uuid.UUID) -> int:
         (user_id, user_id),
     )
     return cur.rowcount
+
+
+async def backfill_event_bubbles(conn: AsyncConnection, user_id: uuid.UUID) -> int:
+    """One auto bubble per trade-like ledger event that has none yet; returns how many were made.
+
+    The bubble's symbol is the chart symbol (``BASE`` + ``QUOTE``, e.g. ``BTCUSDT``, ``BTCKRW``),
+    not the ledger's ``BASE/QUOTE``, so it shows on that chart; its candle is the fill's hour.
+    An auto bubble already at that (symbol, candle, price) counts as the event's bubble, so the
+    call is idempotent; a per-user advisory lock keeps two concurrent calls from both inserting.
+    """
+    async with conn.transaction():
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('kifu.event_bubbles:' || %s, 0))",
+            (str(user_id),),
+        )
+        cur = await conn.execute(
+            """
+            INSERT INTO bubbles (user_id, symbol, timeframe, candle_time, price, bubble_type,
+                                 memo, tags, asset_class, venue_name)
+            SELECT DISTINCT ON (sym, candle, e.price)
+                   e.user_id, sym, '1h', candle, e.price, 'auto',
+                   'Event sync: ' || sym || ' ' || upper(coalesce(e.side, '')) || ' @ '
+                       || e.price::text,
+                   CASE WHEN e.side IS NULL THEN NULL ELSE ARRAY[e.side] END,
+                   e.asset_class, left(coalesce(v.display_name, v.code), 50)
+            FROM trade_events e
+            JOIN instruments i ON i.id = e.instrument_id
+            LEFT JOIN venues v ON v.id = e.venue_id
+            CROSS JOIN LATERAL (
+                SELECT upper(i.base_asset || i.quote_asset) AS sym,
+                       date_trunc('hour', e.executed_at) AS candle
+            ) k
+            WHERE e.user_id = %s
+              AND e.event_type IN ('spot_trade', 'perp_trade', 'dex_swap')
+              AND e.price IS NOT NULL
+              AND length(k.sym) BETWEEN 3 AND 20
+              AND NOT EXISTS (
+                  SELECT 1 FROM bubbles b
+                  WHERE b.user_id = e.user_id AND b.bubble_type = 'auto'
+                    AND b.symbol = k.sym AND b.candle_time = k.candle AND b.price = e.price
+              )
+            ORDER BY sym, candle, e.price, e.executed_at, e.id
+            """,
+            (user_id,),
+        )
+        return cur.rowcount
