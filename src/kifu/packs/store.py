@@ -162,52 +162,67 @@ _IN_RANGE = (
     " AND (%(start)s::timestamptz IS NULL OR t.executed_at >= %(start)s)"
 )
 
-# One scan of the range, grouped several ways. Numeric income strings are checked before casting.
+# One scan of the range, grouped once by every key the figures need (a few dozen groups), then
+# each figure is summed from those groups; counts and sums add up exactly. Numeric income strings
+# are checked before casting, and JSON is only read where a figure uses it.
 _TOTALS_SQL = f"""
-WITH e AS (
-    SELECT t.event_type, t.side, t.qty, t.price, t.fee, t.source, t.external_id, t.executed_at,
-           t.id, v.code AS venue, i.quote_asset AS quote,
+WITH g AS (
+    SELECT t.event_type IN ('spot_trade', 'perp_trade', 'dex_swap') AS trade,
+           t.event_type = 'fee' AS fee_event, t.side, t.source, v.code AS venue,
+           i.quote_asset AS quote,
            upper(coalesce(t.fee_asset, i.quote_asset, t.metadata->>'asset')) AS fee_ccy,
-           t.metadata->>'income_type' AS income_type,
-           upper(coalesce(t.metadata->>'asset', t.fee_asset, i.quote_asset)) AS income_ccy,
-           CASE WHEN t.metadata->>'income' ~ '^\\s*[-+]?([0-9]+\\.?[0-9]*|\\.[0-9]+)\\s*$'
-                THEN (t.metadata->>'income')::numeric END AS income
+           CASE WHEN t.event_type = 'fee' THEN t.metadata->>'income_type' END AS income_type,
+           CASE WHEN t.event_type = 'fee'
+                THEN upper(coalesce(t.metadata->>'asset', t.fee_asset, i.quote_asset))
+           END AS income_ccy,
+           count(*) AS n,
+           sum(t.qty * t.price) AS notional,
+           count(*) FILTER (WHERE t.fee <> 0) AS fee_n,
+           sum(t.fee) FILTER (WHERE t.fee <> 0) AS fee_sum,
+           sum(CASE WHEN t.event_type = 'fee'
+                     AND t.metadata->>'income_type' = 'FUNDING_FEE'
+                    THEN coalesce(
+                        CASE WHEN t.metadata->>'income'
+                                  ~ '^\\s*[-+]?([0-9]+\\.?[0-9]*|\\.[0-9]+)\\s*$'
+                             THEN (t.metadata->>'income')::numeric END,
+                        -t.fee)
+               END) AS funding
     FROM trade_events t
     LEFT JOIN instruments i ON i.id = t.instrument_id
     LEFT JOIN venues v ON v.id = t.venue_id
     WHERE {_IN_RANGE}
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
 )
 SELECT 'quote' AS kind, quote AS key,
-       count(*) AS n,
-       count(*) FILTER (WHERE side = 'buy') AS buys,
-       count(*) FILTER (WHERE side = 'sell') AS sells,
-       sum(qty * price) AS notional,
-       sum(CASE WHEN side = 'sell' THEN -qty * price ELSE qty * price END) AS flow
-FROM e WHERE event_type IN ('spot_trade', 'perp_trade', 'dex_swap') AND quote IS NOT NULL
+       sum(n)::bigint AS n,
+       coalesce(sum(n) FILTER (WHERE side = 'buy'), 0)::bigint AS buys,
+       coalesce(sum(n) FILTER (WHERE side = 'sell'), 0)::bigint AS sells,
+       sum(notional) AS notional,
+       sum(CASE WHEN side = 'sell' THEN -notional ELSE notional END) AS flow
+FROM g WHERE trade AND quote IS NOT NULL
 GROUP BY quote
 UNION ALL
-SELECT 'fills', NULL, count(*),
-       count(*) FILTER (WHERE side = 'buy'), count(*) FILTER (WHERE side = 'sell'), NULL, NULL
-FROM e WHERE event_type IN ('spot_trade', 'perp_trade', 'dex_swap')
+SELECT 'fills', NULL, coalesce(sum(n), 0)::bigint,
+       coalesce(sum(n) FILTER (WHERE side = 'buy'), 0)::bigint,
+       coalesce(sum(n) FILTER (WHERE side = 'sell'), 0)::bigint, NULL, NULL
+FROM g WHERE trade
 UNION ALL
-SELECT 'fee', fee_ccy, count(*), NULL, NULL, sum(fee), NULL
-FROM e
-WHERE fee IS NOT NULL AND fee <> 0 AND fee_ccy IS NOT NULL
-  AND (event_type IN ('spot_trade', 'perp_trade', 'dex_swap')
-       OR (event_type = 'fee' AND income_type IS NULL))
+SELECT 'fee', fee_ccy, sum(fee_n)::bigint, NULL, NULL, sum(fee_sum), NULL
+FROM g
+WHERE fee_n > 0 AND fee_ccy IS NOT NULL AND (trade OR (fee_event AND income_type IS NULL))
 GROUP BY fee_ccy
 UNION ALL
-SELECT 'funding', income_ccy, count(*), NULL, NULL, sum(coalesce(income, -fee)), NULL
-FROM e WHERE event_type = 'fee' AND income_type = 'FUNDING_FEE' AND income_ccy IS NOT NULL
+SELECT 'funding', income_ccy, sum(n)::bigint, NULL, NULL, sum(funding), NULL
+FROM g WHERE fee_event AND income_type = 'FUNDING_FEE' AND income_ccy IS NOT NULL
 GROUP BY income_ccy
 UNION ALL
-SELECT 'venue', venue, count(*), NULL, NULL, NULL, NULL FROM e WHERE venue IS NOT NULL
+SELECT 'venue', venue, sum(n)::bigint, NULL, NULL, NULL, NULL FROM g WHERE venue IS NOT NULL
 GROUP BY venue
 UNION ALL
-SELECT 'source', source, count(*), NULL, NULL, NULL, NULL FROM e GROUP BY source
+SELECT 'source', source, sum(n)::bigint, NULL, NULL, NULL, NULL FROM g GROUP BY source
 UNION ALL
-SELECT 'income_type', income_type, count(*), NULL, NULL, NULL, NULL
-FROM e WHERE event_type = 'fee' AND income_type IS NOT NULL GROUP BY income_type
+SELECT 'income_type', income_type, sum(n)::bigint, NULL, NULL, NULL, NULL
+FROM g WHERE fee_event AND income_type IS NOT NULL GROUP BY income_type
 """
 
 
@@ -234,21 +249,33 @@ async def trade_id_sample(
 
 # Same venue trade id stored twice (ids are only unique within a venue), and the same fill
 # content arriving from two sources (e.g. a CSV export and exchange sync) and kept twice.
+# The repeated ids are found with a bare count per key first; only their few rows are then read
+# again (through idx_trade_events_external_id) for the evidence. Venues with mixed sources are
+# found by grouping on (venue, source), which needs no per-venue sort.
 _DUPLICATES_SQL = f"""
-WITH mixed AS (  -- only venues whose fills in range came from more than one source
-    SELECT t.venue_id FROM trade_events t
+WITH dup AS MATERIALIZED (
+    SELECT t.venue_id, t.instrument_id, t.external_id FROM trade_events t
     WHERE {_IN_RANGE} AND t.event_type IN ('spot_trade', 'perp_trade', 'dex_swap')
-    GROUP BY t.venue_id HAVING count(DISTINCT t.source) > 1
+      AND t.external_id IS NOT NULL AND t.external_id <> ''
+    GROUP BY t.venue_id, t.instrument_id, t.external_id
+    HAVING count(*) > 1
+), mixed AS (  -- only venues whose fills in range came from more than one source
+    SELECT venue_id FROM (
+        SELECT t.venue_id, t.source FROM trade_events t
+        WHERE {_IN_RANGE} AND t.event_type IN ('spot_trade', 'perp_trade', 'dex_swap')
+        GROUP BY t.venue_id, t.source) vs
+    GROUP BY venue_id HAVING count(*) > 1
 )
 SELECT 'duplicate_external_id' AS kind, v.code AS venue, i.symbol, t.external_id AS key,
        count(*) AS n, array_agg(t.id::text ORDER BY t.executed_at, t.id) AS ids,
        array_agg(DISTINCT t.source ORDER BY t.source) AS sources
-FROM trade_events t
+FROM dup d
+JOIN trade_events t
+  ON t.venue_id IS NOT DISTINCT FROM d.venue_id AND t.external_id = d.external_id
+ AND t.instrument_id IS NOT DISTINCT FROM d.instrument_id
 LEFT JOIN venues v ON v.id = t.venue_id LEFT JOIN instruments i ON i.id = t.instrument_id
 WHERE {_IN_RANGE} AND t.event_type IN ('spot_trade', 'perp_trade', 'dex_swap')
-  AND t.external_id IS NOT NULL AND t.external_id <> ''
 GROUP BY t.venue_id, v.code, t.instrument_id, i.symbol, t.external_id
-HAVING count(*) > 1
 UNION ALL
 SELECT 'cross_source_duplicate', v.code, i.symbol,
        concat_ws('|', t.side, t.qty::text, t.price::text,
