@@ -151,7 +151,10 @@ async def write_staged_fills(
                         THEN nullif(k.metadata - '_stage', '{}'::jsonb) ELSE k.metadata END,
                    k.dkey, k.ckey
             FROM _keyed k
-            WHERE NOT EXISTS (  -- a row without an id whose fill is stored with its id
+            WHERE NOT EXISTS (  -- already stored: skip before trying (unique index probe)
+                SELECT 1 FROM trade_events e
+                WHERE e.user_id = %(user)s AND e.dedupe_key = k.dkey)
+              AND NOT EXISTS (  -- a row without an id whose fill is stored with its id
                 SELECT 1 FROM trade_events e
                 WHERE k.id_key IS NULL AND e.user_id = %(user)s AND e.content_key = k.ckey
                   AND e.external_id IS NOT NULL)
@@ -159,7 +162,7 @@ async def write_staged_fills(
                 SELECT 1 FROM trade_events e
                 WHERE k.id_key IS NOT NULL AND e.user_id = %(user)s AND e.content_key = k.ckey
                   AND e.external_id IS NULL)
-            ORDER BY k.row_no
+            ORDER BY k.dkey, k.row_no
             ON CONFLICT DO NOTHING
             RETURNING dedupe_key, account_id, instrument_id
         )
