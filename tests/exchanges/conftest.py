@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
@@ -14,6 +15,13 @@ BINANCE_KEY = "bnKEY0123456789abcdefREADONLY"
 BINANCE_SECRET = "bnSECRET-s3cr3t-value-never-logged-0001"
 UPBIT_KEY = "upKEY0123456789abcdefREADONLY"
 UPBIT_SECRET = "upSECRET-s3cr3t-value-never-logged-0002"
+
+
+@pytest.fixture
+def now() -> datetime:
+    """The test's own start (whole second). Not a module constant: one computed at collection
+    is minutes old by the time a test runs in a full suite, and syncs read "now" afresh."""
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 @pytest.fixture
@@ -40,5 +48,5 @@ def settings(db: str, venues: FakeVenues) -> Settings:
         upbit_url=venues.url,
         exchange_retry_base_seconds=0.01,
         exchange_max_wait_seconds=2.0,
-        exchange_timeout_seconds=5.0,
+        exchange_timeout_seconds=60.0,  # no test waits for it: room for a loaded machine
     )

@@ -26,21 +26,18 @@ def _one(db: str, sql: str, *args):
         return conn.execute(sql, args).fetchone()
 
 
-NOW = datetime.now(UTC).replace(microsecond=0)
-
-
 @pytest.fixture
-def account(venues: FakeVenues) -> FakeVenues:
-    start = NOW - timedelta(days=20)
+def account(venues: FakeVenues, now: datetime) -> FakeVenues:
+    start = now - timedelta(days=20)
     venues.add_futures("BTCUSDT", 2500, start=start, step=timedelta(seconds=30))
     venues.add_futures("ETHUSDT", 3, start=start, position_side="LONG", price="3000.5", start_id=10)
     # ETHUSDT is only visible through the income history (not on the watch-list, no trades yet)
     venues.add_income("ETHUSDT", "COMMISSION", "-0.02", start, 501)
-    venues.add_income("BTCUSDT", "FUNDING_FEE", "-1.23456789", NOW - timedelta(days=2), 502)
-    venues.add_income("BTCUSDT", "FUNDING_FEE", "0.5", NOW - timedelta(days=1), 503)
-    venues.add_income("BTCUSDT", "REALIZED_PNL", "12.5", NOW - timedelta(hours=5), 504)
-    venues.add_income("", "TRANSFER", "100", NOW - timedelta(hours=4), 505)
-    venues.add_income("BTCUSDT", "FUNDING_FEE", "-9", NOW - timedelta(days=200), 506)  # too old
+    venues.add_income("BTCUSDT", "FUNDING_FEE", "-1.23456789", now - timedelta(days=2), 502)
+    venues.add_income("BTCUSDT", "FUNDING_FEE", "0.5", now - timedelta(days=1), 503)
+    venues.add_income("BTCUSDT", "REALIZED_PNL", "12.5", now - timedelta(hours=5), 504)
+    venues.add_income("", "TRANSFER", "100", now - timedelta(hours=4), 505)
+    venues.add_income("BTCUSDT", "FUNDING_FEE", "-9", now - timedelta(days=200), 506)  # too old
     return venues
 
 
@@ -117,11 +114,10 @@ def test_register_sync_resync(client, user, db, account, caplog):
         q["fromId"] for p, q in account.paths("/fapi/v1/userTrades") if q["symbol"] == "BTCUSDT"
     ]
     assert froms == ["2501"]
-    # new fills and income arrive: only they are added
-    account.add_futures(
-        "BTCUSDT", 5, start_id=2501, start=NOW - timedelta(minutes=1), step=timedelta(seconds=1)
-    )
-    account.add_income("BTCUSDT", "COMMISSION", "-0.02", NOW - timedelta(seconds=30), 507)
+    # new fills and income arrive (stamped after the syncs above): only they are added
+    later = datetime.now(UTC)
+    account.add_futures("BTCUSDT", 5, start_id=2501, start=later, step=timedelta(seconds=1))
+    account.add_income("BTCUSDT", "COMMISSION", "-0.02", later - timedelta(seconds=1), 507)
     s3 = client.post(f"/api/v1/exchanges/{cid}/sync", headers=user.headers).json()
     assert s3["inserted_count"] == 5 and s3["fee_events_inserted"] == 1
     assert _one(db, "SELECT count(*) FROM trade_events")[0] == 2503 + 5 + 5
@@ -178,7 +174,8 @@ def test_rate_limits_backoff_and_ban(client, user, db, account):
     assert r.status_code == 429 and r.json()["code"] == "RATE_LIMITED"
     assert "banned" in r.json()["message"] and r.headers["Retry-After"] == "600"
     assert len(account.paths("/fapi/v2/positionRisk")) == before + 1
-    nxt = _one(db, "SELECT next_attempt_at - now() FROM exchange_sync_status")[0]
+    # measured from when the failure was recorded, not from whenever this query runs
+    nxt = _one(db, "SELECT next_attempt_at - updated_at FROM exchange_sync_status")[0]
     assert nxt > timedelta(seconds=590)
     # persistent 5xx: bounded retries, then 502
     account.inject("/fapi/v2/positionRisk", "500", after=2, times=10)

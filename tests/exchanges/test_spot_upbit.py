@@ -13,8 +13,6 @@ from kifu.exchanges import tasks
 from tests.exchanges.conftest import BINANCE_KEY, BINANCE_SECRET, UPBIT_KEY, UPBIT_SECRET
 from tests.exchanges.fake_venues import FakeVenues, Key
 
-NOW = datetime.now(UTC).replace(microsecond=0)
-
 
 def _one(db: str, sql: str, *args):
     with psycopg.connect(db) as conn:
@@ -33,8 +31,8 @@ def _register(client, user, exchange, key, secret):
     )
 
 
-def test_spot_symbols_from_balances_and_past_trades(client, user, db, venues: FakeVenues):
-    start = NOW - timedelta(days=3)
+def test_spot_symbols_from_balances_and_past_trades(client, user, db, venues: FakeVenues, now):
+    start = now - timedelta(days=3)
     venues.add_spot("ETHBTC", "ETH", "BTC", 1205, start=start)
     venues.add_spot("SOLUSDT", "SOL", "USDT", 2, start=start)  # found only via the balance
     venues.spot_listed["DOGEUSDT"] = ("DOGE", "USDT")
@@ -69,25 +67,25 @@ def test_spot_symbols_from_balances_and_past_trades(client, user, db, venues: Fa
     assert r.json()["inserted_count"] == 0
 
 
-def test_upbit_windows_order_fills_and_krw(client, user, db, venues: FakeVenues, caplog):
+def test_upbit_windows_order_fills_and_krw(client, user, db, venues: FakeVenues, caplog, now):
     caplog.set_level(logging.DEBUG)
     o1 = venues.add_upbit_order(
         "KRW-BTC",
         "bid",
-        NOW - timedelta(days=10),
+        now - timedelta(days=10),
         [("95000000", "0.001"), ("95010000", "0.002")],
         paid_fee="142.5",
     )
-    venues.add_upbit_order("KRW-ETH", "ask", NOW - timedelta(days=2), [("4100000", "0.5")])
+    venues.add_upbit_order("KRW-ETH", "ask", now - timedelta(days=2), [("4100000", "0.5")])
     venues.add_upbit_order(
         "KRW-ETH",
         "bid",
-        NOW - timedelta(days=1),
+        now - timedelta(days=1),
         [("4000000", "0.1")],
         state="cancel",
         paid_fee="0",
     )
-    venues.add_upbit_order("KRW-XRP", "bid", NOW - timedelta(days=1), [], state="cancel")
+    venues.add_upbit_order("KRW-XRP", "bid", now - timedelta(days=1), [], state="cancel")
     r = _register(client, user, "upbit", UPBIT_KEY, UPBIT_SECRET)
     assert r.status_code == 200, r.text
     cid = r.json()["id"]
@@ -129,15 +127,16 @@ def test_upbit_windows_order_fills_and_krw(client, user, db, venues: FakeVenues,
     assert state == ("ALL_MARKETS",)
     # incremental: known orders are not opened again
     n = _details(venues)
-    venues.add_upbit_order("KRW-BTC", "ask", NOW - timedelta(minutes=5), [("96000000", "0.003")])
+    later = datetime.now(UTC) - timedelta(minutes=5)  # created before, closed after the sync
+    venues.add_upbit_order("KRW-BTC", "ask", later, [("96000000", "0.003")])
     r = client.post(f"/api/v1/exchanges/{cid}/sync", headers=user.headers)
     assert r.json()["inserted_count"] == 1
     assert _details(venues) == n + 1
     assert UPBIT_SECRET not in caplog.text and UPBIT_SECRET not in r.text
 
 
-def test_upbit_full_window_is_split(client, user, db, venues: FakeVenues):
-    base = NOW - timedelta(days=3)
+def test_upbit_full_window_is_split(client, user, db, venues: FakeVenues, now):
+    base = now - timedelta(days=3)
     for n in range(1100):
         venues.add_upbit_order(
             "KRW-BTC",

@@ -174,6 +174,19 @@ async def due_credentials(
     return [r[0] for r in await cur.fetchall()]
 
 
+async def is_due(conn: AsyncConnection, credential_id: uuid.UUID, interval: timedelta) -> bool:
+    """``due_credentials``' rule for one credential (checked again by the job, under its lock)."""
+    cur = await conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM exchange_credentials c"
+        " LEFT JOIN exchange_sync_status s ON s.credential_id = c.id"
+        " WHERE c.id = %s AND c.is_valid"
+        " AND (s.next_attempt_at IS NULL OR s.next_attempt_at <= now())"
+        " AND (s.last_attempt_at IS NULL OR s.last_attempt_at <= now() - %s))",
+        (credential_id, interval),
+    )
+    return bool((await cur.fetchone())[0])  # type: ignore[index]
+
+
 # -- sync context ------------------------------------------------------------------------------
 
 

@@ -129,6 +129,27 @@ async def sync_credential(
         await _unlock(conn, cred.id)
 
 
+async def sync_if_due(
+    conn: AsyncConnection, settings: Settings, cred: store.CredentialRow, interval: timedelta
+) -> dict[str, Any] | None:
+    """The poller's sync: like ``sync_credential`` (``SYNC_IN_PROGRESS`` while another runs),
+    but ``None`` without syncing when the credential is no longer due once its lock is held.
+
+    A job is queued because the credential was due at the tick; by the time it runs, another
+    job queued by an earlier tick (before the first one had marked its attempt), an HTTP "sync
+    now" or a backoff may have made that stale. Checking under the lock, where every sync marks
+    its attempt, keeps it to one sync per credential per interval whatever the job timing.
+    """
+    if not await _try_lock(conn, cred.id):
+        raise Conflict("SYNC_IN_PROGRESS", "a sync of this connection is already running")
+    try:
+        if not await store.is_due(conn, cred.id, interval):
+            return None
+        return await _sync_locked(conn, settings, cred, False, None, "poller")
+    finally:
+        await _unlock(conn, cred.id)
+
+
 async def _sync_locked(
     conn: AsyncConnection,
     settings: Settings,

@@ -4,8 +4,11 @@ Every minute ``exchanges.schedule_syncs`` reads the credentials that are due fro
 (valid, not tried within ``KIFU_SYNC_INTERVAL_SECONDS``, not in a backoff or ban), so credentials
 added or deleted while workers run are picked up on the next tick, and defers one
 ``exchanges.sync_credential`` job per credential with a queueing lock per credential (at most
-one waiting). The job takes the credential's advisory lock (``sync.sync_credential``), so an
-HTTP "sync now" and any number of workers never sync one credential twice at once. Failures are
+one waiting). The job takes the credential's advisory lock (``sync.sync_if_due``), so an
+HTTP "sync now" and any number of workers never sync one credential twice at once, and checks
+under that lock that the credential is still due: the queueing lock only covers a *waiting* job,
+so a tick that ran after a job started but before it marked its attempt queues a second job,
+which must not sync the credential again within the interval. Failures are
 recorded in ``exchange_sync_status`` with an exponential backoff; the job itself does not retry.
 """
 
@@ -21,7 +24,7 @@ from procrastinate.exceptions import AlreadyEnqueued
 
 from kifu.config import get_settings
 from kifu.exchanges import store
-from kifu.exchanges.sync import sync_credential
+from kifu.exchanges.sync import sync_if_due
 from kifu.kit.errors import KifuError
 from kifu.runtime import with_secrets
 from kifu.worker.queue import queue
@@ -40,17 +43,22 @@ async def _connect(context: JobContext) -> psycopg.AsyncConnection:
 
 @queue.task(name=SYNC, pass_context=True)
 async def sync_credential_job(context: JobContext, credential_id: str) -> None:
-    """Sync one credential if it still exists and is valid."""
+    """Sync one credential if it still exists, is valid and is still due (checked under the
+    credential's lock: a job queued by a tick that raced an attempt does not sync it again)."""
     settings = with_secrets(get_settings())
+    interval = timedelta(seconds=settings.sync_interval_seconds)
     async with await _connect(context) as conn:
         cred = await store.get_credential(conn, uuid.UUID(credential_id))
         if cred is None or not cred.is_valid:
             return
         try:
-            result = await sync_credential(conn, settings, cred, trigger="poller")
+            result = await sync_if_due(conn, settings, cred, interval)
         except KifuError as exc:  # recorded in the run and the sync status already
             log.info("poller sync of %s: %s", credential_id, exc.code)
             return
+    if result is None:
+        log.info("poller sync of %s: skipped, synced since it was queued", credential_id)
+        return
     log.info(
         "poller sync of %s: %d fills, %d new events",
         credential_id,
