@@ -15,7 +15,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
 from kifu.kit.auth import issue_access_token
@@ -718,11 +717,6 @@ def test_summary_pack_generate_latest_then_get(client: TestClient, user: ApiUser
     error_envelope(client.get(f"{API}/packs/{uuid.uuid4()}", headers=user.headers), 404)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="packs payload.pnl_summary totals are per-currency objects; the Settings screen "
-    "calls value.trim() on them (formatValue) and crashes. Owned by packs/service.py.",
-)
 def test_summary_pack_pnl_totals_are_decimal_strings(client: TestClient, user: ApiUser) -> None:
     unified_import(client, user)
     pack_id = client.post(

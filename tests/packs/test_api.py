@@ -54,13 +54,18 @@ def test_clean_pack_totals_hash_and_idempotency(client, user, ledger, db) -> Non
     assert p["normalization_warnings"] == [] and pay["reconciliation"]["suspects"] == []
     assert pay["schema_version"] == "summary_pack_v1"
     # FIFO: 1@100 and 0.5@110 sold at 120 → 20 + 5; 0.5@110 sold at 90 → -10
-    assert pay["pnl_summary"]["realized_pnl_total"] == {"KRW": "100000", "USDT": "15"}
-    assert pay["pnl_summary"]["fees_total"] == {"KRW": "9050", "USDT": "0.38"}
-    assert pay["pnl_summary"]["funding_total"] == {}
+    assert pay["pnl_summary"]["realized_pnl_by_currency"] == {"KRW": "100000", "USDT": "15"}
+    assert pay["pnl_summary"]["fees_by_currency"] == {"KRW": "9050", "USDT": "0.38"}
+    assert pay["pnl_summary"]["funding_by_currency"] == {}
+    # The reference's single-value keys stay decimal strings (clients print them as text):
+    # null where KRW and USDT would have to be added, "0" where there is nothing to total.
+    assert pay["pnl_summary"]["realized_pnl_total"] is None
+    assert pay["pnl_summary"]["fees_total"] is None
+    assert pay["pnl_summary"]["funding_total"] == "0"
     act = pay["activity_summary"]
     assert act["trade_count"] == 6 and act["long_short_ratio"] == "1"
-    assert act["notional_volume_total"] == {"KRW": "18100000", "USDT": "435"}
-    assert act["max_drawdown_est"] == {"KRW": "0", "USDT": "10"}
+    assert act["notional_volume_by_currency"] == {"KRW": "18100000", "USDT": "435"}
+    assert act["max_drawdown_by_currency"] == {"KRW": "0", "USDT": "10"}
     # hashes agree and cover the content only
     assert p["content_hash"] == pay["content_hash"] == rules.content_hash(pay)
     assert pay["evidence_index"]["evidence_pack_ref"] == f"evidence_pack://{p['pack_id']}"
@@ -119,9 +124,14 @@ def test_funding_and_fee_events(client, user, ledger) -> None:
     ledger.income(v, "REALIZED_PNL", "BTCUSDT", "USDT", "20", t + H, 4)
     p = pack(client, user, gen(client, user, run).json()["pack_id"])
     pay = p["payload"]
-    assert pay["pnl_summary"]["realized_pnl_total"] == {"USDT": "20"}  # short 100 → cover 90
-    assert pay["pnl_summary"]["fees_total"] == {"USDT": "0.4"}  # commission income not re-added
-    assert pay["pnl_summary"]["funding_total"] == {"USDT": "-0.375"}
+    assert pay["pnl_summary"]["realized_pnl_by_currency"] == {"USDT": "20"}  # short 100 → cover 90
+    assert pay["pnl_summary"]["fees_by_currency"] == {
+        "USDT": "0.4"
+    }  # commission income not re-added
+    assert pay["pnl_summary"]["funding_by_currency"] == {"USDT": "-0.375"}
+    assert pay["pnl_summary"]["realized_pnl_total"] == "20"
+    assert pay["pnl_summary"]["fees_total"] == "0.4"
+    assert pay["pnl_summary"]["funding_total"] == "-0.375"
     assert p["reconciliation_status"] == "ok"
     assert "funding" in pay["data_sources"]["modules"]
 

@@ -24,10 +24,10 @@ def test_pack_after_csv_import(client, user) -> None:
     p = client.get(f"/api/v1/packs/{g.json()['pack_id']}", headers=user.headers).json()
     pay = p["payload"]
     # FIFO: 1@100 + 0.5@120 sold at 130 → 30 + 5; 0.5@120 sold at 90 → -15
-    assert pay["pnl_summary"]["realized_pnl_total"] == {"USDT": "20"}
-    assert pay["pnl_summary"]["fees_total"] == {"USDT": "0.5"}
+    assert pay["pnl_summary"]["realized_pnl_by_currency"] == {"USDT": "20"}
+    assert pay["pnl_summary"]["fees_by_currency"] == {"USDT": "0.5"}
     assert pay["activity_summary"]["trade_count"] == 4
-    assert pay["activity_summary"]["max_drawdown_est"] == {"USDT": "15"}
+    assert pay["activity_summary"]["max_drawdown_by_currency"] == {"USDT": "15"}
     assert p["reconciliation_status"] == "ok", pay["reconciliation"]
     again = client.post(
         "/api/v1/packs/generate-latest", json={"range": "all"}, headers=user.headers

@@ -58,16 +58,18 @@ def render(pack: dict[str, Any], created: bool, console: Console) -> None:
         money.add_column(col, justify="right" if col != "currency" else "left")
     pnl = p["pnl_summary"]
     currencies = sorted(
-        set(pnl["realized_pnl_total"]) | set(pnl["fees_total"]) | set(pnl["funding_total"])
+        set(pnl["realized_pnl_by_currency"])
+        | set(pnl["fees_by_currency"])
+        | set(pnl["funding_by_currency"])
     )
     for c in currencies:
         money.add_row(
             c,
-            pnl["realized_pnl_total"].get(c, "-"),
-            act["max_drawdown_est"].get(c, "-"),
-            act["notional_volume_total"].get(c, "-"),
-            pnl["fees_total"].get(c, "-"),
-            pnl["funding_total"].get(c, "-"),
+            pnl["realized_pnl_by_currency"].get(c, "-"),
+            act["max_drawdown_by_currency"].get(c, "-"),
+            act["notional_volume_by_currency"].get(c, "-"),
+            pnl["fees_by_currency"].get(c, "-"),
+            pnl["funding_by_currency"].get(c, "-"),
         )
     console.print(money)
 

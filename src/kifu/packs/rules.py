@@ -47,7 +47,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 SCHEMA_VERSION = "summary_pack_v1"
-CALC_VERSION = "kifu_ledger_calc_2.0.0"
+CALC_VERSION = "kifu_ledger_calc_2.1.0"
 RANGES = ("7d", "30d", "all")
 RANGE_DAYS = {"7d": 7, "30d": 30}
 DEFAULT_RANGE = "30d"
@@ -229,6 +229,18 @@ def hashed_content(payload: dict) -> dict:
 
 def content_hash(payload: dict) -> str:
     return hashlib.sha256(canonical_json(hashed_content(payload)).encode("utf-8")).hexdigest()
+
+
+def single_total(values: dict[str, Decimal]) -> str | None:
+    """The reference's one-value total, which clients print as text: the total of the only
+    currency, ``"0"`` when there is none, and ``None`` when there are several (KRW is never added
+    to USDT; the per-currency map beside it holds every total)."""
+    if not values:
+        return "0"
+    if len(values) > 1:
+        return None
+    (only,) = values.values()
+    return dec(only) or "0"
 
 
 def decimal_map(values: dict[str, Decimal]) -> dict[str, str]:
