@@ -331,6 +331,152 @@ def _position_from_sums(
     return p
 
 
+# Per-fill FIFO realized PnL (gross of fees) without a row-by-row loop; the one formulation
+# shared by the ledger (which stores it per fill, below) and summary packs (which compute it
+# directly when the stored rows are not current). Per (account, venue, instrument), with fills
+# in time order, B and S are the cumulative bought and sold quantities. FIFO pairs the k-th unit
+# bought with the k-th unit sold whichever side opened the position, so after a fill the matched
+# quantity is M = least(B, S) and the realized PnL so far is Csell(M) - Cbuy(M), where Cbuy(q) is
+# the cost of the first q units bought (piecewise linear over the buy lots) and Csell(q) the
+# proceeds of the first q units sold. A closing fill's own side contributes (M - Mprev) * price;
+# the opposite side's Cbuy/Csell at Mprev and M is looked up by sorting lot starts and lookup
+# points on one axis and carrying the last lot forward (lot bounds are monotone, so a running max
+# carries them). The division in the interpolation is exact: the quotient is price * dq.
+# A fill's value depends only on the fills before it, so values computed over a whole history
+# equal those computed over any prefix of it. ``{scope}`` narrows the fills (a SQL fragment on
+# ``t``); the parameter is ``%(user_id)s``. Fills that close something have a row in ``looked``.
+FIFO_ELIGIBLE = """
+    t.user_id = %(user_id)s
+      AND t.event_type IN ('spot_trade', 'perp_trade', 'dex_swap')
+      AND t.side IN ('buy', 'sell') AND t.qty > 0 AND t.price >= 0
+      AND t.instrument_id IS NOT NULL
+"""
+
+FIFO_CTES = (
+    """
+f AS (
+    SELECT t.id, t.account_id, t.venue_id, t.instrument_id, t.executed_at, t.price,
+           t.event_type,
+           CASE WHEN t.side = 'buy' THEN t.qty ELSE 0 END AS bq,
+           CASE WHEN t.side = 'sell' THEN t.qty ELSE 0 END AS sq
+    FROM trade_events t
+    WHERE """
+    + FIFO_ELIGIBLE
+    + """ {scope}
+), a AS (
+    SELECT f.*,
+           sum(bq) OVER w AS b, sum(sq) OVER w AS s,
+           sum(bq * price) OVER w AS bc, sum(sq * price) OVER w AS sp,
+           dense_rank() OVER (ORDER BY account_id, venue_id, instrument_id) AS p
+    FROM f
+    WINDOW w AS (PARTITION BY account_id, venue_id, instrument_id
+                 ORDER BY executed_at, id ROWS UNBOUNDED PRECEDING)
+), c AS MATERIALIZED (
+    SELECT a.*, least(b, s) AS m, least(b - bq, s - sq) AS mp FROM a
+), pts AS (
+    -- lots: kind 1, placed at their start; lookups: kind 0 (before a lot starting at the same q)
+    SELECT p, true AS curve, b - bq AS coord, 1 AS kind,
+           b - bq AS c0, bc - bq * price AS v0, b AS c1, bc AS v1, NULL::uuid AS id, 0 AS hi
+    FROM c WHERE bq > 0
+    UNION ALL
+    SELECT p, false, s - sq, 1,
+           s - sq, sp - sq * price, s, sp, NULL::uuid, 0
+    FROM c WHERE sq > 0
+    UNION ALL
+    SELECT p, sq > 0, m, 0,
+           NULL, NULL, NULL, NULL, id, 1
+    FROM c WHERE m > mp
+    UNION ALL
+    SELECT p, sq > 0, mp, 0,
+           NULL, NULL, NULL, NULL, id, 0
+    FROM c WHERE m > mp AND mp > 0
+), carried AS (
+    SELECT id, hi, coord,
+           max(c0) FILTER (WHERE kind = 1) OVER w AS c0,
+           max(v0) FILTER (WHERE kind = 1) OVER w AS v0,
+           max(c1) FILTER (WHERE kind = 1) OVER w AS c1,
+           max(v1) FILTER (WHERE kind = 1) OVER w AS v1,
+           kind
+    FROM pts
+    WINDOW w AS (PARTITION BY p, curve ORDER BY coord, kind ROWS UNBOUNDED PRECEDING)
+), looked AS (
+    SELECT id,
+           sum(CASE WHEN hi = 1 THEN 1 ELSE -1 END
+               * (v0 + (v1 - v0) * (coord - c0) / (c1 - c0))) AS other_side
+    FROM carried WHERE kind = 0
+    GROUP BY id
+)"""
+)
+
+# The PnL a closing fill realized, from ``c`` joined to ``looked`` as ``l``.
+FIFO_FILL_PNL = (
+    "CASE WHEN c.sq > 0 THEN (c.m - c.mp) * c.price - l.other_side"
+    " ELSE l.other_side - (c.m - c.mp) * c.price END"
+)
+
+# A fingerprint of one book's FIFO inputs: the stored per-fill rows are current while the live
+# fills give the same fingerprint (any fill added, removed, moved between books, re-timed,
+# re-sided, re-sized or re-priced changes it, and so does swapping the times, sizes or prices of
+# two fills).
+FIFO_BOOK_FINGERPRINT = """
+    t.account_id, t.venue_id, t.instrument_id,
+    count(*) AS fills,
+    count(*) FILTER (WHERE t.event_type = 'spot_trade') AS spot_fills,
+    sum(CASE WHEN t.side = 'buy' THEN t.qty ELSE -t.qty END) AS net_qty,
+    sum(CASE WHEN t.side = 'buy' THEN t.qty ELSE -t.qty END * t.price) AS net_notional,
+    sum(extract(epoch FROM t.executed_at)) AS time_sum,
+    sum(extract(epoch FROM t.executed_at) * CASE WHEN t.side = 'buy' THEN t.qty ELSE -t.qty END)
+      AS time_qty,
+    sum(extract(epoch FROM t.executed_at) * CASE WHEN t.side = 'buy' THEN t.qty ELSE -t.qty END
+        * t.price) AS time_notional,
+    max(t.created_at) AS last_created
+"""
+
+_STORE_FILL_PNL_SQL = (
+    "WITH "
+    + FIFO_CTES
+    + """
+INSERT INTO fill_realized_pnl (event_id, user_id, account_id, venue_id, instrument_id,
+                               executed_at, quote_asset, spot, position, realized_pnl)
+SELECT c.id, %(user_id)s, c.account_id, c.venue_id, c.instrument_id, c.executed_at,
+       i.quote_asset, c.event_type = 'spot_trade', c.b - c.s,
+       CASE WHEN l.id IS NOT NULL THEN """
+    + FIFO_FILL_PNL
+    + """ END
+FROM c JOIN instruments i ON i.id = c.instrument_id LEFT JOIN looked l ON l.id = c.id
+"""
+)
+
+_STORE_BOOKS_SQL = (
+    "INSERT INTO fill_pnl_books (account_id, venue_id, instrument_id, fills, spot_fills,"
+    " net_qty, net_notional, time_sum, time_qty, time_notional, last_created, user_id)"
+    " SELECT" + FIFO_BOOK_FINGERPRINT + ", %(user_id)s FROM trade_events t"
+    " WHERE" + FIFO_ELIGIBLE + " {scope} GROUP BY t.account_id, t.venue_id, t.instrument_id"
+)
+
+
+async def store_fill_pnl(conn: AsyncConnection, user_id: uuid.UUID, *, touched_only: bool) -> None:
+    """Replace the stored per-fill realized PnL (and the books' fingerprints) of the touched
+    (account, instrument) books, or of every book of the user; inside the caller's transaction."""
+    touched = (
+        " AND (t.account_id, t.instrument_id) IN (SELECT account_id, instrument_id FROM _touched)"
+    )
+    scope = "AND t.account_id IS NOT NULL" + (touched if touched_only else "")
+    params = {"user_id": user_id}
+    for table in ("fill_realized_pnl", "fill_pnl_books"):
+        await conn.execute(
+            f"DELETE FROM {table} t WHERE t.user_id = %(user_id)s"
+            + (touched if touched_only else ""),
+            params,
+        )
+    cur = await conn.execute("SELECT current_setting('work_mem')")
+    work_mem = (await cur.fetchone())[0]  # type: ignore[index]
+    await conn.execute("SELECT set_config('work_mem', '256MB', true)")
+    await conn.execute(_STORE_FILL_PNL_SQL.format(scope=scope), params)
+    await conn.execute("SELECT set_config('work_mem', %s, true)", (work_mem,))
+    await conn.execute(_STORE_BOOKS_SQL.format(scope=scope), params)
+
+
 async def refresh_positions(
     conn: AsyncConnection, user_id: uuid.UUID, *, touched_only: bool
 ) -> int:
@@ -390,6 +536,7 @@ async def refresh_positions(
         await store.upsert_positions(conn, rows[i : i + BATCH])
     if not touched_only:
         await store.delete_positions_without_events(conn, user_id)
+    await store_fill_pnl(conn, user_id, touched_only=touched_only)
     return len(rows)
 
 
