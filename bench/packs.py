@@ -24,7 +24,6 @@ import psycopg
 
 from kifu.db import runner
 from kifu.db.embedded import EmbeddedPostgres
-from kifu.ledger import service as ledger_service
 from kifu.packs import service
 
 LOAD = """
@@ -75,11 +74,6 @@ async def _generate(conninfo: str, user: uuid.UUID, run: uuid.UUID) -> float:
         return time.perf_counter() - start
 
 
-async def _rebuild(conninfo: str, user: uuid.UUID) -> None:
-    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-        await ledger_service.rebuild_positions(conn, user)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -108,12 +102,6 @@ def main() -> None:
                         statement if "%(" in statement else statement.replace("%%", "%"),
                         params if "%(" in statement else None,
                     )
-        # The ledger stores per-fill realized PnL when it rebuilds positions (as every import
-        # and sync does for the books it touched); the rows above were inserted directly.
-        s = time.perf_counter()
-        asyncio.run(_rebuild(conninfo, user))
-        rebuild = time.perf_counter() - s
-        print(f"positions rebuild:    {rebuild:8.3f} s", flush=True)
         gen_times, scan_times = [], []
         start_of_range = anchor - timedelta(days=30)
         for i in range(args.rounds):

@@ -15,8 +15,6 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from kifu.ledger.service import FIFO_BOOK_FINGERPRINT, FIFO_CTES, FIFO_ELIGIBLE, FIFO_FILL_PNL
-
 TRADE_LIKE = ("spot_trade", "perp_trade", "dex_swap")
 GENERATION_WORK_MEM = "256MB"
 
@@ -48,26 +46,75 @@ async def latest_completed_run(
 
 # -- ledger figures -----------------------------------------------------------------------------
 
-# Per-fill FIFO realized PnL (kifu.ledger.service.FIFO_CTES, the ledger's one formulation) over
-# the fills up to the range end, summed per quote currency for the fills in range, with the
-# largest fall of the cumulative curve; and spot books whose running position went negative.
-_RANGE_START = "(%(start)s::timestamptz IS NULL OR c.executed_at >= %(start)s)"
-
-_NEGATIVE_SELECT = f"""
-SELECT 'negative', i.quote_asset, min(c.pos), NULL,
-       jsonb_build_object(
-           'venue', v.code, 'symbol', i.symbol, 'account_id', c.account_id::text,
-           'first_event_id', (array_agg(c.id::text ORDER BY c.executed_at, c.id))[1],
-           'first_executed_at', min(c.executed_at),
-           'fills_below_zero', count(*))
-FROM {{negative_from}} JOIN instruments i ON i.id = c.instrument_id
-LEFT JOIN venues v ON v.id = c.venue_id
-WHERE c.spot AND c.pos < 0 AND {_RANGE_START}
-GROUP BY i.quote_asset, v.code, i.symbol, c.account_id
-"""
-
-_CURVE = """
-curve AS (
+# Per-fill FIFO realized PnL without a row-by-row loop. Per (account, venue, instrument), with fills
+# in time order, B and S are the cumulative bought and sold quantities. FIFO pairs the k-th unit
+# bought with the k-th unit sold whichever side opened the position, so after a fill the matched
+# quantity is M = least(B, S) and the realized PnL so far is Csell(M) − Cbuy(M), where Cbuy(q) is
+# the cost of the first q units bought (piecewise linear over the buy lots) and Csell(q) the
+# proceeds of the first q units sold. A closing fill's own side contributes (M − Mprev) × price;
+# the opposite side's Cbuy/Csell at Mprev and M is looked up by sorting lot starts and lookup
+# points on one axis and carrying the last lot forward (lot bounds are monotone, so a running max
+# carries them). The division in the interpolation is exact: the quotient is price × Δq.
+_FIFO_SQL = """
+WITH f AS (
+    SELECT t.id, t.account_id, t.venue_id, t.instrument_id, t.executed_at, t.price,
+           t.event_type,
+           CASE WHEN t.side = 'buy' THEN t.qty ELSE 0 END AS bq,
+           CASE WHEN t.side = 'sell' THEN t.qty ELSE 0 END AS sq
+    FROM trade_events t
+    WHERE t.user_id = %(user_id)s AND t.executed_at <= %(end)s
+      AND t.event_type IN ('spot_trade', 'perp_trade', 'dex_swap')
+      AND t.side IN ('buy', 'sell') AND t.qty > 0 AND t.price >= 0
+      AND t.instrument_id IS NOT NULL
+), a AS (
+    SELECT f.*,
+           sum(bq) OVER w AS b, sum(sq) OVER w AS s,
+           sum(bq * price) OVER w AS bc, sum(sq * price) OVER w AS sp,
+           dense_rank() OVER (ORDER BY account_id, venue_id, instrument_id) AS p
+    FROM f
+    WINDOW w AS (PARTITION BY account_id, venue_id, instrument_id
+                 ORDER BY executed_at, id ROWS UNBOUNDED PRECEDING)
+), c AS MATERIALIZED (
+    SELECT a.*, least(b, s) AS m, least(b - bq, s - sq) AS mp FROM a
+), pts AS (
+    -- lots: kind 1, placed at their start; lookups: kind 0 (before a lot starting at the same q)
+    SELECT p, true AS curve, b - bq AS coord, 1 AS kind,
+           b - bq AS c0, bc - bq * price AS v0, b AS c1, bc AS v1, NULL::uuid AS id, 0 AS hi
+    FROM c WHERE bq > 0
+    UNION ALL
+    SELECT p, false, s - sq, 1,
+           s - sq, sp - sq * price, s, sp, NULL::uuid, 0
+    FROM c WHERE sq > 0
+    UNION ALL
+    SELECT p, sq > 0, m, 0,
+           NULL, NULL, NULL, NULL, id, 1
+    FROM c WHERE m > mp
+    UNION ALL
+    SELECT p, sq > 0, mp, 0,
+           NULL, NULL, NULL, NULL, id, 0
+    FROM c WHERE m > mp AND mp > 0
+), carried AS (
+    SELECT id, hi, coord,
+           max(c0) FILTER (WHERE kind = 1) OVER w AS c0,
+           max(v0) FILTER (WHERE kind = 1) OVER w AS v0,
+           max(c1) FILTER (WHERE kind = 1) OVER w AS c1,
+           max(v1) FILTER (WHERE kind = 1) OVER w AS v1,
+           kind
+    FROM pts
+    WINDOW w AS (PARTITION BY p, curve ORDER BY coord, kind ROWS UNBOUNDED PRECEDING)
+), looked AS (
+    SELECT id,
+           sum(CASE WHEN hi = 1 THEN 1 ELSE -1 END
+               * (v0 + (v1 - v0) * (coord - c0) / (c1 - c0))) AS other_side
+    FROM carried WHERE kind = 0
+    GROUP BY id
+), r AS (
+    SELECT c.id, c.executed_at, i.quote_asset AS quote,
+           CASE WHEN c.sq > 0 THEN (c.m - c.mp) * c.price - l.other_side
+                ELSE l.other_side - (c.m - c.mp) * c.price END AS pnl
+    FROM c JOIN looked l ON l.id = c.id JOIN instruments i ON i.id = c.instrument_id
+    WHERE %(start)s::timestamptz IS NULL OR c.executed_at >= %(start)s
+), curve AS (
     SELECT quote, pnl, executed_at, id,
            sum(pnl) OVER (PARTITION BY quote ORDER BY executed_at, id ROWS UNBOUNDED PRECEDING)
              AS cum
@@ -81,91 +128,24 @@ curve AS (
 SELECT 'realized' AS kind, quote, sum(pnl) AS a, greatest(0, max(fall)) AS b, NULL::jsonb AS ev
 FROM dd GROUP BY quote
 UNION ALL
+SELECT 'negative', i.quote_asset, min(c.b - c.s), NULL,
+       jsonb_build_object(
+           'venue', v.code, 'symbol', i.symbol, 'account_id', c.account_id::text,
+           'first_event_id', (array_agg(c.id::text ORDER BY c.executed_at, c.id))[1],
+           'first_executed_at', min(c.executed_at),
+           'fills_below_zero', count(*))
+FROM c JOIN instruments i ON i.id = c.instrument_id LEFT JOIN venues v ON v.id = c.venue_id
+WHERE c.event_type = 'spot_trade' AND c.b - c.s < 0
+  AND (%(start)s::timestamptz IS NULL OR c.executed_at >= %(start)s)
+GROUP BY i.quote_asset, v.code, i.symbol, c.account_id
 """
-
-_FIFO_SQL = (
-    "WITH "
-    + FIFO_CTES.format(scope="AND t.executed_at <= %(end)s")
-    + f""", r AS (
-    SELECT c.id, c.executed_at, i.quote_asset AS quote, {FIFO_FILL_PNL} AS pnl
-    FROM c JOIN looked l ON l.id = c.id JOIN instruments i ON i.id = c.instrument_id
-    WHERE {_RANGE_START}
-), """
-    + _CURVE
-    + _NEGATIVE_SELECT.format(
-        negative_from="(SELECT c.*, c.b - c.s AS pos, c.event_type = 'spot_trade' AS spot FROM c) c"
-    )
-)
-
-# The same figures from the per-fill values the ledger stored (kifu.ledger.service.
-# store_fill_pnl): one indexed read of the range.
-_STORED_FIFO_SQL = (
-    f"""
-WITH s AS MATERIALIZED (
-    SELECT c.event_id AS id, c.account_id, c.venue_id, c.instrument_id, c.executed_at,
-           c.quote_asset, c.spot, c.position AS pos, c.realized_pnl
-    FROM fill_realized_pnl c
-    WHERE c.user_id = %(user_id)s AND c.executed_at <= %(end)s AND {_RANGE_START}
-), r AS (
-    SELECT id, executed_at, quote_asset AS quote, realized_pnl AS pnl
-    FROM s WHERE realized_pnl IS NOT NULL
-), """
-    + _CURVE
-    + _NEGATIVE_SELECT.format(negative_from="s c")
-)
-
-# True when every book of the user's FIFO-eligible fills has stored per-fill values computed
-# from exactly its current fills (fingerprints equal, no book missing on either side).
-_STORED_CURRENT_SQL = (
-    "WITH live AS (SELECT"
-    + FIFO_BOOK_FINGERPRINT
-    + " FROM trade_events t WHERE"
-    + FIFO_ELIGIBLE
-    + """ GROUP BY t.account_id, t.venue_id, t.instrument_id
-), kept AS (
-    SELECT account_id, venue_id, instrument_id, fills, spot_fills, net_qty, net_notional,
-           time_sum, time_qty, time_notional, last_created
-    FROM fill_pnl_books WHERE user_id = %(user_id)s
-)
-SELECT NOT EXISTS (
-    SELECT 1 FROM live l FULL JOIN kept k
-      ON l.account_id = k.account_id AND l.instrument_id = k.instrument_id
-     AND coalesce(l.venue_id, '00000000-0000-0000-0000-000000000000')
-         = coalesce(k.venue_id, '00000000-0000-0000-0000-000000000000')
-    WHERE k.account_id IS NULL OR l.instrument_id IS NULL
-       OR (l.fills, l.spot_fills, l.net_qty, l.net_notional, l.time_sum, l.time_qty,
-           l.time_notional, l.last_created)
-          IS DISTINCT FROM
-          (k.fills, k.spot_fills, k.net_qty, k.net_notional, k.time_sum, k.time_qty,
-           k.time_notional, k.last_created)
-)
-"""
-)
-
-
-async def stored_fifo_current(conn: AsyncConnection, user_id: uuid.UUID) -> bool:
-    cur = await conn.execute(_STORED_CURRENT_SQL, {"user_id": user_id})
-    row = await cur.fetchone()
-    return bool(row and row[0])
 
 
 async def fifo_figures(
-    conn: AsyncConnection,
-    user_id: uuid.UUID,
-    start: datetime | None,
-    end: datetime,
-    *,
-    use_stored: bool = True,
+    conn: AsyncConnection, user_id: uuid.UUID, start: datetime | None, end: datetime
 ) -> list[dict]:
-    """Realized PnL and drawdown per quote, and negative spot books. From the ledger's stored
-    per-fill values when they are current for every book, else computed from the fills (the
-    same numbers either way)."""
-    stored = use_stored and await stored_fifo_current(conn, user_id)
     cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(
-        _STORED_FIFO_SQL if stored else _FIFO_SQL,
-        {"user_id": user_id, "start": start, "end": end},
-    )
+    await cur.execute(_FIFO_SQL, {"user_id": user_id, "start": start, "end": end})
     return await cur.fetchall()
 
 
