@@ -247,3 +247,27 @@ def test_withdrawal_key_is_refused(client, user, db, venues, caplog):
         == 0
     )
     assert "withdraw-secret" not in caplog.text and "wrong-secret" not in caplog.text
+
+
+def test_big_sync_refreshes_planner_statistics(client, user, db, account, monkeypatch):
+    from kifu.exchanges import store
+
+    monkeypatch.setattr(store, "STATS_MIN_ROWS", 1000)
+    cid = _register(client, user).json()["id"]
+    # another session holds the table against ANALYZE (as a running vacuum would): the sync
+    # skips the refresh after its lock timeout instead of waiting
+    with psycopg.connect(db) as other:
+        other.execute("LOCK TABLE trade_events IN SHARE UPDATE EXCLUSIVE MODE")
+        r = client.post(f"/api/v1/exchanges/{cid}/sync", headers=user.headers)
+        assert r.status_code == 200, r.text
+        other.rollback()
+    assert _one(db, "SELECT count(*) FROM trade_events")[0] == 2507
+    with psycopg.connect(db) as conn:  # a young table: let a full sync refresh it
+        conn.execute("DELETE FROM trade_events")
+        conn.execute("DELETE FROM trades")
+        conn.execute("DELETE FROM trade_sync_state")
+    r = client.post(f"/api/v1/exchanges/{cid}/sync", headers=user.headers)
+    assert r.status_code == 200 and r.json()["events_inserted"] == 2507, r.text
+    # analyzed once the sync had written 1,000 events, again once it had written as many more
+    # as the table then held: the statistics know (about) every event
+    assert _one(db, "SELECT reltuples FROM pg_class WHERE relname = 'trade_events'")[0] >= 2000

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, errors
 
 from kifu.exchanges.rules import bubble_timeframe, candle_time
 from kifu.ingest.venues.base import Cursor, VenueFill, VenueIncome
@@ -247,6 +247,35 @@ async def trade_count(conn: AsyncConnection, user_id: uuid.UUID, exchange: str) 
     return (await cur.fetchone())[0]  # type: ignore[index]
 
 
+# -- planner statistics ------------------------------------------------------------------------
+
+# Every batch is checked against all the user's stored events (the ledger's dedupe probes). The
+# planner sizes that side from trade_events' statistics; while a first sync fills a young table
+# faster than autovacuum re-analyzes it, it believes the user has a few hundred events and
+# hashes every stored event of the user for every batch (batch 60 of the 100k-fill bench read
+# 54,000 events twice for 999 staged fills): a quadratic sync. So a sync refreshes them itself
+# when it has written more events than the table held at its last analyze (at most about
+# log2(n) times in a big sync, never in an incremental one).
+STATS_MIN_ROWS = 5_000
+
+
+async def events_reltuples(conn: AsyncConnection) -> float:
+    cur = await conn.execute("SELECT reltuples FROM pg_class WHERE oid = 'trade_events'::regclass")
+    return max(0.0, float((await cur.fetchone())[0]))  # type: ignore[index]
+
+
+async def analyze_events(conn: AsyncConnection) -> float:
+    """Refresh trade_events' statistics unless another ANALYZE (or a vacuum) holds the table;
+    its estimated row count afterwards."""
+    try:
+        async with conn.transaction():
+            await conn.execute("SET LOCAL lock_timeout = '200ms'")
+            await conn.execute("ANALYZE trade_events")
+    except errors.LockNotAvailable:
+        pass
+    return await events_reltuples(conn)
+
+
 # -- the batch writer --------------------------------------------------------------------------
 
 
@@ -318,46 +347,51 @@ def _income_row(i: VenueIncome, row_no: int) -> tuple[Any, ...]:
     return nf.stage_row(row_no)
 
 
-NEW_TRADES_SQL = """
-CREATE TEMP TABLE _sync_new ON COMMIT DROP AS
-SELECT DISTINCT ON (k.metadata->'_stage'->>'symbol', (k.metadata->'_stage'->>'btid')::bigint)
-       k.row_no, k.qty, k.price, k.executed_at, k.metadata->'_stage' AS st,
-       (k.metadata->>'trade_id')::uuid AS trade_id
-FROM _keyed k
-WHERE k.metadata ? '_stage'
-  AND NOT EXISTS (
-      SELECT 1 FROM trades t
-      WHERE t.user_id = %(user)s AND t.exchange = k.metadata->'_stage'->>'exchange'
-        AND t.symbol = k.metadata->'_stage'->>'symbol'
-        AND t.binance_trade_id = (k.metadata->'_stage'->>'btid')::bigint)
-  -- the same fill imported earlier by the legacy CSV importer already has its trades row
-  AND NOT EXISTS (
-      SELECT 1 FROM trade_events e
-      JOIN trades t2 ON t2.user_id = e.user_id
-       AND t2.id = CASE WHEN e.metadata->>'trade_id' ~ '^[0-9a-f-]{36}$'
-                        THEN (e.metadata->>'trade_id')::uuid END
-      WHERE e.user_id = %(user)s AND e.content_key = k.ckey AND e.external_id IS NULL)
-ORDER BY k.metadata->'_stage'->>'symbol', (k.metadata->'_stage'->>'btid')::bigint, k.row_no
-"""
-
-INSERT_BUBBLES_SQL = """
-INSERT INTO bubbles (id, user_id, symbol, timeframe, candle_time, price, bubble_type, memo, tags,
-                     asset_class, venue_name)
-SELECT (st->>'bubble_id')::uuid, %(user)s, st->>'symbol', st->>'timeframe',
-       (st->>'candle_time')::timestamptz, price, 'auto',
-       '자동 기록: ' || (st->>'symbol') || ' ' || (st->>'side') || ' @ ' || (st->>'price_text'),
-       '{}'::text[], 'crypto', st->>'exchange'
-FROM _sync_new
-"""
-
-INSERT_TRADES_SQL = """
+# The batch's fills not stored before get their auto bubble, their ``trades`` row (linked to the
+# bubble) and their symbol on the watch-list, in one statement: the fills are picked once (a
+# CTE read by the three inserts), and the trades' foreign key to bubbles is checked at the end
+# of the statement, after the bubbles' insert.
+WRITE_TRADES_SQL = """
+WITH new AS MATERIALIZED (
+    SELECT DISTINCT ON (k.metadata->'_stage'->>'symbol', (k.metadata->'_stage'->>'btid')::bigint)
+           k.row_no, k.qty, k.price, k.executed_at, k.metadata->'_stage' AS st,
+           (k.metadata->>'trade_id')::uuid AS trade_id
+    FROM _keyed k
+    WHERE k.metadata ? '_stage'
+      AND NOT EXISTS (
+          SELECT 1 FROM trades t
+          WHERE t.user_id = %(user)s AND t.exchange = k.metadata->'_stage'->>'exchange'
+            AND t.symbol = k.metadata->'_stage'->>'symbol'
+            AND t.binance_trade_id = (k.metadata->'_stage'->>'btid')::bigint)
+      -- the same fill imported earlier by the legacy CSV importer already has its trades row
+      AND NOT EXISTS (
+          SELECT 1 FROM trade_events e
+          JOIN trades t2 ON t2.user_id = e.user_id
+           AND t2.id = CASE WHEN e.metadata->>'trade_id' ~ '^[0-9a-f-]{36}$'
+                            THEN (e.metadata->>'trade_id')::uuid END
+          WHERE e.user_id = %(user)s AND e.content_key = k.ckey AND e.external_id IS NULL)
+    ORDER BY k.metadata->'_stage'->>'symbol', (k.metadata->'_stage'->>'btid')::bigint, k.row_no
+), bubbles_new AS (
+    INSERT INTO bubbles (id, user_id, symbol, timeframe, candle_time, price, bubble_type, memo,
+                         tags, asset_class, venue_name)
+    SELECT (st->>'bubble_id')::uuid, %(user)s, st->>'symbol', st->>'timeframe',
+           (st->>'candle_time')::timestamptz, price, 'auto',
+           '자동 기록: ' || (st->>'symbol') || ' ' || (st->>'side') || ' @ ' || (st->>'price_text'),
+           '{}'::text[], 'crypto', st->>'exchange'
+    FROM new
+), watched AS (
+    INSERT INTO user_symbols (user_id, symbol, timeframe_default)
+    SELECT DISTINCT %(user)s, st->>'symbol', '1h' FROM new
+    WHERE length(st->>'symbol') <= 20
+    ON CONFLICT DO NOTHING
+)
 INSERT INTO trades (id, user_id, bubble_id, binance_trade_id, exchange, symbol, side,
                     position_side, open_close, reduce_only, quantity, price, realized_pnl,
                     trade_time)
 SELECT trade_id, %(user)s, (st->>'bubble_id')::uuid, (st->>'btid')::bigint, st->>'exchange',
        st->>'symbol', st->>'side', st->>'position_side', st->>'open_close',
        (st->>'reduce_only')::boolean, qty, price, (st->>'realized_pnl')::numeric, executed_at
-FROM _sync_new
+FROM new
 ON CONFLICT DO NOTHING
 """
 
@@ -410,17 +444,8 @@ async def write_batch(
                 )
                 res.fee_events_inserted = (await cur.fetchone())[0]  # type: ignore[index]
             if fills:
-                params = {"user": user_id}
-                await conn.execute(NEW_TRADES_SQL, params)
-                await conn.execute(INSERT_BUBBLES_SQL, params)
-                cur = await conn.execute(INSERT_TRADES_SQL, params)
+                cur = await conn.execute(WRITE_TRADES_SQL, {"user": user_id})
                 res.trades_inserted = cur.rowcount
-                await conn.execute(
-                    "INSERT INTO user_symbols (user_id, symbol, timeframe_default)"
-                    " SELECT DISTINCT %(user)s, st->>'symbol', '1h' FROM _sync_new"
-                    " WHERE length(st->>'symbol') <= 20 ON CONFLICT DO NOTHING",
-                    params,
-                )
         for symbol, c in new_cursors.items():
             await conn.execute(
                 "INSERT INTO trade_sync_state (user_id, exchange, symbol, last_trade_id,"

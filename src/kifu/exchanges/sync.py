@@ -185,6 +185,8 @@ async def _sync_locked(
     )
     tfs = await store.timeframes(conn, user)
     server_seconds = 0.0
+    stats_rows = await store.events_reltuples(conn)
+    unanalyzed = 0  # events this sync wrote since the statistics were last refreshed
     try:
         creds = decrypt_credentials(settings, cred)
         async with open_venue(exchange, creds, venue_urls(settings)) as venue:
@@ -193,6 +195,9 @@ async def _sync_locked(
                     r = await store.write_batch(
                         conn, user, exchange, batch.fills, batch.incomes, batch.cursors, tfs
                     )
+                    unanalyzed += r.events_inserted
+                    if unanalyzed >= max(store.STATS_MIN_ROWS, stats_rows):
+                        stats_rows, unanalyzed = await store.analyze_events(conn), 0
                     counts.batches += 1
                     counts.fills_fetched += r.fills
                     counts.income_fetched += r.incomes
