@@ -11,17 +11,22 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from kifu.ingest.venues.base import (
     AuthRejected,
+    Batch,
     Credentials,
+    Cursor,
     KeyCheck,
     PermissionMissing,
     SymbolRejected,
+    SyncPlan,
     VenueError,
+    VenueFill,
     VenueUnavailable,
 )
 from kifu.ingest.venues.http import Prepare, VenueHttp
@@ -114,3 +119,37 @@ def fill_pages_symbol_ok(symbol: str) -> bool:
     """A plain Binance symbol (``BTCUSDT``); delivery contracts (``BTCUSDT_240628``) and
     slash/dash spellings are not asked for."""
     return symbol.isalnum() and symbol.isupper() and 5 <= len(symbol) <= 20
+
+
+async def fills_from_id(
+    http: VenueHttp,
+    creds: Credentials,
+    plan: SyncPlan,
+    symbol: str,
+    *,
+    path: str,
+    weight: int,
+    page: int,
+    to_fill: Callable[[dict[str, Any]], VenueFill],
+) -> AsyncIterator[Batch]:
+    """Page a symbol's own trades by ``fromId`` from its cursor (both Binance markets do it
+    alike), yielding batches that end on a whole second (``commit_cut``) with their cursor."""
+    cur = plan.cursors.get(symbol)
+    from_id = 0 if cur is None or plan.full_backfill else cur.last_trade_id + 1
+    while True:
+        rows = await http.get(
+            path,
+            signed(creds, [("symbol", symbol), ("fromId", str(from_id)), ("limit", str(page))]),
+            weight=weight,
+        )
+        if not isinstance(rows, list):
+            raise VenueUnavailable(f"Binance answered {path} with an unexpected body")
+        fills = sorted((to_fill(r) for r in rows), key=lambda f: f.trade_id)
+        full = len(rows) >= page
+        fills = fills[: commit_cut([f.executed_at for f in fills], full)]
+        if fills:
+            last = fills[-1]
+            yield Batch(fills=fills, cursors={symbol: Cursor(last.trade_id, plan.now)})
+            from_id = last.trade_id + 1
+        if not full:
+            return

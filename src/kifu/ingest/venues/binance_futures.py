@@ -188,30 +188,17 @@ class BinanceFutures(Venue):
             if isinstance(r, dict) and Decimal(str(r.get("positionAmt", "0"))) != 0
         }
 
-    async def _fills(self, plan: SyncPlan, symbol: str) -> AsyncIterator[Batch]:
-        cur = plan.cursors.get(symbol)
-        from_id = 0 if cur is None or plan.full_backfill else cur.last_trade_id + 1
-        while True:
-            rows = await self.http.get(
-                "/fapi/v1/userTrades",
-                bc.signed(
-                    self.creds,
-                    [("symbol", symbol), ("fromId", str(from_id)), ("limit", str(PAGE))],
-                ),
-                weight=5,
-            )
-            if not isinstance(rows, list):
-                raise VenueUnavailable("Binance answered userTrades with an unexpected body")
-            fills = sorted((to_fill(r) for r in rows), key=lambda f: f.trade_id)
-            full = len(rows) >= PAGE
-            n = bc.commit_cut([f.executed_at for f in fills], full)
-            fills = fills[:n]
-            if fills:
-                last = fills[-1]
-                yield Batch(fills=fills, cursors={symbol: Cursor(last.trade_id, plan.now)})
-                from_id = last.trade_id + 1
-            if not full:
-                return
+    def _fills(self, plan: SyncPlan, symbol: str) -> AsyncIterator[Batch]:
+        return bc.fills_from_id(
+            self.http,
+            self.creds,
+            plan,
+            symbol,
+            path="/fapi/v1/userTrades",
+            weight=5,
+            page=PAGE,
+            to_fill=to_fill,
+        )
 
     async def _income(self, plan: SyncPlan) -> AsyncIterator[Batch]:
         now = plan.now

@@ -17,7 +17,6 @@ from kifu.ingest.venues import binance_common as bc
 from kifu.ingest.venues.base import (
     Batch,
     Credentials,
-    Cursor,
     KeyCheck,
     SymbolRejected,
     SyncPlan,
@@ -134,28 +133,16 @@ class BinanceSpot(Venue):
         plan.notes["symbols"] = sorted(symbols)
         plan.notes["symbols_skipped"] = skipped
 
-    async def _fills(
+    def _fills(
         self, plan: SyncPlan, symbol: str, pair: tuple[str, str] | None
     ) -> AsyncIterator[Batch]:
-        cur = plan.cursors.get(symbol)
-        from_id = 0 if cur is None or plan.full_backfill else cur.last_trade_id + 1
-        while True:
-            rows = await self.http.get(
-                "/api/v3/myTrades",
-                bc.signed(
-                    self.creds,
-                    [("symbol", symbol), ("fromId", str(from_id)), ("limit", str(PAGE))],
-                ),
-                weight=20,
-            )
-            if not isinstance(rows, list):
-                raise VenueUnavailable("Binance answered myTrades with an unexpected body")
-            fills = sorted((to_fill(r, pair) for r in rows), key=lambda f: f.trade_id)
-            full = len(rows) >= PAGE
-            fills = fills[: bc.commit_cut([f.executed_at for f in fills], full)]
-            if fills:
-                last = fills[-1]
-                yield Batch(fills=fills, cursors={symbol: Cursor(last.trade_id, plan.now)})
-                from_id = last.trade_id + 1
-            if not full:
-                return
+        return bc.fills_from_id(
+            self.http,
+            self.creds,
+            plan,
+            symbol,
+            path="/api/v3/myTrades",
+            weight=20,
+            page=PAGE,
+            to_fill=lambda row: to_fill(row, pair),
+        )
