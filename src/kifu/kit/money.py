@@ -24,11 +24,12 @@ def parse_decimal(value: object, field: str) -> Decimal:
     return d
 
 
-def dec_str(value: Decimal | None) -> str | None:
-    """Plain notation without exponent or trailing zeros: ``Decimal('1.50E+3')`` → ``'1500'``."""
+def dec_str(value: Decimal | int | None) -> str | None:
+    """Plain notation without exponent or trailing zeros: ``Decimal('1.50E+3')`` → ``'1500'``,
+    zero → ``'0'``. The one canonical decimal text: dedupe keys and pack hashes depend on it."""
     if value is None:
         return None
-    if value == 0:
+    d = Decimal(value)
+    if d == 0:
         return "0"
-    text = format(value.normalize(), "f")
-    return text
+    return format(d.normalize(), "f")

@@ -34,6 +34,8 @@ import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
+from kifu.kit.money import dec_str
+
 KEY_VERSION = "kifu.fill.v1"
 
 ASSET_CLASSES = frozenset({"crypto", "stock"})
@@ -201,11 +203,7 @@ def split_amount(text: str | None) -> tuple[Decimal | None, str | None]:
 
 def canonical_decimal(value: Decimal | None) -> str:
     """Plain notation, no exponent, no trailing zeros; ``""`` for None (``1.50`` → ``1.5``)."""
-    if value is None:
-        return ""
-    if value == 0:
-        return "0"
-    return format(value.normalize(), "f")
+    return dec_str(value) or ""
 
 
 def key_second(at: datetime) -> str:

@@ -46,6 +46,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from kifu.kit.money import dec_str
+from kifu.kit.timeutil import rfc3339
+
 SCHEMA_VERSION = "summary_pack_v1"
 CALC_VERSION = "kifu_ledger_calc_2.1.0"
 RANGES = ("7d", "30d", "all")
@@ -176,22 +179,9 @@ def sort_suspects(suspects: list[dict]) -> list[dict]:
 # -- canonical serialisation -------------------------------------------------------------------
 
 
-def dec(value: Decimal | int | None) -> str | None:
-    """Exact plain decimal text: ``Decimal('1.50E+3')`` → ``'1500'``, zero → ``'0'``."""
-    if value is None:
-        return None
-    d = Decimal(value)
-    if d == 0:
-        return "0"
-    return format(d.normalize(), "f")
-
-
-def ts(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise ValueError("naive datetime")
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+# Decimals and instants in the payload use kit's canonical texts (the hash depends on them).
+dec = dec_str
+ts = rfc3339
 
 
 def _canonical(obj: Any) -> Any:
