@@ -11,23 +11,17 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-import psycopg
 from procrastinate import JobContext, RetryStrategy
 
 from kifu.accounts import ratelimit, service
 from kifu.config import get_settings
 from kifu.kit.timeutil import utc_now
-from kifu.worker.queue import queue, run_at_start
+from kifu.worker.queue import job_connection, queue, run_at_start
 
 log = logging.getLogger("kifu.accounts.tasks")
 
 RESET_QUOTAS = "accounts.reset_ai_quotas"
 PURGE_LOGIN_ATTEMPTS = "accounts.purge_login_attempts"
-
-
-async def _connect(context: JobContext) -> psycopg.AsyncConnection:
-    conninfo = (context.additional_context or {})["conninfo"]
-    return await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
 
 
 @run_at_start
@@ -40,7 +34,7 @@ async def _connect(context: JobContext) -> psycopg.AsyncConnection:
 )
 async def reset_ai_quotas(context: JobContext, timestamp: int) -> None:
     """Downgrade expired subscriptions to free; reset quotas whose UTC month has passed."""
-    async with await _connect(context) as conn:
+    async with await job_connection(context) as conn:
         result = await service.reset_quotas(conn)
     log.info(
         "quota reset (tick %s): %d downgraded, %d reset",
@@ -55,6 +49,6 @@ async def reset_ai_quotas(context: JobContext, timestamp: int) -> None:
 async def purge_login_attempts(context: JobContext, timestamp: int) -> None:
     """Delete login rate-limit counters of windows that have ended."""
     window = timedelta(seconds=get_settings().login_window_seconds)
-    async with await _connect(context) as conn:
+    async with await job_connection(context) as conn:
         purged = await ratelimit.purge_expired(conn, window, utc_now())
     log.info("login counters purged (tick %s): %d rows", timestamp, purged)

@@ -27,7 +27,7 @@ from kifu.exchanges import store
 from kifu.exchanges.sync import sync_if_due
 from kifu.kit.errors import KifuError
 from kifu.runtime import with_secrets
-from kifu.worker.queue import queue
+from kifu.worker.queue import job_connection, queue
 
 log = logging.getLogger("kifu.exchanges.tasks")
 
@@ -36,18 +36,13 @@ SYNC = "exchanges.sync_credential"
 MAX_PER_TICK = 500
 
 
-async def _connect(context: JobContext) -> psycopg.AsyncConnection:
-    conninfo = (context.additional_context or {})["conninfo"]
-    return await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
-
-
 @queue.task(name=SYNC, pass_context=True)
 async def sync_credential_job(context: JobContext, credential_id: str) -> None:
     """Sync one credential if it still exists, is valid and is still due (checked under the
     credential's lock: a job queued by a tick that raced an attempt does not sync it again)."""
     settings = with_secrets(get_settings())
     interval = timedelta(seconds=settings.sync_interval_seconds)
-    async with await _connect(context) as conn:
+    async with await job_connection(context) as conn:
         cred = await store.get_credential(conn, uuid.UUID(credential_id))
         if cred is None or not cred.is_valid:
             return
@@ -87,7 +82,7 @@ async def schedule_due(conn: psycopg.AsyncConnection, interval_seconds: int) -> 
 @queue.periodic(cron="* * * * *", periodic_id="every_minute")
 @queue.task(name=SCHEDULE, pass_context=True, queueing_lock=SCHEDULE)
 async def schedule_syncs(context: JobContext, timestamp: int) -> None:
-    async with await _connect(context) as conn:
+    async with await job_connection(context) as conn:
         deferred = await schedule_due(conn, get_settings().sync_interval_seconds)
     if deferred:
         log.info("exchange poller (tick %s): %d sync(s) deferred", timestamp, len(deferred))

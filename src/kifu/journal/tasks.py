@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import logging
 
-import psycopg
 from procrastinate import JobContext
 
 from kifu.config import get_settings
 from kifu.journal.outcomes import compute_due_outcomes
 from kifu.market import open_market
-from kifu.worker.queue import queue
+from kifu.worker.queue import job_connection, queue
 
 log = logging.getLogger("kifu.journal.tasks")
 
@@ -26,9 +25,8 @@ COMPUTE_OUTCOMES = "journal.compute_outcomes"
 @queue.task(name=COMPUTE_OUTCOMES, pass_context=True, queueing_lock=COMPUTE_OUTCOMES)
 async def compute_outcomes(context: JobContext, timestamp: int) -> None:
     """Compute the 1h/4h/1d outcomes that have come due."""
-    conninfo = (context.additional_context or {})["conninfo"]
     async with (
-        await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn,
+        await job_connection(context) as conn,
         open_market(get_settings()) as market,
     ):
         run = await compute_due_outcomes(conn, market)

@@ -2,8 +2,9 @@
 
 A capability defines its jobs in its own ``tasks.py`` with ``@queue.task(...)`` (and
 ``@queue.periodic(cron=...)`` for schedules) and lists that module in ``TASK_MODULES``, so that
-``kifu worker`` imports it. The connector is bound at start-up with ``bind(conninfo)``; nothing
-here opens a connection at import time.
+``kifu worker`` imports it. The connector is swapped in at start-up by ``connected(conninfo)``;
+nothing here opens a connection at import time. A job gets its own database connection with
+``job_connection(context)``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import AsyncIterator
 
 import procrastinate
 import procrastinate.tasks
+import psycopg
 
 # Modules whose import registers tasks; each capability adds its ``tasks`` module here.
 TASK_MODULES: list[str] = ["kifu.accounts.tasks", "kifu.journal.tasks", "kifu.exchanges.tasks"]
@@ -21,11 +23,6 @@ queue = procrastinate.App(
     connector=procrastinate.PsycopgConnector(),
     import_paths=TASK_MODULES,
 )
-
-
-def bind(conninfo: str) -> procrastinate.App:
-    """The queue connected to ``conninfo`` (open it with ``async with app.open_async()``)."""
-    return queue.with_connector(procrastinate.PsycopgConnector(conninfo=conninfo))
 
 
 # Names of periodic tasks that `kifu worker` also defers once when it starts, so a schedule missed
@@ -43,11 +40,18 @@ def run_at_start(task: procrastinate.tasks.Task) -> procrastinate.tasks.Task:
 async def connected(conninfo: str) -> AsyncIterator[procrastinate.App]:
     """``queue`` itself, connected to ``conninfo`` and open, for the duration of the block.
 
-    Unlike ``bind``, which builds a second App, this swaps the connector of the one App the
-    tasks belong to: periodic deferral and ``task.defer_async`` go through the task's own App,
-    so with ``bind`` they would use the unconnected default connector.
+    It swaps the connector of the one App the tasks belong to (rather than building a second
+    App with ``with_connector``): periodic deferral and ``task.defer_async`` go through the
+    task's own App, which would otherwise keep the unconnected default connector.
     """
     connector = procrastinate.PsycopgConnector(conninfo=conninfo)
     with queue.replace_connector(connector) as app:
         async with app.open_async():
             yield app
+
+
+async def job_connection(context: procrastinate.JobContext) -> psycopg.AsyncConnection:
+    """An autocommit connection to the database the worker runs on (``kifu worker`` passes its
+    conninfo to every job); use it as ``async with await job_connection(context) as conn``."""
+    conninfo = (context.additional_context or {})["conninfo"]
+    return await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
