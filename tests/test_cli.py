@@ -43,6 +43,22 @@ def test_db_upgrade_then_nothing_to_do_then_status(empty_db: str) -> None:
     assert "pending" not in status.stdout
 
 
+def test_db_status_flags_a_changed_file_and_exits_nonzero(empty_db: str) -> None:
+    env = {"DATABASE_URL": empty_db}
+    assert _kifu("db", "upgrade", env=env).returncode == 0
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        conn.execute(
+            f"UPDATE {runner.BOOKKEEPING_TABLE} SET sha256 = repeat('0', 64)"
+            " WHERE filename = '006_review_notes.sql'"
+        )
+    status = _kifu("db", "status", env=env)
+    assert status.returncode == 1
+    assert "006_review_notes.sql" in status.stdout and "changed" in status.stdout
+    upgrade = _kifu("db", "upgrade", env=env)
+    assert upgrade.returncode == 1
+    assert "006_review_notes.sql was changed after it was applied" in upgrade.stderr
+
+
 def test_db_upgrade_refusal_exits_nonzero_with_message(empty_db: str) -> None:
     with psycopg.connect(empty_db, autocommit=True) as conn:
         conn.execute("CREATE TABLE users (id serial PRIMARY KEY)")
