@@ -369,7 +369,7 @@ WITH new AS MATERIALIZED (
           JOIN trades t2 ON t2.user_id = e.user_id
            AND t2.id = CASE WHEN e.metadata->>'trade_id' ~ '^[0-9a-f-]{36}$'
                             THEN (e.metadata->>'trade_id')::uuid END
-          WHERE e.user_id = %(user)s AND e.content_key = k.ckey AND e.external_id IS NULL)
+          WHERE e.user_id = %(user)s AND e.dedupe_key = k.ckey AND e.external_id IS NULL)
     ORDER BY k.metadata->'_stage'->>'symbol', (k.metadata->'_stage'->>'btid')::bigint, k.row_no
 ), bubbles_new AS (
     INSERT INTO bubbles (id, user_id, symbol, timeframe, candle_time, price, bubble_type, memo,

@@ -160,8 +160,8 @@ async def write_staged_fills(
                   AND e.external_id IS NOT NULL)
               AND NOT EXISTS (  -- a row with an id whose fill is stored without one
                 SELECT 1 FROM trade_events e
-                WHERE k.id_key IS NOT NULL AND e.user_id = %(user)s AND e.content_key = k.ckey
-                  AND e.external_id IS NULL)
+                WHERE k.id_key IS NOT NULL AND e.user_id = %(user)s AND e.dedupe_key = k.ckey
+                  AND e.external_id IS NULL)  -- such an event is keyed by its content key
             ORDER BY k.dkey, k.row_no
             ON CONFLICT DO NOTHING
             RETURNING dedupe_key, account_id, instrument_id
