@@ -3,6 +3,12 @@
 The ``running`` row is written (autocommit) before the work starts so it is visible while the
 import runs; completion is written in the import's own transaction (rows and run commit
 together); failure is written after the rollback. ``finished_at`` is always set at the end.
+
+A run whose process dies (killed, machine lost) cannot write its own failure. So the connection
+that starts a run holds a session advisory lock on the run id until the run ends, and PostgreSQL
+releases it when that connection goes away: a ``running`` row whose lock can be taken has no
+owner any more, and ``fail_orphans`` marks it ``failed`` (code ``INTERRUPTED``). No clock or
+timeout is involved, so a slow import is never mistaken for a dead one.
 """
 
 from __future__ import annotations
@@ -15,32 +21,69 @@ from psycopg.types.json import Jsonb
 
 from kifu.kit.timeutil import rfc3339
 
+# The lock key of a run: seed 5 keeps it apart from kifu's other advisory locks.
+_RUN_LOCK = "hashtextextended(%s::text, 5)"
+INTERRUPTED = {
+    "error": "interrupted: the process running it stopped before it finished; nothing it was "
+    "writing in its open transaction was kept",
+    "code": "INTERRUPTED",
+}
+
 
 async def start(conn: AsyncConnection, user_id: uuid.UUID, run_type: str, meta: dict) -> uuid.UUID:
-    cur = await conn.execute(
-        "INSERT INTO runs (user_id, run_type, status, meta) VALUES (%s, %s, 'running', %s)"
-        " RETURNING run_id",
-        (user_id, run_type, Jsonb({"run_type": run_type, **meta})),
+    """Record a ``running`` run owned by this connection (see the module docstring); runs of the
+    user left ``running`` by a process that died are closed first."""
+    await fail_orphans(conn, user_id)
+    run_id = uuid.uuid4()
+    # Locked before the row exists, so no sweeper can ever see this run without its owner.
+    await conn.execute(f"SELECT pg_advisory_lock({_RUN_LOCK})", (str(run_id),))
+    try:
+        await conn.execute(
+            "INSERT INTO runs (run_id, user_id, run_type, status, meta)"
+            " VALUES (%s, %s, %s, 'running', %s)",
+            (run_id, user_id, run_type, Jsonb({"run_type": run_type, **meta})),
+        )
+    except BaseException:
+        await _release(conn, run_id)
+        raise
+    return run_id
+
+
+async def _finish(conn: AsyncConnection, run_id: uuid.UUID, status: str, meta: dict) -> None:
+    await conn.execute(
+        "UPDATE runs SET status = %s, finished_at = now(),"
+        " meta = coalesce(meta, '{}'::jsonb) || %s WHERE run_id = %s",
+        (status, Jsonb({"run_id": str(run_id), **meta}), run_id),
     )
-    row = await cur.fetchone()
-    assert row is not None
-    return row[0]
+    # Released even inside the import's transaction: a sweeper that takes the lock before that
+    # transaction commits waits on the row and then sees its final status.
+    await _release(conn, run_id)
+
+
+async def _release(conn: AsyncConnection, run_id: uuid.UUID) -> None:
+    await conn.execute(f"SELECT pg_advisory_unlock({_RUN_LOCK})", (str(run_id),))
 
 
 async def complete(conn: AsyncConnection, run_id: uuid.UUID, meta: dict) -> None:
-    await conn.execute(
-        "UPDATE runs SET status = 'completed', finished_at = now(),"
-        " meta = coalesce(meta, '{}'::jsonb) || %s WHERE run_id = %s",
-        (Jsonb({"run_id": str(run_id), **meta}), run_id),
-    )
+    await _finish(conn, run_id, "completed", meta)
 
 
 async def fail(conn: AsyncConnection, run_id: uuid.UUID, meta: dict) -> None:
-    await conn.execute(
+    await _finish(conn, run_id, "failed", meta)
+
+
+async def fail_orphans(conn: AsyncConnection, user_id: uuid.UUID) -> int:
+    """Mark the user's ``running`` runs whose owning connection is gone as ``failed``
+    (``INTERRUPTED``, ``finished_at`` set); returns how many. Safe on any number of workers: the
+    try-lock is held only by this statement's transaction."""
+    cur = await conn.execute(
         "UPDATE runs SET status = 'failed', finished_at = now(),"
-        " meta = coalesce(meta, '{}'::jsonb) || %s WHERE run_id = %s",
-        (Jsonb({"run_id": str(run_id), **meta}), run_id),
+        " meta = coalesce(meta, '{}'::jsonb) || %s"
+        f" WHERE user_id = %s AND status = 'running'"
+        f" AND pg_try_advisory_xact_lock({_RUN_LOCK.replace('%s', 'run_id')})",
+        (Jsonb(INTERRUPTED), user_id),
     )
+    return cur.rowcount
 
 
 def _item(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -58,7 +101,9 @@ def _item(row: tuple[Any, ...]) -> dict[str, Any]:
 async def list_runs(
     conn: AsyncConnection, user_id: uuid.UUID, *, run_type: str | None, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
-    """The user's runs newest first (index ``idx_runs_user_started_at``)."""
+    """The user's runs newest first (index ``idx_runs_user_started_at``); runs left ``running``
+    by a process that died are closed first, so none stays ``running`` forever."""
+    await fail_orphans(conn, user_id)
     where = "user_id = %(user)s" + (" AND run_type = %(type)s" if run_type else "")
     params = {"user": user_id, "type": run_type, "limit": limit, "offset": offset}
     cur = await conn.execute(

@@ -1,0 +1,113 @@
+"""A run whose process dies is closed as failed (INTERRUPTED), never left ``running``; a live run,
+however slow, is left alone."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psycopg
+
+from kifu.ingest import runs
+
+# An import of a long file that arrives slowly: past 100 kB the reader stalls, as an upload from
+# a slow client would, so the test can kill the process mid-import.
+IMPORTER = """
+import asyncio, io, sys, time, uuid, psycopg
+from kifu.ingest import service
+
+class Stalling(io.BytesIO):
+    def read(self, n=-1):
+        if self.tell() > 100_000:
+            time.sleep(3600)
+        return super().read(n)
+
+async def main():
+    data = Stalling(sys.stdin.buffer.read())
+    async with await psycopg.AsyncConnection.connect(sys.argv[1], autocommit=True) as conn:
+        req = service.UnifiedRequest(venue="binance_futures")
+        await service.import_unified(conn, uuid.UUID(sys.argv[2]), data, req)
+
+asyncio.run(main())
+"""
+HEADER = b"executed_at,symbol,side,qty,price\n"
+ROW = b"2026-01-05T10:00:00Z,BTCUSDT,buy,0.5,42000\n"
+
+
+def _runs(client, user) -> list[dict]:
+    r = client.get("/api/v1/runs", headers=user.headers)
+    assert r.status_code == 200
+    return r.json()["items"]
+
+
+def _wait_for_running(client, user, proc) -> dict:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        items = _runs(client, user)
+        if items:
+            return items[0]
+        time.sleep(0.05)
+    raise AssertionError("the importer never recorded its run")
+
+
+def test_killed_import_is_closed_as_interrupted_and_wrote_nothing(db, client, user, sql):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", IMPORTER, db, str(user.id)],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    try:
+        assert proc.stdin is not None
+        proc.stdin.write(HEADER + ROW * 5000)
+        proc.stdin.close()
+        run = _wait_for_running(client, user, proc)
+        # Alive and mid-file: every later listing leaves it running.
+        time.sleep(0.3)
+        now = _runs(client, user)[0]
+        assert now["status"] == "running", now
+        assert run["finished_at"] is None
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    deadline = time.monotonic() + 10
+    while (item := _runs(client, user)[0])["status"] == "running":
+        assert time.monotonic() < deadline, "the dead run stayed running"
+        time.sleep(0.05)
+    assert item["run_id"] == run["run_id"]
+    assert item["status"] == "failed" and item["finished_at"]
+    assert item["meta"]["code"] == "INTERRUPTED"
+    assert "stopped before it finished" in item["meta"]["error"]
+    assert sql("SELECT count(*) FROM trade_events")[0][0] == 0
+
+
+def test_sweep_leaves_live_runs_and_is_idempotent(db, user):
+    async def scenario() -> tuple[int, int, str, str]:
+        async with (
+            await psycopg.AsyncConnection.connect(db, autocommit=True) as owner,
+            await psycopg.AsyncConnection.connect(db, autocommit=True) as other,
+        ):
+            live = await runs.start(owner, user.id, "trade_csv_import", {})
+            dead_conn = await psycopg.AsyncConnection.connect(db, autocommit=True)
+            dead = await runs.start(dead_conn, user.id, "trade_csv_import", {})
+            await dead_conn.close()  # the owner is gone without finishing the run
+            first = await runs.fail_orphans(other, user.id)
+            second = await runs.fail_orphans(other, user.id)
+            await runs.complete(owner, live, {})
+            cur = await other.execute(
+                "SELECT run_id, status FROM runs WHERE run_id = ANY(%s)", ([live, dead],)
+            )
+            status = {r[0]: r[1] for r in await cur.fetchall()}
+            return first, second, status[live], status[dead]
+
+    first, second, live_status, dead_status = asyncio.run(scenario())
+    assert (first, second) == (1, 0)
+    assert live_status == "completed"
+    assert dead_status == "failed"
