@@ -97,7 +97,13 @@ def test_sweep_leaves_live_runs_and_is_idempotent(db, user):
             live = await runs.start(owner, user.id, "trade_csv_import", {})
             dead_conn = await psycopg.AsyncConnection.connect(db, autocommit=True)
             dead = await runs.start(dead_conn, user.id, "trade_csv_import", {})
+            pid = dead_conn.info.backend_pid
             await dead_conn.close()  # the owner is gone without finishing the run
+            for _ in range(200):  # its server process exits (and drops the lock) just after
+                cur = await other.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,))
+                if await cur.fetchone() is None:
+                    break
+                await asyncio.sleep(0.05)
             first = await runs.fail_orphans(other, user.id)
             second = await runs.fail_orphans(other, user.id)
             await runs.complete(owner, live, {})

@@ -79,7 +79,7 @@ async def fail_orphans(conn: AsyncConnection, user_id: uuid.UUID) -> int:
     cur = await conn.execute(
         "UPDATE runs SET status = 'failed', finished_at = now(),"
         " meta = coalesce(meta, '{}'::jsonb) || %s"
-        f" WHERE user_id = %s AND status = 'running'"
+        " WHERE user_id = %s AND status = 'running'"
         f" AND pg_try_advisory_xact_lock({_RUN_LOCK.replace('%s', 'run_id')})",
         (Jsonb(INTERRUPTED), user_id),
     )
