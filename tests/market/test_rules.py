@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kifu.kit.timeutil import candle_open
 from kifu.market.rules import (
     BINANCE_FUTURES,
     BINANCE_SPOT,
     UPBIT,
     Source,
     Unsupported,
-    floor_time,
     resolve,
     retry_after_seconds,
 )
@@ -63,7 +63,7 @@ def test_retry_after() -> None:
     assert retry_after_seconds(format_datetime(now + timedelta(seconds=90), usegmt=True), now) == 90
 
 
-def test_floor_time() -> None:
+def test_candle_open() -> None:
     at = datetime(2026, 1, 1, 7, 59, 59, tzinfo=UTC)
-    assert floor_time(at, 14400) == datetime(2026, 1, 1, 4, tzinfo=UTC)
-    assert floor_time(at, 86400) == datetime(2026, 1, 1, tzinfo=UTC)
+    assert candle_open(at, 14400) == datetime(2026, 1, 1, 4, tzinfo=UTC)
+    assert candle_open(at, 86400) == datetime(2026, 1, 1, tzinfo=UTC)

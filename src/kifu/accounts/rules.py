@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from kifu.kit.timeutil import TIMEFRAME_SECONDS
+
 # -- emails ------------------------------------------------------------------------------------
 
 MAX_EMAIL_LENGTH = 254
@@ -79,7 +81,7 @@ def is_expired(expires_at: datetime | None, now: datetime) -> bool:
 # -- watch-list symbols ------------------------------------------------------------------------
 
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9-]{3,20}$")
-TIMEFRAMES = ("1m", "15m", "1h", "4h", "1d")
+TIMEFRAMES = tuple(TIMEFRAME_SECONDS)
 DEFAULT_TIMEFRAME = "1h"
 DEFAULT_SYMBOL = "BTCUSDT"
 MAX_SYMBOLS = 100

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+
+from kifu.kit.timeutil import TIMEFRAME_SECONDS, candle_open
 
 MAX_BACKOFF = timedelta(hours=6)
-TIMEFRAMES = {
-    "1m": timedelta(minutes=1),
-    "15m": timedelta(minutes=15),
-    "1h": timedelta(hours=1),
-    "4h": timedelta(hours=4),
-    "1d": timedelta(days=1),
-}
 DEFAULT_TIMEFRAME = "1h"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def last4(api_key: str) -> str:
@@ -44,9 +38,8 @@ def next_attempt(
 
 def candle_time(at: datetime, timeframe: str) -> datetime:
     """``at`` floored to its candle in UTC (unknown timeframes floor to the hour)."""
-    step = TIMEFRAMES.get(timeframe, TIMEFRAMES[DEFAULT_TIMEFRAME])
-    return _EPOCH + ((at.astimezone(UTC) - _EPOCH) // step) * step
+    return candle_open(at, TIMEFRAME_SECONDS[bubble_timeframe(timeframe)])
 
 
 def bubble_timeframe(timeframe: str | None) -> str:
-    return timeframe if timeframe in TIMEFRAMES else DEFAULT_TIMEFRAME
+    return timeframe if timeframe in TIMEFRAME_SECONDS else DEFAULT_TIMEFRAME

@@ -11,7 +11,6 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
 
 from psycopg import AsyncConnection
@@ -27,6 +26,7 @@ from kifu.ingest.formats.base import (
 )
 from kifu.ingest.reader import CsvSource, ImportFailed
 from kifu.kit.errors import BadRequest
+from kifu.kit.timeutil import TIMEFRAME_SECONDS, candle_open
 from kifu.ledger import service as ledger
 from kifu.ledger import store
 from kifu.ledger.rules import (
@@ -284,20 +284,7 @@ def _format_event(name: str) -> str:
 
 LEGACY_REQUIRED = ("exchange", "symbol", "side", "quantity", "price", "trade_time")
 LEGACY_EXCHANGES = ("binance_futures", "binance_spot", "upbit")
-TIMEFRAMES = {
-    "1m": timedelta(minutes=1),
-    "15m": timedelta(minutes=15),
-    "1h": timedelta(hours=1),
-    "4h": timedelta(hours=4),
-    "1d": timedelta(days=1),
-}
 _LEGACY_SYMBOL = re.compile(r"^[A-Z0-9-]{3,20}$")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def floor_time(at: datetime, timeframe: str) -> datetime:
-    step = TIMEFRAMES[timeframe]
-    return _EPOCH + ((at - _EPOCH) // step) * step
 
 
 def _legacy_tags(text: str, side: str) -> list[str]:
@@ -428,7 +415,7 @@ def _legacy_row(line: int, cells: list[str], get: Callable[[list[str], str], str
     at, _ = parse_time(get(cells, "trade_time"))
     pnl = number(get(cells, "realized_pnl"), "realized_pnl")
     timeframe = get(cells, "timeframe").lower()
-    if timeframe not in TIMEFRAMES:
+    if timeframe not in TIMEFRAME_SECONDS:
         timeframe = "1d"
     tags = _legacy_tags(get(cells, "tags"), side)
     side_upper = side.upper()
@@ -439,7 +426,7 @@ def _legacy_row(line: int, cells: list[str], get: Callable[[list[str], str], str
         "price": get(cells, "price"),
         "exchange": exchange,
         "timeframe": timeframe,
-        "candle_time": floor_time(at, timeframe).isoformat(),
+        "candle_time": candle_open(at, TIMEFRAME_SECONDS[timeframe]).isoformat(),
         "tags": tags,
         "realized_pnl": str(pnl) if pnl is not None else None,
     }

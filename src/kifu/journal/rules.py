@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
 from kifu.kit.errors import BadRequest
+from kifu.kit.timeutil import TIMEFRAME_SECONDS, candle_open
 
 SYMBOL_RE = re.compile(r"^[A-Z0-9]{3,12}$")
 TAG_RE = re.compile(r"^[a-z0-9_-]+$")
-TIMEFRAMES: dict[str, int] = {"1m": 60, "15m": 900, "1h": 3600, "4h": 14400, "1d": 86400}
+TIMEFRAMES = TIMEFRAME_SECONDS
 PERIODS: dict[str, timedelta] = {
     "1h": timedelta(hours=1),
     "4h": timedelta(hours=4),
@@ -84,9 +85,7 @@ def normalize_label(raw: object, max_len: int, field: str) -> str | None:
 
 def floor_to_timeframe(at: datetime, timeframe: str) -> datetime:
     """Start of the UTC candle of ``timeframe`` holding ``at`` (4h candles start at 0,4,…,20h)."""
-    seconds = TIMEFRAMES.get(timeframe, 60)
-    ts = int(at.astimezone(UTC).timestamp())
-    return datetime.fromtimestamp(ts - ts % seconds, UTC)
+    return candle_open(at, TIMEFRAMES.get(timeframe, 60))
 
 
 def outcome_target(candle_time: datetime, period: str) -> datetime:

@@ -6,6 +6,16 @@ from datetime import UTC, datetime
 
 from kifu.kit.errors import BadRequest
 
+# The chart timeframes kifu knows (the client's), as candle lengths in seconds.
+TIMEFRAME_SECONDS: dict[str, int] = {"1m": 60, "15m": 900, "1h": 3600, "4h": 14400, "1d": 86400}
+
+
+def candle_open(at: datetime, seconds: int) -> datetime:
+    """The open time of the ``seconds``-long candle holding ``at``, on the UTC epoch grid (4h
+    candles open at 0, 4, …, 20h; 1d at midnight UTC)."""
+    ts = int(at.timestamp())
+    return datetime.fromtimestamp(ts - ts % seconds, UTC)
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)

@@ -22,7 +22,7 @@ import httpx
 from psycopg import AsyncConnection
 
 from kifu.config import Settings
-from kifu.kit.timeutil import utc_now
+from kifu.kit.timeutil import candle_open, utc_now
 from kifu.market import store
 from kifu.market.rules import (
     BINANCE_FUTURES,
@@ -33,7 +33,6 @@ from kifu.market.rules import (
     Candle,
     Source,
     Unsupported,
-    floor_time,
     last_closed_open_time,
     resolve,
     retry_after_seconds,
@@ -234,8 +233,8 @@ class MarketData:
         step = timedelta(seconds=seconds)
         now = self.clock()
         limit = max(1, min(limit, MAX_BATCH[source.venue]))
-        current = floor_time(now, seconds)
-        anchor = min(floor_time(end_time, seconds), current) if end_time else current
+        current = candle_open(now, seconds)
+        anchor = min(candle_open(end_time, seconds), current) if end_time else current
         start = anchor - step * (limit - 1)
         key = (source.venue, source.symbol, interval, limit, anchor)
         cached = self.memory.get(key)

@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 
+from kifu.kit.timeutil import TIMEFRAME_SECONDS, candle_open
+
 # Candle intervals kifu charts and stores, in seconds.
-INTERVALS: dict[str, int] = {"1m": 60, "15m": 900, "1h": 3600, "4h": 14400, "1d": 86400}
+INTERVALS = TIMEFRAME_SECONDS
 
 BINANCE_FUTURES = "binance_futures"
 BINANCE_SPOT = "binance_spot"
@@ -109,15 +111,9 @@ def resolve(symbol: str, exchange: str | None = None) -> Source:
     return found
 
 
-def floor_time(at: datetime, seconds: int) -> datetime:
-    """The open time of the candle of ``seconds`` length that contains ``at`` (UTC epoch grid)."""
-    ts = int(at.timestamp())
-    return datetime.fromtimestamp(ts - ts % seconds, UTC)
-
-
 def last_closed_open_time(now: datetime, seconds: int) -> datetime:
     """Open time of the newest candle that has closed at ``now``."""
-    return floor_time(now, seconds) - timedelta(seconds=seconds)
+    return candle_open(now, seconds) - timedelta(seconds=seconds)
 
 
 def retry_after_seconds(value: str | None, now: datetime, default: int = 60) -> int:
