@@ -16,6 +16,7 @@ import pytest
 
 from kifu.config import get_settings
 from kifu.exchanges import sync, tasks
+from kifu.kit import locks
 from kifu.worker import runner
 from kifu.worker.queue import connected, queue
 from tests.exchanges.conftest import BINANCE_KEY, BINANCE_SECRET
@@ -140,14 +141,14 @@ def test_poller_syncs_each_credential_once(client, user, db, venues, worker_env,
 
 def test_racing_jobs_never_sync_a_credential_twice(client, user, db, venues, worker_env, no_ticks):
     cid = _connect_spot(client, user, venues)
-    lock = (f"exsync:{cid}", sync.LOCK_SEED)
+    key = locks.key_sql(sync.SYNC_LOCK)
 
     # 1. another worker (or an HTTP "sync now") holds the credential: the job does not sync
     _queue_jobs(db, cid, 1)
     with psycopg.connect(db, autocommit=True) as other:
-        other.execute("SELECT pg_advisory_lock(hashtextextended(%s, %s))", lock)
+        other.execute(f"SELECT pg_advisory_lock({key})", (str(cid),))
         _work(db)
-        other.execute("SELECT pg_advisory_unlock(hashtextextended(%s, %s))", lock)
+        other.execute(f"SELECT pg_advisory_unlock({key})", (str(cid),))
     assert _jobs(db) == [(tasks.SYNC, "succeeded")]
     assert _runs(db) == [] and _count(db, "SELECT count(*) FROM trades") == 0
 

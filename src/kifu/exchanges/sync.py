@@ -34,7 +34,7 @@ from kifu.ingest.venues.base import (
     VenueError,
     VenueUrls,
 )
-from kifu.kit import crypto
+from kifu.kit import crypto, locks
 from kifu.kit.errors import BadGateway, BadRequest, Conflict, KifuError, TooManyRequests
 from kifu.kit.timeutil import rfc3339, utc_now
 from kifu.ledger import service as ledger
@@ -42,7 +42,7 @@ from kifu.ledger import service as ledger
 log = logging.getLogger("kifu.exchanges.sync")
 
 RUN_TYPE = "exchange_sync"
-LOCK_SEED = 6
+SYNC_LOCK = "kifu.exsync"  # per credential, held for a whole sync
 
 
 def venue_urls(settings: Settings) -> VenueUrls:
@@ -77,19 +77,6 @@ def _notes(plan: SyncPlan) -> dict[str, Any]:
     return {k: rfc3339(v) if isinstance(v, datetime) else v for k, v in plan.notes.items()}
 
 
-async def _try_lock(conn: AsyncConnection, cred_id: uuid.UUID) -> bool:
-    cur = await conn.execute(
-        "SELECT pg_try_advisory_lock(hashtextextended(%s, %s))", (f"exsync:{cred_id}", LOCK_SEED)
-    )
-    return bool((await cur.fetchone())[0])  # type: ignore[index]
-
-
-async def _unlock(conn: AsyncConnection, cred_id: uuid.UUID) -> None:
-    await conn.execute(
-        "SELECT pg_advisory_unlock(hashtextextended(%s, %s))", (f"exsync:{cred_id}", LOCK_SEED)
-    )
-
-
 def _http_error(exc: VenueError, run_id: uuid.UUID) -> KifuError:
     extra = {"run_id": str(run_id)}
     if isinstance(exc, AuthRejected | PermissionMissing):
@@ -121,12 +108,12 @@ async def sync_credential(
             "this connection was marked invalid after the exchange rejected its key; register"
             " the key again (POST /exchanges)",
         )
-    if not await _try_lock(conn, cred.id):
+    if not await locks.try_lock(conn, SYNC_LOCK, cred.id):
         raise Conflict("SYNC_IN_PROGRESS", "a sync of this connection is already running")
     try:
         return await _sync_locked(conn, settings, cred, full_backfill, history_days, trigger)
     finally:
-        await _unlock(conn, cred.id)
+        await locks.unlock(conn, SYNC_LOCK, cred.id)
 
 
 async def sync_if_due(
@@ -140,14 +127,14 @@ async def sync_if_due(
     now" or a backoff may have made that stale. Checking under the lock, where every sync marks
     its attempt, keeps it to one sync per credential per interval whatever the job timing.
     """
-    if not await _try_lock(conn, cred.id):
+    if not await locks.try_lock(conn, SYNC_LOCK, cred.id):
         raise Conflict("SYNC_IN_PROGRESS", "a sync of this connection is already running")
     try:
         if not await store.is_due(conn, cred.id, interval):
             return None
         return await _sync_locked(conn, settings, cred, False, None, "poller")
     finally:
-        await _unlock(conn, cred.id)
+        await locks.unlock(conn, SYNC_LOCK, cred.id)
 
 
 async def _sync_locked(

@@ -19,10 +19,10 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
+from kifu.kit import locks
 from kifu.kit.timeutil import rfc3339
 
-# The lock key of a run: seed 5 keeps it apart from kifu's other advisory locks.
-_RUN_LOCK = "hashtextextended(%s::text, 5)"
+RUN_LOCK = "kifu.run"
 INTERRUPTED = {
     "error": "interrupted: the process running it stopped before it finished; nothing it was "
     "writing in its open transaction was kept",
@@ -36,7 +36,7 @@ async def start(conn: AsyncConnection, user_id: uuid.UUID, run_type: str, meta: 
     await fail_orphans(conn, user_id)
     run_id = uuid.uuid4()
     # Locked before the row exists, so no sweeper can ever see this run without its owner.
-    await conn.execute(f"SELECT pg_advisory_lock({_RUN_LOCK})", (str(run_id),))
+    await locks.lock(conn, RUN_LOCK, run_id)
     try:
         await conn.execute(
             "INSERT INTO runs (run_id, user_id, run_type, status, meta)"
@@ -44,7 +44,7 @@ async def start(conn: AsyncConnection, user_id: uuid.UUID, run_type: str, meta: 
             (run_id, user_id, run_type, Jsonb({"run_type": run_type, **meta})),
         )
     except BaseException:
-        await _release(conn, run_id)
+        await locks.unlock(conn, RUN_LOCK, run_id)
         raise
     return run_id
 
@@ -57,11 +57,7 @@ async def _finish(conn: AsyncConnection, run_id: uuid.UUID, status: str, meta: d
     )
     # Released even inside the import's transaction: a sweeper that takes the lock before that
     # transaction commits waits on the row and then sees its final status.
-    await _release(conn, run_id)
-
-
-async def _release(conn: AsyncConnection, run_id: uuid.UUID) -> None:
-    await conn.execute(f"SELECT pg_advisory_unlock({_RUN_LOCK})", (str(run_id),))
+    await locks.unlock(conn, RUN_LOCK, run_id)
 
 
 async def complete(conn: AsyncConnection, run_id: uuid.UUID, meta: dict) -> None:
@@ -80,7 +76,7 @@ async def fail_orphans(conn: AsyncConnection, user_id: uuid.UUID) -> int:
         "UPDATE runs SET status = 'failed', finished_at = now(),"
         " meta = coalesce(meta, '{}'::jsonb) || %s"
         " WHERE user_id = %s AND status = 'running'"
-        f" AND pg_try_advisory_xact_lock({_RUN_LOCK.replace('%s', 'run_id')})",
+        f" AND pg_try_advisory_xact_lock({locks.key_sql(RUN_LOCK, 'run_id::text')})",
         (Jsonb(INTERRUPTED), user_id),
     )
     return cur.rowcount

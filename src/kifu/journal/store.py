@@ -12,6 +12,8 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
+from kifu.kit import locks
+
 BUBBLE_COLUMNS = (
     "id, symbol, timeframe, candle_time, price, bubble_type, asset_class, venue_name, memo, tags,"
     " created_at, updated_at"
@@ -289,10 +291,7 @@ async def backfill_event_bubbles(conn: AsyncConnection, user_id: uuid.UUID) -> i
     call is idempotent; a per-user advisory lock keeps two concurrent calls from both inserting.
     """
     async with conn.transaction():
-        await conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended('kifu.event_bubbles:' || %s, 0))",
-            (str(user_id),),
-        )
+        await locks.xact_lock(conn, "kifu.event_bubbles", user_id)
         cur = await conn.execute(
             """
             INSERT INTO bubbles (user_id, symbol, timeframe, candle_time, price, bubble_type,

@@ -396,7 +396,7 @@ async def refresh_positions(
 async def rebuild_positions(conn: AsyncConnection, user_id: uuid.UUID) -> int:
     """Full rebuild of one user's positions, in its own transaction."""
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 4))", (str(user_id),))
+        await store.lock_ledger(conn, user_id)
         return await refresh_positions(conn, user_id, touched_only=False)
 
 

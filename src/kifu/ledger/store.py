@@ -15,6 +15,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from kifu.kit import locks
 from kifu.ledger.rules import venue_display_name
 
 STAGE_COLUMNS = (
@@ -195,10 +196,15 @@ async def write_staged_fills(
     return WriteResult(accepted=accepted, inserted=inserted, duplicate_rows=dups)
 
 
+async def lock_ledger(conn: AsyncConnection, user_id: uuid.UUID) -> None:
+    """Serialise the user's ledger writers and position rebuilds until the transaction ends."""
+    await locks.xact_lock(conn, "kifu.ledger", user_id)
+
+
 async def begin_write(conn: AsyncConnection, user_id: uuid.UUID) -> None:
     """Start a ledger write inside the caller's transaction: serialise the user's writers (so
     the cross-key check above cannot race) and create the scratch tables."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 4))", (str(user_id),))
+    await lock_ledger(conn, user_id)
     await create_stage(conn)
     await conn.execute(
         "CREATE TEMP TABLE _inserted (dedupe_key text, account_id uuid, instrument_id uuid)"
