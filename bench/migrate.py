@@ -14,25 +14,12 @@ import statistics
 import subprocess
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
-import psycopg
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
+from _common import fresh_database
 from kifu.db import runner
 from kifu.db.embedded import EmbeddedPostgres, find_binaries
 from kifu.db.files import MIGRATIONS_DIR, discover
-
-
-def _fresh_db(admin: str) -> str:
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    params = conninfo_to_dict(admin)
-    params["dbname"] = name
-    return make_conninfo(**params)
 
 
 def main() -> None:
@@ -45,12 +32,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as home, EmbeddedPostgres(Path(home)) as pg:
         admin = pg.conninfo("postgres")
         for _ in range(args.rounds):
-            target = _fresh_db(admin)
+            target = fresh_database(admin)
             start = time.perf_counter()
             runner.upgrade(target)
             runner_times.append(time.perf_counter() - start)
 
-            target = _fresh_db(admin)
+            target = fresh_database(admin)
             cmd = [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", target]
             for f in files:
                 cmd += ["-f", f]

@@ -23,28 +23,18 @@ from pathlib import Path
 
 import httpx
 import psycopg
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.market.fake_exchange import FakeExchange, serve
 
+from _common import fresh_database
 from kifu.db import runner
 from kifu.db.embedded import EmbeddedPostgres
 from kifu.journal.outcomes import compute_due_outcomes
 from kifu.market import MarketData, MarketUrls
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "BTCKRW", "ETHKRW", "ETHBTC"]
-
-
-def _db(admin: str) -> str:
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    params = conninfo_to_dict(admin)
-    params["dbname"] = name
-    return make_conninfo(**params)
 
 
 def _seed(conninfo: str, n: int, symbols: list[str], copy: bool = False) -> None:
@@ -87,7 +77,7 @@ def main() -> None:
         pg = EmbeddedPostgres(Path(home))
         pg.start()
         try:
-            conninfo = _db(pg.conninfo("postgres"))
+            conninfo = fresh_database(pg.conninfo("postgres"))
             runner.upgrade(conninfo)
             _seed(conninfo, args.bubbles, SYMBOLS)
             seconds, requests, result = asyncio.run(_run(conninfo, urls))
