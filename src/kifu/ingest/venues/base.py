@@ -13,7 +13,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kifu.ingest.venues.http import VenueHttp
 
 
 @dataclass(frozen=True)
@@ -161,9 +164,10 @@ class KeyCheck:
 
 
 class Venue(ABC):
-    """An exchange account, read-only."""
+    """An exchange account, read-only, spoken to through one ``VenueHttp`` client."""
 
     exchange: str = ""
+    http: VenueHttp
 
     @abstractmethod
     async def check_key(self) -> KeyCheck:
@@ -174,12 +178,12 @@ class Venue(ABC):
         """The account's new fills and income, oldest first within each stream, as batches."""
 
     @property
-    @abstractmethod
     def server_seconds(self) -> float:
         """Wall time spent waiting for the exchange (benchmarks)."""
+        return self.http.server_seconds
 
-    @abstractmethod
-    async def aclose(self) -> None: ...
+    async def aclose(self) -> None:
+        await self.http.aclose()
 
     async def __aenter__(self) -> Venue:
         return self

@@ -84,13 +84,6 @@ class BinanceSpot(Venue):
             "Binance spot", urls.binance_spot, urls, bc.parse_error, weight_limit=6000
         )
 
-    @property
-    def server_seconds(self) -> float:
-        return self.http.server_seconds
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
-
     async def check_key(self) -> KeyCheck:
         return await bc.check_restrictions(self.http, self.creds, needs_futures=False)
 

@@ -185,13 +185,6 @@ class Upbit(Venue):
         self.creds = creds
         self.http = VenueHttp("Upbit", urls.upbit, urls, parse_error)
 
-    @property
-    def server_seconds(self) -> float:
-        return self.http.server_seconds
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
-
     async def check_key(self) -> KeyCheck:
         keys = await self.http.get("/v1/api_keys", authed(self.creds, []))
         if not isinstance(keys, list):
