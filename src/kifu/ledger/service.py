@@ -13,7 +13,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from kifu.ledger import store
+from kifu.ledger import pnl, store
 from kifu.ledger.positions import Position
 from kifu.ledger.rules import (
     ASSET_CLASSES,
@@ -390,6 +390,8 @@ async def refresh_positions(
         await store.upsert_positions(conn, rows[i : i + BATCH])
     if not touched_only:
         await store.delete_positions_without_events(conn, user_id)
+    # The written fills' realized PnL and its hourly curve, for summary packs.
+    await pnl.catch_up(conn, user_id)
     return len(rows)
 
 

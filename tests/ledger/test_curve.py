@@ -1,0 +1,36 @@
+"""Curve segments compose: any cut of a PnL sequence folds to the segment of the whole."""
+
+from __future__ import annotations
+
+import itertools
+from decimal import Decimal
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kifu.ledger import curve
+from kifu.packs import rules
+
+pnls_st = st.lists(st.decimals(min_value=-50, max_value=50, places=2), max_size=30)
+
+
+@given(pnls=pnls_st, cuts=st.lists(st.integers(min_value=0, max_value=30), max_size=5))
+def test_folding_any_cut_equals_the_whole(pnls: list[Decimal], cuts: list[int]) -> None:
+    bounds = sorted({0, len(pnls), *(c for c in cuts if c <= len(pnls))})
+    pieces = [curve.of(pnls[a:b]) for a, b in itertools.pairwise(bounds)]
+    whole = curve.of(pnls)
+    assert curve.fold(pieces) == whole
+    assert whole.total == sum(pnls, Decimal(0))
+    assert whole.fall == rules.max_drawdown(pnls)
+
+
+@given(a=pnls_st, b=pnls_st, c=pnls_st)
+def test_then_is_associative(a, b, c) -> None:
+    x, y, z = curve.of(a), curve.of(b), curve.of(c)
+    assert x.then(y).then(z) == x.then(y.then(z))
+    assert curve.EMPTY.then(x) == x == x.then(curve.EMPTY)
+
+
+def test_a_fall_across_two_segments() -> None:
+    up, down = curve.of([Decimal(5), Decimal(-1)]), curve.of([Decimal(-6), Decimal(2)])
+    assert up.then(down) == curve.Segment(Decimal(0), Decimal(5), Decimal(-2), Decimal(7))
