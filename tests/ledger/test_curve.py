@@ -8,6 +8,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kifu.kit.money import dec_str
 from kifu.ledger import curve
 from kifu.packs import rules
 
@@ -34,3 +35,18 @@ def test_then_is_associative(a, b, c) -> None:
 def test_a_fall_across_two_segments() -> None:
     up, down = curve.of([Decimal(5), Decimal(-1)]), curve.of([Decimal(-6), Decimal(2)])
     assert up.then(down) == curve.Segment(Decimal(0), Decimal(5), Decimal(-2), Decimal(7))
+
+
+def test_long_decimals_are_not_rounded() -> None:
+    """NUMERIC sums can hold more digits than Python's default 28; nothing may round them."""
+    big = Decimal("12345678901234567890.1234567890123456789")
+    tiny = Decimal("0.0000000000000000000000000000001")
+    seg = curve.of([big, tiny, Decimal("-12345678901234567890.1234567890123456789")])
+    assert seg.total == tiny  # (unary minus and + would round these under the default context)
+    assert seg.peak == Decimal("12345678901234567890.1234567890123456789000000000001")
+    assert curve.of([big]).then(curve.of([tiny])).total == Decimal(
+        "12345678901234567890.1234567890123456789000000000001"
+    )
+    assert dec_str(Decimal("123456789012345678901234567890.123456789")) == (
+        "123456789012345678901234567890.123456789"
+    )

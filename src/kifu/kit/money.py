@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import (
+    MAX_EMAX,
+    MAX_PREC,
+    MIN_EMIN,
+    Context,
+    Decimal,
+    DivisionByZero,
+    InvalidOperation,
+    Overflow,
+)
 
 from kifu.kit.errors import BadRequest
+
+# Arithmetic that never rounds: as many digits as the operands need (the default context keeps 28
+# significant digits, fewer than a NUMERIC(30, 10) column holds). Use EXACT.add, .subtract,
+# .minus; comparisons and max()/min() never round.
+EXACT = Context(
+    prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[InvalidOperation, DivisionByZero, Overflow]
+)
 
 
 def parse_decimal(value: object, field: str) -> Decimal:
@@ -32,4 +48,4 @@ def dec_str(value: Decimal | int | None) -> str | None:
     d = Decimal(value)
     if d == 0:
         return "0"
-    return format(d.normalize(), "f")
+    return format(d.normalize(EXACT), "f")

@@ -5,7 +5,8 @@ A segment is a run of consecutive fills' realized PnL, in execution order, summa
 lowest running sum measured from the segment's start (the start itself counts, so peak ≥ 0 ≥
 trough), ``fall`` the largest drop from a running peak to a later point (≥ 0). Two adjacent
 segments combine without their fills, so the drawdown of a range is the fold of its per-hour
-segments (``ledger_pnl_hours``) and the fills of its partial hours.
+segments (``ledger_pnl_hours``) and the fills of its partial hours. Arithmetic never rounds
+(``kit.money.EXACT``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+
+from kifu.kit.money import EXACT
 
 _ZERO = Decimal(0)
 
@@ -26,11 +29,12 @@ class Segment:
 
     def then(self, later: Segment) -> Segment:
         """This segment followed by ``later``."""
+        lowest_later = EXACT.add(self.total, later.trough)
         return Segment(
-            total=self.total + later.total,
-            peak=max(self.peak, self.total + later.peak),
-            trough=min(self.trough, self.total + later.trough),
-            fall=max(self.fall, later.fall, self.peak - (self.total + later.trough)),
+            total=EXACT.add(self.total, later.total),
+            peak=max(self.peak, EXACT.add(self.total, later.peak)),
+            trough=min(self.trough, lowest_later),
+            fall=max(self.fall, later.fall, EXACT.subtract(self.peak, lowest_later)),
         )
 
 
@@ -41,10 +45,10 @@ def of(pnls: Iterable[Decimal]) -> Segment:
     """The segment of these fills' realized PnL, in order."""
     cum = peak = trough = fall = _ZERO
     for p in pnls:
-        cum += p
+        cum = EXACT.add(cum, p)
         peak = max(peak, cum)
         trough = min(trough, cum)
-        fall = max(fall, peak - cum)
+        fall = max(fall, EXACT.subtract(peak, cum))
     return Segment(cum, peak, trough, fall)
 
 
