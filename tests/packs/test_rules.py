@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -127,3 +127,42 @@ def test_hash_vector_pinned_and_ignores_identity_fields() -> None:
     assert rules.content_hash({}) == (
         "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
     )
+
+
+# -- hour cuts ------------------------------------------------------------------------------------
+
+
+def _covers(cut: rules.HourCut, start, end, probes) -> None:
+    """Every probe instant is in exactly one piece iff it is in [start, end]."""
+    for t in probes:
+        in_hours = (cut.first is None or t >= cut.first) and t < cut.stop
+        in_spans = sum(
+            1
+            for lo, hi, inclusive in cut.spans
+            if (lo is None or t >= lo) and (t <= hi if inclusive else t < hi)
+        )
+        inside = (start is None or t >= start) and t <= end
+        assert in_hours + in_spans == (1 if inside else 0), t
+
+
+def test_hour_cut_pieces_cover_the_range_once() -> None:
+    base = datetime(2026, 3, 1, tzinfo=UTC)
+    minutes = [0, 1, 29, 30, 59, 60, 61, 90, 119, 120, 121, 180, 600]
+    probes = [base + timedelta(minutes=m, seconds=s) for m in range(-70, 700, 7) for s in (0, 31)]
+    probes += [base + timedelta(minutes=m) for m in minutes]
+    for s in [None, *minutes]:
+        for e in minutes:
+            start = None if s is None else base + timedelta(minutes=s)
+            end = base + timedelta(minutes=e)
+            if start is not None and start > end:
+                continue
+            _covers(rules.hour_cut(start, end), start, end, probes)
+
+
+def test_hour_cut_of_whole_hours_reads_only_the_last_instant() -> None:
+    start, end = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 2, tzinfo=UTC)
+    cut = rules.hour_cut(start, end)
+    assert (cut.first, cut.stop, cut.spans) == (start, end, ((end, end, True),))
+    inside = rules.hour_cut(start + timedelta(minutes=10), start + timedelta(minutes=20))
+    assert inside.spans == ((start + timedelta(minutes=10), start + timedelta(minutes=20), True),)
+    assert inside.first == inside.stop

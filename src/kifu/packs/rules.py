@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from copy import deepcopy
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -46,7 +47,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from kifu.kit.money import dec_str
+from kifu.kit.money import EXACT, dec_str
 from kifu.kit.timeutil import rfc3339
 
 SCHEMA_VERSION = "summary_pack_v1"
@@ -236,3 +237,141 @@ def single_total(values: dict[str, Decimal]) -> str | None:
 def decimal_map(values: dict[str, Decimal]) -> dict[str, str]:
     """Per-currency totals as exact strings, currencies sorted, zero totals kept."""
     return {k: dec(values[k]) or "0" for k in sorted(values)}
+
+
+# -- reading a range from hourly rollups ----------------------------------------------------------
+
+HOUR = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class HourCut:
+    """A range split into whole UTC hours, read from the rollups, and the raw spans at its ends:
+    hours ``first <= hour < stop`` (``first`` None = from the beginning) and ``spans`` of
+    (start or None, stop, stop inclusive), read from the rows themselves."""
+
+    first: datetime | None
+    stop: datetime
+    spans: tuple[tuple[datetime | None, datetime, bool], ...]
+
+
+def _floor_hour(t: datetime) -> datetime:
+    t = t.astimezone(UTC)
+    return t.replace(minute=0, second=0, microsecond=0)
+
+
+def hour_cut(start: datetime | None, end: datetime) -> HourCut:
+    """Cut [start, end] (end inclusive) so that every instant is in exactly one piece."""
+    stop = _floor_hour(end)
+    if start is None:
+        return HourCut(None, stop, ((stop, end, True),))
+    first = _floor_hour(start)
+    if first < start:
+        first += HOUR
+    if first > stop:  # the whole range lies inside one hour
+        return HourCut(stop, stop, ((start, end, True),))
+    lead = ((start, first, False),) if start < first else ()
+    return HourCut(first, stop, (*lead, (stop, end, True)))
+
+
+@dataclass
+class Totals:
+    """What a pack reports from the hourly event groups (see ``fold_groups``)."""
+
+    counts: dict[str, int]
+    notional: dict[str, Decimal]
+    flow: dict[str, Decimal]
+    fees: dict[str, Decimal]
+    funding: dict[str, Decimal]
+    trade_count: int
+    buys: int
+    sells: int
+    venues: list[str]
+    sources: list[str]
+    income_types: list[str]
+    normalisation: dict[str, int]  # code -> rows
+    unmapped_instruments: list[Any]  # instrument ids whose symbol is not BASE/QUOTE
+
+
+TRADE_EVENT_TYPES = ("spot_trade", "perp_trade", "dex_swap")
+_CANONICAL_SYMBOL = re.compile(r"[A-Z0-9.]+/[A-Z0-9.]+")
+
+
+def _up(value: str | None) -> str | None:
+    return value.upper() if value is not None else None
+
+
+def fold_groups(groups: list[dict]) -> Totals:
+    """Totals and normalisation counts of a range from its event groups (one per event type,
+    side, source, venue, instrument, fee asset, metadata asset and income type, with the venue
+    code, the instrument's quote and symbol joined in). Fee, funding and sign conventions are
+    the module docstring's; a trade row gets the first normalisation code that applies, in the
+    order missing_instrument, missing_venue, missing_side, invalid_qty, invalid_price,
+    symbol_mapping_gap, fee_asset_assumed_quote."""
+    t = Totals({}, {}, {}, {}, {}, 0, 0, 0, [], [], [], {}, [])
+    venues: set[str] = set()
+    sources: set[str] = set()
+    income_types: set[str] = set()
+    unmapped: set[Any] = set()
+
+    def add(m: dict, k: Any, v: Any) -> None:
+        m[k] = EXACT.add(m.get(k, 0), v)
+
+    for g in groups:
+        n = int(g["n"])
+        if n == 0:
+            continue
+        trade = g["event_type"] in TRADE_EVENT_TYPES
+        fee_event = g["event_type"] == "fee"
+        quote, side = g["quote"], g["side"]
+        if g["venue"] is not None:
+            venues.add(g["venue"])
+        sources.add(g["source"])
+        income_type = g["income_type"] if fee_event else None
+        if fee_event and income_type is not None:
+            income_types.add(income_type)
+        if trade:
+            t.trade_count += n
+            t.buys += n if side == "buy" else 0
+            t.sells += n if side == "sell" else 0
+            if quote is not None:
+                t.counts[quote] = t.counts.get(quote, 0) + n
+                add(t.notional, quote, g["notional"])
+                add(t.flow, quote, EXACT.minus(g["notional"]) if side == "sell" else g["notional"])
+            _normalisation(t.normalisation, unmapped, g, n)
+        fee_ccy = _up(g["fee_asset"] if g["fee_asset"] is not None else quote)
+        if fee_ccy is None:
+            fee_ccy = _up(g["meta_asset"])
+        if g["fee_n"] and fee_ccy is not None and (trade or (fee_event and income_type is None)):
+            add(t.fees, fee_ccy, g["fee_sum"])
+        if fee_event and income_type == "FUNDING_FEE":
+            ccy = g["meta_asset"] if g["meta_asset"] is not None else g["fee_asset"]
+            ccy = _up(ccy if ccy is not None else quote)
+            if ccy is not None:
+                add(t.funding, ccy, g["funding"])
+    t.venues, t.sources, t.income_types = sorted(venues), sorted(sources), sorted(income_types)
+    t.unmapped_instruments = sorted(unmapped, key=str)
+    return t
+
+
+def _normalisation(out: dict[str, int], unmapped: set, g: dict, n: int) -> None:
+    def add(code: str, rows: int) -> None:
+        if rows:
+            out[code] = out.get(code, 0) + rows
+
+    if g["instrument_id"] is None:
+        add("missing_instrument", n)
+    elif g["venue_id"] is None:
+        add("missing_venue", n)
+    elif g["side"] is None:
+        add("missing_side", n)
+    else:
+        add("invalid_qty", int(g["bad_qty"]))
+        add("invalid_price", int(g["bad_price"]))
+        rest = n - int(g["bad_qty"]) - int(g["bad_price"])
+        if not _CANONICAL_SYMBOL.fullmatch(g["symbol"] or ""):
+            add("symbol_mapping_gap", rest)
+            if rest:
+                unmapped.add(g["instrument_id"])
+        elif g["fee_asset"] is None:
+            add("fee_asset_assumed_quote", int(g["fee_ok"]))

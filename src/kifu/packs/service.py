@@ -7,13 +7,16 @@ run's finish time; see ``rules`` for the range, sign conventions, thresholds and
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from psycopg import AsyncConnection
 
 from kifu.kit.errors import BadRequest, NotFound
+from kifu.ledger import curve, pnl
+from kifu.ledger.curve import Segment
+from kifu.ledger.store import lock_ledger
 from kifu.packs import rules, store
 
 try:  # the ledger's symbol normalisation, so income symbols match instruments the same way
@@ -93,7 +96,10 @@ async def _generate_for_run(
     window = rules.range_window(range_, zone, anchor_of(run))
     pack_id = uuid.uuid4()
     async with conn.transaction():
-        await store.begin_snapshot(conn)
+        # Under the ledger lock no kifu writer can change the user's ledger while the pack reads
+        # it, and rows written by hand since the last write are folded in first.
+        await lock_ledger(conn, user_id)
+        await pnl.catch_up(conn, user_id)
         payload = await build_payload(conn, user_id, run, window, pack_id)
     digest = rules.content_hash(payload)
     existing = await store.find_by_hash(conn, user_id, digest)
@@ -130,60 +136,13 @@ async def build_payload(
     pack_id: uuid.UUID,
 ) -> dict[str, Any]:
     start, end = window.start, window.end
-    fifo = await store.fifo_figures(conn, user_id, start, end)
-    total_rows = await store.totals(conn, user_id, start, end)
-
-    realized: dict[str, Decimal] = {}
-    drawdown: dict[str, Decimal] = {}
-    suspects: list[dict] = []
-    for row in fifo:
-        if row["kind"] == "realized":
-            realized[row["quote"]] = row["a"] or Decimal(0)
-            drawdown[row["quote"]] = row["b"] or Decimal(0)
-        else:
-            ev = row["ev"]
-            suspects.append(
-                rules.suspect(
-                    "spot_position_negative",
-                    venue=ev.get("venue"),
-                    symbol=ev.get("symbol"),
-                    key=str(ev.get("account_id")),
-                    compared="running bought minus sold quantity of the account's spot fills "
-                    "(whole history) at each fill in range",
-                    lowest_position=rules.dec(row["a"]),
-                    first_event_id=ev.get("first_event_id"),
-                    first_executed_at=rules.ts(datetime.fromisoformat(ev["first_executed_at"])),
-                    fills_below_zero=ev.get("fills_below_zero"),
-                )
-            )
-
-    counts: dict[str, int] = {}
-    notional: dict[str, Decimal] = {}
-    flow: dict[str, Decimal] = {}
-    fees: dict[str, Decimal] = {}
-    funding: dict[str, Decimal] = {}
-    venues: list[str] = []
-    sources: list[str] = []
-    income_types: list[str] = []
-    trade_count = buys = sells = 0
-    for row in total_rows:
-        kind, key = row["kind"], row["key"]
-        if kind == "quote":
-            counts[key] = int(row["n"])
-            notional[key] = row["notional"] or Decimal(0)
-            flow[key] = row["flow"] or Decimal(0)
-        elif kind == "fills":
-            trade_count, buys, sells = int(row["n"]), int(row["buys"]), int(row["sells"])
-        elif kind == "fee":
-            fees[key] = row["notional"] or Decimal(0)
-        elif kind == "funding":
-            funding[key] = row["notional"] or Decimal(0)
-        elif kind == "venue":
-            venues.append(key)
-        elif kind == "source":
-            sources.append(key)
-        elif kind == "income_type":
-            income_types.append(key)
+    realized, drawdown = await _realized(conn, user_id, start, end)
+    suspects = await _spot_suspects(conn, user_id, start, end)
+    totals = rules.fold_groups(await store.event_groups(conn, user_id, start, end))
+    counts, notional, flow = totals.counts, totals.notional, totals.flow
+    fees, funding = totals.fees, totals.funding
+    trade_count, buys, sells = totals.trade_count, totals.buys, totals.sells
+    venues, sources, income_types = totals.venues, totals.sources, totals.income_types
     for quote in counts:
         realized.setdefault(quote, Decimal(0))
         drawdown.setdefault(quote, Decimal(0))
@@ -195,14 +154,22 @@ async def build_payload(
     suspects += await _income_suspects(conn, user_id, start, end)
     suspects = rules.sort_suspects(suspects)
 
-    normal_rows = await store.normalisation(conn, user_id, start, end, rules.MAX_EVIDENCE_IDS)
-    details = sorted(
-        (
-            {"code": r["code"], "row_count": int(r["n"]), "event_ids": list(r["ids"] or [])}
-            for r in normal_rows
-        ),
-        key=lambda d: d["code"],
-    )
+    details = [
+        {
+            "code": code,
+            "row_count": rows,
+            "event_ids": await store.normalisation_ids(
+                conn,
+                user_id,
+                start,
+                end,
+                code,
+                totals.unmapped_instruments,
+                rules.MAX_EVIDENCE_IDS,
+            ),
+        }
+        for code, rows in sorted(totals.normalisation.items())
+    ]
     warnings = [d["code"] for d in details]
 
     status = rules.reconciliation_status(suspects, warnings)
@@ -296,6 +263,44 @@ async def build_payload(
             "evidence_pack_ref": f"evidence_pack://{pack_id}",
         },
     }
+
+
+async def _realized(
+    conn: AsyncConnection, user_id: uuid.UUID, start: datetime | None, end: datetime
+) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
+    """Realized PnL and the largest fall of its running sum per quote: the stored hourly curve
+    segments of the range's whole hours, and segments of the fills in its partial hours."""
+    cut = rules.hour_cut(start, end)
+    pieces: dict[str, list[tuple[datetime, Segment]]] = {}
+    for quote, hour, seg in await pnl.hour_segments(conn, user_id, cut.first, cut.stop):
+        pieces.setdefault(quote, []).append((hour, seg))
+    for quote, i, seg in await pnl.span_segments(conn, user_id, list(cut.spans)):
+        lo = cut.spans[i][0]
+        pieces.setdefault(quote, []).append((lo or datetime.min.replace(tzinfo=UTC), seg))
+    realized: dict[str, Decimal] = {}
+    drawdown: dict[str, Decimal] = {}
+    for quote, parts in pieces.items():
+        whole = curve.fold(seg for _, seg in sorted(parts, key=lambda p: p[0]))
+        realized[quote], drawdown[quote] = whole.total, whole.fall
+    return realized, drawdown
+
+
+async def _spot_suspects(conn, user_id, start, end) -> list[dict]:
+    return [
+        rules.suspect(
+            "spot_position_negative",
+            venue=row["venue"],
+            symbol=row["symbol"],
+            key=str(row["account_id"]),
+            compared="running bought minus sold quantity of the account's spot fills "
+            "(whole history) at each fill in range",
+            lowest_position=rules.dec(row["lowest"]),
+            first_event_id=row["first_event_id"],
+            first_executed_at=rules.ts(row["first_executed_at"]),
+            fills_below_zero=int(row["fills_below_zero"]),
+        )
+        for row in await pnl.spot_below_zero(conn, user_id, start, end)
+    ]
 
 
 async def _duplicate_suspects(conn, user_id, start, end) -> list[dict]:

@@ -1,8 +1,9 @@
 """SQL for summary packs: runs, the ledger figures a pack is built from, and the packs table.
 
-Every figure is computed by PostgreSQL with aggregates and window functions over the user's
-``trade_events`` (bounded by ``user_id`` and the range through ``idx_trade_events_user_time``);
-Python never loops over fills.
+A pack reads the ledger's rollups (migration 046: hourly event groups and realized-PnL curve
+segments, duplicate flags) plus the raw rows of the partial hours at the ends of its range, and
+makes its row-level checks through partial indexes that hold only the rows they concern; no read
+goes over every fill of the range, and Python never loops over fills.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-TRADE_LIKE = ("spot_trade", "perp_trade", "dex_swap")
-GENERATION_WORK_MEM = "256MB"
+from kifu.packs import rules
 
 # -- runs ---------------------------------------------------------------------------------------
 
@@ -46,191 +46,66 @@ async def latest_completed_run(
 
 # -- ledger figures -----------------------------------------------------------------------------
 
-# Per-fill FIFO realized PnL without a row-by-row loop. Per (account, venue, instrument), with fills
-# in time order, B and S are the cumulative bought and sold quantities. FIFO pairs the k-th unit
-# bought with the k-th unit sold whichever side opened the position, so after a fill the matched
-# quantity is M = least(B, S) and the realized PnL so far is Csell(M) − Cbuy(M), where Cbuy(q) is
-# the cost of the first q units bought (piecewise linear over the buy lots) and Csell(q) the
-# proceeds of the first q units sold. A closing fill's own side contributes (M − Mprev) × price;
-# the opposite side's Cbuy/Csell at Mprev and M is looked up by sorting lot starts and lookup
-# points on one axis and carrying the last lot forward (lot bounds are monotone, so a running max
-# carries them). The division in the interpolation is exact: the quotient is price × Δq.
-_FIFO_SQL = """
-WITH f AS (
-    SELECT t.id, t.account_id, t.venue_id, t.instrument_id, t.executed_at, t.price,
-           t.event_type,
-           CASE WHEN t.side = 'buy' THEN t.qty ELSE 0 END AS bq,
-           CASE WHEN t.side = 'sell' THEN t.qty ELSE 0 END AS sq
-    FROM trade_events t
-    WHERE t.user_id = %(user_id)s AND t.executed_at <= %(end)s
-      AND t.event_type IN ('spot_trade', 'perp_trade', 'dex_swap')
-      AND t.side IN ('buy', 'sell') AND t.qty > 0 AND t.price >= 0
-      AND t.instrument_id IS NOT NULL
-), a AS (
-    SELECT f.*,
-           sum(bq) OVER w AS b, sum(sq) OVER w AS s,
-           sum(bq * price) OVER w AS bc, sum(sq * price) OVER w AS sp,
-           dense_rank() OVER (ORDER BY account_id, venue_id, instrument_id) AS p
-    FROM f
-    WINDOW w AS (PARTITION BY account_id, venue_id, instrument_id
-                 ORDER BY executed_at, id ROWS UNBOUNDED PRECEDING)
-), c AS MATERIALIZED (
-    SELECT a.*, least(b, s) AS m, least(b - bq, s - sq) AS mp FROM a
-), pts AS (
-    -- lots: kind 1, placed at their start; lookups: kind 0 (before a lot starting at the same q)
-    SELECT p, true AS curve, b - bq AS coord, 1 AS kind,
-           b - bq AS c0, bc - bq * price AS v0, b AS c1, bc AS v1, NULL::uuid AS id, 0 AS hi
-    FROM c WHERE bq > 0
-    UNION ALL
-    SELECT p, false, s - sq, 1,
-           s - sq, sp - sq * price, s, sp, NULL::uuid, 0
-    FROM c WHERE sq > 0
-    UNION ALL
-    SELECT p, sq > 0, m, 0,
-           NULL, NULL, NULL, NULL, id, 1
-    FROM c WHERE m > mp
-    UNION ALL
-    SELECT p, sq > 0, mp, 0,
-           NULL, NULL, NULL, NULL, id, 0
-    FROM c WHERE m > mp AND mp > 0
-), carried AS (
-    SELECT id, hi, coord,
-           max(c0) FILTER (WHERE kind = 1) OVER w AS c0,
-           max(v0) FILTER (WHERE kind = 1) OVER w AS v0,
-           max(c1) FILTER (WHERE kind = 1) OVER w AS c1,
-           max(v1) FILTER (WHERE kind = 1) OVER w AS v1,
-           kind
-    FROM pts
-    WINDOW w AS (PARTITION BY p, curve ORDER BY coord, kind ROWS UNBOUNDED PRECEDING)
-), looked AS (
-    SELECT id,
-           sum(CASE WHEN hi = 1 THEN 1 ELSE -1 END
-               * (v0 + (v1 - v0) * (coord - c0) / (c1 - c0))) AS other_side
-    FROM carried WHERE kind = 0
-    GROUP BY id
-), r AS (
-    SELECT c.id, c.executed_at, i.quote_asset AS quote,
-           CASE WHEN c.sq > 0 THEN (c.m - c.mp) * c.price - l.other_side
-                ELSE l.other_side - (c.m - c.mp) * c.price END AS pnl
-    FROM c JOIN looked l ON l.id = c.id JOIN instruments i ON i.id = c.instrument_id
-    WHERE %(start)s::timestamptz IS NULL OR c.executed_at >= %(start)s
-), curve AS (
-    SELECT quote, pnl, executed_at, id,
-           sum(pnl) OVER (PARTITION BY quote ORDER BY executed_at, id ROWS UNBOUNDED PRECEDING)
-             AS cum
-    FROM r
-), dd AS (
-    SELECT quote, pnl,
-           greatest(0, max(cum) OVER (PARTITION BY quote ORDER BY executed_at, id
-                                      ROWS UNBOUNDED PRECEDING)) - cum AS fall
-    FROM curve
-)
-SELECT 'realized' AS kind, quote, sum(pnl) AS a, greatest(0, max(fall)) AS b, NULL::jsonb AS ev
-FROM dd GROUP BY quote
-UNION ALL
-SELECT 'negative', i.quote_asset, min(c.b - c.s), NULL,
-       jsonb_build_object(
-           'venue', v.code, 'symbol', i.symbol, 'account_id', c.account_id::text,
-           'first_event_id', (array_agg(c.id::text ORDER BY c.executed_at, c.id))[1],
-           'first_executed_at', min(c.executed_at),
-           'fills_below_zero', count(*))
-FROM c JOIN instruments i ON i.id = c.instrument_id LEFT JOIN venues v ON v.id = c.venue_id
-WHERE c.event_type = 'spot_trade' AND c.b - c.s < 0
-  AND (%(start)s::timestamptz IS NULL OR c.executed_at >= %(start)s)
-GROUP BY i.quote_asset, v.code, i.symbol, c.account_id
-"""
-
-
-async def fifo_figures(
-    conn: AsyncConnection, user_id: uuid.UUID, start: datetime | None, end: datetime
-) -> list[dict]:
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(_FIFO_SQL, {"user_id": user_id, "start": start, "end": end})
-    return await cur.fetchall()
-
-
-async def begin_snapshot(conn: AsyncConnection) -> None:
-    """Inside a transaction: every read of one generation sees the same data, and the sorts and
-    groupings over a whole history get room to run in memory instead of spilling to disk
-    (both settings end with the transaction)."""
-    await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-    await conn.execute(f"SET LOCAL work_mem = '{GENERATION_WORK_MEM}'")
-
 
 _IN_RANGE = (
     "t.user_id = %(user_id)s AND t.executed_at <= %(end)s"
     " AND (%(start)s::timestamptz IS NULL OR t.executed_at >= %(start)s)"
 )
 
-# One scan of the range, grouped once by every key the figures need (a few dozen groups), then
-# each figure is summed from those groups; counts and sums add up exactly. Numeric income strings
-# are checked before casting, and JSON is only read where a figure uses it.
-_TOTALS_SQL = f"""
-WITH g AS (
-    SELECT t.event_type IN ('spot_trade', 'perp_trade', 'dex_swap') AS trade,
-           t.event_type = 'fee' AS fee_event, t.side, t.source, v.code AS venue,
-           i.quote_asset AS quote,
-           upper(coalesce(t.fee_asset, i.quote_asset, t.metadata->>'asset')) AS fee_ccy,
-           CASE WHEN t.event_type = 'fee' THEN t.metadata->>'income_type' END AS income_type,
-           CASE WHEN t.event_type = 'fee'
-                THEN upper(coalesce(t.metadata->>'asset', t.fee_asset, i.quote_asset))
-           END AS income_ccy,
-           count(*) AS n,
-           sum(t.qty * t.price) AS notional,
-           count(*) FILTER (WHERE t.fee <> 0) AS fee_n,
-           sum(t.fee) FILTER (WHERE t.fee <> 0) AS fee_sum,
-           sum(CASE WHEN t.event_type = 'fee'
-                     AND t.metadata->>'income_type' = 'FUNDING_FEE'
-                    THEN coalesce(
-                        CASE WHEN t.metadata->>'income'
-                                  ~ '^\\s*[-+]?([0-9]+\\.?[0-9]*|\\.[0-9]+)\\s*$'
-                             THEN (t.metadata->>'income')::numeric END,
-                        -t.fee)
-               END) AS funding
-    FROM trade_events t
-    LEFT JOIN instruments i ON i.id = t.instrument_id
-    LEFT JOIN venues v ON v.id = t.venue_id
-    WHERE {_IN_RANGE}
-    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
-)
-SELECT 'quote' AS kind, quote AS key,
-       sum(n)::bigint AS n,
-       coalesce(sum(n) FILTER (WHERE side = 'buy'), 0)::bigint AS buys,
-       coalesce(sum(n) FILTER (WHERE side = 'sell'), 0)::bigint AS sells,
-       sum(notional) AS notional,
-       sum(CASE WHEN side = 'sell' THEN -notional ELSE notional END) AS flow
-FROM g WHERE trade AND quote IS NOT NULL
-GROUP BY quote
-UNION ALL
-SELECT 'fills', NULL, coalesce(sum(n), 0)::bigint,
-       coalesce(sum(n) FILTER (WHERE side = 'buy'), 0)::bigint,
-       coalesce(sum(n) FILTER (WHERE side = 'sell'), 0)::bigint, NULL, NULL
-FROM g WHERE trade
-UNION ALL
-SELECT 'fee', fee_ccy, sum(fee_n)::bigint, NULL, NULL, sum(fee_sum), NULL
-FROM g
-WHERE fee_n > 0 AND fee_ccy IS NOT NULL AND (trade OR (fee_event AND income_type IS NULL))
-GROUP BY fee_ccy
-UNION ALL
-SELECT 'funding', income_ccy, sum(n)::bigint, NULL, NULL, sum(funding), NULL
-FROM g WHERE fee_event AND income_type = 'FUNDING_FEE' AND income_ccy IS NOT NULL
-GROUP BY income_ccy
-UNION ALL
-SELECT 'venue', venue, sum(n)::bigint, NULL, NULL, NULL, NULL FROM g WHERE venue IS NOT NULL
-GROUP BY venue
-UNION ALL
-SELECT 'source', source, sum(n)::bigint, NULL, NULL, NULL, NULL FROM g GROUP BY source
-UNION ALL
-SELECT 'income_type', income_type, sum(n)::bigint, NULL, NULL, NULL, NULL
-FROM g WHERE fee_event AND income_type IS NOT NULL GROUP BY income_type
-"""
+_HOURS_SQL: str | None = None
 
 
-async def totals(
+async def event_groups(
     conn: AsyncConnection, user_id: uuid.UUID, start: datetime | None, end: datetime
 ) -> list[dict]:
+    """The range's trade_events grouped by event type, side, source, venue, instrument, fee
+    asset, metadata asset and income type, with the venue code and the instrument's quote and
+    symbol: whole UTC hours from ``ledger_event_hours``, the partial hours at the ends from the
+    rows themselves, grouped by the same SQL (``kifu_ledger_hour_rows_sql``, migration 046)."""
+    global _HOURS_SQL
+    cut = rules.hour_cut(start, end)
+    params: dict[str, Any] = {"user_id": user_id, "first": cut.first, "stop": cut.stop}
+    spans = []
+    for i, (lo, hi, inclusive) in enumerate(cut.spans):
+        params[f"lo{i}"], params[f"hi{i}"] = lo, hi
+        low = f"t.executed_at >= %(lo{i})s AND " if lo is not None else ""
+        spans.append(f"({low}t.executed_at {'<=' if inclusive else '<'} %(hi{i})s)")
+    if _HOURS_SQL is None:
+        cur = await conn.execute(
+            "SELECT kifu_ledger_hour_rows_sql("
+            "'SELECT 1 AS sign, t.* FROM trade_events t WHERE t.user_id = %(user_id)s"
+            " AND ({spans})')"
+        )
+        _HOURS_SQL = str((await cur.fetchone())[0])  # type: ignore[index]
+    raw = _HOURS_SQL.replace("{spans}", " OR ".join(spans))
+    columns = (
+        "event_type, side, source, venue_id, instrument_id, fee_asset, meta_asset, income_type,"
+        " n, notional, fee_n, fee_sum, funding, bad_qty, bad_price, fee_ok"
+    )
     cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(_TOTALS_SQL, {"user_id": user_id, "start": start, "end": end})
+    await cur.execute(
+        f"""
+        SELECT g.event_type, g.side, g.source, g.venue_id, v.code AS venue, g.instrument_id,
+               i.quote_asset AS quote, i.symbol, g.fee_asset, g.meta_asset, g.income_type,
+               sum(g.n) AS n, sum(g.notional) AS notional, sum(g.fee_n) AS fee_n,
+               sum(g.fee_sum) AS fee_sum, sum(g.funding) AS funding,
+               sum(g.bad_qty) AS bad_qty, sum(g.bad_price) AS bad_price,
+               sum(g.fee_ok) AS fee_ok
+        FROM (
+            SELECT {columns} FROM ledger_event_hours
+            WHERE user_id = %(user_id)s
+              AND hour >= coalesce(%(first)s::timestamptz, '-infinity') AND hour < %(stop)s
+            UNION ALL
+            SELECT {columns} FROM ({raw}) r
+        ) g
+        LEFT JOIN instruments i ON i.id = g.instrument_id
+        LEFT JOIN venues v ON v.id = g.venue_id
+        GROUP BY g.event_type, g.side, g.source, g.venue_id, v.code, g.instrument_id,
+                 i.quote_asset, i.symbol, g.fee_asset, g.meta_asset, g.income_type
+        HAVING sum(g.n) <> 0
+        """,
+        params,
+    )
     return await cur.fetchall()
 
 
@@ -248,34 +123,49 @@ async def trade_id_sample(
 
 
 # Same venue trade id stored twice (ids are only unique within a venue), and the same fill
-# content arriving from two sources (e.g. a CSV export and exchange sync) and kept twice.
-# The repeated ids are found with a bare count per key first; only their few rows are then read
-# again (through idx_trade_events_external_id) for the evidence. Venues with mixed sources are
-# found by grouping on (venue, source), which needs no per-venue sort.
+# content arriving from two sources (e.g. a CSV export and exchange sync) and kept twice. Only
+# fills flagged when they were written (ledger_duplicate_flags, migration 046) can be either; the
+# keys of the flagged fills in range are read again with every fill in range that shares them
+# (through idx_trade_events_external_id and idx_trade_events_user_time), so a flag that no
+# longer holds is dropped here.
+_TRADE_IN_RANGE = f"{_IN_RANGE} AND t.event_type IN ('spot_trade', 'perp_trade', 'dex_swap')"
 _DUPLICATES_SQL = f"""
-WITH dup AS MATERIALIZED (
-    SELECT t.venue_id, t.instrument_id, t.external_id FROM trade_events t
-    WHERE {_IN_RANGE} AND t.event_type IN ('spot_trade', 'perp_trade', 'dex_swap')
-      AND t.external_id IS NOT NULL AND t.external_id <> ''
-    GROUP BY t.venue_id, t.instrument_id, t.external_id
-    HAVING count(*) > 1
-), mixed AS (  -- only venues whose fills in range came from more than one source
-    SELECT venue_id FROM (
-        SELECT t.venue_id, t.source FROM trade_events t
-        WHERE {_IN_RANGE} AND t.event_type IN ('spot_trade', 'perp_trade', 'dex_swap')
-        GROUP BY t.venue_id, t.source) vs
-    GROUP BY venue_id HAVING count(*) > 1
+WITH f AS MATERIALIZED (
+    SELECT t.venue_id, t.instrument_id, t.external_id, t.side, t.qty, t.price, t.executed_at
+    FROM ledger_duplicate_flags d JOIN trade_events t ON t.id = d.event_id
+    WHERE d.user_id = %(user_id)s AND {_TRADE_IN_RANGE}
+), ext AS (
+    SELECT DISTINCT venue_id, instrument_id, external_id FROM f
+    WHERE external_id IS NOT NULL AND external_id <> ''
+), same_id AS (
+    SELECT t.* FROM ext k JOIN trade_events t
+      ON t.venue_id = k.venue_id AND t.external_id = k.external_id
+    WHERE t.instrument_id IS NOT DISTINCT FROM k.instrument_id AND {_TRADE_IN_RANGE}
+    UNION ALL
+    SELECT t.* FROM ext k JOIN trade_events t
+      ON t.user_id = %(user_id)s AND t.venue_id IS NULL AND t.external_id = k.external_id
+    WHERE k.venue_id IS NULL AND t.instrument_id IS NOT DISTINCT FROM k.instrument_id
+      AND {_TRADE_IN_RANGE}
+), content AS (
+    SELECT DISTINCT venue_id, instrument_id, side, qty, price,
+           date_trunc('second', executed_at) AS sec
+    FROM f
+), same_content AS (
+    SELECT DISTINCT t.* FROM content k JOIN trade_events t
+      ON t.user_id = %(user_id)s
+     AND t.executed_at >= k.sec AND t.executed_at < k.sec + interval '1 second'
+    WHERE t.venue_id IS NOT DISTINCT FROM k.venue_id
+      AND t.instrument_id IS NOT DISTINCT FROM k.instrument_id
+      AND t.side IS NOT DISTINCT FROM k.side AND t.qty IS NOT DISTINCT FROM k.qty
+      AND t.price IS NOT DISTINCT FROM k.price AND {_TRADE_IN_RANGE}
 )
 SELECT 'duplicate_external_id' AS kind, v.code AS venue, i.symbol, t.external_id AS key,
        count(*) AS n, array_agg(t.id::text ORDER BY t.executed_at, t.id) AS ids,
        array_agg(DISTINCT t.source ORDER BY t.source) AS sources
-FROM dup d
-JOIN trade_events t
-  ON t.venue_id IS NOT DISTINCT FROM d.venue_id AND t.external_id = d.external_id
- AND t.instrument_id IS NOT DISTINCT FROM d.instrument_id
+FROM same_id t
 LEFT JOIN venues v ON v.id = t.venue_id LEFT JOIN instruments i ON i.id = t.instrument_id
-WHERE {_IN_RANGE} AND t.event_type IN ('spot_trade', 'perp_trade', 'dex_swap')
 GROUP BY t.venue_id, v.code, t.instrument_id, i.symbol, t.external_id
+HAVING count(*) > 1
 UNION ALL
 SELECT 'cross_source_duplicate', v.code, i.symbol,
        concat_ws('|', t.side, t.qty::text, t.price::text,
@@ -283,10 +173,8 @@ SELECT 'cross_source_duplicate', v.code, i.symbol,
                          'YYYY-MM-DD"T"HH24:MI:SS"Z"')),
        count(*), array_agg(t.id::text ORDER BY t.executed_at, t.id),
        array_agg(DISTINCT t.source ORDER BY t.source)
-FROM trade_events t
+FROM same_content t
 LEFT JOIN venues v ON v.id = t.venue_id LEFT JOIN instruments i ON i.id = t.instrument_id
-WHERE {_IN_RANGE} AND t.event_type IN ('spot_trade', 'perp_trade', 'dex_swap')
-  AND t.venue_id IN (SELECT venue_id FROM mixed)
 GROUP BY t.venue_id, v.code, t.instrument_id, i.symbol, t.side, t.qty, t.price,
          date_trunc('second', t.executed_at)
 HAVING count(DISTINCT t.source) > 1
@@ -328,6 +216,11 @@ async def order_fills(
     return await cur.fetchall()
 
 
+# idx_trade_events_future (migration 046) holds the fills executed more than five minutes after
+# they were recorded; the query repeats its predicate so the planner can use it.
+_FUTURE_INDEX_SECONDS = 300
+
+
 async def time_suspects(
     conn: AsyncConnection,
     user_id: uuid.UUID,
@@ -335,57 +228,83 @@ async def time_suspects(
     tolerance_seconds: int,
     earliest: datetime,
 ) -> list[dict]:
-    """Fills executed after they were recorded (beyond the tolerance), and fills before the
-    earliest plausible time. Future fills lie past the range end, so the search starts at the
-    range start rather than stopping at its end."""
+    """Fills executed after they were recorded (beyond the tolerance, at least five minutes),
+    and fills before the earliest plausible time. Future fills lie past the range end, so the
+    search starts at the range start rather than stopping at its end."""
+    if tolerance_seconds < _FUTURE_INDEX_SECONDS:
+        raise ValueError("the future-fill index covers tolerances of five minutes or more")
+    select = (
+        "SELECT {kind} AS kind, t.id::text AS id, v.code AS venue, i.symbol, t.executed_at,"
+        " t.created_at, t.source FROM trade_events t"
+        " LEFT JOIN venues v ON v.id = t.venue_id"
+        " LEFT JOIN instruments i ON i.id = t.instrument_id WHERE t.user_id = %(user_id)s"
+    )
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
-        "SELECT CASE WHEN t.executed_at < %(earliest)s THEN 'implausible_time'"
-        "            ELSE 'future_fill' END AS kind,"
-        " t.id::text AS id, v.code AS venue, i.symbol, t.executed_at, t.created_at, t.source"
-        " FROM trade_events t"
-        " LEFT JOIN venues v ON v.id = t.venue_id LEFT JOIN instruments i ON i.id = t.instrument_id"
-        " WHERE t.user_id = %(user_id)s"
-        "   AND ((t.executed_at >= coalesce(%(start)s::timestamptz, '-infinity')"
-        "         AND t.executed_at > t.created_at + make_interval(secs => %(tol)s))"
-        "        OR t.executed_at < %(earliest)s)"
-        " ORDER BY t.executed_at, t.id LIMIT 1000",
+        "SELECT * FROM ("
+        + select.format(kind="'future_fill'")
+        + " AND t.executed_at >= greatest(%(earliest)s, %(start)s::timestamptz)"
+        " AND t.executed_at - t.created_at > interval '5 minutes'"
+        " AND t.executed_at > t.created_at + make_interval(secs => %(tol)s)"
+        " UNION ALL "
+        + select.format(kind="'implausible_time'")
+        + " AND t.executed_at < %(earliest)s) x"
+        " ORDER BY executed_at, id LIMIT 1000",
         {"user_id": user_id, "start": start, "tol": tolerance_seconds, "earliest": earliest},
     )
     return await cur.fetchall()
 
 
-# Rows the totals cannot place: named by id so they can be fixed.
-_NORMALISATION_SQL = f"""
-SELECT code, count(*) AS n, (array_agg(id ORDER BY executed_at, id))[1:%(ids)s] AS ids
-FROM (
-    SELECT t.id::text AS id, t.executed_at,
-           CASE
-             WHEN t.instrument_id IS NULL THEN 'missing_instrument'
-             WHEN t.venue_id IS NULL THEN 'missing_venue'
-             WHEN t.side IS NULL THEN 'missing_side'
-             WHEN t.qty IS NULL OR t.qty <= 0 THEN 'invalid_qty'
-             WHEN t.price IS NULL OR t.price < 0 THEN 'invalid_price'
-             WHEN i.symbol !~ '^[A-Z0-9.]+/[A-Z0-9.]+$' THEN 'symbol_mapping_gap'
-             WHEN t.fee IS NOT NULL AND t.fee <> 0 AND t.fee_asset IS NULL
-               THEN 'fee_asset_assumed_quote'
-           END AS code
-    FROM trade_events t LEFT JOIN instruments i ON i.id = t.instrument_id
-    WHERE {_IN_RANGE} AND t.event_type IN ('spot_trade', 'perp_trade', 'dex_swap')
-) x
-WHERE code IS NOT NULL
-GROUP BY code
+# The code of a trade row the totals cannot place (the first that applies), and the predicate of
+# idx_trade_events_anomalies (migration 046), which holds every row with one of the row-level
+# codes; rows of instruments without a BASE/QUOTE symbol are found by instrument instead.
+_NORMALISATION_CODE = """
+CASE
+  WHEN t.instrument_id IS NULL THEN 'missing_instrument'
+  WHEN t.venue_id IS NULL THEN 'missing_venue'
+  WHEN t.side IS NULL THEN 'missing_side'
+  WHEN t.qty IS NULL OR t.qty <= 0 THEN 'invalid_qty'
+  WHEN t.price IS NULL OR t.price < 0 THEN 'invalid_price'
+  WHEN i.symbol !~ '^[A-Z0-9.]+/[A-Z0-9.]+$' THEN 'symbol_mapping_gap'
+  WHEN t.fee IS NOT NULL AND t.fee <> 0 AND t.fee_asset IS NULL THEN 'fee_asset_assumed_quote'
+END
 """
+_ANOMALY = (
+    "t.event_type IN ('spot_trade', 'perp_trade', 'dex_swap')"
+    " AND (t.instrument_id IS NULL OR t.venue_id IS NULL OR t.side IS NULL OR t.qty IS NULL"
+    " OR t.qty <= 0 OR t.price IS NULL OR t.price < 0 OR (t.fee <> 0 AND t.fee_asset IS NULL))"
+)
 
 
-async def normalisation(
-    conn: AsyncConnection, user_id: uuid.UUID, start: datetime | None, end: datetime, ids: int
-) -> list[dict]:
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(
-        _NORMALISATION_SQL, {"user_id": user_id, "start": start, "end": end, "ids": ids}
+async def normalisation_ids(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    start: datetime | None,
+    end: datetime,
+    code: str,
+    unmapped: list[Any],
+    limit: int,
+) -> list[str]:
+    """The first ``limit`` trade rows in range (execution order) that get ``code``."""
+    rows = (
+        f"{_TRADE_IN_RANGE} AND t.instrument_id = ANY(%(unmapped)s::uuid[])"
+        if code == "symbol_mapping_gap"
+        else f"{_IN_RANGE} AND {_ANOMALY}"
     )
-    return await cur.fetchall()
+    cur = await conn.execute(
+        "SELECT t.id::text FROM trade_events t LEFT JOIN instruments i ON i.id = t.instrument_id"
+        f" WHERE {rows} AND {_NORMALISATION_CODE} = %(code)s"
+        " ORDER BY t.executed_at, t.id LIMIT %(limit)s",
+        {
+            "user_id": user_id,
+            "start": start,
+            "end": end,
+            "code": code,
+            "unmapped": unmapped,
+            "limit": limit,
+        },
+    )
+    return [r[0] for r in await cur.fetchall()]
 
 
 # A sync cursor that says trades up to last_trade_id were fetched, while the ledger holds no fill
