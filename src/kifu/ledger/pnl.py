@@ -9,8 +9,9 @@ row written by hand is caught up too. It runs under the user's ledger lock, whic
 with every kifu writer and with a second worker doing the same.
 
 A fill's realized PnL depends only on its book's earlier fills, so rows before a book's ``since``
-never change; a book is still replayed from its first fill, because FIFO needs the cumulative
-quantities and lot costs from the start.
+never change. FIFO needs the cumulative quantities and lot costs from the last point where the
+book was flat (every lot matched: nothing before it can be matched again), so a book is replayed
+from its last stored flat point before ``since``, or from its first fill if it never was flat.
 """
 
 from __future__ import annotations
@@ -34,16 +35,28 @@ from kifu.ledger.curve import Segment
 # the opposite side's Cbuy/Csell at Mprev and M is looked up by sorting lot starts and lookup
 # points on one axis and carrying the last lot forward (lot bounds are monotone, so a running max
 # carries them). The division in the interpolation is exact: the quotient is price × Δq.
-# Rows are written for fills at or after their book's ``since`` that realize PnL or leave a spot
-# book below zero (the only fills a pack reads).
+# The replay starts after the book's last flat point before ``since`` (bought = sold: the cumulative
+# sums restart from zero there). Rows are written for fills at or after ``since`` that realize PnL,
+# leave a spot book below zero (the fills a pack reads) or leave the book flat (where the next
+# replay can start).
 REPLAY_WORK_MEM = "256MB"
 _ZERO_ID = "00000000-0000-0000-0000-000000000000"
 _REPLAY_SQL = f"""
 WITH k AS (
-    SELECT coalesce(account_id, '{_ZERO_ID}') AS ak, coalesce(venue_id, '{_ZERO_ID}') AS vk,
-           instrument_id, since
+    SELECT coalesce(k.account_id, '{_ZERO_ID}') AS ak, coalesce(k.venue_id, '{_ZERO_ID}') AS vk,
+           k.instrument_id, k.since,
+           coalesce(o.executed_at, '-infinity') AS o_at,
+           coalesce(o.event_id, '{_ZERO_ID}') AS o_id
     FROM unnest(%(accounts)s::uuid[], %(venues)s::uuid[], %(instruments)s::uuid[],
                 %(since)s::timestamptz[]) AS k(account_id, venue_id, instrument_id, since)
+    LEFT JOIN LATERAL (  -- the book's last flat point before the change
+        SELECT p.executed_at, p.event_id FROM ledger_fill_pnl p
+        WHERE p.user_id = %(user_id)s AND p.instrument_id = k.instrument_id
+          AND p.position = 0 AND p.executed_at < k.since
+          AND p.account_id IS NOT DISTINCT FROM k.account_id
+          AND p.venue_id IS NOT DISTINCT FROM k.venue_id
+        ORDER BY p.executed_at DESC, p.event_id DESC LIMIT 1
+    ) o ON true
 ), f AS (
     SELECT t.id, t.account_id, t.venue_id, t.instrument_id, t.executed_at, t.price,
            t.event_type, k.since,
@@ -56,6 +69,7 @@ WITH k AS (
     WHERE t.user_id = %(user_id)s AND t.instrument_id = ANY(%(instruments)s::uuid[])
       AND t.event_type IN ('spot_trade', 'perp_trade', 'dex_swap')
       AND t.side IN ('buy', 'sell') AND t.qty > 0 AND t.price >= 0
+      AND (t.executed_at, t.id) > (k.o_at, k.o_id)
 ), a AS (
     SELECT f.*,
            sum(bq) OVER w AS b, sum(sq) OVER w AS s,
@@ -111,7 +125,7 @@ WITH k AS (
     SELECT r.id, %(user_id)s, r.account_id, r.venue_id, r.instrument_id, i.quote_asset,
            r.executed_at, r.pnl, r.position, r.spot
     FROM r JOIN instruments i ON i.id = r.instrument_id
-    WHERE r.pnl <> 0 OR (r.spot AND r.position < 0)
+    WHERE r.pnl <> 0 OR r.position = 0 OR (r.spot AND r.position < 0)
     ON CONFLICT (event_id) DO UPDATE SET
         user_id = EXCLUDED.user_id, account_id = EXCLUDED.account_id,
         venue_id = EXCLUDED.venue_id, instrument_id = EXCLUDED.instrument_id,
@@ -211,13 +225,21 @@ async def catch_up(conn: AsyncConnection, user_id: uuid.UUID) -> int:
     }
     changed: dict[str, datetime] = {}
     # Room to sort a long history in memory; the caller's setting comes back afterwards.
-    cur = await conn.execute("SELECT current_setting('work_mem')")
-    work_mem = (await cur.fetchone())[0]  # type: ignore[index]
+    cur = await conn.execute(
+        "SELECT current_setting('work_mem'), current_setting('enable_nestloop')"
+    )
+    work_mem, nestloop = await cur.fetchone()  # type: ignore[misc]
     await conn.execute("SELECT set_config('work_mem', %s, true)", (REPLAY_WORK_MEM,))
     for sql in (_BOOK_QUOTES_SQL, _FORGET_SQL, _REPLAY_SQL):
+        if sql is _REPLAY_SQL:
+            # Right after a large write the table's statistics still describe it without the
+            # new rows (they are not committed yet), and the planner would join the replay's
+            # million-row steps by nested loops: hash joins are right at every size here.
+            await conn.execute("SELECT set_config('enable_nestloop', 'off', true)")
         cur = await conn.execute(sql, params)
         for quote, since in await cur.fetchall():
             changed[quote] = min(since, changed.get(quote, since))
+    await conn.execute("SELECT set_config('enable_nestloop', %s, true)", (nestloop,))
     if changed:
         quotes = sorted(changed)
         fold = {

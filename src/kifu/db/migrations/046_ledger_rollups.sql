@@ -17,7 +17,8 @@
 --    ledger_pnl_hours: per user, quote currency and hour, the realized PnL curve folded into
 --    (sum, highest and lowest point, largest fall) so drawdowns compose across hours. Both are
 --    kept by kifu.ledger.pnl: the triggers only record which books changed and from when
---    (ledger_pnl_dirty), and the ledger replays those books after each write and before a pack.
+--    (ledger_pnl_dirty), and the ledger replays those books (from their last flat point before
+--    the change) after each write and before a pack.
 --  * ledger_duplicate_flags: fills that share a venue trade id, or whose side, qty, price and
 --    second match a fill from another source at the same venue, flagged as they are written. A
 --    pack re-checks the flagged fills in its range, so a flag that no longer holds costs nothing.
@@ -66,6 +67,9 @@ CREATE INDEX IF NOT EXISTS idx_ledger_fill_pnl_curve
     ON ledger_fill_pnl (user_id, executed_at, event_id);
 CREATE INDEX IF NOT EXISTS idx_ledger_fill_pnl_book
     ON ledger_fill_pnl (user_id, instrument_id, executed_at);
+-- Flat points: a replay of a book starts after the last one before the change.
+CREATE INDEX IF NOT EXISTS idx_ledger_fill_pnl_flat
+    ON ledger_fill_pnl (user_id, instrument_id, executed_at, event_id) WHERE position = 0;
 CREATE INDEX IF NOT EXISTS idx_ledger_fill_pnl_spot_negative
     ON ledger_fill_pnl (user_id, executed_at) WHERE spot AND position < 0;
 
