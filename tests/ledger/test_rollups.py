@@ -141,3 +141,19 @@ def test_migration_folds_rows_written_before_it(empty_db: str) -> None:
         assert conn.execute(
             "SELECT sum(pnl), sum(fills) FROM ledger_pnl_hours WHERE user_id = %s", (user,)
         ).fetchone() == (Decimal(6), 2)
+
+
+def test_truncate_empties_the_rollups(ledger: Ledger) -> None:
+    ledger.fill("binance_futures", "X/USDT", "buy", "1", "10", ANCHOR - timedelta(hours=2))
+    ledger.fill("binance_futures", "X/USDT", "sell", "1", "12", ANCHOR - timedelta(hours=1))
+    asyncio.run(_catch_up(ledger.conninfo, ledger.user_id))
+    with psycopg.connect(ledger.conninfo, autocommit=True) as conn:
+        conn.execute("TRUNCATE trade_events CASCADE")
+        for table in (
+            "ledger_event_hours",
+            "ledger_pnl_hours",
+            "ledger_pnl_dirty",
+            "ledger_fill_pnl",
+            "ledger_duplicate_flags",
+        ):
+            assert conn.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table
