@@ -17,6 +17,7 @@ from its last stored flat point before ``since``, or from its first fill if it n
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -119,24 +120,22 @@ WITH k AS (
                          ELSE l.other_side - (c.m - c.mp) * c.price END, 0) AS pnl
     FROM c LEFT JOIN looked l ON l.id = c.id
     WHERE c.executed_at >= c.since
-), ins AS (
-    INSERT INTO ledger_fill_pnl (event_id, user_id, account_id, venue_id, instrument_id, quote,
-                                 executed_at, pnl, position, spot)
-    SELECT r.id, %(user_id)s, r.account_id, r.venue_id, r.instrument_id, i.quote_asset,
-           r.executed_at, r.pnl, r.position, r.spot
-    FROM r JOIN instruments i ON i.id = r.instrument_id
-    WHERE r.pnl <> 0 OR r.position = 0 OR (r.spot AND r.position < 0)
-    ON CONFLICT (event_id) DO UPDATE SET
-        user_id = EXCLUDED.user_id, account_id = EXCLUDED.account_id,
-        venue_id = EXCLUDED.venue_id, instrument_id = EXCLUDED.instrument_id,
-        quote = EXCLUDED.quote, executed_at = EXCLUDED.executed_at, pnl = EXCLUDED.pnl,
-        position = EXCLUDED.position, spot = EXCLUDED.spot
-    RETURNING quote, executed_at
 )
-SELECT quote, min(executed_at) AS since FROM ins GROUP BY quote
+INSERT INTO ledger_fill_pnl (event_id, user_id, account_id, venue_id, instrument_id, quote,
+                             executed_at, pnl, position, spot)
+SELECT r.id, %(user_id)s, r.account_id, r.venue_id, r.instrument_id, i.quote_asset,
+       r.executed_at, r.pnl, r.position, r.spot
+FROM r JOIN instruments i ON i.id = r.instrument_id
+WHERE r.pnl <> 0 OR r.position = 0 OR (r.spot AND r.position < 0)
+ON CONFLICT (event_id) DO UPDATE SET
+    user_id = EXCLUDED.user_id, account_id = EXCLUDED.account_id,
+    venue_id = EXCLUDED.venue_id, instrument_id = EXCLUDED.instrument_id,
+    quote = EXCLUDED.quote, executed_at = EXCLUDED.executed_at, pnl = EXCLUDED.pnl,
+    position = EXCLUDED.position, spot = EXCLUDED.spot
 """
 
-# The quote of every replayed book (its fills' stored rows may be gone with them already).
+# The quote of every replayed book, from when it changed: this covers every row the replay
+# writes; _FORGET_SQL adds the quotes of rows whose instrument is gone.
 _BOOK_QUOTES_SQL = """
 SELECT i.quote_asset, min(k.since)
 FROM unnest(%(instruments)s::uuid[], %(since)s::timestamptz[]) AS k(instrument_id, since)
@@ -230,15 +229,15 @@ async def catch_up(conn: AsyncConnection, user_id: uuid.UUID) -> int:
     )
     work_mem, nestloop = await cur.fetchone()  # type: ignore[misc]
     await conn.execute("SELECT set_config('work_mem', %s, true)", (REPLAY_WORK_MEM,))
-    for sql in (_BOOK_QUOTES_SQL, _FORGET_SQL, _REPLAY_SQL):
-        if sql is _REPLAY_SQL:
-            # Right after a large write the table's statistics still describe it without the
-            # new rows (they are not committed yet), and the planner would join the replay's
-            # million-row steps by nested loops: hash joins are right at every size here.
-            await conn.execute("SELECT set_config('enable_nestloop', 'off', true)")
+    for sql in (_BOOK_QUOTES_SQL, _FORGET_SQL):
         cur = await conn.execute(sql, params)
         for quote, since in await cur.fetchall():
             changed[quote] = min(since, changed.get(quote, since))
+    # Right after a large write the table's statistics still describe it without the new rows
+    # (they are not committed yet), and the planner would join the replay's million-row steps by
+    # nested loops: hash joins are right at every size here.
+    await conn.execute("SELECT set_config('enable_nestloop', 'off', true)")
+    await conn.execute(_REPLAY_SQL, params)
     await conn.execute("SELECT set_config('enable_nestloop', %s, true)", (nestloop,))
     if changed:
         quotes = sorted(changed)
@@ -281,33 +280,35 @@ async def hour_segments(
     ]
 
 
+Span = tuple[datetime, datetime, bool]  # start, stop, stop inclusive
+
+
+def span_predicates(column: str, spans: Sequence[Span]) -> tuple[list[str], dict[str, Any]]:
+    """One SQL predicate on ``column`` per span, and their parameters (``lo<i>``, ``hi<i>``)."""
+    predicates, params = [], {}
+    for i, (lo, hi, inclusive) in enumerate(spans):
+        predicates.append(
+            f"({column} >= %(lo{i})s AND {column} {'<=' if inclusive else '<'} %(hi{i})s)"
+        )
+        params[f"lo{i}"], params[f"hi{i}"] = lo, hi
+    return predicates, params
+
+
 async def span_segments(
-    conn: AsyncConnection,
-    user_id: uuid.UUID,
-    spans: list[tuple[datetime | None, datetime, bool]],
+    conn: AsyncConnection, user_id: uuid.UUID, spans: Sequence[Span]
 ) -> list[tuple[str, int, Segment]]:
-    """One segment per quote and span, straight from the fills; a span is (start or None,
-    stop, stop inclusive). The int is the span's index."""
+    """One segment per quote and span, straight from the fills. The int is the span's index."""
     if not spans:
         return []
-    bucket = "CASE " + " ".join(f"WHEN {_span_sql(i, s)} THEN {i}" for i, s in enumerate(spans))
-    bucket += " END"
-    where = "p.user_id = %(u)s AND (" + " OR ".join(_span_sql(i, s) for i, s in enumerate(spans))
-    where += ")"
-    params: dict[str, Any] = {"u": user_id}
-    for i, (lo, hi, _) in enumerate(spans):
-        params[f"lo{i}"], params[f"hi{i}"] = lo, hi
+    predicates, params = span_predicates("p.executed_at", spans)
+    bucket = "CASE " + " ".join(f"WHEN {w} THEN {i}" for i, w in enumerate(predicates)) + " END"
+    where = f"p.user_id = %(u)s AND ({' OR '.join(predicates)})"
     cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(segments_sql(bucket, where), params)
+    await cur.execute(segments_sql(bucket, where), {"u": user_id, **params})
     return [
         (r["quote"], r["bucket"], Segment(r["total"], r["peak"], r["trough"], r["fall"]))
         for r in await cur.fetchall()
     ]
-
-
-def _span_sql(i: int, span: tuple[datetime | None, datetime, bool]) -> str:
-    lo = f"p.executed_at >= %(lo{i})s AND " if span[0] is not None else ""
-    return f"({lo}p.executed_at {'<=' if span[2] else '<'} %(hi{i})s)"
 
 
 _BELOW_ZERO = (

@@ -248,11 +248,11 @@ HOUR = timedelta(hours=1)
 class HourCut:
     """A range split into whole UTC hours, read from the rollups, and the raw spans at its ends:
     hours ``first <= hour < stop`` (``first`` None = from the beginning) and ``spans`` of
-    (start or None, stop, stop inclusive), read from the rows themselves."""
+    (start, stop, stop inclusive), read from the rows themselves, in time order."""
 
     first: datetime | None
     stop: datetime
-    spans: tuple[tuple[datetime | None, datetime, bool], ...]
+    spans: tuple[tuple[datetime, datetime, bool], ...]
 
 
 def _floor_hour(t: datetime) -> datetime:
@@ -301,6 +301,11 @@ def _up(value: str | None) -> str | None:
     return value.upper() if value is not None else None
 
 
+def _coalesce(*values: str | None) -> str | None:
+    """SQL's coalesce: the first value that is not None ('' counts as a value)."""
+    return next((v for v in values if v is not None), None)
+
+
 def fold_groups(groups: list[dict]) -> Totals:
     """Totals and normalisation counts of a range from its event groups (one per event type,
     side, source, venue, instrument, fee asset, metadata asset and income type, with the venue
@@ -339,14 +344,11 @@ def fold_groups(groups: list[dict]) -> Totals:
                 add(t.notional, quote, g["notional"])
                 add(t.flow, quote, EXACT.minus(g["notional"]) if side == "sell" else g["notional"])
             _normalisation(t.normalisation, unmapped, g, n)
-        fee_ccy = _up(g["fee_asset"] if g["fee_asset"] is not None else quote)
-        if fee_ccy is None:
-            fee_ccy = _up(g["meta_asset"])
+        fee_ccy = _up(_coalesce(g["fee_asset"], quote, g["meta_asset"]))
         if g["fee_n"] and fee_ccy is not None and (trade or (fee_event and income_type is None)):
             add(t.fees, fee_ccy, g["fee_sum"])
         if fee_event and income_type == "FUNDING_FEE":
-            ccy = g["meta_asset"] if g["meta_asset"] is not None else g["fee_asset"]
-            ccy = _up(ccy if ccy is not None else quote)
+            ccy = _up(_coalesce(g["meta_asset"], g["fee_asset"], quote))
             if ccy is not None:
                 add(t.funding, ccy, g["funding"])
     t.venues, t.sources, t.income_types = sorted(venues), sorted(sources), sorted(income_types)

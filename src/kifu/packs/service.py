@@ -7,7 +7,7 @@ run's finish time; see ``rules`` for the range, sign conventions, thresholds and
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -274,9 +274,8 @@ async def _realized(
     pieces: dict[str, list[tuple[datetime, Segment]]] = {}
     for quote, hour, seg in await pnl.hour_segments(conn, user_id, cut.first, cut.stop):
         pieces.setdefault(quote, []).append((hour, seg))
-    for quote, i, seg in await pnl.span_segments(conn, user_id, list(cut.spans)):
-        lo = cut.spans[i][0]
-        pieces.setdefault(quote, []).append((lo or datetime.min.replace(tzinfo=UTC), seg))
+    for quote, i, seg in await pnl.span_segments(conn, user_id, cut.spans):
+        pieces.setdefault(quote, []).append((cut.spans[i][0], seg))
     realized: dict[str, Decimal] = {}
     drawdown: dict[str, Decimal] = {}
     for quote, parts in pieces.items():

@@ -16,6 +16,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from kifu.ledger import pnl
 from kifu.packs import rules
 
 # -- runs ---------------------------------------------------------------------------------------
@@ -52,8 +53,6 @@ _IN_RANGE = (
     " AND (%(start)s::timestamptz IS NULL OR t.executed_at >= %(start)s)"
 )
 
-_HOURS_SQL: str | None = None
-
 
 async def event_groups(
     conn: AsyncConnection, user_id: uuid.UUID, start: datetime | None, end: datetime
@@ -62,22 +61,15 @@ async def event_groups(
     asset, metadata asset and income type, with the venue code and the instrument's quote and
     symbol: whole UTC hours from ``ledger_event_hours``, the partial hours at the ends from the
     rows themselves, grouped by the same SQL (``kifu_ledger_hour_rows_sql``, migration 046)."""
-    global _HOURS_SQL
     cut = rules.hour_cut(start, end)
-    params: dict[str, Any] = {"user_id": user_id, "first": cut.first, "stop": cut.stop}
-    spans = []
-    for i, (lo, hi, inclusive) in enumerate(cut.spans):
-        params[f"lo{i}"], params[f"hi{i}"] = lo, hi
-        low = f"t.executed_at >= %(lo{i})s AND " if lo is not None else ""
-        spans.append(f"({low}t.executed_at {'<=' if inclusive else '<'} %(hi{i})s)")
-    if _HOURS_SQL is None:
-        cur = await conn.execute(
-            "SELECT kifu_ledger_hour_rows_sql("
-            "'SELECT 1 AS sign, t.* FROM trade_events t WHERE t.user_id = %(user_id)s"
-            " AND ({spans})')"
-        )
-        _HOURS_SQL = str((await cur.fetchone())[0])  # type: ignore[index]
-    raw = _HOURS_SQL.replace("{spans}", " OR ".join(spans))
+    spans, span_params = pnl.span_predicates("t.executed_at", cut.spans)
+    cur = await conn.execute(
+        "SELECT kifu_ledger_hour_rows_sql('SELECT 1 AS sign, t.* FROM trade_events t"
+        " WHERE t.user_id = %%(user_id)s AND (' || %(spans)s || ')')",
+        {"spans": " OR ".join(spans)},
+    )
+    raw = str((await cur.fetchone())[0])  # type: ignore[index]
+    params = {"user_id": user_id, "first": cut.first, "stop": cut.stop, **span_params}
     columns = (
         "event_type, side, source, venue_id, instrument_id, fee_asset, meta_asset, income_type,"
         " n, notional, fee_n, fee_sum, funding, bad_qty, bad_price, fee_ok"
