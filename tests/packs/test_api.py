@@ -90,6 +90,56 @@ def test_fee_without_asset_is_named(client, user, ledger) -> None:
     ]
 
 
+def test_every_normalisation_code_names_its_rows(client, user, ledger) -> None:
+    """Each row gets the first code that applies (in the documented order), counted from the
+    hourly groups and named through the indexed lookups, in whole and in partial hours."""
+    run = ledger.run(finished=ANCHOR + 30 * timedelta(minutes=1))
+    whole, partial = ANCHOR - 3 * H, ANCHOR + 10 * timedelta(minutes=1)
+    v = "binance_spot"
+    no_instrument = ledger.fill(v, None, "buy", "1", "10", whole)
+    no_side = ledger.fill(v, "BTC/USDT", None, "1", "10", whole)
+    zero_qty = ledger.fill(v, "BTC/USDT", "buy", "0", "10", partial, fee="0.1")  # not a fee code
+    bad_price = ledger.fill(v, "BTC/USDT", "sell", "1", "-1", whole)
+    fee_no_asset = [
+        ledger.fill(v, "BTC/USDT", "buy", "1", "10", at, fee="0.1") for at in (whole, partial)
+    ]
+    weird = ledger._one(
+        "INSERT INTO instruments (asset_class, base_asset, quote_asset, symbol)"
+        " VALUES ('crypto', 'ABC', 'USDT', 'ABC_USDT') RETURNING id",
+        (),
+    )
+    unmapped = ledger._one(
+        "INSERT INTO trade_events (user_id, account_id, venue_id, instrument_id, asset_class,"
+        " venue_type, event_type, side, qty, price, fee, executed_at, source)"
+        " VALUES (%s, %s, %s, %s, 'crypto', 'cex', 'spot_trade', 'buy', 1, 10, 0.1, %s, 'csv')"
+        " RETURNING id",
+        (ledger.user_id, ledger.account(v, "csv"), ledger.venue(v), weird, partial),
+    )
+    no_venue = ledger._one(
+        "INSERT INTO trade_events (user_id, instrument_id, asset_class, venue_type, event_type,"
+        " side, qty, price, executed_at, source)"
+        " VALUES (%s, %s, 'crypto', 'cex', 'spot_trade', 'buy', 1, 10, %s, 'csv') RETURNING id",
+        (ledger.user_id, ledger.instrument("BTC/USDT"), whole),
+    )
+    p = pack(client, user, gen(client, user, run, range="7d").json()["pack_id"])
+    details = p["payload"]["reconciliation"]["normalization_details"]
+    assert details == [
+        {
+            "code": "fee_asset_assumed_quote",
+            "row_count": 2,
+            "event_ids": [str(i) for i in fee_no_asset],
+        },
+        {"code": "invalid_price", "row_count": 1, "event_ids": [str(bad_price)]},
+        {"code": "invalid_qty", "row_count": 1, "event_ids": [str(zero_qty)]},
+        {"code": "missing_instrument", "row_count": 1, "event_ids": [str(no_instrument)]},
+        {"code": "missing_side", "row_count": 1, "event_ids": [str(no_side)]},
+        {"code": "missing_venue", "row_count": 1, "event_ids": [str(no_venue)]},
+        {"code": "symbol_mapping_gap", "row_count": 1, "event_ids": [str(unmapped)]},
+    ]
+    assert p["normalization_warnings"] == [d["code"] for d in details]
+    assert p["reconciliation_status"] == "warning"
+
+
 def test_funding_and_fee_events(client, user, ledger) -> None:
     run = ledger.run(run_type="exchange_sync", meta={"exchange": "binance_futures"})
     t = ANCHOR - D
