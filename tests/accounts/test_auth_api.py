@@ -279,10 +279,18 @@ def test_oversized_body_is_413(settings: Settings, db: str) -> None:
     assert _count(db, "SELECT count(*) FROM users") == 0
 
 
+# Login windows are fixed and aligned to the epoch, so a test whose attempts straddle a window
+# end would see its counters restart (the per-address test failed that way once in CI). One
+# window of 10**9 seconds runs from 2001-09-09 to 2033-05-18: no test run crosses its end.
+ONE_WINDOW = {"login_window_seconds": 10**9}
+
+
 def test_login_is_rate_limited_per_email(settings: Settings, db: str) -> None:
     from kifu.app import create_app
 
-    tight = settings.model_copy(update={"login_max_per_email": 3, "login_max_per_address": 1000})
+    tight = settings.model_copy(
+        update={"login_max_per_email": 3, "login_max_per_address": 1000, **ONE_WINDOW}
+    )
     with TestClient(create_app(tight, db), raise_server_exceptions=False) as c:
         _register(c)
         for _ in range(3):
@@ -298,7 +306,9 @@ def test_login_is_rate_limited_per_email(settings: Settings, db: str) -> None:
 def test_login_is_rate_limited_per_address(settings: Settings, db: str) -> None:
     from kifu.app import create_app
 
-    tight = settings.model_copy(update={"login_max_per_email": 100, "login_max_per_address": 4})
+    tight = settings.model_copy(
+        update={"login_max_per_email": 100, "login_max_per_address": 4, **ONE_WINDOW}
+    )
     with TestClient(create_app(tight, db), raise_server_exceptions=False) as c:
         codes = [_login(c, email=f"u{i}@example.com").status_code for i in range(6)]
     assert codes == [401, 401, 401, 401, 429, 429]
@@ -311,7 +321,7 @@ def test_login_is_rate_limited_per_address(settings: Settings, db: str) -> None:
 def test_successful_login_clears_the_email_counter(settings: Settings, db: str) -> None:
     from kifu.app import create_app
 
-    tight = settings.model_copy(update={"login_max_per_email": 3})
+    tight = settings.model_copy(update={"login_max_per_email": 3, **ONE_WINDOW})
     with TestClient(create_app(tight, db), raise_server_exceptions=False) as c:
         _register(c)
         assert _login(c, password="wrong-password").status_code == 401
