@@ -27,7 +27,7 @@ import psycopg
 
 from kifu.db import runner
 from kifu.db.embedded import EmbeddedPostgres
-from kifu.ledger import pnl
+from kifu.ledger import pnl, tracker
 from kifu.packs import service, store
 
 LOAD = """
@@ -100,7 +100,7 @@ async def _parts(conninfo: str, user: uuid.UUID, start: datetime, end: datetime)
 async def _catch_up(conninfo: str, user: uuid.UUID) -> float:
     async with await psycopg.AsyncConnection.connect(conninfo) as conn:
         start = time.perf_counter()
-        await pnl.catch_up_now(conn, user)
+        await tracker.catch_up_now(conn, user)
         return time.perf_counter() - start
 
 

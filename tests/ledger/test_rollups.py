@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kifu.db import runner
-from kifu.ledger import pnl
+from kifu.ledger import tracker
 from tests.packs.ledger_rows import ANCHOR, Ledger
 
 # Every column of ledger_event_hours, recomputed from trade_events by the same grouping.
@@ -39,7 +39,7 @@ def _hours_match(conninfo: str, user: uuid.UUID) -> None:
 
 async def _catch_up(conninfo: str, user: uuid.UUID) -> int:
     async with await psycopg.AsyncConnection.connect(conninfo) as conn:
-        return await pnl.catch_up_now(conn, user)
+        return (await tracker.catch_up_now(conn, user)).replayed
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kifu.ledger import pnl
+from kifu.ledger import tracker
 from kifu.ledger.positions import FifoBook, Fill
 from kifu.packs import rules, service
 from tests.packs.ledger_rows import ANCHOR, Ledger
@@ -41,7 +41,7 @@ def ledger(db, make_user) -> Ledger:
 
 async def _catch_up(conninfo: str, user: uuid.UUID) -> int:
     async with await psycopg.AsyncConnection.connect(conninfo) as conn:
-        return await pnl.catch_up_now(conn, user)
+        return (await tracker.catch_up_now(conn, user)).replayed
 
 
 async def _figures(

@@ -192,6 +192,16 @@ async def watch_list(conn: AsyncConnection, user_id: uuid.UUID) -> list[WatchSym
     return await store.symbols_of(conn, user_id)
 
 
+async def watch_traded_symbols(
+    conn: AsyncConnection, user_id: uuid.UUID, symbols: list[str]
+) -> None:
+    """Put symbols the user traded on their watch-list (1h charts) unless already there; symbols
+    longer than the column's 20 characters are left out."""
+    fitting = sorted({s for s in symbols if len(s) <= 20})
+    if fitting:
+        await store.watch_symbols(conn, user_id, fitting, "1h")
+
+
 async def replace_watch_list(
     conn: AsyncConnection, user_id: uuid.UUID, symbols: list[WatchSymbol]
 ) -> list[WatchSymbol]:

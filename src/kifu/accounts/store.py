@@ -329,6 +329,18 @@ async def add_symbol_if_missing(
     )
 
 
+async def watch_symbols(
+    conn: AsyncConnection, user_id: uuid.UUID, symbols: list[str], timeframe: str
+) -> None:
+    """Add the symbols the user is not watching yet (one statement)."""
+    await conn.execute(
+        "INSERT INTO user_symbols (user_id, symbol, timeframe_default)"
+        " SELECT DISTINCT %s, s, %s FROM unnest(%s::text[]) AS s"
+        " ON CONFLICT (user_id, symbol) DO NOTHING",
+        (user_id, timeframe, symbols),
+    )
+
+
 async def replace_symbols(
     conn: AsyncConnection, user_id: uuid.UUID, symbols: list[WatchSymbol], now: datetime
 ) -> None:

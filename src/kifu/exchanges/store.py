@@ -1,13 +1,8 @@
-"""SQL of exchange connections and sync: credentials, cursors, sync status, and the batch writer.
-
-The batch writer reuses the ledger's (``kifu.ledger.store``): fills are staged in ``_fills`` and
-written by ``write_staged_fills`` (the one dedupe rule), then the new fills get their ``trades``
-row and auto bubble here, with the cursors, in the caller's transaction.
-"""
+"""SQL of exchange connections and sync: credentials, cursors and sync status. Fills are written
+by ``kifu.exchanges.flows.write_batch`` through the ledger's writer."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,10 +10,7 @@ from typing import Any
 
 from psycopg import AsyncConnection, errors
 
-from kifu.exchanges.rules import bubble_timeframe, candle_time
-from kifu.ingest.venues.base import Cursor, VenueFill, VenueIncome
-from kifu.ledger import store as ledger_store
-from kifu.ledger.service import NormalFill
+from kifu.ingest.venues.base import Cursor
 
 ACCOUNT_LABEL = "api-sync"
 
@@ -276,182 +268,17 @@ async def analyze_events(conn: AsyncConnection) -> float:
     return await events_reltuples(conn)
 
 
-# -- the batch writer --------------------------------------------------------------------------
+# -- cursors -----------------------------------------------------------------------------------
 
 
-def _fill_row(f: VenueFill, row_no: int, timeframe: str) -> tuple[Any, ...]:
-    trade_id = str(uuid.uuid4())
-    stage = {
-        "exchange": f.exchange,
-        "symbol": f.symbol,
-        "btid": f.trade_id,
-        "side": f.side.upper(),
-        "price_text": f.price_text,
-        "timeframe": timeframe,
-        "candle_time": candle_time(f.executed_at, timeframe).isoformat(),
-        "bubble_id": str(uuid.uuid4()),
-        "realized_pnl": None if f.realized_pnl is None else str(f.realized_pnl),
-        "position_side": f.position_side,
-        "open_close": f.open_close,
-        "reduce_only": f.reduce_only,
-    }
-    meta = {"trade_id": trade_id, "exchange": f.exchange, **f.meta, "_stage": stage}
-    nf = NormalFill(
-        venue=f.exchange,
-        venue_type="cex",
-        asset_class="crypto",
-        base=f.base,
-        quote=f.quote,
-        venue_symbol=f.venue_symbol[:40],
-        event_type="perp_trade" if f.exchange == "binance_futures" else "spot_trade",
-        side=f.side,
-        qty=f.qty,
-        price=f.price,
-        fee=f.fee,
-        fee_asset=f.fee_asset,
-        executed_at=f.executed_at,
-        external_id=f.external_id,
-        metadata=json.dumps(meta, separators=(",", ":")),
-    )
-    return nf.stage_row(row_no)
-
-
-def _income_row(i: VenueIncome, row_no: int) -> tuple[Any, ...]:
-    """The contract summary packs read: a ``fee`` event, fee = −income (positive = paid),
-    fee_asset = asset, metadata with the income type and Binance's own figures; keyed by
-    ``<incomeType>:<tranId>`` so a re-sync never doubles it."""
-    meta = {
-        "income_type": i.income_type,
-        "symbol": i.symbol,
-        "asset": i.asset,
-        "income": i.income_text,
-        "tran_id": i.tran_id,
-    }
-    nf = NormalFill(
-        venue=i.exchange,
-        venue_type="cex",
-        asset_class="crypto",
-        base=i.base,
-        quote=i.quote,
-        venue_symbol=i.symbol[:40],
-        event_type="fee",
-        side=None,
-        qty=None,
-        price=None,
-        fee=-i.income,
-        fee_asset=i.asset[:20] or None,
-        executed_at=i.executed_at,
-        external_id=f"{i.income_type}:{i.tran_id}",
-        metadata=json.dumps(meta, separators=(",", ":")),
-    )
-    return nf.stage_row(row_no)
-
-
-# The batch's fills not stored before get their auto bubble, their ``trades`` row (linked to the
-# bubble) and their symbol on the watch-list, in one statement: the fills are picked once (a
-# CTE read by the three inserts), and the trades' foreign key to bubbles is checked at the end
-# of the statement, after the bubbles' insert.
-WRITE_TRADES_SQL = """
-WITH new AS MATERIALIZED (
-    SELECT DISTINCT ON (k.metadata->'_stage'->>'symbol', (k.metadata->'_stage'->>'btid')::bigint)
-           k.row_no, k.qty, k.price, k.executed_at, k.metadata->'_stage' AS st,
-           (k.metadata->>'trade_id')::uuid AS trade_id
-    FROM _keyed k
-    WHERE k.metadata ? '_stage'
-      AND NOT EXISTS (
-          SELECT 1 FROM trades t
-          WHERE t.user_id = %(user)s AND t.exchange = k.metadata->'_stage'->>'exchange'
-            AND t.symbol = k.metadata->'_stage'->>'symbol'
-            AND t.binance_trade_id = (k.metadata->'_stage'->>'btid')::bigint)
-      -- the same fill imported earlier by the legacy CSV importer already has its trades row
-      AND NOT EXISTS (
-          SELECT 1 FROM trade_events e
-          JOIN trades t2 ON t2.user_id = e.user_id
-           AND t2.id = CASE WHEN e.metadata->>'trade_id' ~ '^[0-9a-f-]{36}$'
-                            THEN (e.metadata->>'trade_id')::uuid END
-          WHERE e.user_id = %(user)s AND e.dedupe_key = k.ckey AND e.external_id IS NULL)
-    ORDER BY k.metadata->'_stage'->>'symbol', (k.metadata->'_stage'->>'btid')::bigint, k.row_no
-), bubbles_new AS (
-    INSERT INTO bubbles (id, user_id, symbol, timeframe, candle_time, price, bubble_type, memo,
-                         tags, asset_class, venue_name)
-    SELECT (st->>'bubble_id')::uuid, %(user)s, st->>'symbol', st->>'timeframe',
-           (st->>'candle_time')::timestamptz, price, 'auto',
-           '자동 기록: ' || (st->>'symbol') || ' ' || (st->>'side') || ' @ ' || (st->>'price_text'),
-           '{}'::text[], 'crypto', st->>'exchange'
-    FROM new
-), watched AS (
-    INSERT INTO user_symbols (user_id, symbol, timeframe_default)
-    SELECT DISTINCT %(user)s, st->>'symbol', '1h' FROM new
-    WHERE length(st->>'symbol') <= 20
-    ON CONFLICT DO NOTHING
-)
-INSERT INTO trades (id, user_id, bubble_id, binance_trade_id, exchange, symbol, side,
-                    position_side, open_close, reduce_only, quantity, price, realized_pnl,
-                    trade_time)
-SELECT trade_id, %(user)s, (st->>'bubble_id')::uuid, (st->>'btid')::bigint, st->>'exchange',
-       st->>'symbol', st->>'side', st->>'position_side', st->>'open_close',
-       (st->>'reduce_only')::boolean, qty, price, (st->>'realized_pnl')::numeric, executed_at
-FROM new
-ON CONFLICT DO NOTHING
-"""
-
-
-@dataclass
-class BatchResult:
-    fills: int = 0
-    incomes: int = 0
-    events_inserted: int = 0
-    fee_events_inserted: int = 0
-    trades_inserted: int = 0
-
-
-async def write_batch(
-    conn: AsyncConnection,
-    user_id: uuid.UUID,
-    exchange: str,
-    fills: list[VenueFill],
-    incomes: list[VenueIncome],
-    new_cursors: dict[str, Cursor],
-    tfs: dict[str, str],
-) -> BatchResult:
-    """One batch, all or nothing: events (deduped by the ledger), trades + auto bubbles for
-    fills not stored before, traded symbols on the watch-list, and the cursors."""
-    res = BatchResult(fills=len(fills), incomes=len(incomes))
-    async with conn.transaction():
-        if fills or incomes:
-            await ledger_store.begin_write(conn, user_id)
-            async with conn.cursor() as cur, cur.copy(ledger_store.copy_sql()) as cp:
-                n = 0
-                for f in fills:
-                    n += 1
-                    await cp.write_row(_fill_row(f, n, bubble_timeframe(tfs.get(f.symbol))))
-                for i in incomes:
-                    n += 1
-                    await cp.write_row(_income_row(i, n))
-            written = await ledger_store.write_staged_fills(
-                conn,
-                user_id,
-                account_label=ACCOUNT_LABEL,
-                address=None,
-                source="api",
-                issue_room=0,
-            )
-            res.events_inserted = written.inserted
-            if incomes:
-                cur = await conn.execute(
-                    "SELECT count(*) FROM _keyed k JOIN _inserted n ON n.dedupe_key = k.dkey"
-                    " WHERE k.event_type = 'fee'"
-                )
-                res.fee_events_inserted = (await cur.fetchone())[0]  # type: ignore[index]
-            if fills:
-                cur = await conn.execute(WRITE_TRADES_SQL, {"user": user_id})
-                res.trades_inserted = cur.rowcount
-        for symbol, c in new_cursors.items():
-            await conn.execute(
-                "INSERT INTO trade_sync_state (user_id, exchange, symbol, last_trade_id,"
-                " last_sync_at) VALUES (%s, %s, %s, %s, %s)"
-                " ON CONFLICT (user_id, exchange, symbol) DO UPDATE SET"
-                " last_trade_id = EXCLUDED.last_trade_id, last_sync_at = EXCLUDED.last_sync_at",
-                (user_id, exchange, symbol[:20], c.last_trade_id, c.last_sync_at),
-            )
-    return res
+async def save_cursors(
+    conn: AsyncConnection, user_id: uuid.UUID, exchange: str, cursors: dict[str, Cursor]
+) -> None:
+    for symbol, c in cursors.items():
+        await conn.execute(
+            "INSERT INTO trade_sync_state (user_id, exchange, symbol, last_trade_id,"
+            " last_sync_at) VALUES (%s, %s, %s, %s, %s)"
+            " ON CONFLICT (user_id, exchange, symbol) DO UPDATE SET"
+            " last_trade_id = EXCLUDED.last_trade_id, last_sync_at = EXCLUDED.last_sync_at",
+            (user_id, exchange, symbol[:20], c.last_trade_id, c.last_sync_at),
+        )

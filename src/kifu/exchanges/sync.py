@@ -3,10 +3,11 @@
 ``sync_credential`` takes a session advisory lock for the credential (so an HTTP sync and the
 poller, on any number of processes, never sync it twice at once), records an ``exchange_sync``
 run, asks the venue for batches and writes each with its cursors in one transaction
-(``store.write_batch``). A failure keeps every finished batch, marks the run ``failed`` with the
+(``flows.write_batch``). A failure keeps every finished batch, marks the run ``failed`` with the
 error and the counts so far, and leaves the cursors where the last finished batch put them, so
 the next sync continues there: no gap (cursors never pass unwritten fills) and no duplicate
-(the ledger's keys and the trades unique index). Positions are rebuilt once at the end.
+(the ledger's keys and the trades unique index). Each batch's write brings positions and
+realized PnL up to date for the books it changed (the ledger's change tracker).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from kifu.config import Settings
-from kifu.exchanges import store
+from kifu.exchanges import flows, store
 from kifu.exchanges.rules import next_attempt
 from kifu.ingest import runs
 from kifu.ingest.venues import open_venue
@@ -37,7 +38,6 @@ from kifu.ingest.venues.base import (
 from kifu.kit import crypto, locks
 from kifu.kit.errors import BadGateway, BadRequest, Conflict, KifuError, TooManyRequests
 from kifu.kit.timeutil import rfc3339, utc_now
-from kifu.ledger import service as ledger
 
 log = logging.getLogger("kifu.exchanges.sync")
 
@@ -179,7 +179,7 @@ async def _sync_locked(
         async with open_venue(exchange, creds, venue_urls(settings)) as venue:
             try:
                 async for batch in venue.sync(plan):
-                    r = await store.write_batch(
+                    r = await flows.write_batch(
                         conn, user, exchange, batch.fills, batch.incomes, batch.cursors, tfs
                     )
                     unanalyzed += r.events_inserted
@@ -204,7 +204,7 @@ async def _sync_locked(
                 extra={"run_id": str(run_id)},
             ) from exc
         raise
-    refreshed = await _refresh_positions(conn, user, counts)
+    refreshed = _refresh_positions(counts)
     after = await store.trade_count(conn, user, exchange)
     notes = _notes(plan)
     result = {
@@ -227,11 +227,10 @@ async def _sync_locked(
     }
 
 
-async def _refresh_positions(conn: AsyncConnection, user: uuid.UUID, counts: Counts) -> bool:
-    if counts.events_inserted - counts.fee_events_inserted <= 0:
-        return False
-    await ledger.rebuild_positions(conn, user)
-    return True
+def _refresh_positions(counts: Counts) -> bool:
+    """Whether the sync changed positions: each batch's write caught them up (the ledger's
+    change tracker), so nothing is rebuilt here."""
+    return counts.events_inserted - counts.fee_events_inserted > 0
 
 
 async def _failed(
@@ -254,7 +253,7 @@ async def _failed(
         message, code, status = f"internal error ({type(exc).__name__})", "INTERNAL_ERROR", 500
         log.error("sync of credential %s failed: %s", cred.id, type(exc).__name__)
     try:
-        refreshed = await _refresh_positions(conn, cred.user_id, counts)
+        refreshed = _refresh_positions(counts)
         after = await store.trade_count(conn, cred.user_id, cred.exchange)
         await runs.fail(
             conn,

@@ -9,7 +9,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -25,10 +25,11 @@ from kifu.ingest.formats.base import (
     parse_time,
 )
 from kifu.ingest.reader import CsvSource, ImportFailed
+from kifu.journal import auto
 from kifu.kit.errors import BadRequest
-from kifu.kit.timeutil import TIMEFRAME_SECONDS, candle_open
+from kifu.kit.timeutil import TIMEFRAME_SECONDS
 from kifu.ledger import service as ledger
-from kifu.ledger import store
+from kifu.ledger import writer
 from kifu.ledger.rules import (
     ASSET_CLASSES,
     VENUE_TYPES,
@@ -166,52 +167,59 @@ async def _unified(
         )
     parse = fmt.parser(header, ImportContext(venue=venue, asset_class=req.asset_class))
     issues = Issues()
-    rows = rejected = assumed = fee_assumed = 0
     cache: dict = {}
     clock = [time.perf_counter()]
-    async with conn.transaction():
-        await store.begin_write(conn, user_id)
-        async with conn.cursor() as cur, cur.copy(store.copy_sql()) as cp:
-            for line, cells in src.rows():
-                rows += 1
-                try:
-                    pr = parse(cells)
-                    nf = ledger.normalise_fill(
-                        venue=venue,
-                        venue_type=req.venue_type,
-                        asset_class=req.asset_class,
-                        symbol=pr.symbol,
-                        base=pr.base,
-                        quote=pr.quote,
-                        event_type=pr.event_type,
-                        side=pr.side,
-                        qty=pr.qty,
-                        price=pr.price,
-                        fee=pr.fee,
-                        fee_asset=pr.fee_asset,
-                        executed_at=pr.executed_at,
-                        external_id=pr.external_id,
-                        metadata=pr.metadata,
-                        symbol_cache=cache,
-                    )
-                except RuleError as exc:
-                    rejected += 1
-                    issues.add(line, str(exc))
-                    continue
-                assumed += pr.zone_assumed
-                fee_assumed += bool(pr.fee and not pr.fee_asset)
-                await cp.write_row(nf.stage_row(line))
-                if rows % YIELD_EVERY == 0:
-                    await asyncio.sleep(0)  # let other requests on this worker run
-        clock.append(time.perf_counter())
-        result = await store.write_staged_fills(
+    counts = {"rows": 0, "rejected": 0, "assumed": 0, "fee_assumed": 0}
+
+    async def fills() -> AsyncIterator[writer.Row]:
+        for line, cells in src.rows():
+            counts["rows"] += 1
+            try:
+                pr = parse(cells)
+                nf = ledger.normalise_fill(
+                    venue=venue,
+                    venue_type=req.venue_type,
+                    asset_class=req.asset_class,
+                    symbol=pr.symbol,
+                    base=pr.base,
+                    quote=pr.quote,
+                    event_type=pr.event_type,
+                    side=pr.side,
+                    qty=pr.qty,
+                    price=pr.price,
+                    fee=pr.fee,
+                    fee_asset=pr.fee_asset,
+                    executed_at=pr.executed_at,
+                    external_id=pr.external_id,
+                    metadata=pr.metadata,
+                    symbol_cache=cache,
+                )
+            except RuleError as exc:
+                counts["rejected"] += 1
+                issues.add(line, str(exc))
+                continue
+            counts["assumed"] += pr.zone_assumed
+            counts["fee_assumed"] += bool(pr.fee and not pr.fee_asset)
+            yield line, nf, None
+            if counts["rows"] % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # let other requests on this worker run
+
+    async with (
+        conn.transaction(),
+        writer.open_write(
             conn,
             user_id,
+            source=req.source,
             account_label=req.account_label,
             address=req.address,
-            source=req.source,
-            issue_room=issues.room,
-        )
+        ) as w,
+    ):
+        await w.add_all(fills())
+        rows, rejected = counts["rows"], counts["rejected"]
+        assumed, fee_assumed = counts["assumed"], counts["fee_assumed"]
+        clock.append(time.perf_counter())
+        result = await w.finish(issue_room=issues.room)
+        clock.append(time.perf_counter())
         for row, has_id in result.duplicate_rows:
             issues.add(
                 row,
@@ -219,16 +227,13 @@ async def _unified(
                 if has_id
                 else "duplicate event already imported",
             )
-        duplicates = result.accepted - result.inserted
+        duplicates = result.duplicates
         issues.count += max(0, duplicates - len(result.duplicate_rows))
-        clock.append(time.perf_counter())
-        refreshed = 0
-        if result.inserted:
-            refreshed = await ledger.refresh_positions(conn, user_id, touched_only=True)
-        clock.append(time.perf_counter())
+        refreshed = result.positions
+        # write_ms: storing the fills, their trades rows, positions and the PnL catch-up
         timings = {
             name: round((clock[i + 1] - clock[i]) * 1000)
-            for i, name in enumerate(("read_ms", "write_ms", "positions_ms"))
+            for i, name in enumerate(("read_ms", "write_ms"))
         }
         notes = []
         if assumed:
@@ -300,30 +305,11 @@ def _legacy_tags(text: str, side: str) -> list[str]:
     return tags
 
 
-LEGACY_INSERT_SQL = """
-WITH new AS (
-    SELECT k.row_no, k.ckey, k.price, k.qty, k.executed_at, k.metadata->'_stage' AS st,
-           (k.metadata->>'trade_id')::uuid AS trade_id
-    FROM _keyed k JOIN _inserted n ON n.dedupe_key = k.dkey
-), b AS (
-    INSERT INTO bubbles (id, user_id, symbol, timeframe, candle_time, price, bubble_type,
-                         asset_class, venue_name, memo, tags)
-    SELECT (st->>'bubble_id')::uuid, %(user)s, st->>'symbol', st->>'timeframe',
-           (st->>'candle_time')::timestamptz, price, 'auto', 'crypto', st->>'exchange',
-           'CSV import: ' || (st->>'symbol') || ' ' || (st->>'side') || ' @ ' || (st->>'price'),
-           ARRAY(SELECT jsonb_array_elements_text(st->'tags'))
-    FROM new
-    RETURNING id
-)
-INSERT INTO trades (id, user_id, bubble_id, binance_trade_id, exchange, symbol, side, quantity,
-                    price, realized_pnl, trade_time)
-SELECT n.trade_id, %(user)s, b.id,
-       -(((('x' || substr(n.ckey, 1, 16))::bit(64)) >> 2)::bigint) - 1,
-       n.st->>'exchange', n.st->>'symbol', n.st->>'side', n.qty, n.price,
-       (n.st->>'realized_pnl')::numeric, n.executed_at
-FROM new n JOIN b ON b.id = (n.st->>'bubble_id')::uuid
-ON CONFLICT DO NOTHING
-"""
+@dataclass(slots=True)
+class _LegacyRow:
+    fill: Any  # NormalFill
+    trade: writer.TradeFields
+    bubble: tuple[str, list[str], str] | None  # timeframe, tags, price text: when not the default
 
 
 async def import_legacy(conn: AsyncConnection, user_id: uuid.UUID, raw: BinaryIO) -> dict[str, Any]:
@@ -346,45 +332,45 @@ async def import_legacy(conn: AsyncConnection, user_id: uuid.UUID, raw: BinaryIO
         return cells[i].strip() if i is not None and i < len(cells) else ""
 
     issues = Issues()
-    rows = rejected = 0
+    counts = {"rows": 0, "rejected": 0}
+    # Only what differs from the default bubble (1d, the side's tag, the price as parsed) is
+    # kept per row until the trades are known.
+    bubbles: dict[int, tuple[str, list[str], str]] = {}
+
+    async def fills() -> AsyncIterator[writer.Row]:
+        for line, cells in src.rows():
+            counts["rows"] += 1
+            try:
+                row = _legacy_row(cells, get)
+            except RuleError as exc:
+                counts["rejected"] += 1
+                issues.add(line, str(exc))
+                continue
+            if row.bubble is not None:
+                bubbles[line] = row.bubble
+            yield line, row.fill, row.trade
+            if counts["rows"] % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+
     try:
-        async with conn.transaction():
-            await store.begin_write(conn, user_id)
-            async with conn.cursor() as cur, cur.copy(store.copy_sql()) as cp:
-                for line, cells in src.rows():
-                    rows += 1
-                    try:
-                        staged = _legacy_row(line, cells, get)
-                    except RuleError as exc:
-                        rejected += 1
-                        issues.add(line, str(exc))
-                        continue
-                    await cp.write_row(staged)
-                    if rows % YIELD_EVERY == 0:
-                        await asyncio.sleep(0)
-            result = await store.write_staged_fills(
+        async with (
+            conn.transaction(),
+            writer.open_write(conn, user_id, source="csv", account_label="csv-import") as w,
+        ):
+            await w.add_all(fills())
+            result = await w.finish(issue_room=issues.room, new_trades=True)
+            await auto.create(
                 conn,
                 user_id,
-                account_label="csv-import",
-                address=None,
-                source="csv",
-                issue_room=issues.room,
+                [_legacy_bubble(t, bubbles.get(t.row_no)) for t in result.new_trades],
             )
-            cur = await conn.execute(LEGACY_INSERT_SQL, {"user": user_id})
-            imported = cur.rowcount
-            # A trade that already existed without its event keeps its bubble-less history.
-            await conn.execute(
-                "DELETE FROM bubbles b USING _keyed k JOIN _inserted n ON n.dedupe_key = k.dkey"
-                " WHERE b.id = (k.metadata->'_stage'->>'bubble_id')::uuid"
-                " AND NOT EXISTS (SELECT 1 FROM trades t WHERE t.bubble_id = b.id)"
-            )
-            for row, _ in result.duplicate_rows:
-                issues.add(row, "duplicate trade already imported")
-            if result.inserted:
-                await ledger.refresh_positions(conn, user_id, touched_only=True)
+            for row_no, _ in result.duplicate_rows:
+                issues.add(row_no, "duplicate trade already imported")
     except ImportFailed as exc:
         raise BadRequest(exc.code, exc.message) from exc
-    duplicates = result.accepted - result.inserted
+    rows, rejected = counts["rows"], counts["rejected"]
+    imported = result.trades_created
+    duplicates = result.duplicates
     return {
         "imported": imported,
         "skipped": rows - imported,
@@ -396,7 +382,26 @@ async def import_legacy(conn: AsyncConnection, user_id: uuid.UUID, raw: BinaryIO
     }
 
 
-def _legacy_row(line: int, cells: list[str], get: Callable[[list[str], str], str]) -> tuple:
+def _legacy_bubble(
+    t: writer.NewTrade, custom: tuple[str, list[str], str] | None
+) -> auto.AutoBubble:
+    side = t.side.lower()
+    timeframe, tags, price_text = custom or ("1d", [side], format(t.price, "f"))
+    return auto.auto_bubble(
+        "csv",
+        trade_id=t.trade_id,
+        symbol=t.symbol,
+        side=t.side,
+        price=t.price,
+        price_text=price_text,
+        at=t.executed_at,
+        timeframe=timeframe,
+        tags=tags,
+        venue_name=t.exchange,
+    )
+
+
+def _legacy_row(cells: list[str], get: Callable[[list[str], str], str]) -> _LegacyRow:
     exchange = get(cells, "exchange").lower()
     if exchange not in LEGACY_EXCHANGES:
         raise RuleError(f"invalid exchange: must be one of {', '.join(LEGACY_EXCHANGES)}")
@@ -418,19 +423,13 @@ def _legacy_row(line: int, cells: list[str], get: Callable[[list[str], str], str
     if timeframe not in TIMEFRAME_SECONDS:
         timeframe = "1d"
     tags = _legacy_tags(get(cells, "tags"), side)
-    side_upper = side.upper()
-    stage = {
-        "bubble_id": str(uuid.uuid4()),
-        "symbol": symbol,
-        "side": side_upper,
-        "price": get(cells, "price"),
-        "exchange": exchange,
-        "timeframe": timeframe,
-        "candle_time": candle_open(at, TIMEFRAME_SECONDS[timeframe]).isoformat(),
-        "tags": tags,
-        "realized_pnl": str(pnl) if pnl is not None else None,
-    }
-    meta = {"trade_id": str(uuid.uuid4()), "exchange": exchange, "_stage": stage}
+    price_text = get(cells, "price")
+    trade_id = uuid.uuid4()
+    bubble = (
+        None
+        if timeframe == "1d" and tags == [side] and price_text == format(price, "f")
+        else (timeframe, tags, price_text)
+    )
     nf = ledger.normalise_fill(
         venue=exchange,
         venue_type=None,
@@ -446,6 +445,9 @@ def _legacy_row(line: int, cells: list[str], get: Callable[[list[str], str], str
         fee_asset=None,
         executed_at=at,
         external_id=None,
-        metadata=json.dumps(meta, separators=(",", ":")),
+        metadata=json.dumps(
+            {"trade_id": str(trade_id), "exchange": exchange}, separators=(",", ":")
+        ),
     )
-    return nf.stage_row(line)
+    trade = writer.TradeFields(ref=trade_id, symbol=symbol, realized_pnl=pnl)
+    return _LegacyRow(nf, trade, bubble)

@@ -83,6 +83,20 @@ def normalize_label(raw: object, max_len: int, field: str) -> str | None:
     return value or None
 
 
+# Where an auto bubble came from: the first words of its memo (the reference's own texts).
+AUTO_ORIGINS = {
+    "csv": "CSV import",  # legacy CSV importer
+    "sync": "자동 기록",  # exchange sync ("auto record")
+    "convert": "Trade sync",  # POST /trades/convert-bubbles
+    "events": "Event sync",  # POST /portfolio/backfill-bubbles
+}
+
+
+def auto_memo(origin: str, symbol: str, side: str, price: str) -> str:
+    """The one memo rule of auto bubbles: ``<origin>: <SYMBOL> <SIDE> @ <price>``."""
+    return f"{AUTO_ORIGINS[origin]}: {symbol} {side.upper()} @ {price}"
+
+
 def floor_to_timeframe(at: datetime, timeframe: str) -> datetime:
     """Start of the UTC candle of ``timeframe`` holding ``at`` (4h candles start at 0,4,…,20h)."""
     return candle_open(at, TIMEFRAMES.get(timeframe, 60))

@@ -9,12 +9,14 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from kifu.journal import rules, store
+from kifu.journal import auto, rules, store
 from kifu.journal.schemas import BubbleCreate, BubbleUpdate
+from kifu.kit import locks
 from kifu.kit.errors import BadRequest, NotFound
 from kifu.kit.money import parse_decimal
 from kifu.kit.pagination import Page
 from kifu.kit.timeutil import parse_instant, rfc3339
+from kifu.ledger import service as ledger
 
 BUBBLE_NOT_FOUND = "BUBBLE_NOT_FOUND"
 TRADE_NOT_FOUND = "TRADE_NOT_FOUND"
@@ -268,14 +270,14 @@ async def link(conn: AsyncConnection, user_id: uuid.UUID, raw_trade: object, raw
     bubble_id = parse_id(raw_bubble, "bubble_id")
     if await store.get_bubble(conn, user_id, bubble_id) is None:
         raise NotFound(BUBBLE_NOT_FOUND, "bubble not found")
-    if not await store.set_trade_bubble(conn, user_id, trade_id, bubble_id):
+    if not await ledger.link_trade_bubbles(conn, user_id, [(trade_id, bubble_id)]):
         raise NotFound(TRADE_NOT_FOUND, "trade not found")
     return {"success": True, "trade_id": str(trade_id), "bubble_id": str(bubble_id)}
 
 
 async def unlink(conn: AsyncConnection, user_id: uuid.UUID, raw_trade: object) -> dict:
     trade_id = await _own_trade(conn, user_id, raw_trade)
-    if not await store.set_trade_bubble(conn, user_id, trade_id, None):
+    if not await ledger.link_trade_bubbles(conn, user_id, [(trade_id, None)]):
         raise NotFound(TRADE_NOT_FOUND, "trade not found")
     return {"success": True, "trade_id": str(trade_id)}
 
@@ -286,7 +288,7 @@ async def bubble_trades(conn: AsyncConnection, user_id: uuid.UUID, raw_id: str) 
     return {"trades": [trade_json(r) for r in rows]}
 
 
-def auto_bubble_from_trade(row: dict[str, Any], default_timeframe: str) -> dict[str, Any] | None:
+def auto_bubble_from_trade(row: dict[str, Any], default_timeframe: str) -> auto.AutoBubble | None:
     """The bubble convert-bubbles makes for one trade; None when the trade cannot have one."""
     price = row["price"]
     symbol = (row["symbol"] or "").strip().upper()
@@ -297,18 +299,18 @@ def auto_bubble_from_trade(row: dict[str, Any], default_timeframe: str) -> dict[
         timeframe = default_timeframe
     side = (row["side"] or "").strip().upper()
     tag = side.lower()
-    return {
-        "bubble_id": uuid.uuid4(),
-        "trade_id": row["id"],
-        "symbol": symbol[:20],
-        "timeframe": timeframe,
-        "candle_time": rules.floor_to_timeframe(row["trade_time"], timeframe),
-        "price": price,
-        "asset_class": "crypto",
-        "venue_name": (row["exchange"] or "").strip().lower()[: rules.VENUE_NAME_LEN] or None,
-        "memo": f"Trade sync: {symbol} {side} @ {plain(price)}",
-        "tags": [tag] if tag and rules.TAG_RE.match(tag) and len(tag) <= rules.MAX_TAG_LEN else [],
-    }
+    return auto.auto_bubble(
+        "convert",
+        trade_id=row["id"],
+        symbol=symbol[:20],
+        side=side,
+        price=price,
+        price_text=plain(price),
+        at=row["trade_time"],
+        timeframe=timeframe,
+        tags=[tag] if tag and rules.TAG_RE.match(tag) and len(tag) <= rules.MAX_TAG_LEN else [],
+        venue_name=(row["exchange"] or "").strip().lower() or None,
+    )
 
 
 def parse_batch(raw: str | None) -> int:
@@ -339,8 +341,7 @@ async def convert_bubbles(
                     skipped += 1
                 else:
                     bubbles.append(made)
-            await store.insert_auto_bubbles(conn, user_id, bubbles)
-            created += len(bubbles)
+            created += await auto.create(conn, user_id, bubbles)
         if len(rows) < batch:
             break
     return {"created": created, "skipped": skipped}
@@ -350,6 +351,34 @@ async def backfill_bubbles(conn: AsyncConnection, user_id: uuid.UUID) -> dict[st
     return {"updated": await store.backfill_bubbles(conn, user_id)}
 
 
+EVENT_BUBBLE_BATCH = 5000
+
+
 async def backfill_event_bubbles(conn: AsyncConnection, user_id: uuid.UUID) -> dict[str, int]:
-    """Auto bubbles for imported and synced ledger fills (``POST /portfolio/backfill-bubbles``)."""
-    return {"created": await store.backfill_event_bubbles(conn, user_id)}
+    """Auto bubbles for imported and synced ledger fills (``POST /portfolio/backfill-bubbles``):
+    one per chart symbol, hour and price without one (so the call is idempotent); a per-user
+    advisory lock keeps two concurrent calls from both inserting."""
+    created = 0
+    async with conn.transaction():
+        await locks.xact_lock(conn, "kifu.event_bubbles", user_id)
+        while rows := await store.event_bubble_candidates(conn, user_id, EVENT_BUBBLE_BATCH):
+            created += await auto.create(
+                conn,
+                user_id,
+                [
+                    auto.auto_bubble(
+                        "events",
+                        trade_id=None,
+                        symbol=r["symbol"],
+                        side=r["side"] or "",
+                        price=r["price"],
+                        at=r["executed_at"],
+                        timeframe="1h",
+                        tags=None if r["side"] is None else [r["side"]],
+                        asset_class=r["asset_class"],
+                        venue_name=r["venue_name"],
+                    )
+                    for r in rows
+                ],
+            )
+    return {"created": created}

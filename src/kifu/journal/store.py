@@ -11,8 +11,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
-
-from kifu.kit import locks
+from psycopg.types.json import Jsonb
 
 BUBBLE_COLUMNS = (
     "id, symbol, timeframe, candle_time, price, bubble_type, asset_class, venue_name, memo, tags,"
@@ -186,16 +185,6 @@ async def trade_owner(conn: AsyncConnection, trade_id: uuid.UUID) -> uuid.UUID |
     return row[0] if row else None
 
 
-async def set_trade_bubble(
-    conn: AsyncConnection, user_id: uuid.UUID, trade_id: uuid.UUID, bubble_id: uuid.UUID | None
-) -> bool:
-    cur = await conn.execute(
-        "UPDATE trades SET bubble_id = %s WHERE id = %s AND user_id = %s",
-        (bubble_id, trade_id, user_id),
-    )
-    return cur.rowcount == 1
-
-
 async def trades_of_bubble(
     conn: AsyncConnection, user_id: uuid.UUID, bubble_id: uuid.UUID, limit: int
 ) -> list[dict]:
@@ -230,34 +219,33 @@ async def unlinked_trades(
 
 
 async def insert_auto_bubbles(
-    conn: AsyncConnection, user_id: uuid.UUID, rows: Sequence[dict[str, Any]]
+    conn: AsyncConnection, user_id: uuid.UUID, ids: Sequence[uuid.UUID], rows: Sequence[Any]
 ) -> None:
-    """Insert bubbles with known ids and point their trades at them (inside a transaction)."""
-    async with conn.cursor() as cur:
-        await cur.executemany(
-            "INSERT INTO bubbles (id, user_id, symbol, timeframe, candle_time, price, bubble_type,"
-            " asset_class, venue_name, memo, tags)"
-            " VALUES (%s, %s, %s, %s, %s, %s, 'auto', %s, %s, %s, %s)",
-            [
-                (
-                    r["bubble_id"],
-                    user_id,
-                    r["symbol"],
-                    r["timeframe"],
-                    r["candle_time"],
-                    r["price"],
-                    r["asset_class"],
-                    r["venue_name"],
-                    r["memo"],
-                    r["tags"],
-                )
-                for r in rows
-            ],
-        )
-        await cur.executemany(
-            "UPDATE trades SET bubble_id = %s WHERE id = %s AND user_id = %s AND bubble_id IS NULL",
-            [(r["bubble_id"], r["trade_id"], user_id) for r in rows],
-        )
+    """Insert auto bubbles (``kifu.journal.auto.AutoBubble``) with known ids, in one statement."""
+    await conn.execute(
+        "INSERT INTO bubbles (id, user_id, symbol, timeframe, candle_time, price, bubble_type,"
+        " asset_class, venue_name, memo, tags)"
+        " SELECT b.id, %(user)s, b.symbol, b.timeframe, b.candle_time, b.price, 'auto',"
+        " b.asset_class, b.venue_name, b.memo,"
+        " CASE WHEN b.tags IS NULL THEN NULL"
+        " ELSE ARRAY(SELECT jsonb_array_elements_text(b.tags)) END"
+        " FROM unnest(%(ids)s::uuid[], %(symbols)s::text[], %(timeframes)s::text[],"
+        " %(candles)s::timestamptz[], %(prices)s::numeric[], %(classes)s::text[],"
+        " %(venues)s::text[], %(memos)s::text[], %(tags)s::jsonb[])"
+        " AS b(id, symbol, timeframe, candle_time, price, asset_class, venue_name, memo, tags)",
+        {
+            "user": user_id,
+            "ids": list(ids),
+            "symbols": [r.symbol for r in rows],
+            "timeframes": [r.timeframe for r in rows],
+            "candles": [r.candle_time for r in rows],
+            "prices": [r.price for r in rows],
+            "classes": [r.asset_class for r in rows],
+            "venues": [r.venue_name for r in rows],
+            "memos": [r.memo for r in rows],
+            "tags": [None if r.tags is None else Jsonb(r.tags) for r in rows],
+        },
+    )
 
 
 async def backfill_bubbles(conn: AsyncConnection, user_id: uuid.UUID) -> int:
@@ -282,32 +270,24 @@ async def backfill_bubbles(conn: AsyncConnection, user_id: uuid.UUID) -> int:
     return cur.rowcount
 
 
-async def backfill_event_bubbles(conn: AsyncConnection, user_id: uuid.UUID) -> int:
-    """One auto bubble per trade-like ledger event that has none yet; returns how many were made.
-
-    The bubble's symbol is the chart symbol (``BASE`` + ``QUOTE``, e.g. ``BTCUSDT``, ``BTCKRW``),
-    not the ledger's ``BASE/QUOTE``, so it shows on that chart; its candle is the fill's hour.
-    An auto bubble already at that (symbol, candle, price) counts as the event's bubble, so the
-    call is idempotent; a per-user advisory lock keeps two concurrent calls from both inserting.
-    """
-    async with conn.transaction():
-        await locks.xact_lock(conn, "kifu.event_bubbles", user_id)
-        cur = await conn.execute(
+async def event_bubble_candidates(
+    conn: AsyncConnection, user_id: uuid.UUID, limit: int
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` trade-like ledger fills that need an auto bubble: one per chart symbol
+    (``BASE`` + ``QUOTE``, e.g. ``BTCUSDT``, ``BTCKRW``), hour and price that has no auto bubble
+    yet (an auto bubble already at that symbol, candle and price counts as the fill's)."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
             """
-            INSERT INTO bubbles (user_id, symbol, timeframe, candle_time, price, bubble_type,
-                                 memo, tags, asset_class, venue_name)
             SELECT DISTINCT ON (sym, candle, e.price)
-                   e.user_id, sym, '1h', candle, e.price, 'auto',
-                   'Event sync: ' || sym || ' ' || upper(coalesce(e.side, '')) || ' @ '
-                       || e.price::text,
-                   CASE WHEN e.side IS NULL THEN NULL ELSE ARRAY[e.side] END,
-                   e.asset_class, left(coalesce(v.display_name, v.code), 50)
+                   sym AS symbol, e.executed_at, e.price, e.side, e.asset_class,
+                   coalesce(v.display_name, v.code) AS venue_name
             FROM trade_events e
             JOIN instruments i ON i.id = e.instrument_id
             LEFT JOIN venues v ON v.id = e.venue_id
             CROSS JOIN LATERAL (
                 SELECT upper(i.base_asset || i.quote_asset) AS sym,
-                       date_trunc('hour', e.executed_at) AS candle
+                       date_trunc('hour', e.executed_at, 'UTC') AS candle
             ) k
             WHERE e.user_id = %s
               AND e.event_type IN ('spot_trade', 'perp_trade', 'dex_swap')
@@ -319,7 +299,8 @@ async def backfill_event_bubbles(conn: AsyncConnection, user_id: uuid.UUID) -> i
                     AND b.symbol = k.sym AND b.candle_time = k.candle AND b.price = e.price
               )
             ORDER BY sym, candle, e.price, e.executed_at, e.id
+            LIMIT %s
             """,
-            (user_id,),
+            (user_id, limit),
         )
-        return cur.rowcount
+        return await cur.fetchall()

@@ -27,6 +27,14 @@ async def xact_lock(conn: AsyncConnection, namespace: str, value: object) -> Non
     await conn.execute(f"SELECT pg_advisory_xact_lock({key_sql(namespace)})", (str(value),))
 
 
+async def try_xact_lock(conn: AsyncConnection, namespace: str, value: object) -> bool:
+    """Take the transaction lock if it is free; False if another transaction holds it."""
+    cur = await conn.execute(
+        f"SELECT pg_try_advisory_xact_lock({key_sql(namespace)})", (str(value),)
+    )
+    return bool((await cur.fetchone())[0])  # type: ignore[index]
+
+
 async def lock(conn: AsyncConnection, namespace: str, value: object) -> None:
     """Wait for the lock and hold it on this connection until ``unlock``."""
     await conn.execute(f"SELECT pg_advisory_lock({key_sql(namespace)})", (str(value),))

@@ -1,12 +1,11 @@
 """Each fill's FIFO realized PnL and the hourly realized-PnL curve, kept current for summary packs.
 
-The ``trade_events`` triggers (migration 046) record in ``ledger_pnl_dirty`` every FIFO book
-(account, venue, instrument) whose fills changed, and from which execution time. ``catch_up``
-replays those books, rewrites their ``ledger_fill_pnl`` rows from that time on, and refolds the
-hours of ``ledger_pnl_hours`` from there. Writers call it at the end of their transaction
-(through ``ledger.service.refresh_positions``) and pack generation calls it before reading, so a
-row written by hand is caught up too. It runs under the user's ledger lock, which serialises it
-with every kifu writer and with a second worker doing the same.
+The ``trade_events`` triggers record in ``ledger_pnl_dirty`` every FIFO book (account, venue,
+instrument) whose fills changed, and from which execution time; ``kifu.ledger.tracker`` drains
+that queue and hands the books whose FIFO moved to ``replay``, which rewrites their
+``ledger_fill_pnl`` rows from that time on and refolds the hours of ``ledger_pnl_hours`` from
+there. It runs under the user's ledger lock, which serialises it with every kifu writer and with
+a second worker doing the same.
 
 A fill's realized PnL depends only on its book's earlier fills, so rows before a book's ``since``
 never change. FIFO needs the cumulative quantities and lot costs from the last point where the
@@ -24,7 +23,6 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from kifu.ledger import store
 from kifu.ledger.curve import Segment
 
 # Per-fill FIFO realized PnL without a row-by-row loop. Per (account, venue, instrument), with fills
@@ -203,18 +201,15 @@ SELECT %(user_id)s, quote, bucket, fills, total, peak, trough, fall FROM ({
 """
 
 
-async def catch_up(conn: AsyncConnection, user_id: uuid.UUID) -> int:
-    """Replay the user's changed books; inside a transaction holding the ledger lock. Returns
-    the number of books replayed (0 when nothing changed, which costs one indexed DELETE)."""
-    cur = await conn.execute(
-        "WITH d AS (DELETE FROM ledger_pnl_dirty WHERE user_id = %s"
-        " RETURNING account_id, venue_id, instrument_id, since)"
-        " SELECT account_id, venue_id, instrument_id, min(since) FROM d GROUP BY 1, 2, 3",
-        (user_id,),
-    )
-    books = await cur.fetchall()
+async def replay(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    books: Sequence[tuple[uuid.UUID | None, uuid.UUID | None, uuid.UUID, datetime]],
+) -> None:
+    """Replay these (account, venue, instrument, since) books of the user and refold the hours
+    they touched; inside a transaction holding the ledger lock (``kifu.ledger.tracker``)."""
     if not books:
-        return 0
+        return
     params: dict[str, Any] = {
         "user_id": user_id,
         "accounts": [b[0] for b in books],
@@ -250,14 +245,6 @@ async def catch_up(conn: AsyncConnection, user_id: uuid.UUID) -> int:
         await conn.execute(_UNFOLD_SQL, fold)
         await conn.execute(_REFOLD_SQL, fold)
     await conn.execute("SELECT set_config('work_mem', %s, true)", (work_mem,))
-    return len(books)
-
-
-async def catch_up_now(conn: AsyncConnection, user_id: uuid.UUID) -> int:
-    """``catch_up`` in a transaction of its own, under the user's ledger lock."""
-    async with conn.transaction():
-        await store.lock_ledger(conn, user_id)
-        return await catch_up(conn, user_id)
 
 
 # -- reads for summary packs --------------------------------------------------------------------

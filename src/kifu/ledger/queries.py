@@ -13,6 +13,7 @@ from psycopg import AsyncConnection
 
 from kifu.kit.money import dec_str
 from kifu.kit.timeutil import rfc3339
+from kifu.ledger import tracker
 
 
 @dataclass
@@ -239,7 +240,9 @@ async def positions(
     venues: list[str] | None,
     limit: int,
 ) -> list[dict[str, Any]]:
-    """Index ``idx_positions_user_last_executed`` (user_id, last_executed_at DESC)."""
+    """Index ``idx_positions_user_last_executed`` (user_id, last_executed_at DESC). Changes
+    made by hand since the last write are caught up first (``tracker.fresh``)."""
+    await tracker.fresh(conn, user_id)
     parts = ["p.user_id = %(user)s"]
     params: dict[str, Any] = {"user": user_id, "limit": limit}
     if status != "all":

@@ -1,9 +1,9 @@
 """SQL for writing fills: a staging table filled by COPY, then set-based inserts.
 
-Every writer of ``trade_events`` (unified CSV, legacy CSV, backfill, sync) fills ``_fills`` with
-normalised rows and calls ``write_staged_fills``. Keys follow ``kifu.ledger.rules``: the content
-base is computed in Python, the occurrence index and the SHA-256 in SQL (one window over the batch,
-no per-file state in memory).
+Private to the ledger: every writer goes through ``kifu.ledger.writer``, which fills ``_fills``
+with normalised rows and calls ``write_staged_fills`` and ``project_trades``. Keys follow
+``kifu.ledger.rules``: the content base is computed in Python, the occurrence index and the
+SHA-256 in SQL (one window over the batch, no per-file state in memory).
 """
 
 from __future__ import annotations
@@ -38,6 +38,14 @@ STAGE_COLUMNS = (
     "metadata",
     "cbase",
     "id_key",
+    # what the fill's ``trades`` row carries beyond the fill (kifu.ledger.writer.TradeFields)
+    "trade_ref",
+    "trade_no",
+    "trade_symbol",
+    "realized_pnl",
+    "position_side",
+    "open_close",
+    "reduce_only",
 )
 
 
@@ -51,7 +59,9 @@ async def create_stage(conn: AsyncConnection) -> None:
             instrument text NOT NULL, venue_symbol text NOT NULL, event_type text NOT NULL,
             side text, qty numeric, price numeric, fee numeric, fee_asset text,
             executed_at timestamptz NOT NULL, external_id text, metadata jsonb,
-            cbase text NOT NULL, id_key text
+            cbase text NOT NULL, id_key text,
+            trade_ref uuid, trade_no bigint, trade_symbol text, realized_pnl numeric,
+            position_side text, open_close text, reduce_only boolean
         ) ON COMMIT DROP
         """
     )
@@ -101,7 +111,8 @@ async def write_staged_fills(
     DO NOTHING, so concurrent writers store each fill once), and also when the same fill is
     already stored under the other kind of key: a row without a trade id whose content key
     belongs to a stored event, or a row with a trade id whose content key belongs to a stored
-    event that had no trade id. New rows' ``(account_id, instrument_id)`` go to ``_touched``.
+    event that had no trade id. The new rows' ids and keys go to ``_inserted``; the books they
+    change are queued for the tracker by the table's trigger.
     """
     await _upsert_venues_accounts(conn, user_id, account_label, address, source)
     await conn.execute(
@@ -165,18 +176,14 @@ async def write_staged_fills(
                   AND e.external_id IS NULL)  -- such an event is keyed by its content key
             ORDER BY k.dkey, k.row_no
             ON CONFLICT DO NOTHING
-            RETURNING dedupe_key, account_id, instrument_id
+            RETURNING id, dedupe_key
         )
-        INSERT INTO _inserted SELECT dedupe_key, account_id, instrument_id FROM ins
+        INSERT INTO _inserted SELECT id, dedupe_key FROM ins
         """,
         {"user": user_id, "source": source},
     )
     cur = await conn.execute("SELECT count(*) FROM _inserted")
     inserted = (await cur.fetchone())[0]  # type: ignore[index]
-    await conn.execute(
-        "INSERT INTO _touched SELECT DISTINCT account_id, instrument_id FROM _inserted"
-        " ON CONFLICT DO NOTHING"
-    )
     dups: list[tuple[int, bool]] = []
     if accepted > inserted and issue_room > 0:
         cur = await conn.execute(
@@ -196,9 +203,22 @@ async def write_staged_fills(
     return WriteResult(accepted=accepted, inserted=inserted, duplicate_rows=dups)
 
 
+async def inserted_of_type(conn: AsyncConnection, event_type: str) -> int:
+    """How many of this write's inserted fills are of ``event_type``."""
+    cur = await conn.execute(
+        "SELECT count(DISTINCT n.event_id) FROM _inserted n JOIN _keyed k ON k.dkey = n.dedupe_key"
+        " WHERE k.event_type = %s",
+        (event_type,),
+    )
+    return (await cur.fetchone())[0]  # type: ignore[index]
+
+
+LEDGER_LOCK = "kifu.ledger"
+
+
 async def lock_ledger(conn: AsyncConnection, user_id: uuid.UUID) -> None:
     """Serialise the user's ledger writers and position rebuilds until the transaction ends."""
-    await locks.xact_lock(conn, "kifu.ledger", user_id)
+    await locks.xact_lock(conn, LEDGER_LOCK, user_id)
 
 
 async def begin_write(conn: AsyncConnection, user_id: uuid.UUID) -> None:
@@ -207,12 +227,7 @@ async def begin_write(conn: AsyncConnection, user_id: uuid.UUID) -> None:
     await lock_ledger(conn, user_id)
     await create_stage(conn)
     await conn.execute(
-        "CREATE TEMP TABLE _inserted (dedupe_key text, account_id uuid, instrument_id uuid)"
-        " ON COMMIT DROP"
-    )
-    await conn.execute(
-        "CREATE TEMP TABLE _touched (account_id uuid, instrument_id uuid,"
-        " PRIMARY KEY (account_id, instrument_id)) ON COMMIT DROP"
+        "CREATE TEMP TABLE _inserted (event_id uuid PRIMARY KEY, dedupe_key text) ON COMMIT DROP"
     )
 
 
@@ -259,22 +274,129 @@ async def upsert_positions(conn: AsyncConnection, rows: Sequence[Sequence[Any]])
             await cur.executemany(UPSERT_POSITION_SQL, rows)
 
 
-async def delete_positions_without_events(conn: AsyncConnection, user_id: uuid.UUID) -> None:
+async def delete_positions_without_events(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    books: Sequence[tuple[uuid.UUID, uuid.UUID]] | None = None,
+) -> None:
+    """Drop the positions (of ``books``, or all the user's) whose book has no fill left."""
     await conn.execute(
         """
-        DELETE FROM positions p WHERE p.user_id = %(user)s AND NOT EXISTS (
+        DELETE FROM positions p WHERE p.user_id = %(user)s
+          AND (%(accounts)s::uuid[] IS NULL OR (p.account_id, p.instrument_id) IN (
+               SELECT * FROM unnest(%(accounts)s::uuid[], %(instruments)s::uuid[])))
+          AND NOT EXISTS (
             SELECT 1 FROM trade_events e
             WHERE e.user_id = %(user)s AND e.account_id = p.account_id
               AND e.instrument_id = p.instrument_id
               AND e.event_type IN ('spot_trade', 'perp_trade', 'dex_swap')
               AND e.side IS NOT NULL AND e.qty IS NOT NULL AND e.price IS NOT NULL)
         """,
+        {
+            "user": user_id,
+            "accounts": None if books is None else [b[0] for b in books],
+            "instruments": None if books is None else [b[1] for b in books],
+        },
+    )
+
+
+# The ``trades`` rows of the write's new trade-like fills (the legacy projection the Trades screen,
+# Chart markers and trade counts read). A fill that names an existing row (``trade_ref``: the
+# backfill of events from legacy trades) links it; a fill whose (exchange, symbol, trade id) is an
+# existing unlinked row links that row (the same fill, written before events existed); every other
+# new fill gets a new row, whose id is ``trade_ref`` when the writer chose one. The trade id is
+# the venue's own number (``trade_no``, else a numeric ``external_id``), else
+# ``kifu_synthetic_trade_id`` of the fill's key: negative, so it never meets a venue's id, and
+# stable, so the same fill always maps to the same row.
+_PROJECTED_SQL = """
+CREATE TEMP TABLE _projected ON COMMIT DROP AS
+SELECT DISTINCT ON (x.exchange, x.symbol, x.trade_no)
+       x.* FROM (
+    SELECT n.event_id, k.row_no, k.trade_ref, k.qty, k.price, k.executed_at, k.realized_pnl,
+           k.position_side, k.open_close, k.reduce_only, upper(k.side) AS side,
+           left(k.venue, 30) AS exchange,
+           left(coalesce(k.trade_symbol, upper(k.base || k.quote)), 20) AS symbol,
+           coalesce(k.trade_no,
+                    CASE WHEN k.external_id ~ '^[1-9][0-9]{0,17}$' THEN k.external_id::bigint END,
+                    kifu_synthetic_trade_id(k.dkey)) AS trade_no
+    FROM _inserted n JOIN _keyed k ON k.dkey = n.dedupe_key
+    WHERE k.event_type IN ('spot_trade', 'perp_trade', 'dex_swap')
+      AND k.side IS NOT NULL AND k.qty IS NOT NULL AND k.price IS NOT NULL
+) x
+ORDER BY x.exchange, x.symbol, x.trade_no, x.row_no
+"""
+
+_LINK_TRADES_SQL = """
+UPDATE trades t SET event_id = p.event_id
+FROM _projected p
+WHERE t.user_id = %(user)s AND t.event_id IS NULL
+  AND (t.id = p.trade_ref
+       OR (t.exchange = p.exchange AND t.symbol = p.symbol AND t.binance_trade_id = p.trade_no))
+"""
+
+_INSERT_TRADES_SQL = """
+INSERT INTO trades (id, user_id, binance_trade_id, exchange, symbol, side, position_side,
+                    open_close, reduce_only, quantity, price, realized_pnl, trade_time, event_id)
+SELECT coalesce(p.trade_ref, gen_random_uuid()), %(user)s, p.trade_no, p.exchange, p.symbol,
+       p.side, p.position_side, p.open_close, p.reduce_only, p.qty, p.price, p.realized_pnl,
+       p.executed_at, p.event_id
+FROM _projected p
+WHERE NOT EXISTS (SELECT 1 FROM trades t WHERE t.event_id = p.event_id)
+ORDER BY p.row_no
+ON CONFLICT DO NOTHING
+RETURNING id, event_id
+"""
+
+
+async def link_trade_bubbles(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    pairs: Sequence[tuple[uuid.UUID, uuid.UUID | None]],
+    *,
+    only_unlinked: bool,
+) -> int:
+    """Point each (trade, bubble) pair's trade at its bubble (None unlinks); returns rows
+    changed. ``only_unlinked`` leaves trades that already have a bubble alone."""
+    if not pairs:
+        return 0
+    cur = await conn.execute(
+        "UPDATE trades t SET bubble_id = p.bubble_id"
+        " FROM unnest(%(trades)s::uuid[], %(bubbles)s::uuid[]) AS p(trade_id, bubble_id)"
+        " WHERE t.id = p.trade_id AND t.user_id = %(user)s"
+        + (" AND t.bubble_id IS NULL" if only_unlinked else ""),
+        {"user": user_id, "trades": [p[0] for p in pairs], "bubbles": [p[1] for p in pairs]},
+    )
+    return cur.rowcount
+
+
+@dataclass(slots=True)
+class NewTrade:
+    """A ``trades`` row the write created, with the staged row it came from."""
+
+    trade_id: uuid.UUID
+    row_no: int
+    exchange: str
+    symbol: str
+    side: str
+    price: Any
+    executed_at: Any
+
+
+async def project_trades(
+    conn: AsyncConnection, user_id: uuid.UUID, *, returning: bool
+) -> tuple[int, list[NewTrade]]:
+    """Write the ``trades`` rows of this write's new fills (after ``write_staged_fills``):
+    how many were created and, with ``returning``, which."""
+    await conn.execute(_PROJECTED_SQL)
+    await conn.execute(_LINK_TRADES_SQL, {"user": user_id})
+    if not returning:
+        cur = await conn.execute(_INSERT_TRADES_SQL, {"user": user_id})
+        return cur.rowcount, []
+    cur = await conn.execute(
+        f"WITH ins AS ({_INSERT_TRADES_SQL})"
+        " SELECT ins.id, p.row_no, p.exchange, p.symbol, p.side, p.price, p.executed_at"
+        " FROM ins JOIN _projected p ON p.event_id = ins.event_id ORDER BY p.row_no",
         {"user": user_id},
     )
-
-
-def insert_stage_sql() -> str:
-    return (
-        f"INSERT INTO _fills ({', '.join(STAGE_COLUMNS)})"
-        f" VALUES ({', '.join(['%s'] * len(STAGE_COLUMNS))})"
-    )
+    made = [NewTrade(*r) for r in await cur.fetchall()]
+    return len(made), made

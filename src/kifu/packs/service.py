@@ -14,7 +14,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from kifu.kit.errors import BadRequest, NotFound
-from kifu.ledger import curve, pnl
+from kifu.ledger import curve, pnl, tracker
 from kifu.ledger.curve import Segment
 from kifu.ledger.store import lock_ledger
 from kifu.packs import rules, store
@@ -99,7 +99,7 @@ async def _generate_for_run(
         # Under the ledger lock no kifu writer can change the user's ledger while the pack reads
         # it, and rows written by hand since the last write are folded in first.
         await lock_ledger(conn, user_id)
-        await pnl.catch_up(conn, user_id)
+        await tracker.catch_up(conn, user_id)
         payload = await build_payload(conn, user_id, run, window, pack_id)
     digest = rules.content_hash(payload)
     existing = await store.find_by_hash(conn, user_id, digest)

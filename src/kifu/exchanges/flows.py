@@ -1,0 +1,146 @@
+"""One sync batch, across capabilities: the ledger stores the fills (and their trades rows), the
+journal puts an auto bubble on each new trade, accounts adds the traded symbols to the watch-list,
+and the cursors move, all in one transaction."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+
+from psycopg import AsyncConnection
+
+from kifu.accounts import service as accounts
+from kifu.exchanges import store
+from kifu.exchanges.rules import bubble_timeframe
+from kifu.ingest.venues.base import Cursor, VenueFill, VenueIncome
+from kifu.journal import auto
+from kifu.ledger import writer
+from kifu.ledger.service import NormalFill
+
+ACCOUNT_LABEL = "api-sync"
+
+
+def _fill_row(f: VenueFill, row_no: int) -> writer.Row:
+    trade_id = uuid.uuid4()
+    nf = NormalFill(
+        venue=f.exchange,
+        venue_type="cex",
+        asset_class="crypto",
+        base=f.base,
+        quote=f.quote,
+        venue_symbol=f.venue_symbol[:40],
+        event_type="perp_trade" if f.exchange == "binance_futures" else "spot_trade",
+        side=f.side,
+        qty=f.qty,
+        price=f.price,
+        fee=f.fee,
+        fee_asset=f.fee_asset,
+        executed_at=f.executed_at,
+        external_id=f.external_id,
+        metadata=json.dumps(
+            {"trade_id": str(trade_id), "exchange": f.exchange, **f.meta}, separators=(",", ":")
+        ),
+    )
+    trade = writer.TradeFields(
+        ref=trade_id,
+        number=f.trade_id,
+        symbol=f.symbol,
+        realized_pnl=f.realized_pnl,
+        position_side=f.position_side,
+        open_close=f.open_close,
+        reduce_only=f.reduce_only,
+    )
+    return row_no, nf, trade
+
+
+def _income_row(i: VenueIncome, row_no: int) -> writer.Row:
+    """The contract summary packs read: a ``fee`` event, fee = −income (positive = paid),
+    fee_asset = asset, metadata with the income type and Binance's own figures; keyed by
+    ``<incomeType>:<tranId>`` so a re-sync never doubles it."""
+    meta = {
+        "income_type": i.income_type,
+        "symbol": i.symbol,
+        "asset": i.asset,
+        "income": i.income_text,
+        "tran_id": i.tran_id,
+    }
+    nf = NormalFill(
+        venue=i.exchange,
+        venue_type="cex",
+        asset_class="crypto",
+        base=i.base,
+        quote=i.quote,
+        venue_symbol=i.symbol[:40],
+        event_type="fee",
+        side=None,
+        qty=None,
+        price=None,
+        fee=-i.income,
+        fee_asset=i.asset[:20] or None,
+        executed_at=i.executed_at,
+        external_id=f"{i.income_type}:{i.tran_id}",
+        metadata=json.dumps(meta, separators=(",", ":")),
+    )
+    return row_no, nf, None
+
+
+@dataclass
+class BatchResult:
+    fills: int = 0
+    incomes: int = 0
+    events_inserted: int = 0
+    fee_events_inserted: int = 0
+    trades_inserted: int = 0
+
+
+async def write_batch(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    exchange: str,
+    fills: list[VenueFill],
+    incomes: list[VenueIncome],
+    new_cursors: dict[str, Cursor],
+    tfs: dict[str, str],
+) -> BatchResult:
+    """One batch, all or nothing: events (deduped by the ledger, with their trades rows), an
+    auto bubble on each new trade (on the user's chart timeframe of its symbol), traded symbols
+    on the watch-list, and the cursors."""
+    res = BatchResult(fills=len(fills), incomes=len(incomes))
+    async with conn.transaction():
+        if fills or incomes:
+            async with writer.open_write(
+                conn, user_id, source="api", account_label=ACCOUNT_LABEL
+            ) as w:
+                rows = [_fill_row(f, n) for n, f in enumerate(fills, 1)]
+                rows += [_income_row(i, n) for n, i in enumerate(incomes, len(fills) + 1)]
+                await w.add_all(rows)
+                written = await w.finish(new_trades=bool(fills))
+            res.events_inserted = written.inserted
+            res.fee_events_inserted = written.fees_inserted
+            res.trades_inserted = written.trades_created
+            texts = {n: f.price_text for n, f in enumerate(fills, 1)}
+            await auto.create(
+                conn,
+                user_id,
+                [
+                    auto.auto_bubble(
+                        "sync",
+                        trade_id=t.trade_id,
+                        symbol=t.symbol,
+                        side=t.side,
+                        price=t.price,
+                        price_text=texts.get(t.row_no),
+                        at=t.executed_at,
+                        timeframe=bubble_timeframe(tfs.get(t.symbol)),
+                        tags=[],
+                        venue_name=t.exchange,
+                    )
+                    for t in written.new_trades
+                ],
+            )
+            await accounts.watch_traded_symbols(
+                conn, user_id, [t.symbol for t in written.new_trades]
+            )
+        await store.save_cursors(conn, user_id, exchange, new_cursors)
+    return res

@@ -1,0 +1,80 @@
+"""Auto bubbles: the journal's one way to put a bubble on a trade's candle.
+
+Four things make them: the legacy CSV importer and exchange sync (one per new trade, from the
+trades the ledger's write returns), ``POST /trades/convert-bubbles`` (one per unlinked trade) and
+``POST /portfolio/backfill-bubbles`` (one per ledger fill without one). All of them build an
+``AutoBubble`` with ``auto_bubble`` (the one memo rule, ``rules.auto_memo``, and the candle floor)
+and store it with ``create``, which asks the ledger, the owner of ``trades``, to link each trade.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from psycopg import AsyncConnection
+
+from kifu.journal import rules, store
+from kifu.ledger import service as ledger
+
+
+@dataclass(frozen=True, slots=True)
+class AutoBubble:
+    trade_id: uuid.UUID | None  # the trade it marks, linked by the ledger; None: none
+    symbol: str
+    timeframe: str
+    candle_time: datetime
+    price: Decimal
+    memo: str
+    tags: list[str] | None
+    asset_class: str | None
+    venue_name: str | None
+
+
+def auto_bubble(
+    origin: str,
+    *,
+    trade_id: uuid.UUID | None,
+    symbol: str,
+    side: str,
+    price: Decimal,
+    at: datetime,
+    timeframe: str,
+    price_text: str | None = None,
+    tags: list[str] | None = None,
+    asset_class: str | None = "crypto",
+    venue_name: str | None = None,
+) -> AutoBubble:
+    """The auto bubble of one fill: on the candle of ``timeframe`` holding ``at`` (UTC), with
+    the memo of ``origin`` (``rules.AUTO_ORIGINS``); ``price_text`` is the price as the source
+    wrote it, else the price in plain notation."""
+    return AutoBubble(
+        trade_id=trade_id,
+        symbol=symbol,
+        timeframe=timeframe,
+        candle_time=rules.floor_to_timeframe(at, timeframe),
+        price=price,
+        memo=rules.auto_memo(origin, symbol, side, price_text or format(price, "f")),
+        tags=tags,
+        asset_class=asset_class,
+        venue_name=venue_name[: rules.VENUE_NAME_LEN] if venue_name else None,
+    )
+
+
+async def create(conn: AsyncConnection, user_id: uuid.UUID, bubbles: Sequence[AutoBubble]) -> int:
+    """Store the bubbles and link each to its trade (unless that trade got a bubble meanwhile);
+    inside the caller's transaction. Returns how many bubbles were made."""
+    if not bubbles:
+        return 0
+    ids = [uuid.uuid4() for _ in bubbles]
+    await store.insert_auto_bubbles(conn, user_id, ids, bubbles)
+    await ledger.link_trade_bubbles(
+        conn,
+        user_id,
+        [(b.trade_id, i) for b, i in zip(bubbles, ids, strict=True) if b.trade_id is not None],
+        only_unlinked=True,
+    )
+    return len(bubbles)

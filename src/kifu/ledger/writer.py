@@ -1,0 +1,182 @@
+"""The one way into the ledger.
+
+Every source of fills (the CSV importers, exchange sync, the backfill from legacy trades, the
+demo) hands normalised fills (``kifu.ledger.service.normalise_fill``) to a write and gets back
+what was inserted. Inside the caller's transaction::
+
+    async with writer.open_write(conn, user_id, source="csv", account_label="default") as w:
+        await w.add_all(rows)  # (row_no, NormalFill, TradeFields | None), sync or async iterable
+        result = await w.finish(issue_room=issues.room, new_trades=False)
+
+``open_write`` takes the user's ledger lock (writers of one user run one at a time, so the
+cross-key checks cannot race) and creates the write's scratch tables; ``add_all`` streams rows
+into them with COPY (call it as often as needed, e.g. once per page or batch); ``finish``
+
+1. stores the fills not already in the ledger, under the one dedupe rule of
+   ``kifu.ledger.rules`` (``WriteResult.inserted``, the duplicates' row numbers up to
+   ``issue_room``);
+2. writes the ``trades`` row of every new trade-like fill, whatever its source, so the Trades
+   screen, the Chart markers and every trade count see every fill; ``TradeFields`` carries what
+   a row holds beyond the fill (the venue's trade number, realized PnL, position side, …) and
+   ``new_trades=True`` returns the rows made, for auto bubbles (``kifu.journal.auto``);
+3. catches up positions and realized PnL for the books the write changed
+   (``kifu.ledger.tracker``, fed by the table's trigger).
+
+No caller outside the ledger names its scratch tables or passes data through ``metadata``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from psycopg import AsyncConnection
+
+from kifu.ledger import store, tracker
+from kifu.ledger.store import NewTrade
+
+if TYPE_CHECKING:
+    from kifu.ledger.service import NormalFill
+
+__all__ = ["LedgerWrite", "NewTrade", "TradeFields", "WriteResult", "open_write"]
+
+
+@dataclass(frozen=True, slots=True)
+class TradeFields:
+    """What a fill's ``trades`` row holds beyond the fill itself; every field optional."""
+
+    # The trades row this fill is: linked when it exists (the backfill of legacy trades), else
+    # the id of the row the write creates (so the event's metadata can name it).
+    ref: uuid.UUID | None = None
+    number: int | None = None  # the venue's numeric trade id (trades.binance_trade_id)
+    symbol: str | None = None  # the row's symbol; default BASE || QUOTE (BTCUSDT, BTCKRW)
+    realized_pnl: Decimal | None = None
+    position_side: str | None = None
+    open_close: str | None = None
+    reduce_only: bool | None = None
+
+    def columns(self) -> tuple[Any, ...]:
+        return (
+            self.ref,
+            self.number,
+            self.symbol,
+            self.realized_pnl,
+            self.position_side,
+            self.open_close,
+            self.reduce_only,
+        )
+
+
+_NO_TRADE_FIELDS = TradeFields().columns()
+
+Row = tuple[int, "NormalFill", TradeFields | None]
+
+
+@dataclass(slots=True)
+class WriteResult:
+    accepted: int  # staged rows that reached the insert (all of them)
+    inserted: int  # fills stored by this write
+    duplicate_rows: list[tuple[int, bool]]  # (row_no, had a trade id), first ``issue_room``
+    fees_inserted: int = 0  # of ``inserted``, income/fee events
+    trades_created: int = 0
+    new_trades: list[NewTrade] = field(default_factory=list)
+    positions: int = 0  # positions written by the catch-up
+    replayed: int = 0  # books whose realized PnL was replayed
+
+    @property
+    def duplicates(self) -> int:
+        return self.accepted - self.inserted
+
+
+class LedgerWrite:
+    """One write of fills for one user, source and account; see the module docstring."""
+
+    def __init__(
+        self,
+        conn: AsyncConnection,
+        user_id: uuid.UUID,
+        *,
+        source: str,
+        account_label: str,
+        address: str | None,
+    ) -> None:
+        self._conn = conn
+        self._user = user_id
+        self._source = source
+        self._label = account_label
+        self._address = address
+        self._fees = False
+        self._finished = False
+
+    async def add_all(self, rows: Iterable[Row] | AsyncIterable[Row]) -> int:
+        """Stage ``rows`` with one COPY; returns how many. Row numbers order duplicates and
+        name them in issues, so give each row its line or position."""
+        n = 0
+        async with self._conn.cursor() as cur, cur.copy(store.copy_sql()) as cp:
+            if isinstance(rows, AsyncIterable):
+                async for row in rows:
+                    await cp.write_row(self._stage(row))
+                    n += 1
+            else:
+                for row in rows:
+                    await cp.write_row(self._stage(row))
+                    n += 1
+        return n
+
+    def _stage(self, row: Row) -> tuple[Any, ...]:
+        row_no, fill, trade = row
+        if fill.event_type == "fee":
+            self._fees = True
+        return fill.stage_row(row_no) + (trade.columns() if trade else _NO_TRADE_FIELDS)
+
+    async def finish(self, *, issue_room: int = 0, new_trades: bool = False) -> WriteResult:
+        """Store what was staged, write the new fills' trades rows, catch up; see the module
+        docstring. Call once."""
+        if self._finished:
+            raise RuntimeError("a ledger write finishes once")
+        self._finished = True
+        conn, user = self._conn, self._user
+        written = await store.write_staged_fills(
+            conn,
+            user,
+            account_label=self._label,
+            address=self._address,
+            source=self._source,
+            issue_room=issue_room,
+        )
+        result = WriteResult(
+            accepted=written.accepted,
+            inserted=written.inserted,
+            duplicate_rows=written.duplicate_rows,
+        )
+        if not written.inserted:
+            return result
+        if self._fees:
+            result.fees_inserted = await store.inserted_of_type(conn, "fee")
+        result.trades_created, result.new_trades = await store.project_trades(
+            conn, user, returning=new_trades
+        )
+        caught = await tracker.catch_up(conn, user)
+        result.positions, result.replayed = caught.positions, caught.replayed
+        return result
+
+
+@asynccontextmanager
+async def open_write(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    *,
+    source: str,
+    account_label: str,
+    address: str | None = None,
+) -> AsyncIterator[LedgerWrite]:
+    """Start a write inside the caller's transaction (lock and scratch tables); see the module
+    docstring. The scratch tables go with the transaction."""
+    if conn.info.transaction_status == 0:  # psycopg.pq.TransactionStatus.IDLE
+        raise RuntimeError("a ledger write runs inside the caller's transaction")
+    await store.begin_write(conn, user_id)
+    yield LedgerWrite(conn, user_id, source=source, account_label=account_label, address=address)
