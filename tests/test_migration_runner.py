@@ -433,10 +433,19 @@ def _definitions(conninfo: str) -> dict[str, str]:
 
 def test_ledger_rollups_repeatable_changes_nothing_046_defined(empty_db: str) -> None:
     """The repeatable repeats 046's functions and triggers verbatim: applying it to a database
-    that 046 built changes nothing."""
+    that 046 built adds the synthetic trade id function and changes nothing else."""
     runner.upgrade(empty_db, repeatables=[])
     before, snap = _definitions(empty_db), _snapshot(empty_db)
     assert "trigger trade_events_rollup_insert" in before
     assert runner.upgrade(empty_db).repeatables == SHIPPED_REPEATABLES
-    assert _definitions(empty_db) == before
+    after = _definitions(empty_db)
+    added = {k: v for k, v in after.items() if k not in before}
+    assert list(added) == ["function kifu_synthetic_trade_id(text)"]
+    assert "IMMUTABLE" in added["function kifu_synthetic_trade_id(text)"]
+    assert {k: v for k, v in after.items() if k in before} == before
     assert _snapshot(empty_db) == snap
+    with psycopg.connect(empty_db) as conn:
+        assert conn.execute(
+            "SELECT kifu_synthetic_trade_id(repeat('0', 64)), kifu_synthetic_trade_id(NULL),"
+            " kifu_synthetic_trade_id(repeat('f', 64))"
+        ).fetchone() == (-1, None, -(2**62))

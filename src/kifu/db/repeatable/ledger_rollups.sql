@@ -1,5 +1,5 @@
 -- ledger_rollups (repeatable): the functions and triggers that keep migration 046's rollups
--- current.
+-- current, and the legacy importer's synthetic trade id.
 --
 -- Why: these are definitions, not data. Migration 046 created them, and a released migration is
 -- never edited, so the next change to one function body would have meant copying them all into a
@@ -7,7 +7,7 @@
 -- every versioned migration, in its own transaction, under the runner's advisory lock), so a
 -- change is an edit here. The functions and triggers of 046 are repeated below exactly as 046
 -- wrote them (046 still creates them on the way up: its initial fill calls them), so applying
--- this file to a database at 046 changes nothing.
+-- this file to a database at 046 changes nothing but adding kifu_synthetic_trade_id.
 --
 -- Rules for this file: idempotent (CREATE OR REPLACE FUNCTION; DROP TRIGGER IF EXISTS then CREATE
 -- TRIGGER, in one transaction so no write slips between them); definitions only, no data changes
@@ -192,3 +192,21 @@ CREATE TRIGGER trade_events_rollup_delete AFTER DELETE ON trade_events
     FOR EACH STATEMENT EXECUTE FUNCTION kifu_trade_events_rollup();
 CREATE TRIGGER trade_events_rollup_truncate AFTER TRUNCATE ON trade_events
     FOR EACH STATEMENT EXECUTE FUNCTION kifu_trade_events_truncated();
+
+-- trades.binance_trade_id of a trade imported by the legacy CSV importer (POST /trades/import),
+-- from the fill's content key (64 lowercase hex digits, kifu.ledger.rules):
+-- -(the first 16 hex digits as an unsigned 64-bit number, shifted right by 2) - 1.
+--   * Negative: Binance's own trade ids are positive, so a CSV-imported trade never takes the
+--     place of a synced one under UNIQUE (user_id, exchange, symbol, binance_trade_id), and the
+--     backfill of trade_events from trades (kifu.ledger.service) tells them apart by sign: a
+--     negative id is keyed by content, not as a venue trade id. Read as a BIGINT the 64 bits would
+--     be signed; the shift clears the top two, so the result lies in -2^62 .. -1 (never 0, never
+--     an overflow).
+--   * Stable: a pure function of the content key, which is itself pinned (kifu.fill.v1), so the
+--     same fill gets the same id on every import and on every server. Its Python twin is
+--     kifu.ledger.rules.legacy_trade_id; tests/ledger/test_stored_keys.py pins both.
+-- A single IMMUTABLE expression, so the planner inlines it into the importer's INSERT.
+CREATE OR REPLACE FUNCTION kifu_synthetic_trade_id(key TEXT) RETURNS BIGINT
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT -(((('x' || substr(key, 1, 16))::bit(64)) >> 2)::bigint) - 1
+$$;
