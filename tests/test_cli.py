@@ -33,14 +33,37 @@ def test_db_upgrade_then_nothing_to_do_then_status(empty_db: str) -> None:
     first = _kifu("db", "upgrade", env=env)
     assert first.returncode == 0, first.stderr
     assert "applied  001_init.sql" in first.stdout
-    assert f"done: 0 adopted, {len(discover())} applied" in first.stdout
+    assert "applied  repeatable/ledger_rollups.sql" in first.stdout
+    assert f"done: 0 adopted, {len(discover())} applied, 1 repeatable(s) applied" in first.stdout
     second = _kifu("db", "upgrade", env=env)
     assert second.returncode == 0
     assert "nothing to apply" in second.stdout
     status = _kifu("db", "status", env=env)
     assert status.returncode == 0
     assert "022_create_runs_and_summary_packs.sql" in status.stdout
+    assert "repeatable/ledger_rollups.sql" in status.stdout
     assert "pending" not in status.stdout
+
+
+def test_db_status_lists_a_changed_repeatable_and_upgrade_reapplies_it(empty_db: str) -> None:
+    env = {"DATABASE_URL": empty_db}
+    assert _kifu("db", "upgrade", env=env).returncode == 0
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        conn.execute(f"UPDATE {runner.REPEATABLE_TABLE} SET sha256 = repeat('0', 64)")
+    status = _kifu("db", "status", env=env)
+    assert status.returncode == 0, "a changed repeatable is not an error"
+    line = next(x for x in status.stdout.splitlines() if "repeatable/ledger_rollups.sql" in x)
+    assert "changed" in line
+    upgrade = _kifu("db", "upgrade", env=env)
+    assert upgrade.returncode == 0, upgrade.stderr
+    assert "applied  repeatable/ledger_rollups.sql" in upgrade.stdout
+    assert "done: 0 adopted, 0 applied, 1 repeatable(s) applied" in upgrade.stdout
+    line = next(
+        x
+        for x in _kifu("db", "status", env=env).stdout.splitlines()
+        if "repeatable/ledger_rollups.sql" in x
+    )
+    assert "applied" in line
 
 
 def test_db_status_flags_a_changed_file_and_exits_nonzero(empty_db: str) -> None:

@@ -1,5 +1,5 @@
 """The migration runner: order, bookkeeping, checksums, concurrency, adoption of hand-migrated
-databases and refusal of unrecognisable ones."""
+databases and refusal of unrecognisable ones, and repeatable files."""
 
 from __future__ import annotations
 
@@ -12,7 +12,12 @@ import pytest
 
 from kifu.db import catalog, runner
 from kifu.db.embedded import find_binaries
-from kifu.db.files import MIGRATIONS_DIR, MigrationFileError, discover
+from kifu.db.files import (
+    MIGRATIONS_DIR,
+    MigrationFileError,
+    discover,
+    discover_repeatables,
+)
 
 REFERENCE_FILES = [
     "001_init.sql",
@@ -65,6 +70,15 @@ def _write(directory: Path, name: str, body: str) -> None:
     (directory / name).write_text(body)
 
 
+def _recorded_repeatables(conninfo: str) -> dict[str, str]:
+    with psycopg.connect(conninfo) as conn:
+        rows = conn.execute(f"SELECT filename, sha256 FROM {runner.REPEATABLE_TABLE}").fetchall()
+    return dict(rows)
+
+
+SHIPPED_REPEATABLES = ["ledger_rollups.sql"]
+
+
 # -- discovery and order ------------------------------------------------------------------------
 
 
@@ -103,8 +117,9 @@ def test_upgrade_applies_everything_once_and_records_checksums(empty_db: str) ->
     first = runner.upgrade(empty_db)
     assert first.adopted == []
     assert first.applied == [f.filename for f in discover()]
+    assert first.repeatables == SHIPPED_REPEATABLES
     second = runner.upgrade(empty_db)
-    assert second.applied == [] and second.adopted == []
+    assert second.applied == [] and second.adopted == [] and second.repeatables == []
     with psycopg.connect(empty_db) as conn:
         rows = conn.execute(
             f"SELECT filename, sha256, how FROM {runner.BOOKKEEPING_TABLE}"
@@ -112,15 +127,21 @@ def test_upgrade_applies_everything_once_and_records_checksums(empty_db: str) ->
     shas = {f.filename: f.sha256 for f in discover()}
     assert {name: sha for name, sha, _ in rows} == shas
     assert {how for _, _, how in rows} == {"applied"}
-    assert all(s.state == "applied" for s in runner.status(empty_db))
+    assert _recorded_repeatables(empty_db) == {r.filename: r.sha256 for r in discover_repeatables()}
+    states = runner.status(empty_db)
+    assert all(s.state == "applied" for s in states)
+    assert [s.filename for s in states if s.repeatable] == SHIPPED_REPEATABLES
 
 
 def test_stop_after_applies_a_prefix(empty_db: str) -> None:
     result = runner.upgrade(empty_db, stop_after="015_add_ai_quota_limit.sql")
     assert result.applied == REFERENCE_FILES[:17]
+    # Repeatables are written for the schema of the last migration: a partial upgrade skips them.
+    assert result.repeatables == []
     states = {s.filename: s.state for s in runner.status(empty_db)}
     assert states["015_add_ai_quota_limit.sql"] == "applied"
     assert states["020_guided_review.sql"] == "pending"
+    assert states["ledger_rollups.sql"] == "pending"
     with pytest.raises(runner.MigrationError, match="no migration file named"):
         runner.upgrade(empty_db, stop_after="999_nope.sql")
 
@@ -184,6 +205,8 @@ def test_two_concurrent_upgrades_apply_each_file_once(empty_db: str) -> None:
     applied = [name for r in results for name in r.applied]
     assert sorted(applied) == sorted(f.filename for f in discover())
     assert len(_recorded(empty_db)) == len(discover())
+    assert [name for r in results for name in r.repeatables] == SHIPPED_REPEATABLES
+    assert len(_recorded_repeatables(empty_db)) == len(SHIPPED_REPEATABLES)
 
 
 # -- adoption of hand-migrated databases --------------------------------------------------------
@@ -246,3 +269,183 @@ def test_refuses_a_foreign_database(empty_db: str) -> None:
         conn.execute("CREATE TABLE users (id serial PRIMARY KEY, login text)")
     with pytest.raises(runner.MigrationError, match=r"001_init\.sql is only partly applied"):
         runner.upgrade(empty_db)
+
+
+# -- repeatable files ---------------------------------------------------------------------------
+
+
+def test_repeatables_are_named_without_a_number_and_sorted(tmp_path: Path) -> None:
+    assert discover_repeatables(tmp_path / "missing") == []
+    for name in ["b_two.sql", "a_one.sql"]:
+        _write(tmp_path, name, "SELECT 1;")
+    (tmp_path / "notes.txt").write_text("not SQL")
+    assert [r.filename for r in discover_repeatables(tmp_path)] == ["a_one.sql", "b_two.sql"]
+    _write(tmp_path, "001_numbered.sql", "SELECT 1;")
+    with pytest.raises(MigrationFileError, match=r"001_numbered\.sql"):
+        discover_repeatables(tmp_path)
+
+
+def test_shipped_repeatables_are_a_folder_next_to_the_migrations() -> None:
+    assert [r.filename for r in discover_repeatables()] == SHIPPED_REPEATABLES
+    assert all(r.sql.startswith("-- ") and "-- Why:" in r.sql for r in discover_repeatables())
+
+
+def _fn_value(conninfo: str, fn: str) -> object:
+    with psycopg.connect(conninfo) as conn:
+        return conn.execute(f"SELECT {fn}()").fetchone()[0]  # type: ignore[index]
+
+
+def test_edited_repeatable_is_applied_again_after_the_migrations(
+    empty_db: str, tmp_path: Path
+) -> None:
+    migrations, repeatable = tmp_path / "migrations", tmp_path / "repeatable"
+    migrations.mkdir()
+    repeatable.mkdir()
+    _write(migrations, "001_one.sql", "CREATE TABLE one (n int); INSERT INTO one VALUES (1);")
+    _write(
+        repeatable,
+        "probe.sql",
+        "CREATE OR REPLACE FUNCTION probe() RETURNS int\nLANGUAGE sql AS 'SELECT 1';",
+    )
+
+    def upgrade() -> runner.UpgradeResult:
+        return runner.upgrade(
+            empty_db, files=discover(migrations), repeatables=discover_repeatables(repeatable)
+        )
+
+    def states() -> dict[str, str]:
+        rows = runner.status(empty_db, discover(migrations), discover_repeatables(repeatable))
+        return {s.filename: s.state for s in rows if s.repeatable}
+
+    assert states() == {"probe.sql": "pending"}
+    first = upgrade()
+    assert (first.applied, first.repeatables) == (["001_one.sql"], ["probe.sql"])
+    assert _fn_value(empty_db, "probe") == 1
+    assert states() == {"probe.sql": "applied"}
+    assert upgrade().repeatables == []
+
+    # The edit reads a table that only the new migration creates (SQL function bodies are
+    # checked when created), so it can only succeed if the migration went first.
+    _write(migrations, "002_two.sql", "CREATE TABLE two (n int); INSERT INTO two VALUES (2);")
+    _write(
+        repeatable,
+        "probe.sql",
+        "CREATE OR REPLACE FUNCTION probe() RETURNS int\nLANGUAGE sql AS 'SELECT n FROM two';",
+    )
+    assert states() == {"probe.sql": "changed"}
+    with psycopg.connect(empty_db) as conn:
+        before = conn.execute(f"SELECT applied_at FROM {runner.REPEATABLE_TABLE}").fetchone()
+    again = upgrade()
+    assert (again.applied, again.repeatables) == (["002_two.sql"], ["probe.sql"])
+    assert _fn_value(empty_db, "probe") == 2
+    assert _recorded_repeatables(empty_db) == {
+        "probe.sql": discover_repeatables(repeatable)[0].sha256
+    }
+    with psycopg.connect(empty_db) as conn:
+        after = conn.execute(f"SELECT applied_at FROM {runner.REPEATABLE_TABLE}").fetchone()
+    assert before is not None and after is not None and after[0] > before[0]
+    assert states() == {"probe.sql": "applied"}
+    assert upgrade().repeatables == []
+
+    (repeatable / "probe.sql").unlink()
+    assert states() == {"probe.sql": "unknown"}
+
+
+def test_failing_repeatable_is_rolled_back_and_tried_again(empty_db: str, tmp_path: Path) -> None:
+    migrations, repeatable = tmp_path / "migrations", tmp_path / "repeatable"
+    migrations.mkdir()
+    repeatable.mkdir()
+    _write(migrations, "001_one.sql", "CREATE TABLE one (n int);")
+    _write(repeatable, "a_fine.sql", "CREATE OR REPLACE VIEW fine AS SELECT 1 AS n;")
+    _write(repeatable, "b_bad.sql", "CREATE VIEW half AS SELECT 1 AS n;\nSELECT no_such_fn();")
+
+    def upgrade() -> runner.UpgradeResult:
+        return runner.upgrade(
+            empty_db, files=discover(migrations), repeatables=discover_repeatables(repeatable)
+        )
+
+    with pytest.raises(runner.MigrationError, match=r"repeatable file b_bad\.sql failed"):
+        upgrade()
+    with psycopg.connect(empty_db) as conn:
+        assert conn.execute("SELECT to_regclass('one')").fetchone() == ("one",)
+        assert conn.execute("SELECT to_regclass('fine')").fetchone() == ("fine",)
+        assert conn.execute("SELECT to_regclass('half')").fetchone() == (None,)
+    assert set(_recorded_repeatables(empty_db)) == {"a_fine.sql"}
+    _write(repeatable, "b_bad.sql", "CREATE OR REPLACE VIEW half AS SELECT 1 AS n;")
+    result = upgrade()
+    assert (result.applied, result.repeatables) == ([], ["b_bad.sql"])
+
+
+def test_two_concurrent_upgrades_apply_an_edited_repeatable_once(
+    empty_db: str, tmp_path: Path
+) -> None:
+    migrations, repeatable = tmp_path / "migrations", tmp_path / "repeatable"
+    migrations.mkdir()
+    repeatable.mkdir()
+    _write(migrations, "100_applications.sql", "CREATE TABLE applications (n serial);")
+    _write(repeatable, "counted.sql", "INSERT INTO applications DEFAULT VALUES;")
+    results: list[runner.UpgradeResult] = []
+    errors: list[BaseException] = []
+
+    def run(barrier: threading.Barrier) -> None:
+        try:
+            barrier.wait()
+            results.append(
+                runner.upgrade(
+                    empty_db,
+                    files=discover(migrations),
+                    repeatables=discover_repeatables(repeatable),
+                )
+            )
+        except BaseException as exc:  # surfaced by the assertion below
+            errors.append(exc)
+
+    for _round in range(2):  # a first application, then an edit
+        barrier = threading.Barrier(2)
+        threads = [threading.Thread(target=run, args=(barrier,)) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        _write(repeatable, "counted.sql", "INSERT INTO applications DEFAULT VALUES; -- edited")
+    assert errors == []
+    assert sorted(name for r in results for name in r.repeatables) == ["counted.sql"] * 2
+    with psycopg.connect(empty_db) as conn:
+        assert conn.execute("SELECT count(*) FROM applications").fetchone() == (2,)
+
+
+_DEFINITIONS = """
+SELECT 'function ' || p.oid::regprocedure::text, pg_get_functiondef(p.oid)
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname = 'public' AND p.prokind = 'f'
+UNION ALL
+SELECT 'trigger ' || t.tgname, pg_get_triggerdef(t.oid) || ' ' || t.tgenabled::text
+FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'public' AND NOT t.tgisinternal
+"""
+
+
+def _definitions(conninfo: str) -> dict[str, str]:
+    with psycopg.connect(conninfo) as conn:
+        return dict(conn.execute(_DEFINITIONS).fetchall())  # type: ignore[arg-type]
+
+
+def test_ledger_rollups_repeatable_changes_nothing_046_defined(empty_db: str) -> None:
+    """The repeatable repeats 046's functions and triggers verbatim: applying it to a database
+    that 046 built adds the synthetic trade id function and changes nothing else."""
+    runner.upgrade(empty_db, repeatables=[])
+    before, snap = _definitions(empty_db), _snapshot(empty_db)
+    assert "trigger trade_events_rollup_insert" in before
+    assert runner.upgrade(empty_db).repeatables == SHIPPED_REPEATABLES
+    after = _definitions(empty_db)
+    added = {k: v for k, v in after.items() if k not in before}
+    assert list(added) == ["function kifu_synthetic_trade_id(text)"]
+    assert "IMMUTABLE" in added["function kifu_synthetic_trade_id(text)"]
+    assert {k: v for k, v in after.items() if k in before} == before
+    assert _snapshot(empty_db) == snap
+    with psycopg.connect(empty_db) as conn:
+        assert conn.execute(
+            "SELECT kifu_synthetic_trade_id(repeat('0', 64)), kifu_synthetic_trade_id(NULL),"
+            " kifu_synthetic_trade_id(repeat('f', 64))"
+        ).fetchone() == (-1, None, -(2**62))

@@ -51,10 +51,15 @@ def _print_upgrade(result: runner.UpgradeResult) -> None:
             out.print(f"  adopted  {name}")
     for name in result.applied:
         out.print(f"  applied  {name}")
-    if not result.adopted and not result.applied:
+    for name in result.repeatables:
+        out.print(f"  applied  repeatable/{name}")
+    if not result.adopted and not result.applied and not result.repeatables:
         out.print("database is up to date; nothing to apply")
     else:
-        out.print(f"done: {len(result.adopted)} adopted, {len(result.applied)} applied")
+        out.print(
+            f"done: {len(result.adopted)} adopted, {len(result.applied)} applied,"
+            f" {len(result.repeatables)} repeatable(s) applied"
+        )
 
 
 @db_app.command("upgrade")
@@ -73,7 +78,7 @@ def db_upgrade() -> None:
 
 @db_app.command("status")
 def db_status() -> None:
-    """List applied, adopted, pending and changed migration files."""
+    """List applied, adopted, pending and changed migration and repeatable files."""
     settings = get_settings()
     try:
         with runtime.database(settings) as conninfo:
@@ -85,9 +90,13 @@ def db_status() -> None:
     table = Table("file", "state", "applied at")
     for row in rows:
         at = row.applied_at.isoformat(timespec="seconds") if row.applied_at else ""
-        table.add_row(row.filename, row.state, at)
+        name = f"repeatable/{row.filename}" if row.repeatable else row.filename
+        table.add_row(name, row.state, at)
     out.print(table)
-    if any(r.state == "changed" for r in rows):
+    if any(r.repeatable and r.state in ("changed", "pending") for r in rows):
+        out.print("repeatable files marked changed or pending are applied by the next upgrade")
+    # A changed migration is refused by the upgrade; a changed repeatable is just re-applied.
+    if any(r.state == "changed" and not r.repeatable for r in rows):
         raise typer.Exit(code=1)
 
 
@@ -113,7 +122,7 @@ def serve(
         settings = runtime.with_secrets(settings)
         with runtime.database(settings) as conninfo:
             result = runner.upgrade(conninfo)
-            if result.adopted or result.applied:
+            if result.adopted or result.applied or result.repeatables:
                 _print_upgrade(result)
             api = create_app(settings, conninfo)
             where = (
