@@ -431,9 +431,10 @@ def _definitions(conninfo: str) -> dict[str, str]:
         return dict(conn.execute(_DEFINITIONS).fetchall())  # type: ignore[arg-type]
 
 
-def test_ledger_rollups_repeatable_changes_nothing_046_defined(empty_db: str) -> None:
-    """The repeatable repeats 046's functions and triggers verbatim: applying it to a database
-    that 046 built adds the synthetic trade id function and changes nothing else."""
+def test_ledger_rollups_repeatable_changes_only_what_it_says(empty_db: str) -> None:
+    """The repeatable repeats 046's functions and triggers: applying it to a database that the
+    migrations built adds the synthetic trade id function, makes the rollup trigger queue fee
+    edits (047's change tracker) and changes nothing else."""
     runner.upgrade(empty_db, repeatables=[])
     before, snap = _definitions(empty_db), _snapshot(empty_db)
     assert "trigger trade_events_rollup_insert" in before
@@ -442,7 +443,11 @@ def test_ledger_rollups_repeatable_changes_nothing_046_defined(empty_db: str) ->
     added = {k: v for k, v in after.items() if k not in before}
     assert list(added) == ["function kifu_synthetic_trade_id(text)"]
     assert "IMMUTABLE" in added["function kifu_synthetic_trade_id(text)"]
-    assert {k: v for k, v in after.items() if k in before} == before
+    rollup = "function kifu_trade_events_rollup()"
+    assert "charged" not in before[rollup] and "charged" in after[rollup]
+    assert {k: v for k, v in after.items() if k in before and k != rollup} == {
+        k: v for k, v in before.items() if k != rollup
+    }
     assert _snapshot(empty_db) == snap
     with psycopg.connect(empty_db) as conn:
         assert conn.execute(

@@ -76,9 +76,3 @@ SELECT p.user_id, p.trade_no, p.exchange, p.symbol, p.side, p.qty, p.price, p.ex
 FROM _projected p
 WHERE NOT EXISTS (SELECT 1 FROM trades t WHERE t.event_id = p.event_id)
 ON CONFLICT DO NOTHING;
-
--- TEMPORARY (until the repeatable file lands)
-CREATE OR REPLACE FUNCTION kifu_synthetic_trade_id(key text) RETURNS bigint
-LANGUAGE sql IMMUTABLE STRICT AS $$
-    SELECT -(((('x' || substr(key, 1, 16))::bit(64)) >> 2)::bigint) - 1
-$$;

@@ -5,9 +5,11 @@
 -- never edited, so the next change to one function body would have meant copying them all into a
 -- new migration. `kifu db upgrade` applies this file again whenever its SHA-256 changes (after
 -- every versioned migration, in its own transaction, under the runner's advisory lock), so a
--- change is an edit here. The functions and triggers of 046 are repeated below exactly as 046
--- wrote them (046 still creates them on the way up: its initial fill calls them), so applying
--- this file to a database at 046 changes nothing but adding kifu_synthetic_trade_id.
+-- change is an edit here. The functions and triggers of 046 are repeated below as 046 wrote them
+-- (046 still creates them on the way up: its initial fill calls them), with these changes since:
+--   * kifu_synthetic_trade_id, the legacy importer's trade id (kifu.ledger.writer uses it);
+--   * the change queue (ledger_pnl_dirty, column `replay` from 047) also takes fee edits, which
+--     move a position's fees but not FIFO, so positions and realized PnL share one tracker.
 --
 -- Rules for this file: idempotent (CREATE OR REPLACE FUNCTION; DROP TRIGGER IF EXISTS then CREATE
 -- TRIGGER, in one transaction so no write slips between them); definitions only, no data changes
@@ -132,6 +134,8 @@ DECLARE
     moved CONSTANT TEXT := '(o.user_id, o.account_id, o.venue_id, o.instrument_id, o.event_type,'
         ' o.side, o.qty, o.price, o.executed_at) IS DISTINCT FROM (n.user_id, n.account_id,'
         ' n.venue_id, n.instrument_id, n.event_type, n.side, n.qty, n.price, n.executed_at)';
+    -- the columns a position reads besides those (its fees)
+    charged CONSTANT TEXT := '(o.fee, o.fee_asset) IS DISTINCT FROM (n.fee, n.fee_asset)';
 BEGIN
     IF TG_OP = 'INSERT' THEN
         src := 'SELECT 1 AS sign, r.* FROM new_rows r';
@@ -143,16 +147,24 @@ BEGIN
     EXECUTE kifu_ledger_hours_upsert_sql(src);
     DELETE FROM ledger_event_hours WHERE n = 0;
 
-    -- Books whose FIFO replay changes, from the earliest fill that moved.
+    -- The change queue (kifu.ledger.tracker): books whose fills changed, from the earliest fill
+    -- that moved; `replay` is false when only fees changed (the position's fees move, FIFO
+    -- does not).
     IF TG_OP = 'UPDATE' THEN
-        src := 'SELECT o.* FROM old_rows o LEFT JOIN new_rows n ON n.id = o.id'
-            || ' WHERE n.id IS NULL OR ' || moved
-            || ' UNION ALL SELECT n.* FROM new_rows n LEFT JOIN old_rows o ON o.id = n.id'
-            || ' WHERE o.id IS NULL OR ' || moved;
+        src := 'SELECT o.*, ' || moved || ' AS replay'
+            || ' FROM old_rows o LEFT JOIN new_rows n ON n.id = o.id'
+            || ' WHERE n.id IS NULL OR ' || moved || ' OR ' || charged
+            || ' UNION ALL SELECT n.*, ' || moved || ' AS replay'
+            || ' FROM new_rows n LEFT JOIN old_rows o ON o.id = n.id'
+            || ' WHERE o.id IS NULL OR ' || moved || ' OR ' || charged;
+    ELSE
+        src := 'SELECT r.*, true AS replay FROM (' || src || ') r';  -- every row moves its book
     END IF;
     EXECUTE format(
-        'INSERT INTO ledger_pnl_dirty (user_id, account_id, venue_id, instrument_id, since)'
-        ' SELECT d.user_id, d.account_id, d.venue_id, d.instrument_id, min(d.executed_at)'
+        'INSERT INTO ledger_pnl_dirty (user_id, account_id, venue_id, instrument_id, since,'
+        '                              replay)'
+        ' SELECT d.user_id, d.account_id, d.venue_id, d.instrument_id, min(d.executed_at),'
+        '        coalesce(bool_or(d.replay), true)'
         ' FROM (%s) d'
         ' WHERE d.event_type IN (''spot_trade'', ''perp_trade'', ''dex_swap'')'
         '   AND d.instrument_id IS NOT NULL'
