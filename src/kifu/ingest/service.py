@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 
 from psycopg import AsyncConnection
 
-from kifu.ingest import runs
+from kifu import runs
 from kifu.ingest.formats import detect
 from kifu.ingest.formats.base import (
     ImportContext,
