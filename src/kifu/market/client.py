@@ -22,6 +22,7 @@ import httpx
 from psycopg import AsyncConnection
 
 from kifu.config import Settings
+from kifu.kit.errors import DomainError
 from kifu.kit.timeutil import candle_open, utc_now
 from kifu.market import store
 from kifu.market.rules import (
@@ -50,21 +51,34 @@ UPBIT_INTERVAL_PATHS = {
 }
 
 
-class MarketError(Exception):
+class MarketError(DomainError):
+    """Prices could not be had; ``message`` is safe to show."""
+
+    code = "EXCHANGE_REQUEST_FAILED"
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
-        self.message = message
 
 
 class SymbolUnsupported(MarketError):
     """No venue prices this symbol (a stock, an unknown pair, a delisted market)."""
 
+    code = "INVALID_SYMBOL"
+    field = "symbol"
+
 
 class RateLimited(MarketError):
+    """The venue is in a rate-limit cooldown until ``until`` (stored; every process waits)."""
+
     def __init__(self, venue: str, until: datetime) -> None:
         super().__init__(f"{venue} rate limit: retry after {until.isoformat()}")
         self.venue = venue
         self.until = until
+
+    @property
+    def retry_after(self) -> float:  # type: ignore[override]
+        """Whole seconds (at least 1) from now until the cooldown ends."""
+        return max(int((self.until - datetime.now(UTC)).total_seconds()), 1)
 
 
 class UpstreamFailed(MarketError):

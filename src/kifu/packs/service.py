@@ -37,15 +37,8 @@ def _dec(text: Any) -> Decimal | None:
 
 
 def parse_options(range_: str | None, tz: str | None, default_tz: str) -> tuple[str, Any]:
-    try:
-        r = rules.check_range(range_)
-    except rules.RuleError as exc:
-        raise BadRequest("INVALID_RANGE", f"{exc.field}: {exc.message}") from exc
-    try:
-        zone = rules.check_timezone(tz, default_tz)
-    except rules.RuleError as exc:
-        raise BadRequest("INVALID_TIMEZONE", f"{exc.field}: {exc.message}") from exc
-    return r, zone
+    """The range and zone of a request (``rules.RuleError``: ``INVALID_RANGE``/``_TIMEZONE``)."""
+    return rules.check_range(range_), rules.check_timezone(tz, default_tz)
 
 
 def anchor_of(run: dict) -> datetime:
