@@ -13,7 +13,7 @@ from kifu.exchanges import store
 from kifu.exchanges.rules import last4, mask
 from kifu.exchanges.schemas import RegisterBody
 from kifu.exchanges.sync import decrypt_credentials, sync_credential, venue_urls
-from kifu.ingest.venues import EXCHANGES, open_venue
+from kifu.ingest.venues import open_venue
 from kifu.ingest.venues.base import (
     AuthRejected,
     Banned,
@@ -23,7 +23,7 @@ from kifu.ingest.venues.base import (
     RateLimited,
     VenueError,
 )
-from kifu.kit import crypto
+from kifu.kit import crypto, venues
 from kifu.kit.errors import BadRequest, DomainError, NotFound
 from kifu.kit.timeutil import rfc3339
 
@@ -54,8 +54,10 @@ def _validate(body: RegisterBody) -> tuple[str, Credentials]:
     exchange = body.exchange.strip().lower()
     if not exchange:
         raise BadRequest("INVALID_REQUEST", "exchange: required")
-    if exchange not in EXCHANGES:
-        raise BadRequest("INVALID_EXCHANGE", f"exchange: must be one of {', '.join(EXCHANGES)}")
+    if exchange not in venues.EXCHANGE_CODES:
+        raise BadRequest(
+            "INVALID_EXCHANGE", f"exchange: must be one of {', '.join(venues.EXCHANGE_CODES)}"
+        )
     key, secret = body.api_key.strip(), body.api_secret.strip()
     if not key or not secret:
         raise BadRequest("INVALID_REQUEST", "api_key and api_secret: required")

@@ -25,6 +25,7 @@ from kifu.ingest.formats.base import (
     parse_time,
 )
 from kifu.ingest.reader import CsvSource, ImportFailed
+from kifu.kit import venues
 from kifu.kit.errors import BadRequest
 from kifu.kit.timeutil import TIMEFRAME_SECONDS, candle_open
 from kifu.ledger import service as ledger
@@ -283,7 +284,7 @@ def _format_event(name: str) -> str:
 # -- legacy importer ---------------------------------------------------------------------------
 
 LEGACY_REQUIRED = ("exchange", "symbol", "side", "quantity", "price", "trade_time")
-LEGACY_EXCHANGES = ("binance_futures", "binance_spot", "upbit")
+LEGACY_EXCHANGES = venues.EXCHANGE_CODES
 _LEGACY_SYMBOL = re.compile(r"^[A-Z0-9-]{3,20}$")
 
 

@@ -22,6 +22,7 @@ import httpx
 from psycopg import AsyncConnection
 
 from kifu.config import Settings
+from kifu.kit import venues
 from kifu.kit.errors import DomainError
 from kifu.kit.timeutil import candle_open, utc_now
 from kifu.market import store
@@ -97,10 +98,12 @@ class MarketUrls:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MarketUrls:
+        """Each source's base URL from the setting the venue registry names for it."""
         return cls(
-            binance_spot=settings.binance_spot_url.rstrip("/"),
-            binance_futures=settings.binance_futures_url.rstrip("/"),
-            upbit=settings.upbit_url.rstrip("/"),
+            **{
+                v.code: str(getattr(settings, str(v.base_url_setting))).rstrip("/")
+                for v in venues.MARKET_SOURCES
+            }
         )
 
 
