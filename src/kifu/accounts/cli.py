@@ -19,7 +19,7 @@ from kifu.accounts.schemas import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from kifu.config import get_settings
 from kifu.db import runner
 from kifu.db.embedded import EmbeddedError
-from kifu.kit.errors import KifuError
+from kifu.kit.errors import DomainError
 from kifu.kit.timeutil import parse_instant, rfc3339
 
 app = typer.Typer(
@@ -49,8 +49,8 @@ def _run(work: Callable[[psycopg.AsyncConnection], Awaitable[T]]) -> T:
             if settings.embedded:
                 runner.upgrade(conninfo)
             return asyncio.run(go(conninfo))
-    except KifuError as exc:
-        _fail(exc.message)
+    except DomainError as exc:
+        _fail(exc.detail)
     except (EmbeddedError, runner.MigrationError, psycopg.Error) as exc:
         _fail(str(exc).strip())
     raise AssertionError("unreachable")
@@ -144,8 +144,8 @@ def tier(
     if expires:
         try:
             expires_at = parse_instant(expires, "--expires")
-        except KifuError as exc:
-            _fail(exc.message)
+        except DomainError as exc:
+            _fail(exc.detail)
 
     async def work(conn: psycopg.AsyncConnection) -> tuple[str, store.SubscriptionRow]:
         found = await service.find_user(conn, user)

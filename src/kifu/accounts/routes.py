@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from kifu.accounts import ratelimit, service, store
-from kifu.accounts.rules import SymbolError, WatchSymbol, normalize_symbols
+from kifu.accounts.rules import WatchSymbol, normalize_symbols
 from kifu.accounts.schemas import (
     LoginRequest,
     MessageResponse,
@@ -26,7 +26,6 @@ from kifu.accounts.schemas import (
 from kifu.config import Settings
 from kifu.kit.auth import CurrentUser
 from kifu.kit.db import Conn
-from kifu.kit.errors import BadRequest
 from kifu.kit.timeutil import rfc3339
 
 router = APIRouter(prefix="/api/v1")
@@ -144,8 +143,5 @@ async def my_symbols(user_id: CurrentUser, conn: Conn) -> SymbolsResponse:
 @router.put("/users/me/symbols", response_model=SymbolsResponse, tags=["users"])
 async def put_my_symbols(body: SymbolsRequest, user_id: CurrentUser, conn: Conn) -> SymbolsResponse:
     """Replace the watch-list (at most 100 entries); an empty list resets it to BTCUSDT/1h."""
-    try:
-        symbols = normalize_symbols([(s.symbol, s.timeframe_default) for s in body.symbols])
-    except SymbolError as exc:
-        raise BadRequest(exc.code, exc.message) from exc
+    symbols = normalize_symbols([(s.symbol, s.timeframe_default) for s in body.symbols])
     return _symbols_out(await service.replace_watch_list(conn, user_id, symbols))

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from kifu.kit.errors import DomainError
 from kifu.kit.timeutil import TIMEFRAME_SECONDS
 
 # -- emails ------------------------------------------------------------------------------------
@@ -93,13 +94,11 @@ class WatchSymbol:
     timeframe_default: str
 
 
-class SymbolError(ValueError):
+class SymbolError(DomainError, ValueError):
     """A watch-list entry is invalid; ``code`` is the API error code, the message names it."""
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(message, code=code)
 
 
 def normalize_symbols(entries: list[tuple[str, str | None]]) -> list[WatchSymbol]:

@@ -15,6 +15,7 @@ from kifu.exchanges import store
 from kifu.exchanges.rules import bubble_timeframe
 from kifu.ingest.venues.base import Cursor, VenueFill, VenueIncome
 from kifu.journal import auto
+from kifu.kit import venues
 from kifu.ledger import writer
 from kifu.ledger.service import NormalFill
 
@@ -30,7 +31,7 @@ def _fill_row(f: VenueFill, row_no: int) -> writer.Row:
         base=f.base,
         quote=f.quote,
         venue_symbol=f.venue_symbol[:40],
-        event_type="perp_trade" if f.exchange == "binance_futures" else "spot_trade",
+        event_type=venues.get(f.exchange).event_type,
         side=f.side,
         qty=f.qty,
         price=f.price,

@@ -13,7 +13,7 @@ from kifu.exchanges import store
 from kifu.exchanges.rules import last4, mask
 from kifu.exchanges.schemas import RegisterBody
 from kifu.exchanges.sync import decrypt_credentials, sync_credential, venue_urls
-from kifu.ingest.venues import EXCHANGES, open_venue
+from kifu.ingest.venues import open_venue
 from kifu.ingest.venues.base import (
     AuthRejected,
     Banned,
@@ -23,38 +23,41 @@ from kifu.ingest.venues.base import (
     RateLimited,
     VenueError,
 )
-from kifu.kit import crypto
-from kifu.kit.errors import BadGateway, BadRequest, NotFound, TooManyRequests
+from kifu.kit import crypto, venues
+from kifu.kit.errors import BadRequest, DomainError, NotFound
 from kifu.kit.timeutil import rfc3339
 
 MAX_HISTORY_DAYS = 3650
 
 
+class KeyCheckFailed(DomainError):
+    """The key could not be checked at all (the exchange failed, or the stored key cannot be
+    decrypted): nothing is known about its rights."""
+
+    code = "EXCHANGE_PERMISSION_CHECK_FAILED"
+
+
 async def check_key(settings: Settings, exchange: str, creds: Credentials) -> KeyCheck:
-    """The exchange's verdict on a key, as API errors: 400 ``EXCHANGE_PERMISSION_DENIED`` for
-    a rejected key, a missing right or a withdrawal right; 502 when the check itself failed."""
+    """The exchange's verdict on a key. A rejected key, a missing right or a withdrawal right
+    is ``AuthRejected``/``PermissionMissing`` (``EXCHANGE_PERMISSION_DENIED``), a rate limit or
+    ban ``RateLimited``/``Banned``; any other failure means the check itself failed."""
     try:
         async with open_venue(exchange, creds, venue_urls(settings)) as venue:
             return await venue.check_key()
-    except (AuthRejected, PermissionMissing) as exc:
-        raise BadRequest("EXCHANGE_PERMISSION_DENIED", exc.message) from exc
-    except (RateLimited, Banned) as exc:
-        raise TooManyRequests(
-            "RATE_LIMITED", exc.message, headers={"Retry-After": str(int(exc.retry_after or 1))}
-        ) from exc
+    except (AuthRejected, PermissionMissing, RateLimited, Banned):
+        raise
     except VenueError as exc:
-        raise BadGateway(
-            "EXCHANGE_PERMISSION_CHECK_FAILED",
-            f"could not verify the key with the exchange: {exc.message}",
-        ) from exc
+        raise KeyCheckFailed(f"could not verify the key with the exchange: {exc.message}") from exc
 
 
 def _validate(body: RegisterBody) -> tuple[str, Credentials]:
     exchange = body.exchange.strip().lower()
     if not exchange:
         raise BadRequest("INVALID_REQUEST", "exchange: required")
-    if exchange not in EXCHANGES:
-        raise BadRequest("INVALID_EXCHANGE", f"exchange: must be one of {', '.join(EXCHANGES)}")
+    if exchange not in venues.EXCHANGE_CODES:
+        raise BadRequest(
+            "INVALID_EXCHANGE", f"exchange: must be one of {', '.join(venues.EXCHANGE_CODES)}"
+        )
     key, secret = body.api_key.strip(), body.api_secret.strip()
     if not key or not secret:
         raise BadRequest("INVALID_REQUEST", "api_key and api_secret: required")
@@ -145,13 +148,12 @@ async def test(
     try:
         creds = decrypt_credentials(settings, row)
     except crypto.CryptoError as exc:
-        raise BadGateway(
-            "EXCHANGE_PERMISSION_CHECK_FAILED",
-            "the stored key cannot be decrypted with the configured KIFU_ENC_KEY",
+        raise KeyCheckFailed(
+            "the stored key cannot be decrypted with the configured KIFU_ENC_KEY"
         ) from exc
     try:
         result = await check_key(settings, row.exchange, creds)
-    except BadRequest:
+    except (AuthRejected, PermissionMissing):
         await store.set_valid(conn, row.id, False)
         raise
     if not row.is_valid:

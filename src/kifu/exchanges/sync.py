@@ -20,10 +20,10 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from kifu import runs
 from kifu.config import Settings
 from kifu.exchanges import flows, store
 from kifu.exchanges.rules import next_attempt
-from kifu.ingest import runs
 from kifu.ingest.venues import open_venue
 from kifu.ingest.venues.base import (
     AuthRejected,

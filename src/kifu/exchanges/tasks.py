@@ -25,7 +25,7 @@ from procrastinate.exceptions import AlreadyEnqueued
 from kifu.config import get_settings
 from kifu.exchanges import store
 from kifu.exchanges.sync import sync_if_due
-from kifu.kit.errors import KifuError
+from kifu.kit.errors import DomainError
 from kifu.runtime import with_secrets
 from kifu.worker.queue import job_connection, queue
 
@@ -48,7 +48,7 @@ async def sync_credential_job(context: JobContext, credential_id: str) -> None:
             return
         try:
             result = await sync_if_due(conn, settings, cred, interval)
-        except KifuError as exc:  # recorded in the run and the sync status already
+        except DomainError as exc:  # recorded in the run and the sync status already
             log.info("poller sync of %s: %s", credential_id, exc.code)
             return
     if result is None:

@@ -1,1 +1,1 @@
-"""Bringing trades in: CSV export formats, the unified and legacy importers, and runs."""
+"""Bringing trades in: CSV export formats, the unified and legacy importers, exchange clients."""

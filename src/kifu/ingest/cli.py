@@ -19,7 +19,7 @@ from kifu.config import get_settings
 from kifu.db import runner
 from kifu.db.embedded import EmbeddedError
 from kifu.ingest import service
-from kifu.kit.errors import KifuError
+from kifu.kit.errors import DomainError
 
 err = Console(stderr=True)
 out = Console()
@@ -92,8 +92,8 @@ def import_file(
         with runtime.database(settings) as conninfo:
             runner.upgrade(conninfo)
             report = asyncio.run(_run(conninfo, file, user, req))
-    except KifuError as exc:
-        _fail(f"{exc.code}: {exc.message}")
+    except DomainError as exc:
+        _fail(f"{exc.code}: {exc.detail}")
     except (runner.MigrationError, EmbeddedError, runtime.ConfigError) as exc:
         _fail(str(exc))
     except psycopg.OperationalError as exc:

@@ -8,17 +8,17 @@ import io
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
+from kifu.kit.errors import DomainError
+
 SNIFF_BYTES = 64 * 1024
 
 
-class ImportFailed(Exception):
-    """The file as a whole cannot be imported; nothing is written."""
+class ImportFailed(DomainError):
+    """The file as a whole cannot be imported; nothing is written. ``extra`` (for example the
+    missing columns) goes into the answer."""
 
     def __init__(self, code: str, message: str, **extra: object) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.extra = extra
+        super().__init__(message, code=code, extra=extra)
 
 
 def _decodes(data: bytes, encoding: str) -> bool:

@@ -11,7 +11,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
-from kifu.ingest import runs, service
+from kifu import runs
+from kifu.ingest import service
 from kifu.kit.auth import CurrentUser
 from kifu.kit.db import Conn
 from kifu.kit.errors import BadRequest

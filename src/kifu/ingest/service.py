@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 
 from psycopg import AsyncConnection
 
-from kifu.ingest import runs
+from kifu import runs
 from kifu.ingest.formats import detect
 from kifu.ingest.formats.base import (
     ImportContext,
@@ -26,6 +26,7 @@ from kifu.ingest.formats.base import (
 )
 from kifu.ingest.reader import CsvSource, ImportFailed
 from kifu.journal import auto
+from kifu.kit import venues
 from kifu.kit.errors import BadRequest
 from kifu.kit.timeutil import TIMEFRAME_SECONDS
 from kifu.ledger import service as ledger
@@ -153,7 +154,7 @@ async def _unified(
             "MISSING_COLUMNS", f"missing columns: {', '.join(missing)}", missing=missing
         )
     if fmt.venue:
-        if req.venue and canonical_venue(req.venue, _format_event(fmt.name)) != fmt.venue:
+        if req.venue and canonical_venue(req.venue, venues.get(fmt.venue).event_type) != fmt.venue:
             raise ImportFailed(
                 "VENUE_MISMATCH",
                 f"venue: the file is a {fmt.name} export but venue {req.venue!r} was given",
@@ -281,14 +282,10 @@ async def _unified(
     return report
 
 
-def _format_event(name: str) -> str:
-    return "perp_trade" if name == "binance_futures" else "spot_trade"
-
-
 # -- legacy importer ---------------------------------------------------------------------------
 
 LEGACY_REQUIRED = ("exchange", "symbol", "side", "quantity", "price", "trade_time")
-LEGACY_EXCHANGES = ("binance_futures", "binance_spot", "upbit")
+LEGACY_EXCHANGES = venues.EXCHANGE_CODES
 _LEGACY_SYMBOL = re.compile(r"^[A-Z0-9-]{3,20}$")
 
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
-from kifu.kit.errors import BadRequest
+from kifu.kit.errors import DomainError
 from kifu.kit.timeutil import TIMEFRAME_SECONDS, candle_open
 
 SYMBOL_RE = re.compile(r"^[A-Z0-9]{3,12}$")
@@ -28,18 +28,23 @@ VENUE_NAME_LEN = 50
 PNL_PLACES = Decimal("0.00000001")
 
 
+class RuleError(DomainError):
+    """A journal value that breaks a rule: ``code`` says which, ``field`` names the value."""
+
+    def __init__(self, code: str, field: str, message: str) -> None:
+        super().__init__(message, code=code, field=field)
+
+
 def normalize_symbol(raw: object, field: str = "symbol") -> str:
     if not isinstance(raw, str) or not SYMBOL_RE.match(raw.strip().upper()):
-        raise BadRequest(
-            "INVALID_SYMBOL", f"{field}: must be 3-12 letters or digits (e.g. BTCUSDT)"
-        )
+        raise RuleError("INVALID_SYMBOL", field, "must be 3-12 letters or digits (e.g. BTCUSDT)")
     return raw.strip().upper()
 
 
 def normalize_timeframe(raw: object, field: str = "timeframe") -> str:
     value = raw.strip().lower() if isinstance(raw, str) else raw
     if value not in TIMEFRAMES:
-        raise BadRequest("INVALID_TIMEFRAME", f"{field}: must be one of {', '.join(TIMEFRAMES)}")
+        raise RuleError("INVALID_TIMEFRAME", field, f"must be one of {', '.join(TIMEFRAMES)}")
     return value  # type: ignore[return-value]
 
 
@@ -49,18 +54,18 @@ def normalize_tags(raw: Iterable[object] | None, field: str = "tags") -> list[st
         return []
     items = list(raw)
     if len(items) > MAX_TAGS:
-        raise BadRequest("INVALID_TAGS", f"{field}: tags cannot exceed {MAX_TAGS}")
+        raise RuleError("INVALID_TAGS", field, f"tags cannot exceed {MAX_TAGS}")
     tags: list[str] = []
     for item in items:
         if not isinstance(item, str):
-            raise BadRequest("INVALID_TAGS", f"{field}: every tag must be a string")
+            raise RuleError("INVALID_TAGS", field, "every tag must be a string")
         tag = item.strip().lower()
         if not tag:
             continue
         if len(tag) > MAX_TAG_LEN:
-            raise BadRequest("INVALID_TAGS", f"{field}: tag {tag!r} is longer than {MAX_TAG_LEN}")
+            raise RuleError("INVALID_TAGS", field, f"tag {tag!r} is longer than {MAX_TAG_LEN}")
         if not TAG_RE.match(tag):
-            raise BadRequest("INVALID_TAGS", f"{field}: tag {tag!r} may only use a-z, 0-9, _ and -")
+            raise RuleError("INVALID_TAGS", field, f"tag {tag!r} may only use a-z, 0-9, _ and -")
         if tag not in tags:
             tags.append(tag)
     return tags
@@ -78,7 +83,7 @@ def normalize_label(raw: object, max_len: int, field: str) -> str | None:
     if raw is None:
         return None
     if not isinstance(raw, str):
-        raise BadRequest("INVALID_REQUEST", f"{field}: must be a string")
+        raise RuleError("INVALID_REQUEST", field, "must be a string")
     value = raw.strip()[:max_len].strip().lower()
     return value or None
 

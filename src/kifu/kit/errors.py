@@ -1,8 +1,17 @@
-"""Typed errors, mapped once to the ``{"code", "message"}`` envelope and an HTTP status.
+"""Errors, and their one mapping to the ``{"code", "message"}`` envelope and an HTTP status.
 
-Raise these from services and routes; ``install_error_handlers`` turns them, and every other
-failure (unknown route, malformed JSON, validation, unexpected exception), into the one envelope
-the KIFU client reads.
+Two kinds of error reach the handler:
+
+* a **domain error** (``DomainError``): raised by capabilities and ``kit`` helpers in their own
+  terms, with a stable ``code`` (the API's) and a message safe to show, never an HTTP status.
+  ``STATUS_BY_CODE`` below gives each code its status, once; a code missing there is a 400
+  (the class-based default of every domain error: the request asked for something invalid).
+* an **HTTP error** (``KifuError`` and its subclasses ``BadRequest``, ``NotFound``, …): raised
+  by routes and services that answer a request, where the status is the point; the class names
+  it.
+
+``install_error_handlers`` turns both, and every other failure (unknown route, malformed JSON,
+validation, unexpected exception), into the one envelope the KIFU client reads.
 """
 
 from __future__ import annotations
@@ -20,8 +29,49 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 log = logging.getLogger("kifu.errors")
 
 
-class KifuError(Exception):
-    """An error with a stable code for clients and a human message."""
+class DomainError(Exception):
+    """A failure named in domain terms: ``code`` (stable, UPPER_SNAKE), ``message`` (safe to
+    show), optionally the ``field`` it concerns (the answer then reads ``field: message``),
+    ``extra`` fields for the answer's body, and ``retry_after`` seconds when waiting helps.
+
+    Subclasses set ``code`` as a class attribute or pass it; they never choose an HTTP status.
+    """
+
+    code: str = "INVALID_REQUEST"
+    field: str | None = None
+    retry_after: float | None = None
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        code: str | None = None,
+        field: str | None = None,
+        extra: dict[str, Any] | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        if code is not None:
+            self.code = code
+        if field is not None:
+            self.field = field
+        if retry_after is not None:
+            self.retry_after = retry_after
+        self.message = message or self.code.replace("_", " ").lower()
+        self.extra = dict(extra or {})
+        super().__init__(self.message)
+
+    @property
+    def detail(self) -> str:
+        """The message as a client or a terminal shows it: ``field: message``."""
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+class InvalidInput(DomainError):
+    """A value a ``kit`` helper cannot accept (a page number, a time, a decimal, a cursor)."""
+
+
+class KifuError(DomainError):
+    """An HTTP error: a stable code for clients, a human message, and the status of its class."""
 
     status_code = 400
     default_code = "INVALID_REQUEST"
@@ -38,7 +88,7 @@ class KifuError(Exception):
         self.message = message or self.code.replace("_", " ").lower()
         self.headers = headers
         self.extra = extra or {}
-        super().__init__(f"{self.code}: {self.message}")
+        Exception.__init__(self, f"{self.code}: {self.message}")
 
 
 class BadRequest(KifuError):
@@ -83,6 +133,52 @@ class BadGateway(KifuError):
 class ServiceUnavailable(KifuError):
     status_code = 503
     default_code = "SERVICE_UNAVAILABLE"
+
+
+# The HTTP status of each domain error code (``DomainError.code``): the one place that says it.
+# Codes of domain errors not listed here are 400.
+STATUS_BY_CODE: dict[str, int] = {
+    # kit helpers and request rules
+    "INVALID_REQUEST": 400,
+    "INVALID_SYMBOL": 400,
+    "INVALID_TIMEFRAME": 400,
+    "INVALID_TAGS": 400,
+    "INVALID_EXCHANGE": 400,
+    # summary packs
+    "INVALID_RANGE": 400,
+    "INVALID_TIMEZONE": 400,
+    # whole-file import failures
+    "EMPTY_FILE": 400,
+    "NOT_CSV": 400,
+    "INVALID_ENCODING": 400,
+    "MISSING_COLUMNS": 400,
+    "MISSING_VENUE": 400,
+    "VENUE_MISMATCH": 400,
+    # exchanges and market data: the exchange refused us, or could not be used
+    "EXCHANGE_PERMISSION_DENIED": 400,
+    "RATE_LIMITED": 429,
+    "EXCHANGE_REQUEST_FAILED": 502,
+    "EXCHANGE_PERMISSION_CHECK_FAILED": 502,
+    "EXCHANGE_SYNC_FAILED": 502,
+}
+DOMAIN_DEFAULT_STATUS = 400
+
+
+def http_status(exc: DomainError) -> int:
+    """The status of an error: an HTTP error's own, else its code's, else 400."""
+    if isinstance(exc, KifuError):
+        return exc.status_code
+    return STATUS_BY_CODE.get(exc.code, DOMAIN_DEFAULT_STATUS)
+
+
+def http_headers(exc: DomainError, status: int) -> dict[str, str] | None:
+    """An HTTP error's own headers; for a domain error, ``Retry-After`` when it says how long
+    to wait, and on every 429 (one second when it does not say)."""
+    if isinstance(exc, KifuError):
+        return exc.headers
+    if exc.retry_after is None and status != 429:
+        return None
+    return {"Retry-After": str(int(exc.retry_after or 1))}
 
 
 _STATUS_CODES = {
@@ -132,9 +228,10 @@ def describe_validation_errors(errors: list[dict[str, Any]]) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(KifuError)
-    async def _kifu_error(_: Request, exc: KifuError) -> JSONResponse:
-        return error_response(exc.status_code, exc.code, exc.message, exc.headers, **exc.extra)
+    @app.exception_handler(DomainError)
+    async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
+        status = http_status(exc)
+        return error_response(status, exc.code, exc.detail, http_headers(exc, status), **exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -13,7 +13,7 @@ from decimal import (
     Overflow,
 )
 
-from kifu.kit.errors import BadRequest
+from kifu.kit.errors import InvalidInput
 
 # Arithmetic that never rounds: as many digits as the operands need (the default context keeps 28
 # significant digits, fewer than a NUMERIC(30, 10) column holds). Use EXACT.add, .subtract,
@@ -26,17 +26,17 @@ EXACT = Context(
 def parse_decimal(value: object, field: str) -> Decimal:
     """A finite ``Decimal`` from a string or int (floats are refused: they are not exact)."""
     if isinstance(value, bool | float):
-        raise BadRequest("INVALID_REQUEST", f"{field}: send numbers as decimal strings")
+        raise InvalidInput("send numbers as decimal strings", field=field)
     if isinstance(value, int):
         return Decimal(value)
     if not isinstance(value, str) or not value.strip():
-        raise BadRequest("INVALID_REQUEST", f"{field}: must be a decimal number")
+        raise InvalidInput("must be a decimal number", field=field)
     try:
         d = Decimal(value.strip())
     except InvalidOperation as exc:
-        raise BadRequest("INVALID_REQUEST", f"{field}: {value!r} is not a number") from exc
+        raise InvalidInput(f"{value!r} is not a number", field=field) from exc
     if not d.is_finite():
-        raise BadRequest("INVALID_REQUEST", f"{field}: must be finite")
+        raise InvalidInput("must be finite", field=field)
     return d
 
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Query
 
-from kifu.kit.errors import BadRequest
+from kifu.kit.errors import InvalidInput
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -22,7 +22,7 @@ def parse_positive_int(raw: str | None, name: str, default: int) -> int:
     if raw is None or raw == "":
         return default
     if not raw.isdigit() or int(raw) == 0:
-        raise BadRequest("INVALID_REQUEST", f"{name}: must be a positive whole number")
+        raise InvalidInput("must be a positive whole number", field=name)
     return int(raw)
 
 
@@ -58,12 +58,13 @@ def encode_cursor(*parts: str) -> str:
 
 
 def decode_cursor(cursor: str, count: int) -> list[str]:
-    """The ``count`` parts of a cursor made by ``encode_cursor``; 400 if it is not one."""
+    """The ``count`` parts of a cursor made by ``encode_cursor``; ``InvalidInput`` if it is
+    not one."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         parts = base64.urlsafe_b64decode(padded.encode()).decode().split("|")
     except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest("INVALID_REQUEST", "cursor: not a valid cursor") from exc
+        raise InvalidInput("not a valid cursor", field="cursor") from exc
     if len(parts) != count:
-        raise BadRequest("INVALID_REQUEST", "cursor: not a valid cursor")
+        raise InvalidInput("not a valid cursor", field="cursor")
     return parts

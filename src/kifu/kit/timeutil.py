@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from kifu.kit.errors import BadRequest
+from kifu.kit.errors import InvalidInput
 
 # The chart timeframes kifu knows (the client's), as candle lengths in seconds.
 TIMEFRAME_SECONDS: dict[str, int] = {"1m": 60, "15m": 900, "1h": 3600, "4h": 14400, "1d": 86400}
@@ -27,9 +27,9 @@ def parse_instant(value: str, field: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError as exc:
-        raise BadRequest("INVALID_REQUEST", f"{field}: {value!r} is not an RFC 3339 time") from exc
+        raise InvalidInput(f"{value!r} is not an RFC 3339 time", field=field) from exc
     if parsed.tzinfo is None:
-        raise BadRequest("INVALID_REQUEST", f"{field}: {value!r} has no time zone")
+        raise InvalidInput(f"{value!r} has no time zone", field=field)
     return parsed.astimezone(UTC)
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from kifu.kit import venues
 from kifu.kit.auth import CurrentUser
 from kifu.kit.db import Conn
 from kifu.kit.errors import BadRequest
@@ -16,7 +17,7 @@ from kifu.ledger import queries, service
 
 router = APIRouter(prefix="/api/v1")
 
-EXCHANGES = ("binance_futures", "binance_spot", "upbit")
+EXCHANGES = venues.EXCHANGE_CODES  # the values of trades.exchange
 Q = Annotated[str | None, Query()]
 
 

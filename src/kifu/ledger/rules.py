@@ -34,6 +34,7 @@ import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
+from kifu.kit import venues
 from kifu.kit.money import dec_str
 
 KEY_VERSION = "kifu.fill.v1"
@@ -44,33 +45,6 @@ EVENT_TYPES = frozenset(
     {"spot_trade", "perp_trade", "dex_swap", "lp_add", "lp_remove", "transfer", "fee"}
 )
 TRADE_LIKE = frozenset({"spot_trade", "perp_trade", "dex_swap"})
-
-VENUE_TYPE_BY_CODE = {
-    "binance": "cex",
-    "binance_futures": "cex",
-    "binance_spot": "cex",
-    "upbit": "cex",
-    "bybit": "cex",
-    "bithumb": "cex",
-    "kis": "broker",
-    "hyperliquid": "dex",
-    "jupiter": "dex",
-    "uniswap": "dex",
-}
-VENUE_DISPLAY = {
-    "binance": "Binance",
-    "binance_futures": "Binance Futures",
-    "binance_spot": "Binance Spot",
-    "upbit": "Upbit",
-    "bybit": "Bybit",
-    "bithumb": "Bithumb",
-    "kis": "Korea Investment & Securities",
-    "hyperliquid": "Hyperliquid",
-    "jupiter": "Jupiter",
-    "uniswap": "Uniswap",
-}
-_VENUE_ALIASES = {"binanceusdm": "binance_futures", "binance_usdm": "binance_futures"}
-KRW_VENUES = frozenset({"upbit", "bithumb", "kis"})
 
 # Quote assets, highest priority first: in "A-B" the higher-priority asset is the quote, so
 # Upbit's KRW-BTC and Binance's BTC-USDT both come out right.
@@ -86,24 +60,28 @@ class RuleError(ValueError):
 
 
 def canonical_venue(venue: str, event_type: str | None = None) -> str:
+    """The venue code of ``kifu.kit.venues`` (aliases resolved, ``binance`` split by event
+    type); a venue kifu does not know keeps its code, lower case with ``_`` separators."""
     code = venue.strip().lower().replace("-", "_").replace(" ", "_")
-    code = _VENUE_ALIASES.get(code, code)
-    if code == "binance" and event_type == "perp_trade":
-        return "binance_futures"
-    if code == "binance" and event_type in ("spot_trade", None):
-        return "binance_spot"
-    return code
+    code = venues.ALIASES.get(code, code)
+    return venues.split_by_event_type(code, event_type)
 
 
 def venue_type_for(code: str) -> str:
-    return VENUE_TYPE_BY_CODE.get(code, "cex")
+    known = venues.get(code)
+    return known.venue_type if known else "cex"
 
 
 def venue_display_name(code: str) -> str:
-    return VENUE_DISPLAY.get(code) or code.replace("_", " ").title()
+    known = venues.get(code)
+    return known.display_name if known else code.replace("_", " ").title()
 
 
 def default_event_type(venue: str, venue_type: str) -> str:
+    known = venues.get(venue)
+    if known is not None and known.venue_type == venue_type:
+        return known.event_type
+    # A venue kifu does not know, or one the caller typed otherwise: judged by its name and type.
     if "futures" in venue or "perp" in venue:
         return "perp_trade"
     if venue_type == "dex":
@@ -147,7 +125,7 @@ def split_symbol(
                     b, q = s[: -len(suffix)], suffix
                     break
             if not q:
-                q = "KRW" if asset_class == "stock" or venue in KRW_VENUES else "USDT"
+                q = "KRW" if asset_class == "stock" or venue in venues.KRW_QUOTED else "USDT"
     if not _ASSET_RE.match(b) or not _ASSET_RE.match(q) or b == q:
         raise RuleError("invalid symbol format")
     return b, q

@@ -22,6 +22,8 @@ import httpx
 from psycopg import AsyncConnection
 
 from kifu.config import Settings
+from kifu.kit import venues
+from kifu.kit.errors import DomainError
 from kifu.kit.timeutil import candle_open, utc_now
 from kifu.market import store
 from kifu.market.rules import (
@@ -50,21 +52,34 @@ UPBIT_INTERVAL_PATHS = {
 }
 
 
-class MarketError(Exception):
+class MarketError(DomainError):
+    """Prices could not be had; ``message`` is safe to show."""
+
+    code = "EXCHANGE_REQUEST_FAILED"
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
-        self.message = message
 
 
 class SymbolUnsupported(MarketError):
     """No venue prices this symbol (a stock, an unknown pair, a delisted market)."""
 
+    code = "INVALID_SYMBOL"
+    field = "symbol"
+
 
 class RateLimited(MarketError):
+    """The venue is in a rate-limit cooldown until ``until`` (stored; every process waits)."""
+
     def __init__(self, venue: str, until: datetime) -> None:
         super().__init__(f"{venue} rate limit: retry after {until.isoformat()}")
         self.venue = venue
         self.until = until
+
+    @property
+    def retry_after(self) -> float:  # type: ignore[override]
+        """Whole seconds (at least 1) from now until the cooldown ends."""
+        return max(int((self.until - datetime.now(UTC)).total_seconds()), 1)
 
 
 class UpstreamFailed(MarketError):
@@ -83,10 +98,12 @@ class MarketUrls:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MarketUrls:
+        """Each source's base URL from the setting the venue registry names for it."""
         return cls(
-            binance_spot=settings.binance_spot_url.rstrip("/"),
-            binance_futures=settings.binance_futures_url.rstrip("/"),
-            upbit=settings.upbit_url.rstrip("/"),
+            **{
+                v.code: str(getattr(settings, str(v.base_url_setting))).rstrip("/")
+                for v in venues.MARKET_SOURCES
+            }
         )
 
 

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from kifu.kit.db import Conn
-from kifu.kit.errors import BadGateway, BadRequest
-from kifu.market import MemoryCache, RateLimited, SymbolUnsupported, UpstreamFailed, open_market
+from kifu.kit.errors import BadRequest
+from kifu.market import MemoryCache, open_market
 from kifu.market.rules import EXCHANGES, INTERVALS, KLINE_SYMBOL
 
 router = APIRouter(prefix="/api/v1/market", tags=["market"])
@@ -62,18 +62,8 @@ async def klines(
     ex = (exchange or "").strip().lower() or None
     if ex is not None and ex not in EXCHANGES:
         raise BadRequest("INVALID_EXCHANGE", f"exchange: must be one of {', '.join(EXCHANGES)}")
-    try:
-        async with open_market(request.app.state.settings, _memory(request)) as market:
-            candles = await market.klines(conn, sym, iv, count, end, ex)
-    except SymbolUnsupported as exc:
-        raise BadRequest("INVALID_SYMBOL", f"symbol: {exc.message}") from exc
-    except RateLimited as exc:
-        seconds = max(int((exc.until - datetime.now(UTC)).total_seconds()), 1)
-        raise BadGateway(
-            "EXCHANGE_REQUEST_FAILED", exc.message, headers={"Retry-After": str(seconds)}
-        ) from exc
-    except UpstreamFailed as exc:
-        raise BadGateway("EXCHANGE_REQUEST_FAILED", exc.message) from exc
+    async with open_market(request.app.state.settings, _memory(request)) as market:
+        candles = await market.klines(conn, sym, iv, count, end, ex)
     return [
         {
             "time": int(c.open_time.timestamp()),

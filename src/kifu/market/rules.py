@@ -8,14 +8,16 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 
+from kifu.kit import venues
 from kifu.kit.timeutil import TIMEFRAME_SECONDS, candle_open
 
 # Candle intervals kifu charts and stores, in seconds.
 INTERVALS = TIMEFRAME_SECONDS
 
-BINANCE_FUTURES = "binance_futures"
-BINANCE_SPOT = "binance_spot"
-UPBIT = "upbit"
+# The market-data sources (``kifu.kit.venues``): each venue's ``market_data`` is one of these.
+BINANCE_FUTURES = venues.BINANCE_FUTURES
+BINANCE_SPOT = venues.BINANCE_SPOT
+UPBIT = venues.UPBIT
 
 # Quotes of Binance USDⓈ-M futures, and quotes only Binance spot lists (reference §4.5).
 FUTURES_QUOTES = ("USDT", "USDC", "BUSD")
@@ -26,7 +28,8 @@ UPBIT_QUOTES = ("KRW", "BTC", "USDT")
 KLINE_SYMBOL = re.compile(r"^[A-Z0-9-]{3,20}$")
 UPBIT_MARKET = re.compile(r"^[A-Z]{3,5}-[A-Z0-9]{1,12}$")
 BINANCE_SYMBOL = re.compile(r"^[A-Z0-9]{2,20}$")
-EXCHANGES = ("binance", "binance_futures", "binance_spot", "upbit")
+# The venues a klines request may name (``exchange=``): those with a market-data source.
+EXCHANGES = venues.MARKET_CODES
 
 # Most candles one request may ask for, per venue.
 MAX_BATCH = {BINANCE_FUTURES: 1500, BINANCE_SPOT: 1000, UPBIT: 200}
@@ -91,14 +94,14 @@ def resolve(symbol: str, exchange: str | None = None) -> Source:
     Never guesses another market: anything that is not a Binance or Upbit pair is ``Unsupported``.
     """
     s = symbol.strip().upper()
-    ex = (exchange or "").strip().lower()
-    if ex == UPBIT:
+    source = venues.market_source((exchange or "").strip().lower())
+    if source == UPBIT:
         market = _upbit_market(s, explicit=True)
         if market is None:
             raise Unsupported(f"{s} is not an Upbit market (use KRW-XXX)")
         return Source(UPBIT, market)
-    if ex in ("binance", BINANCE_FUTURES, BINANCE_SPOT):
-        found = _binance(s, spot_only=ex == BINANCE_SPOT)
+    if source in (BINANCE_FUTURES, BINANCE_SPOT):
+        found = _binance(s, spot_only=source == BINANCE_SPOT)
         if found is None:
             raise Unsupported(f"{s} is not a Binance pair")
         return found

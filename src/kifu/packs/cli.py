@@ -15,7 +15,7 @@ from kifu import runtime
 from kifu.config import get_settings
 from kifu.db import runner
 from kifu.db.embedded import EmbeddedError
-from kifu.kit.errors import KifuError
+from kifu.kit.errors import DomainError, KifuError
 from kifu.packs import service
 
 app = typer.Typer(no_args_is_help=True, help="Summary packs: generate and print.")
@@ -131,8 +131,8 @@ def generate(
             if settings.embedded:
                 runner.upgrade(conninfo)
             pack, created = asyncio.run(go(conninfo))
-    except KifuError as exc:
-        _fail(exc.message)
+    except DomainError as exc:
+        _fail(exc.detail)
     except (EmbeddedError, runner.MigrationError, psycopg.Error) as exc:
         _fail(str(exc).strip())
     render(pack, created, out)

@@ -47,6 +47,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from kifu.kit.errors import DomainError
 from kifu.kit.money import EXACT, dec_str
 from kifu.kit.timeutil import rfc3339
 
@@ -84,19 +85,21 @@ SUSPECT_KINDS: dict[str, tuple[str, str]] = {
 }
 
 
-class RuleError(ValueError):
-    """Bad input to a rule; ``field`` names what was wrong."""
+class RuleError(DomainError, ValueError):
+    """Bad input to a rule; ``field`` names what was wrong, ``code`` says which rule."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
+    def __init__(self, field: str, message: str, *, code: str = "INVALID_REQUEST") -> None:
+        super().__init__(message, code=code, field=field)
 
 
 def check_range(value: str | None) -> str:
     r = (value or DEFAULT_RANGE).strip()
     if r not in RANGES:
-        raise RuleError("range", f"unsupported value {r!r}; accepted values: {', '.join(RANGES)}")
+        raise RuleError(
+            "range",
+            f"unsupported value {r!r}; accepted values: {', '.join(RANGES)}",
+            code="INVALID_RANGE",
+        )
     return r
 
 
@@ -107,7 +110,11 @@ def check_timezone(value: str | None, default: str) -> ZoneInfo:
             raise ValueError(name)
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise RuleError("tz", f"unknown time zone {name!r} (use an IANA name, e.g. UTC)") from exc
+        raise RuleError(
+            "tz",
+            f"unknown time zone {name!r} (use an IANA name, e.g. UTC)",
+            code="INVALID_TIMEZONE",
+        ) from exc
 
 
 @dataclass(frozen=True)

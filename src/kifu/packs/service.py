@@ -18,6 +18,7 @@ from kifu.ledger import curve, pnl, tracker
 from kifu.ledger.curve import Segment
 from kifu.ledger.store import lock_ledger
 from kifu.packs import rules, store
+from kifu.runs import queries as run_queries
 
 try:  # the ledger's symbol normalisation, so income symbols match instruments the same way
     from kifu.ledger.rules import RuleError as _SymbolError
@@ -36,15 +37,8 @@ def _dec(text: Any) -> Decimal | None:
 
 
 def parse_options(range_: str | None, tz: str | None, default_tz: str) -> tuple[str, Any]:
-    try:
-        r = rules.check_range(range_)
-    except rules.RuleError as exc:
-        raise BadRequest("INVALID_RANGE", f"{exc.field}: {exc.message}") from exc
-    try:
-        zone = rules.check_timezone(tz, default_tz)
-    except rules.RuleError as exc:
-        raise BadRequest("INVALID_TIMEZONE", f"{exc.field}: {exc.message}") from exc
-    return r, zone
+    """The range and zone of a request (``rules.RuleError``: ``INVALID_RANGE``/``_TIMEZONE``)."""
+    return rules.check_range(range_), rules.check_timezone(tz, default_tz)
 
 
 def anchor_of(run: dict) -> datetime:
@@ -54,7 +48,7 @@ def anchor_of(run: dict) -> datetime:
 async def _owned_completed_run(
     conn: AsyncConnection, user_id: uuid.UUID, run_id: uuid.UUID
 ) -> dict:
-    run = await store.get_run(conn, user_id, run_id)
+    run = await run_queries.get_run(conn, user_id, run_id)
     if run is None:
         raise NotFound("RUN_NOT_FOUND", f"run {run_id} not found")
     if run["status"] != "completed":
@@ -83,7 +77,7 @@ async def generate_latest(
     conn: AsyncConnection, user_id: uuid.UUID, range_: str | None, tz: str | None, default_tz: str
 ) -> tuple[dict, bool, dict]:
     r, zone = parse_options(range_, tz, default_tz)
-    run = await store.latest_completed_run(conn, user_id, rules.RUN_TYPES_FOR_LATEST)
+    run = await run_queries.latest_completed_run(conn, user_id, rules.RUN_TYPES_FOR_LATEST)
     if run is None:
         raise NotFound("NO_COMPLETED_RUN", "completed sync/import run not found")
     pack, created = await _generate_for_run(conn, user_id, run, r, zone)

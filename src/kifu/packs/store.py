@@ -1,4 +1,4 @@
-"""SQL for summary packs: runs, the ledger figures a pack is built from, and the packs table.
+"""SQL for summary packs: the ledger figures a pack is built from, and the packs table.
 
 A pack reads the ledger's rollups (migration 046: hourly event groups and realized-PnL curve
 segments, duplicate flags) plus the raw rows of the partial hours at the ends of its range, and
@@ -18,32 +18,6 @@ from psycopg.types.json import Jsonb
 
 from kifu.ledger import pnl
 from kifu.packs import rules
-
-# -- runs ---------------------------------------------------------------------------------------
-
-
-async def get_run(conn: AsyncConnection, user_id: uuid.UUID, run_id: uuid.UUID) -> dict | None:
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(
-        "SELECT run_id, user_id, run_type, status, started_at, finished_at, meta"
-        " FROM runs WHERE run_id = %s AND user_id = %s",
-        (run_id, user_id),
-    )
-    return await cur.fetchone()
-
-
-async def latest_completed_run(
-    conn: AsyncConnection, user_id: uuid.UUID, run_types: tuple[str, ...]
-) -> dict | None:
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(
-        "SELECT run_id, user_id, run_type, status, started_at, finished_at, meta FROM runs"
-        " WHERE user_id = %s AND status = 'completed' AND run_type = ANY(%s)"
-        " ORDER BY finished_at DESC NULLS LAST, started_at DESC, run_id DESC LIMIT 1",
-        (user_id, list(run_types)),
-    )
-    return await cur.fetchone()
-
 
 # -- ledger figures -----------------------------------------------------------------------------
 

@@ -15,6 +15,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from kifu.kit.errors import DomainError
+
 if TYPE_CHECKING:
     from kifu.ingest.venues.http import VenueHttp
 
@@ -41,15 +43,14 @@ class VenueUrls:
 # -- errors ------------------------------------------------------------------------------------
 
 
-class VenueError(Exception):
-    """The exchange could not be used; ``message`` is safe to show (no secrets, no URLs)."""
+class VenueError(DomainError):
+    """The exchange could not be used; ``message`` is safe to show (no secrets, no URLs), and
+    ``retry_after`` is how long the exchange asked us to wait, when it said."""
 
     code = "EXCHANGE_REQUEST_FAILED"
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.retry_after = retry_after
+        super().__init__(message, retry_after=retry_after)
 
 
 class VenueUnavailable(VenueError):

@@ -1,4 +1,4 @@
-"""Runs: one row per import or sync, ``running`` → ``completed`` | ``failed``.
+"""Runs: one row per import or sync, ``running`` → ``completed`` | ``failed``, and liveness.
 
 The ``running`` row is written (autocommit) before the work starts so it is visible while the
 import runs; completion is written in the import's own transaction (rows and run commit
@@ -17,10 +17,10 @@ import uuid
 from typing import Any
 
 from psycopg import AsyncConnection
-from psycopg.types.json import Jsonb
 
 from kifu.kit import locks
 from kifu.kit.timeutil import rfc3339
+from kifu.runs import store
 
 RUN_LOCK = "kifu.run"
 INTERRUPTED = {
@@ -38,11 +38,7 @@ async def start(conn: AsyncConnection, user_id: uuid.UUID, run_type: str, meta: 
     # Locked before the row exists, so no sweeper can ever see this run without its owner.
     await locks.lock(conn, RUN_LOCK, run_id)
     try:
-        await conn.execute(
-            "INSERT INTO runs (run_id, user_id, run_type, status, meta)"
-            " VALUES (%s, %s, %s, 'running', %s)",
-            (run_id, user_id, run_type, Jsonb({"run_type": run_type, **meta})),
-        )
+        await store.insert_running(conn, run_id, user_id, run_type, meta)
     except BaseException:
         await locks.unlock(conn, RUN_LOCK, run_id)
         raise
@@ -50,11 +46,7 @@ async def start(conn: AsyncConnection, user_id: uuid.UUID, run_type: str, meta: 
 
 
 async def _finish(conn: AsyncConnection, run_id: uuid.UUID, status: str, meta: dict) -> None:
-    await conn.execute(
-        "UPDATE runs SET status = %s, finished_at = now(),"
-        " meta = coalesce(meta, '{}'::jsonb) || %s WHERE run_id = %s",
-        (status, Jsonb({"run_id": str(run_id), **meta}), run_id),
-    )
+    await store.finish(conn, run_id, status, meta)
     # Released even inside the import's transaction: a sweeper that takes the lock before that
     # transaction commits waits on the row and then sees its final status.
     await locks.unlock(conn, RUN_LOCK, run_id)
@@ -72,14 +64,7 @@ async def fail_orphans(conn: AsyncConnection, user_id: uuid.UUID) -> int:
     """Mark the user's ``running`` runs whose owning connection is gone as ``failed``
     (``INTERRUPTED``, ``finished_at`` set); returns how many. Safe on any number of workers: the
     try-lock is held only by this statement's transaction."""
-    cur = await conn.execute(
-        "UPDATE runs SET status = 'failed', finished_at = now(),"
-        " meta = coalesce(meta, '{}'::jsonb) || %s"
-        " WHERE user_id = %s AND status = 'running'"
-        f" AND pg_try_advisory_xact_lock({locks.key_sql(RUN_LOCK, 'run_id::text')})",
-        (Jsonb(INTERRUPTED), user_id),
-    )
-    return cur.rowcount
+    return await store.fail_unlocked(conn, user_id, RUN_LOCK, INTERRUPTED)
 
 
 def _item(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -100,14 +85,5 @@ async def list_runs(
     """The user's runs newest first (index ``idx_runs_user_started_at``); runs left ``running``
     by a process that died are closed first, so none stays ``running`` forever."""
     await fail_orphans(conn, user_id)
-    where = "user_id = %(user)s" + (" AND run_type = %(type)s" if run_type else "")
-    params = {"user": user_id, "type": run_type, "limit": limit, "offset": offset}
-    cur = await conn.execute(
-        f"SELECT run_id, run_type, status, started_at, finished_at, meta FROM runs WHERE {where}"
-        " ORDER BY started_at DESC, run_id DESC LIMIT %(limit)s OFFSET %(offset)s",
-        params,
-    )
-    items = [_item(r) for r in await cur.fetchall()]
-    cur = await conn.execute(f"SELECT count(*) FROM runs WHERE {where}", params)
-    total = (await cur.fetchone())[0]  # type: ignore[index]
-    return items, total
+    rows, total = await store.page(conn, user_id, run_type=run_type, limit=limit, offset=offset)
+    return [_item(r) for r in rows], total

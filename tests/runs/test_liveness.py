@@ -12,7 +12,7 @@ import time
 
 import psycopg
 
-from kifu.ingest import runs
+from kifu import runs
 
 # An import of a long file that arrives slowly: past 100 kB the reader stalls, as an upload from
 # a slow client would, so the test can kill the process mid-import.
@@ -55,7 +55,7 @@ def _wait_for_running(client, user, proc) -> dict:
     raise AssertionError("the importer never recorded its run")
 
 
-def test_killed_import_is_closed_as_interrupted_and_wrote_nothing(db, client, user, sql):
+def test_killed_import_is_closed_as_interrupted_and_wrote_nothing(db, client, user):
     proc = subprocess.Popen(
         [sys.executable, "-c", IMPORTER, db, str(user.id)],
         stdin=subprocess.PIPE,
@@ -85,7 +85,8 @@ def test_killed_import_is_closed_as_interrupted_and_wrote_nothing(db, client, us
     assert item["status"] == "failed" and item["finished_at"]
     assert item["meta"]["code"] == "INTERRUPTED"
     assert "stopped before it finished" in item["meta"]["error"]
-    assert sql("SELECT count(*) FROM trade_events")[0][0] == 0
+    with psycopg.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM trade_events").fetchone() == (0,)
 
 
 def test_sweep_leaves_live_runs_and_is_idempotent(db, user):
