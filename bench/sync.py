@@ -2,12 +2,14 @@
 
     python bench/sync.py [--fills 100000] [--symbols 10] [--database-url URL]
 
-Runs kifu's real sync (HTTP client, signatures, paging, batch writes through the ledger,
-trades + auto bubbles, positions rebuild) against the local fake exchange of the test suite and
-prints, from one run: the sync time; the time kifu waited for the exchange (and the time the
-fake spent inside its handlers); their ratio and kifu's own overhead per fill; then the time of
-an incremental sync with nothing new. Without --database-url it starts kifu's embedded
-PostgreSQL in a temporary directory.
+Runs kifu's real sync (HTTP client, signatures, paging, batch writes through the ledger's one
+writer: events, trades rows, auto bubbles, positions and realized PnL caught up per batch) against
+the local fake exchange of the test suite and prints, from one run: the sync time; the time kifu
+waited for the exchange (and the time the fake spent inside its handlers); their ratio and kifu's
+own overhead per fill; the time of an incremental sync with nothing new; and the time to import
+the same fills as a Binance futures CSV export for another user (the same write path), with the
+ratio sync / import (target <= 1.5). Without --database-url it starts kifu's embedded PostgreSQL
+in a temporary directory.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from kifu.db import runner
 from kifu.db.embedded import EmbeddedPostgres
 from kifu.exchanges import store
 from kifu.exchanges.sync import sync_credential
+from kifu.ingest import service as ingest
 from kifu.kit import crypto
 
 API_KEY, API_SECRET = "benchKEY0123456789abcdef", "benchSECRET0123456789abcdef"
@@ -60,7 +63,36 @@ async def one_sync(settings: Settings, conninfo: str, cred_id: uuid.UUID) -> tup
         return time.perf_counter() - t, result
 
 
-def bench(conninfo: str, fills: int, symbols: int) -> None:
+def export_csv(fake: FakeVenues, path: Path) -> int:
+    """The fake's futures fills as a Binance futures trade-history export."""
+    n = 0
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write("Date(UTC),Pair,Side,Price,Quantity,Amount,Fee,Realized Profit\n")
+        for rows in fake.futures.values():
+            for r in rows:
+                at = datetime.fromtimestamp(r["time"] / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+                fh.write(
+                    f"{at},{r['symbol']},{r['side']},{r['price']},{r['qty']},{r['quoteQty']},"
+                    f"{r['commission']} {r['commissionAsset']},{r['realizedPnl']}\n"
+                )
+                n += 1
+    return n
+
+
+async def import_csv(conninfo: str, path: Path) -> tuple[float, dict]:
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+        cur = await conn.execute(
+            "INSERT INTO users (email, password_hash, name) VALUES (%s, '!', 'csv') RETURNING id",
+            (f"bench-csv-{uuid.uuid4().hex[:8]}@example.com",),
+        )
+        user = (await cur.fetchone())[0]  # type: ignore[index]
+        t = time.perf_counter()
+        with path.open("rb") as fh:
+            report = await ingest.import_unified(conn, user, fh, ingest.UnifiedRequest(venue=None))
+        return time.perf_counter() - t, report
+
+
+def bench(conninfo: str, fills: int, symbols: int, workdir: Path) -> None:
     runner.upgrade(conninfo)
     fake = FakeVenues()
     fake.keys[API_KEY] = Key(API_SECRET)
@@ -108,6 +140,12 @@ def bench(conninfo: str, fills: int, symbols: int) -> None:
             f"incremental, nothing new:    {took2:8.3f} s"
             f" ({result2['inserted_count']} new, {len(fake.requests)} requests in all)"
         )
+        path = workdir / "futures.csv"
+        rows = export_csv(fake, path)
+        took3, report = asyncio.run(import_csv(conninfo, path))
+        assert report["imported"] == rows, report
+        print(f"CSV import of the same fills: {took3:8.2f} s ({rows:,} rows, another user)")
+        print(f"  ratio sync / CSV import:    {took / took3:8.2f}x   (target <= 1.5x)")
     finally:
         server.shutdown()
         server.server_close()
@@ -119,13 +157,14 @@ def main() -> None:
     ap.add_argument("--symbols", type=int, default=10)
     ap.add_argument("--database-url")
     args = ap.parse_args()
-    if args.database_url:
-        bench(args.database_url, args.fills, args.symbols)
-        return
-    with tempfile.TemporaryDirectory() as home, EmbeddedPostgres(Path(home)) as pg:
-        with psycopg.connect(pg.conninfo("postgres"), autocommit=True) as conn:
-            conn.execute("CREATE DATABASE kifu_bench")
-        bench(pg.conninfo("kifu_bench"), args.fills, args.symbols)
+    with tempfile.TemporaryDirectory() as home:
+        if args.database_url:
+            bench(args.database_url, args.fills, args.symbols, Path(home))
+            return
+        with EmbeddedPostgres(Path(home) / "pg") as pg:
+            with psycopg.connect(pg.conninfo("postgres"), autocommit=True) as conn:
+                conn.execute("CREATE DATABASE kifu_bench")
+            bench(pg.conninfo("kifu_bench"), args.fills, args.symbols, Path(home))
 
 
 if __name__ == "__main__":
