@@ -18,6 +18,7 @@ from kifu.journal import routes as journal_routes
 from kifu.kit.auth import AuthGateMiddleware
 from kifu.kit.errors import install_error_handlers
 from kifu.kit.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from kifu.kit.openapi import install as install_openapi
 from kifu.ledger import routes as ledger_routes
 from kifu.market import routes as market_routes
 from kifu.packs import routes as packs_routes
@@ -64,6 +65,8 @@ def create_app(settings: Settings, conninfo: str) -> FastAPI:
 
     for router in _routers():
         app.include_router(router)
+    # Error answers documented as kifu gives them (envelope, 400 not 422), for every route.
+    install_openapi(app)
 
     # Added innermost first: request id wraps everything, then CORS (so 401s and 413s carry
     # CORS headers), then the body limit, then the auth gate.

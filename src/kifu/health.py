@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from kifu.kit.openapi import errors
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", summary="Liveness and database reachability")
-async def health(request: Request) -> JSONResponse:
+class Health(BaseModel):
+    status: str = Field(description="`healthy`; the 503 answer says `unhealthy` and why")
+
+
+@router.get(
+    "/health",
+    summary="Liveness and database reachability",
+    response_model=Health,
+    responses=errors((503, "DATABASE_UNAVAILABLE")),
+)
+async def health(request: Request) -> Any:
     """``{"status": "healthy"}``, or 503 with the reason when the database does not answer."""
     pool = request.app.state.pool
     try:
@@ -24,4 +38,4 @@ async def health(request: Request) -> JSONResponse:
             },
             status_code=503,
         )
-    return JSONResponse({"status": "healthy"})
+    return {"status": "healthy"}

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 
 from kifu.accounts import ratelimit, service, store
 from kifu.accounts.rules import WatchSymbol, normalize_symbols
@@ -26,6 +25,7 @@ from kifu.accounts.schemas import (
 from kifu.config import Settings
 from kifu.kit.auth import CurrentUser
 from kifu.kit.db import Conn
+from kifu.kit.openapi import errors
 from kifu.kit.timeutil import rfc3339
 
 router = APIRouter(prefix="/api/v1")
@@ -53,8 +53,10 @@ def _subscription_out(sub: store.SubscriptionRow) -> SubscriptionOut:
     )
 
 
-def _user_out(p: service.Profile) -> JSONResponse:
-    out = UserOut(
+def _user_out(p: service.Profile) -> UserOut:
+    # Optional fields are left out rather than sent as null, as the reference did: the routes
+    # answer with ``response_model_exclude_none``.
+    return UserOut(
         id=p.user.id,
         email=p.user.email,
         name=p.user.name,
@@ -62,8 +64,6 @@ def _user_out(p: service.Profile) -> JSONResponse:
         created_at=rfc3339(p.user.created_at) or "",
         subscription=_subscription_out(p.subscription) if p.subscription else None,
     )
-    # Optional fields are left out rather than sent as null, as the reference did.
-    return JSONResponse(out.model_dump(mode="json", exclude_none=True))
 
 
 def _symbols_out(symbols: list[WatchSymbol]) -> SymbolsResponse:
@@ -75,14 +75,24 @@ def _symbols_out(symbols: list[WatchSymbol]) -> SymbolsResponse:
 # -- auth --------------------------------------------------------------------------------------
 
 
-@router.post("/auth/register", response_model=RegisterResponse, tags=["auth"])
+@router.post(
+    "/auth/register",
+    response_model=RegisterResponse,
+    responses=errors((409, "EMAIL_EXISTS")),
+    tags=["auth"],
+)
 async def register(body: RegisterRequest, conn: Conn) -> RegisterResponse:
     """Create an account and its free subscription (20 AI credits a month)."""
     user_id = await service.register(conn, body.email, body.password, body.name)
     return RegisterResponse(user_id=user_id)
 
 
-@router.post("/auth/login", response_model=TokenPair, tags=["auth"])
+@router.post(
+    "/auth/login",
+    response_model=TokenPair,
+    responses=errors(401, (429, "RATE_LIMITED")),
+    tags=["auth"],
+)
 async def login(body: LoginRequest, request: Request, conn: Conn) -> TokenPair:
     """Exchange email and password for an access token (15 min) and a refresh token (30 days).
     Rate limited per email and per client address (429 ``RATE_LIMITED`` with Retry-After)."""
@@ -99,7 +109,7 @@ async def login(body: LoginRequest, request: Request, conn: Conn) -> TokenPair:
     return TokenPair(access_token=pair.access_token, refresh_token=pair.refresh_token)
 
 
-@router.post("/auth/refresh", response_model=TokenPair, tags=["auth"])
+@router.post("/auth/refresh", response_model=TokenPair, responses=errors(401), tags=["auth"])
 async def refresh(body: RefreshRequest, request: Request, conn: Conn) -> TokenPair:
     """Rotate a refresh token into a new pair. Re-using a retired token ends all sessions."""
     pair = await service.refresh(
@@ -108,7 +118,7 @@ async def refresh(body: RefreshRequest, request: Request, conn: Conn) -> TokenPa
     return TokenPair(access_token=pair.access_token, refresh_token=pair.refresh_token)
 
 
-@router.post("/auth/logout", response_model=MessageResponse, tags=["auth"])
+@router.post("/auth/logout", response_model=MessageResponse, responses=errors(401), tags=["auth"])
 async def logout(body: RefreshRequest, conn: Conn) -> MessageResponse:
     """Revoke one refresh token."""
     await service.logout(conn, body.refresh_token)
@@ -118,20 +128,40 @@ async def logout(body: RefreshRequest, conn: Conn) -> MessageResponse:
 # -- the signed-in user ------------------------------------------------------------------------
 
 
-@router.get("/users/me", response_model=UserOut, tags=["users"])
-async def me(user_id: CurrentUser, conn: Conn) -> JSONResponse:
+USER_404 = errors((404, "USER_NOT_FOUND"))
+
+
+@router.get(
+    "/users/me",
+    response_model=UserOut,
+    response_model_exclude_none=True,
+    responses=USER_404,
+    tags=["users"],
+)
+async def me(user_id: CurrentUser, conn: Conn) -> UserOut:
     return _user_out(await service.profile(conn, user_id))
 
 
-@router.put("/users/me", response_model=UserOut, tags=["users"])
-async def rename_me(body: RenameRequest, user_id: CurrentUser, conn: Conn) -> JSONResponse:
+@router.put(
+    "/users/me",
+    response_model=UserOut,
+    response_model_exclude_none=True,
+    responses=USER_404,
+    tags=["users"],
+)
+async def rename_me(body: RenameRequest, user_id: CurrentUser, conn: Conn) -> UserOut:
     return _user_out(await service.rename(conn, user_id, body.name))
 
 
-@router.get("/users/me/subscription", response_model=SubscriptionOut, tags=["users"])
-async def my_subscription(user_id: CurrentUser, conn: Conn) -> JSONResponse:
-    sub = _subscription_out(await service.subscription(conn, user_id))
-    return JSONResponse(sub.model_dump(mode="json", exclude_none=True))
+@router.get(
+    "/users/me/subscription",
+    response_model=SubscriptionOut,
+    response_model_exclude_none=True,
+    responses=errors((404, "SUBSCRIPTION_NOT_FOUND")),
+    tags=["users"],
+)
+async def my_subscription(user_id: CurrentUser, conn: Conn) -> SubscriptionOut:
+    return _subscription_out(await service.subscription(conn, user_id))
 
 
 @router.get("/users/me/symbols", response_model=SymbolsResponse, tags=["users"])
@@ -140,7 +170,12 @@ async def my_symbols(user_id: CurrentUser, conn: Conn) -> SymbolsResponse:
     return _symbols_out(await service.watch_list(conn, user_id))
 
 
-@router.put("/users/me/symbols", response_model=SymbolsResponse, tags=["users"])
+@router.put(
+    "/users/me/symbols",
+    response_model=SymbolsResponse,
+    responses=errors((400, "INVALID_SYMBOL", "INVALID_TIMEFRAME")),
+    tags=["users"],
+)
 async def put_my_symbols(body: SymbolsRequest, user_id: CurrentUser, conn: Conn) -> SymbolsResponse:
     """Replace the watch-list (at most 100 entries); an empty list resets it to BTCUSDT/1h."""
     symbols = normalize_symbols([(s.symbol, s.timeframe_default) for s in body.symbols])

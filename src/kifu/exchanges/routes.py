@@ -8,14 +8,30 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 
 from kifu.exchanges import service
-from kifu.exchanges.schemas import CredentialList, CredentialOut, Deleted, RegisterBody, TestResult
+from kifu.exchanges.schemas import (
+    CredentialList,
+    CredentialOut,
+    Deleted,
+    RegisterBody,
+    SyncResult,
+    TestResult,
+)
 from kifu.kit.auth import CurrentUser
 from kifu.kit.db import Conn
+from kifu.kit.openapi import errors
 
 router = APIRouter(prefix="/api/v1/exchanges", tags=["exchanges"])
 
+DENIED = (400, "EXCHANGE_PERMISSION_DENIED")
+NOT_FOUND = (404, "EXCHANGE_NOT_FOUND")
+RATE_LIMITED = (429, "RATE_LIMITED")
 
-@router.post("", response_model=CredentialOut)
+
+@router.post(
+    "",
+    response_model=CredentialOut,
+    responses=errors(DENIED, RATE_LIMITED, (502, "EXCHANGE_PERMISSION_CHECK_FAILED")),
+)
 async def register(body: RegisterBody, request: Request, user: CurrentUser, conn: Conn) -> Any:
     """Register (or replace) the key for an exchange after checking its rights with the
     exchange: it must read history, and a key that can withdraw is refused."""
@@ -28,26 +44,41 @@ async def list_connections(user: CurrentUser, conn: Conn) -> Any:
     return await service.list_connections(conn, user)
 
 
-@router.delete("/{credential_id}", response_model=Deleted)
+@router.delete("/{credential_id}", response_model=Deleted, responses=errors(NOT_FOUND))
 async def delete(credential_id: uuid.UUID, user: CurrentUser, conn: Conn) -> Any:
     await service.delete(conn, user, credential_id)
     return {"deleted": True}
 
 
-@router.post("/{credential_id}/test", response_model=TestResult, response_model_exclude_none=True)
+@router.post(
+    "/{credential_id}/test",
+    response_model=TestResult,
+    response_model_exclude_none=True,
+    responses=errors(DENIED, NOT_FOUND, RATE_LIMITED, (502, "EXCHANGE_PERMISSION_CHECK_FAILED")),
+)
 async def test(credential_id: uuid.UUID, request: Request, user: CurrentUser, conn: Conn) -> Any:
     """Re-run the permission check with the stored key."""
     return await service.test(conn, request.app.state.settings, user, credential_id)
 
 
-@router.post("/{credential_id}/sync")
+@router.post(
+    "/{credential_id}/sync",
+    response_model=SyncResult,
+    response_model_exclude_unset=True,
+    responses=errors(
+        (400, "EXCHANGE_PERMISSION_DENIED", "INVALID_EXCHANGE"),
+        NOT_FOUND,
+        RATE_LIMITED,
+        (502, "EXCHANGE_SYNC_FAILED"),
+    ),
+)
 async def sync(
     credential_id: uuid.UUID,
     request: Request,
     user: CurrentUser,
     conn: Conn,
-    full_backfill: bool = Query(False),
-    history_days: int | None = Query(None),
+    full_backfill: bool = Query(False, description="read the whole history again"),
+    history_days: int | None = Query(None, description="days of history, 1 to 3650"),
 ) -> Any:
     """Sync now: new fills, fees and funding since the last sync (or the whole history with
     ``full_backfill``); the run's counts. Resumes where a failed sync stopped."""

@@ -2,15 +2,49 @@
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
+from kifu.kit.fields import INVALID_REQUEST, Body, Refused, Timestamp, coded
+from kifu.kit.venues import EXCHANGE_CODES as EXCHANGES
 
-class RegisterBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+MAX_KEY_LENGTH = 512
 
-    exchange: str = Field(max_length=50)
-    api_key: str = Field(max_length=512)
-    api_secret: str = Field(max_length=512)
+
+def _exchange(raw: Any) -> str:
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        raise Refused("required", code=INVALID_REQUEST)
+    if not isinstance(raw, str) or raw.strip().lower() not in EXCHANGES:
+        raise Refused(f"must be one of {', '.join(EXCHANGES)}")
+    return raw.strip().lower()
+
+
+def _key(raw: Any) -> str:
+    # Never echo the value: it is a secret.
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        raise Refused("required")
+    if not isinstance(raw, str):
+        raise Refused("must be a string")
+    key = raw.strip()
+    if len(key) > MAX_KEY_LENGTH:
+        raise Refused(f"at most {MAX_KEY_LENGTH} characters")
+    if len(key) < 8 or any(c.isspace() for c in key):
+        raise Refused("not an exchange API key (too short or spaces)")
+    return key
+
+
+Exchange = coded(
+    "INVALID_EXCHANGE", _exchange, json_schema={"enum": list(EXCHANGES)}, description="venue"
+)
+ApiKeyText = coded(INVALID_REQUEST, _key, json_schema={"minLength": 8, "maxLength": MAX_KEY_LENGTH})
+
+
+class RegisterBody(Body):
+    exchange: Exchange
+    api_key: ApiKeyText
+    api_secret: ApiKeyText = Field(description="stored encrypted, never returned")
 
     def __repr__(self) -> str:  # never echo the secret in logs or tracebacks
         return f"RegisterBody(exchange={self.exchange!r})"
@@ -19,24 +53,24 @@ class RegisterBody(BaseModel):
 
 
 class CredentialOut(BaseModel):
-    id: str
+    id: uuid.UUID
     exchange: str
-    api_key_masked: str
-    is_valid: bool
+    api_key_masked: str = Field(description="`****` and the key's last four characters")
+    is_valid: bool = Field(description="false once the exchange rejected the key")
 
 
 class SyncStatusOut(BaseModel):
-    last_attempt_at: str | None = None
-    last_success_at: str | None = None
+    last_attempt_at: Timestamp | None = None
+    last_success_at: Timestamp | None = None
     consecutive_failures: int = 0
-    next_attempt_at: str | None = None
+    next_attempt_at: Timestamp | None = None
     last_error: str | None = None
     last_error_code: str | None = None
-    income_history_from: str | None = None
+    income_history_from: Timestamp | None = None
 
 
 class CredentialItem(CredentialOut):
-    created_at: str
+    created_at: Timestamp
     sync: SyncStatusOut
 
 
@@ -51,4 +85,44 @@ class Deleted(BaseModel):
 class TestResult(BaseModel):
     success: bool
     message: str
-    expires_at: str | None = None
+    expires_at: Timestamp | None = Field(
+        default=None, description="absent when the key never expires"
+    )
+
+
+class SyncResult(BaseModel):
+    """A finished sync's counts. The venue adds what it noted (which symbols it read, how far
+    back the history goes); those fields are present only for the venues that note them, and
+    notes not listed here are passed through."""
+
+    model_config = ConfigDict(extra="allow")
+
+    success: bool
+    message: str
+    exchange: str
+    run_id: uuid.UUID
+    before_count: int = Field(description="the exchange's trades before the sync")
+    after_count: int
+    inserted_count: int
+    fills_fetched: int
+    income_fetched: int
+    events_inserted: int
+    fee_events_inserted: int
+    trades_inserted: int
+    batches: int
+    positions_refreshed: bool
+    server_seconds: float = Field(description="time spent waiting on the exchange")
+    # In the order the venues note them (Binance futures reads income first).
+    income_history_from: Timestamp | None = Field(
+        default=None, description="Binance futures: oldest income asked for"
+    )
+    income_history_limited: bool | None = Field(
+        default=None, description="Binance futures: older income is no longer available"
+    )
+    income_history_note: str | None = None
+    symbols: list[str] | None = Field(default=None, description="Binance: symbols read")
+    symbols_skipped: list[str] | None = Field(
+        default=None, description="Binance: symbols the exchange refused"
+    )
+    history_from: Timestamp | None = Field(default=None, description="Upbit: oldest order asked")
+    orders_fetched: int | None = Field(default=None, description="Upbit: orders read")

@@ -5,17 +5,25 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
 from kifu import runs
 from kifu.ingest import service
+from kifu.ingest.schemas import (
+    ImportReport,
+    LegacyImportForm,
+    LegacyImportReport,
+    RunPage,
+    TradeImportForm,
+)
 from kifu.kit.auth import CurrentUser
 from kifu.kit.db import Conn
 from kifu.kit.errors import BadRequest
+from kifu.kit.openapi import errors, multipart_body
 from kifu.kit.pagination import PageParams
 
 router = APIRouter(prefix="/api/v1")
@@ -62,8 +70,32 @@ def _issues_csv(report: dict[str, Any]) -> Response:
     )
 
 
-@router.post("/imports/trades", tags=["imports"])
-async def import_trades(request: Request, user_id: CurrentUser, conn: Conn) -> Any:
+FILE_ERRORS = ("EMPTY_FILE", "NOT_CSV", "INVALID_ENCODING", "MISSING_COLUMNS")
+ISSUES_CSV = {
+    "description": "`report=csv`: the issue list (`row,reason`) as an attachment; the counts are"
+    " in the `X-Import-*` headers",
+    "content": {"text/csv": {"schema": {"type": "string"}}},
+}
+
+
+@router.post(
+    "/imports/trades",
+    response_model=ImportReport,
+    responses={
+        200: ISSUES_CSV,
+        **errors((400, *FILE_ERRORS, "VENUE_MISMATCH", "MISSING_VENUE"), 413),
+    },
+    openapi_extra=multipart_body(TradeImportForm),
+    tags=["imports"],
+)
+async def import_trades(
+    request: Request,
+    user_id: CurrentUser,
+    conn: Conn,
+    report: Annotated[
+        str | None, Query(description="csv: answer the issue list as a CSV file")
+    ] = None,
+) -> Any:
     """Import a trade CSV: a Binance futures/spot or Upbit export (recognised by its header) or
     the generic columns. Answers the report as JSON, or with ``report=csv`` the issue list as a
     CSV attachment. Files over ``KIFU_MAX_BODY_BYTES`` are refused with 413
@@ -77,17 +109,23 @@ async def import_trades(request: Request, user_id: CurrentUser, conn: Conn) -> A
         account_label=_text(form, "account_label") or "default",
         address=_text(form, "address"),
     )
-    report_kind = (request.query_params.get("report") or _text(form, "report") or "").lower()
+    report_kind = (report or _text(form, "report") or "").lower()
     try:
-        report = await service.import_unified(conn, user_id, upload.file, req)
+        result = await service.import_unified(conn, user_id, upload.file, req)
     finally:
         await upload.close()
     if report_kind == "csv":
-        return _issues_csv(report)
-    return report
+        return _issues_csv(result)
+    return result
 
 
-@router.post("/trades/import", tags=["imports"])
+@router.post(
+    "/trades/import",
+    response_model=LegacyImportReport,
+    responses=errors((400, *FILE_ERRORS), 413),
+    openapi_extra=multipart_body(LegacyImportForm),
+    tags=["imports"],
+)
 async def import_legacy(request: Request, user_id: CurrentUser, conn: Conn) -> dict[str, Any]:
     """The reference's legacy import (columns exchange, symbol, side, quantity, price,
     trade_time; optional realized_pnl, timeframe, tags): trades, auto bubbles and trade events,
@@ -99,7 +137,7 @@ async def import_legacy(request: Request, user_id: CurrentUser, conn: Conn) -> d
         await upload.close()
 
 
-@router.get("/runs", tags=["runs"])
+@router.get("/runs", response_model=RunPage, tags=["runs"])
 async def list_runs(
     user_id: CurrentUser, conn: Conn, page: PageParams, run_type: str | None = None
 ) -> dict[str, Any]:

@@ -24,9 +24,22 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from kifu.kit.fields import INVALID_REQUEST, is_error_code
+
 log = logging.getLogger("kifu.errors")
+
+
+class ErrorResponse(BaseModel):
+    """Every error answer: a stable code and a message for people. Some errors add context
+    fields (``run_id``, ``missing``, ``retry_after``, ``run_status``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    code: str = Field(description="UPPER_SNAKE error code", examples=["INVALID_REQUEST"])
+    message: str = Field(description="what went wrong, naming the field when there is one")
 
 
 class DomainError(Exception):
@@ -227,6 +240,16 @@ def describe_validation_errors(errors: list[dict[str, Any]]) -> str:
     return "; ".join(messages) or "invalid request"
 
 
+def validation_code(errors: list[dict[str, Any]]) -> str:
+    """The code of the first error raised by a coded field type (``kit.fields``), else
+    ``INVALID_REQUEST``."""
+    for err in errors:
+        kind = err.get("type", "")
+        if is_error_code(kind):
+            return kind
+    return INVALID_REQUEST
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
@@ -235,7 +258,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(400, "INVALID_REQUEST", describe_validation_errors(exc.errors()))
+        errors = list(exc.errors())
+        return error_response(400, validation_code(errors), describe_validation_errors(errors))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -3,44 +3,42 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from kifu.kit import venues
 from kifu.kit.auth import CurrentUser
 from kifu.kit.db import Conn
 from kifu.kit.errors import BadRequest
-from kifu.kit.pagination import PageParams, decode_cursor, encode_cursor, parse_positive_int
+from kifu.kit.pagination import PageParams, decode_cursor, encode_cursor
 from kifu.ledger import queries, service
+from kifu.ledger.schemas import (
+    AssetClass,
+    BackfillEvents,
+    BackfillPage,
+    Exchange,
+    From,
+    InstrumentPage,
+    Limit200,
+    Positions,
+    PositionStatus,
+    Rebuilt,
+    Side,
+    Timeline,
+    To,
+    TradePage,
+    TradeSummary,
+)
 
 router = APIRouter(prefix="/api/v1")
 
-EXCHANGES = venues.EXCHANGE_CODES  # the values of trades.exchange
 Q = Annotated[str | None, Query()]
-
-
-def parse_query_time(value: str | None, name: str, *, end: bool = False) -> datetime | None:
-    """RFC 3339 (any fraction) or ``YYYY-MM-DD`` (UTC). A date-only ``to`` covers that whole
-    day; a full time as ``to`` is inclusive."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    if len(text) == 10:
-        try:
-            day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
-        except ValueError as exc:
-            raise BadRequest("INVALID_REQUEST", f"{name}: {value!r} is not a date") from exc
-        return day + timedelta(days=1) if end else day
-    try:
-        at = datetime.fromisoformat(text.replace("z", "Z"))
-    except ValueError as exc:
-        raise BadRequest("INVALID_REQUEST", f"{name}: {value!r} is not an RFC 3339 time") from exc
-    if at.tzinfo is None:
-        raise BadRequest("INVALID_REQUEST", f"{name}: {value!r} has no time zone")
-    at = at.astimezone(UTC)
-    return at + timedelta(microseconds=1) if end else at
+ExchangeQ = Annotated[Exchange | None, Query(description="binance_futures, binance_spot, upbit")]
+SideQ = Annotated[Side | None, Query(description="BUY or SELL")]
+FromQ = Annotated[From | None, Query(alias="from", description="RFC 3339 or YYYY-MM-DD")]
+ToQ = Annotated[To | None, Query(description="RFC 3339 or YYYY-MM-DD, inclusive")]
+ListQ = Annotated[str | None, Query(description="comma-separated values")]
 
 
 def _list(value: str | None) -> list[str] | None:
@@ -51,36 +49,32 @@ def _list(value: str | None) -> list[str] | None:
 
 
 def _trade_filter(
-    exchange: str | None, symbol: str | None, side: str | None, start: str | None, end: str | None
+    exchange: str | None,
+    symbol: str | None,
+    side: str | None,
+    start: datetime | None,
+    end: datetime | None,
 ) -> queries.TradeFilter:
-    if exchange:
-        exchange = exchange.strip().lower()
-        if exchange not in EXCHANGES:
-            raise BadRequest("INVALID_EXCHANGE", f"exchange: must be one of {', '.join(EXCHANGES)}")
-    if side:
-        side = side.strip().upper()
-        if side not in ("BUY", "SELL"):
-            raise BadRequest("INVALID_REQUEST", "side: must be BUY or SELL")
     return queries.TradeFilter(
-        exchange=exchange or None,
+        exchange=exchange,
         symbol=(symbol or "").strip().upper() or None,
-        side=side or None,
-        start=parse_query_time(start, "from"),
-        end=parse_query_time(end, "to", end=True),
+        side=side,
+        start=start,
+        end=end,
     )
 
 
-@router.get("/trades", tags=["trades"])
+@router.get("/trades", response_model=TradePage, tags=["trades"])
 async def list_trades(
     user_id: CurrentUser,
     conn: Conn,
     page: PageParams,
-    exchange: Q = None,
+    exchange: ExchangeQ = None,
     symbol: Q = None,
-    side: Q = None,
-    from_: Annotated[str | None, Query(alias="from")] = None,
-    to: Q = None,
-    sort: Q = None,
+    side: SideQ = None,
+    from_: FromQ = None,
+    to: ToQ = None,
+    sort: Annotated[str | None, Query(description="`asc` for oldest first")] = None,
 ) -> dict[str, Any]:
     """The user's trades, newest first (``sort=asc`` for oldest first), page/limit paginated."""
     f = _trade_filter(exchange, symbol, side, from_, to)
@@ -90,36 +84,36 @@ async def list_trades(
     return page.envelope(items, total)
 
 
-@router.get("/trades/summary", tags=["trades"])
+@router.get("/trades/summary", response_model=TradeSummary, tags=["trades"])
 async def trade_summary(
     user_id: CurrentUser,
     conn: Conn,
-    exchange: Q = None,
+    exchange: ExchangeQ = None,
     symbol: Q = None,
-    side: Q = None,
-    from_: Annotated[str | None, Query(alias="from")] = None,
-    to: Q = None,
+    side: SideQ = None,
+    from_: FromQ = None,
+    to: ToQ = None,
 ) -> dict[str, Any]:
     """Counts, volume (Σ quantity × price) and realized PnL over the filtered trades."""
     f = _trade_filter(exchange, symbol, side, from_, to)
     return await queries.trade_summary(conn, user_id, f)
 
 
-@router.get("/portfolio/timeline", tags=["portfolio"])
+@router.get("/portfolio/timeline", response_model=Timeline, tags=["portfolio"])
 async def timeline(
     user_id: CurrentUser,
     conn: Conn,
-    from_: Annotated[str | None, Query(alias="from")] = None,
-    to: Q = None,
-    asset_class: Q = None,
-    venue: Q = None,
-    source: Q = None,
-    event_type: Q = None,
-    limit: Q = None,
-    cursor: Q = None,
+    from_: FromQ = None,
+    to: ToQ = None,
+    asset_class: ListQ = None,
+    venue: ListQ = None,
+    source: ListQ = None,
+    event_type: ListQ = None,
+    limit: Annotated[Limit200 | None, Query()] = None,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
 ) -> dict[str, Any]:
     """Trade events newest first with a keyset cursor (``next_cursor`` when a page is full)."""
-    n = min(parse_positive_int(limit, "limit", 50), 200)
+    n = limit or 50
     after = None
     if cursor:
         at_text, id_text = decode_cursor(cursor, 2)
@@ -133,8 +127,8 @@ async def timeline(
         if after[0].tzinfo is None:
             raise BadRequest("INVALID_REQUEST", "cursor: not a valid cursor")
     f = queries.EventFilter(
-        start=parse_query_time(from_, "from"),
-        end=parse_query_time(to, "to", end=True),
+        start=from_,
+        end=to,
         asset_classes=_list(asset_class),
         venues=_list(venue),
         sources=_list(source),
@@ -150,56 +144,54 @@ async def timeline(
     return {"items": items, "next_cursor": next_cursor}
 
 
-@router.get("/portfolio/positions", tags=["portfolio"])
+@router.get("/portfolio/positions", response_model=Positions, tags=["portfolio"])
 async def positions(
     user_id: CurrentUser,
     conn: Conn,
-    status: Q = None,
-    from_: Annotated[str | None, Query(alias="from")] = None,
-    to: Q = None,
-    asset_class: Q = None,
-    venue: Q = None,
-    limit: Q = None,
+    status: Annotated[PositionStatus | None, Query(description="open, closed or all")] = None,
+    from_: FromQ = None,
+    to: ToQ = None,
+    asset_class: ListQ = None,
+    venue: ListQ = None,
+    limit: Annotated[Limit200 | None, Query()] = None,
 ) -> dict[str, Any]:
     """FIFO positions per account and instrument, most recently traded first."""
-    st = (status or "all").strip().lower()
-    if st not in ("open", "closed", "all"):
-        raise BadRequest("INVALID_REQUEST", "status: must be open, closed or all")
     items = await queries.positions(
         conn,
         user_id,
-        status=st,
-        start=parse_query_time(from_, "from"),
-        end=parse_query_time(to, "to", end=True),
+        status=status or "all",
+        start=from_,
+        end=to,
         asset_classes=_list(asset_class),
         venues=_list(venue),
-        limit=min(parse_positive_int(limit, "limit", 50), 200),
+        limit=limit or 50,
     )
     return {"positions": items, "count": len(items)}
 
 
-@router.post("/portfolio/backfill-events", tags=["portfolio"])
-async def backfill_events(user_id: CurrentUser, conn: Conn, limit: Q = None) -> dict[str, Any]:
+@router.post("/portfolio/backfill-events", response_model=BackfillEvents, tags=["portfolio"])
+async def backfill_events(
+    user_id: CurrentUser, conn: Conn, limit: Annotated[BackfillPage | None, Query()] = None
+) -> dict[str, Any]:
     """Create trade events from the legacy ``trades`` table (idempotent)."""
-    page = min(parse_positive_int(limit, "limit", 1000), 5000)
-    return await service.backfill_events(conn, user_id, page)
+    return await service.backfill_events(conn, user_id, limit or 1000)
 
 
-@router.post("/portfolio/rebuild-positions", tags=["portfolio"])
+@router.post("/portfolio/rebuild-positions", response_model=Rebuilt, tags=["portfolio"])
 async def rebuild_positions(user_id: CurrentUser, conn: Conn) -> dict[str, Any]:
     """Full FIFO rebuild of the caller's positions (the import refreshes them itself)."""
     return {"positions": await service.rebuild_positions(conn, user_id)}
 
 
-@router.get("/instruments", tags=["portfolio"])
+@router.get("/instruments", response_model=InstrumentPage, tags=["portfolio"])
 async def instruments(
-    user_id: CurrentUser, conn: Conn, page: PageParams, asset_class: Q = None
+    user_id: CurrentUser,
+    conn: Conn,
+    page: PageParams,
+    asset_class: Annotated[AssetClass | None, Query(description="crypto or stock")] = None,
 ) -> dict[str, Any]:
     """Instruments the caller has trade events for, with each venue's own symbol."""
-    ac = (asset_class or "").strip().lower() or None
-    if ac and ac not in ("crypto", "stock"):
-        raise BadRequest("INVALID_REQUEST", "asset_class: must be crypto or stock")
     items, total = await queries.instruments(
-        conn, user_id, asset_class=ac, limit=page.limit, offset=page.offset
+        conn, user_id, asset_class=asset_class, limit=page.limit, offset=page.offset
     )
     return page.envelope(items, total)

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
 from kifu.kit.db import Conn
-from kifu.kit.errors import BadRequest
+from kifu.kit.openapi import errors
 from kifu.market import MemoryCache, open_market
-from kifu.market.rules import EXCHANGES, INTERVALS, KLINE_SYMBOL
+from kifu.market.schemas import DEFAULT_LIMIT, Kline, KlinesQuery
 
 router = APIRouter(prefix="/api/v1/market", tags=["market"])
-
-DEFAULT_LIMIT = 500
-MAX_LIMIT = 1500
 
 
 def _memory(request: Request) -> MemoryCache:
@@ -29,41 +25,20 @@ def _plain(value: Any) -> str:
     return format(value, "f")
 
 
-@router.get("/klines")
+@router.get(
+    "/klines",
+    response_model=list[Kline],
+    responses=errors((502, "EXCHANGE_REQUEST_FAILED")),
+)
 async def klines(
-    request: Request,
-    conn: Conn,
-    symbol: Annotated[str | None, Query(description="BTCUSDT, ETHBTC, KRW-BTC, BTCKRW")] = None,
-    interval: Annotated[str | None, Query(description="1m, 15m, 1h, 4h or 1d")] = None,
-    limit: Annotated[str | None, Query(description="candles, default 500, at most 1500")] = None,
-    end_time: Annotated[
-        str | None, Query(alias="endTime", description="epoch milliseconds")
-    ] = None,
-    exchange: Annotated[str | None, Query(description="binance (default) or upbit")] = None,
+    request: Request, conn: Conn, q: Annotated[KlinesQuery, Query()]
 ) -> list[dict[str, Any]]:
     """Candles oldest first: ``[{time (open time, epoch seconds), open, high, low, close,
     volume}]``. Closed candles come from kifu's cache when it has them."""
-    sym = (symbol or "").strip().upper()
-    if not KLINE_SYMBOL.match(sym):
-        raise BadRequest("INVALID_SYMBOL", "symbol: required, 3-20 of A-Z, 0-9 and '-'")
-    iv = (interval or "1h").strip()
-    if iv not in INTERVALS:
-        raise BadRequest("INVALID_TIMEFRAME", f"interval: must be one of {', '.join(INTERVALS)}")
-    count = DEFAULT_LIMIT
-    if limit is not None and limit != "":
-        if not limit.isdigit() or int(limit) == 0:
-            raise BadRequest("INVALID_REQUEST", "limit: must be a positive whole number")
-        count = min(int(limit), MAX_LIMIT)
-    end: datetime | None = None
-    if end_time:
-        if not end_time.isdigit() or len(end_time) > 15:
-            raise BadRequest("INVALID_REQUEST", "endTime: must be epoch milliseconds")
-        end = datetime.fromtimestamp(int(end_time) / 1000, UTC)
-    ex = (exchange or "").strip().lower() or None
-    if ex is not None and ex not in EXCHANGES:
-        raise BadRequest("INVALID_EXCHANGE", f"exchange: must be one of {', '.join(EXCHANGES)}")
+    interval, limit = q.interval or "1h", q.limit or DEFAULT_LIMIT
+    # market errors are domain errors: kit/errors maps them (INVALID_SYMBOL 400, 502 + Retry-After)
     async with open_market(request.app.state.settings, _memory(request)) as market:
-        candles = await market.klines(conn, sym, iv, count, end, ex)
+        candles = await market.klines(conn, q.symbol, interval, limit, q.end_time, q.exchange)
     return [
         {
             "time": int(c.open_time.timestamp()),

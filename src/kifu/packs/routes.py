@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 
 from kifu.kit.auth import CurrentUser
 from kifu.kit.db import Conn
-from kifu.kit.errors import BadRequest
+from kifu.kit.openapi import errors
 from kifu.kit.pagination import PageParams
 from kifu.packs import rules, service
 from kifu.packs.schemas import (
@@ -17,8 +16,11 @@ from kifu.packs.schemas import (
     GenerateLatestResponse,
     GenerateRequest,
     GenerateResponse,
+    PackId,
     PackList,
+    PackRange,
     SummaryPack,
+    TimeZone,
 )
 
 router = APIRouter(prefix="/api/v1/packs", tags=["packs"])
@@ -28,7 +30,11 @@ def _default_tz(request: Request) -> str:
     return request.app.state.settings.default_tz
 
 
-@router.post("/generate", response_model=GenerateResponse)
+@router.post(
+    "/generate",
+    response_model=GenerateResponse,
+    responses=errors((400, "RUN_NOT_COMPLETED"), (404, "RUN_NOT_FOUND")),
+)
 async def generate(
     body: GenerateRequest, request: Request, user_id: CurrentUser, conn: Conn
 ) -> dict[str, Any]:
@@ -45,7 +51,11 @@ async def generate(
     }
 
 
-@router.post("/generate-latest", response_model=GenerateLatestResponse)
+@router.post(
+    "/generate-latest",
+    response_model=GenerateLatestResponse,
+    responses=errors((404, "NO_COMPLETED_RUN")),
+)
 async def generate_latest(
     body: GenerateLatestRequest, request: Request, user_id: CurrentUser, conn: Conn
 ) -> dict[str, Any]:
@@ -63,30 +73,38 @@ async def generate_latest(
     }
 
 
-@router.get("/latest", response_model=SummaryPack)
+@router.get(
+    "/latest",
+    response_model=SummaryPack,
+    response_model_exclude_unset=True,
+    responses=errors((404, "PACK_NOT_FOUND")),
+)
 async def latest(
     request: Request,
     user_id: CurrentUser,
     conn: Conn,
-    range: Annotated[str | None, Query(description="7d, 30d (default) or all")] = None,
-    tz: Annotated[str | None, Query(description="only packs built for this time zone")] = None,
+    range: Annotated[PackRange | None, Query(description="7d, 30d (default) or all")] = None,
+    tz: Annotated[TimeZone | None, Query(description="only packs built for this time zone")] = None,
 ) -> dict[str, Any]:
     """The caller's newest pack for a range."""
     return await service.latest(conn, user_id, range, tz, _default_tz(request))
 
 
-@router.get("", response_model=PackList)
+@router.get("", response_model=PackList, response_model_exclude_unset=True)
 async def list_packs(user_id: CurrentUser, conn: Conn, page: PageParams) -> dict[str, Any]:
     """The caller's packs, newest first (page/limit, at most 200 per page)."""
     items, total = await service.list_packs(conn, user_id, page.limit, page.offset)
     return page.envelope(items, total)
 
 
-@router.get("/{pack_id}", response_model=SummaryPack)
-async def get_pack(pack_id: str, user_id: CurrentUser, conn: Conn) -> dict[str, Any]:
-    """One of the caller's packs."""
-    try:
-        pid = uuid.UUID(pack_id)
-    except ValueError as exc:
-        raise BadRequest("INVALID_REQUEST", "pack_id: not a valid id") from exc
-    return await service.get(conn, user_id, pid)
+@router.get(
+    "/{pack_id}",
+    response_model=SummaryPack,
+    response_model_exclude_unset=True,
+    responses=errors((404, "PACK_NOT_FOUND")),
+)
+async def get_pack(
+    pack_id: Annotated[PackId, Path()], user_id: CurrentUser, conn: Conn
+) -> dict[str, Any]:
+    """One of the caller's packs, as it was stored."""
+    return await service.get(conn, user_id, pack_id)
