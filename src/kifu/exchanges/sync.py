@@ -6,8 +6,8 @@ run, asks the venue for batches and writes each with its cursors in one transact
 (``flows.write_batch``). A failure keeps every finished batch, marks the run ``failed`` with the
 error and the counts so far, and leaves the cursors where the last finished batch put them, so
 the next sync continues there: no gap (cursors never pass unwritten fills) and no duplicate
-(the ledger's keys and the trades unique index). Each batch's write brings positions and
-realized PnL up to date for the books it changed (the ledger's change tracker).
+(the ledger's keys and the trades unique index). Positions and realized PnL catch up once, at
+the end, with every book the writes changed (the ledger's change tracker queued them).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from kifu.ingest.venues import open_venue
 from kifu.ingest.venues.base import (
     AuthRejected,
     Banned,
+    Batch,
     Credentials,
     PermissionMissing,
     RateLimited,
@@ -38,11 +39,13 @@ from kifu.ingest.venues.base import (
 from kifu.kit import crypto, locks
 from kifu.kit.errors import BadGateway, BadRequest, Conflict, KifuError, TooManyRequests
 from kifu.kit.timeutil import rfc3339, utc_now
+from kifu.ledger import tracker
 
 log = logging.getLogger("kifu.exchanges.sync")
 
 RUN_TYPE = "exchange_sync"
 SYNC_LOCK = "kifu.exsync"  # per credential, held for a whole sync
+WRITE_ROWS = 5000  # fills and income rows per write (one transaction)
 
 
 def venue_urls(settings: Settings) -> VenueUrls:
@@ -174,23 +177,47 @@ async def _sync_locked(
     server_seconds = 0.0
     stats_rows = await store.events_reltuples(conn)
     unanalyzed = 0  # events this sync wrote since the statistics were last refreshed
+    pending = Batch()
+    writing = False
+
+    async def write_pending() -> None:
+        # Venue pages are merged into writes of about WRITE_ROWS rows: each write is one
+        # transaction with a fixed cost (the ledger's statements and triggers), so fewer, larger
+        # writes make a long sync cost about what importing the same fills costs.
+        nonlocal pending, stats_rows, unanalyzed, writing
+        if not (pending.fills or pending.incomes or pending.cursors):
+            return
+        batch, pending = pending, Batch()
+        writing = True
+        r = await flows.write_batch(
+            conn, user, exchange, batch.fills, batch.incomes, batch.cursors, tfs
+        )
+        writing = False
+        unanalyzed += r.events_inserted
+        if unanalyzed >= max(store.STATS_MIN_ROWS, stats_rows):
+            stats_rows, unanalyzed = await store.analyze_events(conn), 0
+        counts.batches += 1
+        counts.fills_fetched += r.fills
+        counts.income_fetched += r.incomes
+        counts.events_inserted += r.events_inserted
+        counts.fee_events_inserted += r.fee_events_inserted
+        counts.trades_inserted += r.trades_inserted
+
     try:
         creds = decrypt_credentials(settings, cred)
         async with open_venue(exchange, creds, venue_urls(settings)) as venue:
             try:
                 async for batch in venue.sync(plan):
-                    r = await flows.write_batch(
-                        conn, user, exchange, batch.fills, batch.incomes, batch.cursors, tfs
-                    )
-                    unanalyzed += r.events_inserted
-                    if unanalyzed >= max(store.STATS_MIN_ROWS, stats_rows):
-                        stats_rows, unanalyzed = await store.analyze_events(conn), 0
-                    counts.batches += 1
-                    counts.fills_fetched += r.fills
-                    counts.income_fetched += r.incomes
-                    counts.events_inserted += r.events_inserted
-                    counts.fee_events_inserted += r.fee_events_inserted
-                    counts.trades_inserted += r.trades_inserted
+                    pending.fills += batch.fills
+                    pending.incomes += batch.incomes
+                    pending.cursors.update(batch.cursors)
+                    if len(pending.fills) + len(pending.incomes) >= WRITE_ROWS:
+                        await write_pending()
+                await write_pending()
+            except Exception:
+                if not writing:  # keep every page fetched before a venue failure
+                    await write_pending()
+                raise
             finally:
                 server_seconds = venue.server_seconds
     except Exception as exc:
@@ -204,7 +231,7 @@ async def _sync_locked(
                 extra={"run_id": str(run_id)},
             ) from exc
         raise
-    refreshed = _refresh_positions(counts)
+    refreshed = await _refresh_positions(conn, user, counts)
     after = await store.trade_count(conn, user, exchange)
     notes = _notes(plan)
     result = {
@@ -227,9 +254,10 @@ async def _sync_locked(
     }
 
 
-def _refresh_positions(counts: Counts) -> bool:
-    """Whether the sync changed positions: each batch's write caught them up (the ledger's
-    change tracker), so nothing is rebuilt here."""
+async def _refresh_positions(conn: AsyncConnection, user: uuid.UUID, counts: Counts) -> bool:
+    """Catch positions and realized PnL up with every book the sync's writes changed (the
+    ledger's change tracker queued them); whether any fill changed a position."""
+    await tracker.catch_up_now(conn, user)
     return counts.events_inserted - counts.fee_events_inserted > 0
 
 
@@ -253,7 +281,7 @@ async def _failed(
         message, code, status = f"internal error ({type(exc).__name__})", "INTERNAL_ERROR", 500
         log.error("sync of credential %s failed: %s", cred.id, type(exc).__name__)
     try:
-        refreshed = _refresh_positions(counts)
+        refreshed = await _refresh_positions(conn, cred.user_id, counts)
         after = await store.trade_count(conn, cred.user_id, cred.exchange)
         await runs.fail(
             conn,

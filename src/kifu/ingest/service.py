@@ -355,11 +355,11 @@ async def import_legacy(conn: AsyncConnection, user_id: uuid.UUID, raw: BinaryIO
             writer.open_write(conn, user_id, source="csv", account_label="csv-import") as w,
         ):
             await w.add_all(fills())
-            result = await w.finish(issue_room=issues.room, new_trades=True)
-            await auto.create(
-                conn,
-                user_id,
-                [_legacy_bubble(t, bubbles.get(t.row_no)) for t in result.new_trades],
+            result = await w.finish(
+                issue_room=issues.room,
+                bubbles=auto.for_new_trades(
+                    conn, user_id, lambda t: _legacy_bubble(t, bubbles.get(t.row_no))
+                ),
             )
             for row_no, _ in result.duplicate_rows:
                 issues.add(row_no, "duplicate trade already imported")

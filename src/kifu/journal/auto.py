@@ -1,16 +1,18 @@
 """Auto bubbles: the journal's one way to put a bubble on a trade's candle.
 
-Four things make them: the legacy CSV importer and exchange sync (one per new trade, from the
-trades the ledger's write returns), ``POST /trades/convert-bubbles`` (one per unlinked trade) and
+Four things make them: the legacy CSV importer and exchange sync (one per new trade: the
+ledger's write hands its new trades to ``for_new_trades`` before writing them, and writes each
+with its bubble), ``POST /trades/convert-bubbles`` (one per unlinked trade) and
 ``POST /portfolio/backfill-bubbles`` (one per ledger fill without one). All of them build an
-``AutoBubble`` with ``auto_bubble`` (the one memo rule, ``rules.auto_memo``, and the candle floor)
-and store it with ``create``, which asks the ledger, the owner of ``trades``, to link each trade.
+``AutoBubble`` with ``auto_bubble`` (the one memo rule, ``rules.auto_memo``, and the candle floor);
+``create`` stores bubbles for existing trades and asks the ledger, the owner of ``trades``, to
+link each.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -19,6 +21,7 @@ from psycopg import AsyncConnection
 
 from kifu.journal import rules, store
 from kifu.ledger import service as ledger
+from kifu.ledger.writer import NewTrade
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +67,31 @@ def auto_bubble(
     )
 
 
+async def insert(
+    conn: AsyncConnection, user_id: uuid.UUID, bubbles: Sequence[AutoBubble]
+) -> dict[uuid.UUID, uuid.UUID]:
+    """Store the bubbles; the id of each trade's bubble (trade id → bubble id)."""
+    ids = [uuid.uuid4() for _ in bubbles]
+    if bubbles:
+        await store.insert_auto_bubbles(conn, user_id, ids, bubbles)
+    return {b.trade_id: i for b, i in zip(bubbles, ids, strict=True) if b.trade_id is not None}
+
+
+def for_new_trades(
+    conn: AsyncConnection, user_id: uuid.UUID, build: Callable[[NewTrade], AutoBubble]
+) -> Callable[[list[NewTrade]], Awaitable[dict[uuid.UUID, uuid.UUID]]]:
+    """The ledger write's bubble hook (``LedgerWrite.finish(bubbles=…)``): one auto bubble,
+    made by ``build``, for each trade the write is about to create, which is written with it."""
+
+    async def hook(trades: list[NewTrade]) -> dict[uuid.UUID, uuid.UUID]:
+        return await insert(conn, user_id, [build(t) for t in trades])
+
+    return hook
+
+
 async def create(conn: AsyncConnection, user_id: uuid.UUID, bubbles: Sequence[AutoBubble]) -> int:
-    """Store the bubbles and link each to its trade (unless that trade got a bubble meanwhile);
-    inside the caller's transaction. Returns how many bubbles were made."""
+    """Store the bubbles and link each to its existing trade (unless that trade got a bubble
+    meanwhile); inside the caller's transaction. Returns how many bubbles were made."""
     if not bubbles:
         return 0
     ids = [uuid.uuid4() for _ in bubbles]

@@ -9,7 +9,7 @@ SHA-256 in SQL (one window over the batch, no per-file state in memory).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,6 +148,10 @@ async def write_staged_fills(
         """,
         {"user": user_id, "label": account_label},
     )
+    # A temp table has no statistics until analyzed: without them the planner guesses its size
+    # and, for a batch of a few thousand rows, hashes every stored event of the user in each
+    # duplicate check below instead of probing the unique index per row.
+    await conn.execute("ANALYZE _keyed")
     cur = await conn.execute("SELECT count(*) FROM _keyed")
     accepted = (await cur.fetchone())[0]  # type: ignore[index]
     cur = await conn.execute(
@@ -311,7 +315,8 @@ async def delete_positions_without_events(
 _PROJECTED_SQL = """
 CREATE TEMP TABLE _projected ON COMMIT DROP AS
 SELECT DISTINCT ON (x.exchange, x.symbol, x.trade_no)
-       x.* FROM (
+       x.*, coalesce(x.trade_ref, gen_random_uuid()) AS trade_id, NULL::uuid AS bubble_id
+FROM (
     SELECT n.event_id, k.row_no, k.trade_ref, k.qty, k.price, k.executed_at, k.realized_pnl,
            k.position_side, k.open_close, k.reduce_only, upper(k.side) AS side,
            left(k.venue, 30) AS exchange,
@@ -326,25 +331,45 @@ SELECT DISTINCT ON (x.exchange, x.symbol, x.trade_no)
 ORDER BY x.exchange, x.symbol, x.trade_no, x.row_no
 """
 
+# Existing rows that are these fills get linked; every row of _projected that now has a trades
+# row (linked, or its key taken by another fill's row) is dropped, so the insert below meets no
+# conflict (the ledger lock keeps other writers of the user out) and its auto bubbles never
+# point at a row that was not written.
 _LINK_TRADES_SQL = """
 UPDATE trades t SET event_id = p.event_id
 FROM _projected p
 WHERE t.user_id = %(user)s AND t.event_id IS NULL
-  AND (t.id = p.trade_ref
+  AND (t.id = p.trade_id
        OR (t.exchange = p.exchange AND t.symbol = p.symbol AND t.binance_trade_id = p.trade_no))
 """
 
+_DROP_WRITTEN_SQL = """
+DELETE FROM _projected p
+WHERE EXISTS (SELECT 1 FROM trades t WHERE t.id = p.trade_id)  -- primary key probe
+   OR EXISTS (SELECT 1 FROM trades t  -- idx_trades_unique_exchange probe
+              WHERE t.user_id = %(user)s AND t.exchange = p.exchange AND t.symbol = p.symbol
+                AND t.binance_trade_id = p.trade_no)
+"""
+
+_NEW_TRADES_SQL = """
+SELECT trade_id, row_no, exchange, symbol, side, price, executed_at FROM _projected ORDER BY row_no
+"""
+
+_SET_BUBBLES_SQL = """
+UPDATE _projected p SET bubble_id = m.bubble_id
+FROM unnest(%(trades)s::uuid[], %(bubbles)s::uuid[]) AS m(trade_id, bubble_id)
+WHERE p.trade_id = m.trade_id
+"""
+
 _INSERT_TRADES_SQL = """
-INSERT INTO trades (id, user_id, binance_trade_id, exchange, symbol, side, position_side,
-                    open_close, reduce_only, quantity, price, realized_pnl, trade_time, event_id)
-SELECT coalesce(p.trade_ref, gen_random_uuid()), %(user)s, p.trade_no, p.exchange, p.symbol,
-       p.side, p.position_side, p.open_close, p.reduce_only, p.qty, p.price, p.realized_pnl,
+INSERT INTO trades (id, user_id, bubble_id, binance_trade_id, exchange, symbol, side,
+                    position_side, open_close, reduce_only, quantity, price, realized_pnl,
+                    trade_time, event_id)
+SELECT p.trade_id, %(user)s, p.bubble_id, p.trade_no, p.exchange, p.symbol, p.side,
+       p.position_side, p.open_close, p.reduce_only, p.qty, p.price, p.realized_pnl,
        p.executed_at, p.event_id
 FROM _projected p
-WHERE NOT EXISTS (SELECT 1 FROM trades t WHERE t.event_id = p.event_id)
 ORDER BY p.row_no
-ON CONFLICT DO NOTHING
-RETURNING id, event_id
 """
 
 
@@ -382,21 +407,29 @@ class NewTrade:
     executed_at: Any
 
 
+BubbleHook = Callable[[list[NewTrade]], Awaitable[dict[uuid.UUID, uuid.UUID]]]
+
+
 async def project_trades(
-    conn: AsyncConnection, user_id: uuid.UUID, *, returning: bool
+    conn: AsyncConnection, user_id: uuid.UUID, *, bubbles: BubbleHook | None
 ) -> tuple[int, list[NewTrade]]:
     """Write the ``trades`` rows of this write's new fills (after ``write_staged_fills``):
-    how many were created and, with ``returning``, which."""
+    how many were created and, with ``bubbles``, which; ``bubbles`` is given the new trades
+    before they are written and answers the bubble of each (trade id → bubble id), which the
+    rows are written with."""
+    params = {"user": user_id}
     await conn.execute(_PROJECTED_SQL)
-    await conn.execute(_LINK_TRADES_SQL, {"user": user_id})
-    if not returning:
-        cur = await conn.execute(_INSERT_TRADES_SQL, {"user": user_id})
-        return cur.rowcount, []
-    cur = await conn.execute(
-        f"WITH ins AS ({_INSERT_TRADES_SQL})"
-        " SELECT ins.id, p.row_no, p.exchange, p.symbol, p.side, p.price, p.executed_at"
-        " FROM ins JOIN _projected p ON p.event_id = ins.event_id ORDER BY p.row_no",
-        {"user": user_id},
-    )
-    made = [NewTrade(*r) for r in await cur.fetchall()]
-    return len(made), made
+    await conn.execute(_LINK_TRADES_SQL, params)
+    await conn.execute(_DROP_WRITTEN_SQL, params)
+    made: list[NewTrade] = []
+    if bubbles is not None:
+        cur = await conn.execute(_NEW_TRADES_SQL)
+        made = [NewTrade(*r) for r in await cur.fetchall()]
+        linked = await bubbles(made) if made else {}
+        if linked:
+            await conn.execute(
+                _SET_BUBBLES_SQL,
+                {"trades": list(linked), "bubbles": list(linked.values())},
+            )
+    cur = await conn.execute(_INSERT_TRADES_SQL, params)
+    return cur.rowcount, made

@@ -6,7 +6,7 @@ what was inserted. Inside the caller's transaction::
 
     async with writer.open_write(conn, user_id, source="csv", account_label="default") as w:
         await w.add_all(rows)  # (row_no, NormalFill, TradeFields | None), sync or async iterable
-        result = await w.finish(issue_room=issues.room, new_trades=False)
+        result = await w.finish(issue_room=issues.room)
 
 ``open_write`` takes the user's ledger lock (writers of one user run one at a time, so the
 cross-key checks cannot race) and creates the write's scratch tables; ``add_all`` streams rows
@@ -17,8 +17,9 @@ into them with COPY (call it as often as needed, e.g. once per page or batch); `
    ``issue_room``);
 2. writes the ``trades`` row of every new trade-like fill, whatever its source, so the Trades
    screen, the Chart markers and every trade count see every fill; ``TradeFields`` carries what
-   a row holds beyond the fill (the venue's trade number, realized PnL, position side, …) and
-   ``new_trades=True`` returns the rows made, for auto bubbles (``kifu.journal.auto``);
+   a row holds beyond the fill (the venue's trade number, realized PnL, position side, …), and
+   a ``bubbles`` hook (the journal's auto bubbles, ``kifu.journal.auto.for_new_trades``) is
+   handed the new trades first so each row is written with its bubble;
 3. catches up positions and realized PnL for the books the write changed
    (``kifu.ledger.tracker``, fed by the table's trigger).
 
@@ -133,9 +134,18 @@ class LedgerWrite:
             self._fees = True
         return fill.stage_row(row_no) + (trade.columns() if trade else _NO_TRADE_FIELDS)
 
-    async def finish(self, *, issue_room: int = 0, new_trades: bool = False) -> WriteResult:
+    async def finish(
+        self,
+        *,
+        issue_room: int = 0,
+        bubbles: store.BubbleHook | None = None,
+        catch_up: bool = True,
+    ) -> WriteResult:
         """Store what was staged, write the new fills' trades rows, catch up; see the module
-        docstring. Call once."""
+        docstring. Call once. ``bubbles`` (the journal's auto bubbles) is handed the new
+        trades before they are written and answers each one's bubble id. ``catch_up=False``
+        leaves the changed books queued for a later ``tracker.catch_up`` (a sync of many
+        batches catches up once, at its end)."""
         if self._finished:
             raise RuntimeError("a ledger write finishes once")
         self._finished = True
@@ -158,10 +168,11 @@ class LedgerWrite:
         if self._fees:
             result.fees_inserted = await store.inserted_of_type(conn, "fee")
         result.trades_created, result.new_trades = await store.project_trades(
-            conn, user, returning=new_trades
+            conn, user, bubbles=bubbles
         )
-        caught = await tracker.catch_up(conn, user)
-        result.positions, result.replayed = caught.positions, caught.replayed
+        if catch_up:
+            caught = await tracker.catch_up(conn, user)
+            result.positions, result.replayed = caught.positions, caught.replayed
         return result
 
 
