@@ -717,21 +717,14 @@ class SafetyItem:
         return None
 
 
-def _same_group(group: SafetyItem, item: SafetyItem) -> bool:
-    return (
-        group.venue.lower() == item.venue.lower()
-        and group.symbol.lower() == item.symbol.lower()
-        and group.side.lower() == item.side.lower()
-        and abs(item.executed_at - group.executed_at) <= SAFETY_GAP
-    )
-
-
 def group_fills(items: Sequence[SafetyItem]) -> list[SafetyItem]:
-    """Split fills: in time order, a fill joins the previous group when venue, symbol and side
-    match (case-insensitive) and it is within 90 s of the group's latest fill. A group's time is
-    its latest fill's; qty is the Σ, price the quantity-weighted average (10 places), when every
-    member has both; else the first member's. Newest group first."""
+    """Split fills: in time order, a fill joins the latest group of the same venue, symbol and
+    side (case-insensitive) when it is within 90 s of that group's latest fill (the reference
+    only looked at the group just before, so a fill of another symbol in between split an
+    order). A group's time is its latest fill's; qty is the Σ, price the quantity-weighted
+    average (10 places), when every member has both; else the first member's. Newest first."""
     groups: list[SafetyItem] = []
+    open_groups: dict[tuple[str, str, str], SafetyItem] = {}
     for it in sorted(items, key=lambda i: (i.executed_at, i.target_id)):
         member = {
             "target_type": it.target_type,
@@ -739,8 +732,9 @@ def group_fills(items: Sequence[SafetyItem]) -> list[SafetyItem]:
             "reviewed": it.verdict is not None,
             "verdict": it.verdict,
         }
-        if groups and _same_group(groups[-1], it):
-            g = groups[-1]
+        key = (it.venue.lower(), it.symbol.lower(), it.side.lower())
+        g = open_groups.get(key)
+        if g is not None and it.executed_at - g.executed_at <= SAFETY_GAP:
             g.members.append(member)
             g.executed_at = max(g.executed_at, it.executed_at)
             if None not in (g.qty, g.price, it.qty, it.price) and EXACT.add(g.qty, it.qty) != 0:
@@ -756,5 +750,6 @@ def group_fills(items: Sequence[SafetyItem]) -> list[SafetyItem]:
             continue
         g = SafetyItem(**{**it.__dict__, "members": [member]})
         groups.append(g)
-    groups.reverse()
+        open_groups[key] = g
+    groups.sort(key=lambda x: (x.executed_at, x.target_id), reverse=True)
     return groups
