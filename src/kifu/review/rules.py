@@ -42,6 +42,11 @@ reference's, and the same as the stats CSV export. Averages and sums are printed
 * ``by_weekday`` (``0`` = Monday … ``6`` = Sunday) and ``by_hour`` (``0`` … ``23``): realized PnL
   summed by the local weekday and hour of day of each fill's execution.
 
+``/review/stats`` keeps the reference's rolling window for bubbles (candle time ≥ now − 7 / 30
+days) and reports the ledger figures for whole local days (the last 7 / 30 calendar days including
+today, or all), named in ``trading.from`` / ``trading.to``; the bubble filters (symbol, tag,
+asset class, venue) apply to bubbles only.
+
 Ratios (profit factor) are printed with 8 places, averages with 10 (half up); sums are exact.
 """
 
@@ -87,10 +92,10 @@ def check_timezone(value: str | None, default: str) -> ZoneInfo:
 
 
 def check_period(value: str | None) -> str:
-    p = (value or DEFAULT_PERIOD).strip().lower() or DEFAULT_PERIOD
-    if p not in PERIOD_DAYS:
-        raise BadRequest("INVALID_PERIOD", f"period: {value!r} is not one of 7d, 30d, all")
-    return p
+    """``7d``, ``30d`` (default) or ``all``; like the reference, any other value means all
+    time (the client's charts may send other labels, and must not break on them)."""
+    p = (value or "").strip().lower() or DEFAULT_PERIOD
+    return p if p in PERIOD_DAYS else "all"
 
 
 def parse_day(value: str | None, field: str) -> date | None:
