@@ -246,3 +246,55 @@ def test_two_requests_at_once_create_one_review(db: str, user) -> None:
             (user.id,),
         ).fetchone()
     assert reviews == (1,) and items == (1,)
+
+
+def test_open_review_takes_trades_that_arrive_later(client, user, upload) -> None:
+    first = today(client, user, "2026-03-20", "timezone=UTC")
+    assert [i["symbol"] for i in first["items"]] == ["__NO_TRADE__"]
+    upload(
+        fills_csv([("2026-03-20T08:00:00Z", "BTC/USDT", "buy", "1", "100", "0")]),
+        venue="binance_futures",
+    )
+    items = today(client, user, "2026-03-20", "timezone=UTC")["items"]
+    assert [(i["bundle_key"], i["trade_count"]) for i in items] == [("BTCUSDT:2026-03-20", 1)]
+    answer(client, user, items[0]["id"], intent="planned_regular")
+    upload(
+        fills_csv(
+            [
+                ("2026-03-20T09:00:00Z", "BTC/USDT", "sell", "1", "90", "0"),
+                ("2026-03-20T10:00:00Z", "ETH/USDT", "buy", "1", "10", "0"),
+            ]
+        ),
+        venue="binance_futures",
+    )
+    items = today(client, user, "2026-03-20", "timezone=UTC")["items"]
+    # the answered item keeps what was answered; the new symbol joins
+    assert [(i["symbol"], i["trade_count"], i["intent"]) for i in items] == [
+        ("BTCUSDT", 1, "planned_regular"),
+        ("ETHUSDT", 1, None),
+    ]
+
+
+def test_trades_imported_after_completion_are_supplemented(client, user, upload) -> None:
+    upload(
+        fills_csv([("2026-03-21T08:00:00Z", "BTC/USDT", "buy", "1", "100", "0")]),
+        venue="binance_futures",
+    )
+    review = today(client, user, "2026-03-21", "timezone=UTC")["review"]
+    client.post(f"{API}/guided-reviews/{review['id']}/complete", headers=user.headers)
+    # an export brought in after completion, timed earlier that day
+    upload(
+        fills_csv(
+            [
+                ("2026-03-21T06:00:00Z", "ETH/USDT", "buy", "1", "10", "0"),
+                ("2026-03-21T08:00:30Z", "BTC/USDT", "buy", "1", "100", "0"),  # same decision
+            ]
+        ),
+        venue="binance_futures",
+    )
+    items = today(client, user, "2026-03-21", "timezone=UTC")["items"]
+    keys = [
+        i["bundle_key"].rsplit(":", 1)[0] if i["bundle_key"].startswith("SUP") else i["bundle_key"]
+        for i in items
+    ]
+    assert keys == ["BTCUSDT:2026-03-21", "SUPPLEMENT:2026-03-21:ETHUSDT"]

@@ -298,19 +298,38 @@ async def _build_items(
     await store.insert_items(conn, review["id"], items)
 
 
-def _captured(
-    items: list[dict], prefix: str, answered_only: bool
-) -> dict[str, tuple[int, Decimal]]:
-    """Trade counts and PnL already in items whose key starts with ``prefix``, per symbol."""
+def _captured(items: list[dict], keep: Any, answered_only: bool) -> dict[str, tuple[int, Decimal]]:
+    """Trade counts and PnL already in the items ``keep(bundle_key)`` selects, per symbol."""
     out: dict[str, tuple[int, Decimal]] = {}
     for i in items:
-        if not (i["bundle_key"] or "").startswith(prefix):
+        if not keep(i["bundle_key"] or ""):
             continue
         if answered_only and i["intent"] is None:
             continue
         n, p = out.get(i["symbol"], (0, Decimal(0)))
         out[i["symbol"]] = (n + i["trade_count"], EXACT.add(p, i["pnl"] or Decimal(0)))
     return out
+
+
+def _merge(*parts: dict[str, tuple[int, Decimal]]) -> dict[str, tuple[int, Decimal]]:
+    out: dict[str, tuple[int, Decimal]] = {}
+    for part in parts:
+        for sym, (n, p) in part.items():
+            on, op = out.get(sym, (0, Decimal(0)))
+            out[sym] = (on + n, EXACT.add(op, p))
+    return out
+
+
+def _day_item(day: date) -> Any:
+    """Selects the ``<SYMBOL>:<date>`` items of ``day``."""
+    suffix = f":{day.isoformat()}"
+    return lambda key: (
+        key.endswith(suffix) and not key.startswith(("SUPPLEMENT:", "ROLLOVER:", "NO_TRADE:"))
+    )
+
+
+def _prefixed(prefix: str) -> Any:
+    return lambda key: key.startswith(prefix)
 
 
 def _next_index(items: list[dict], base: int) -> int:
@@ -332,7 +351,13 @@ async def _put_late(
     for b in late:
         prefix = key_of(b.symbol)
         open_items = [
-            i for i in items if (i["bundle_key"] or "").startswith(prefix) and i["intent"] is None
+            i
+            for i in items
+            if i["intent"] is None
+            and (
+                i["bundle_key"] == prefix
+                or (prefix.endswith(":") and (i["bundle_key"] or "").startswith(prefix))
+            )
         ]
         if open_items:
             keep, *extra = open_items
@@ -357,60 +382,115 @@ def _nanos() -> int:
     return int(now.timestamp()) * 1_000_000_000 + now.microsecond * 1000
 
 
-async def _rollover(
+async def _day_bundles(
+    conn: AsyncConnection, user_id: uuid.UUID, day: date, zone: ZoneInfo
+) -> list[rules.Bundle]:
+    start, end = rules.day_window(day, zone)
+    return rules.bundle(_fills(await ledger.trades_between(conn, user_id, start, end)))
+
+
+async def _refresh_open(
     conn: AsyncConnection, user_id: uuid.UUID, review: dict, zone: ZoneInfo
 ) -> None:
-    """Trades of the previous day made after its review was completed, less what that day's
-    supplements captured, become ``ROLLOVER:<yesterday>:<SYMBOL>`` items (order from 2000)."""
-    yesterday = review["review_date"] - timedelta(days=1)
-    prev = await store.review_of_day(conn, user_id, yesterday)
-    if prev is None or prev["status"] != "completed" or prev["completed_at"] is None:
+    """Until a review is completed, trades that arrive for its day (made later, or imported
+    later) join it: an unanswered ``<SYMBOL>:<date>`` item takes the day's current figures, a
+    new symbol gets its item, and an unanswered no-trade item goes once there are trades.
+    Answered items keep what was answered."""
+    if review["status"] == "completed":
         return
-    start, end = rules.day_window(yesterday, zone)
-    late = rules.bundle(
-        _fills(await ledger.trades_between(conn, user_id, start, end, after=prev["completed_at"]))
-    )
-    if not late:
+    day = review["review_date"]
+    bundles = await _day_bundles(conn, user_id, day, zone)
+    if not bundles:
         return
-    captured = _captured(
-        await store.items_of(conn, prev["id"]), f"SUPPLEMENT:{yesterday.isoformat()}:", False
-    )
     items = await store.items_of(conn, review["id"])
-    # What today's review already rolled over and had answered stays; only the rest is open.
-    answered = _captured(items, f"ROLLOVER:{yesterday.isoformat()}:", True)
-    for sym, (n, p) in answered.items():
-        cn, cp = captured.get(sym, (0, Decimal(0)))
-        captured[sym] = (cn + n, EXACT.add(cp, p))
-    late = rules.subtract(late, captured)
-    await _put_late(
-        conn, review["id"], items, late, lambda s: rules.rollover_key(yesterday, s), 2000
+    is_day = _day_item(day)
+    current = {i["symbol"]: i for i in items if is_day(i["bundle_key"] or "")}
+    index = _next_index(items, 0)
+    for b in bundles:
+        item = current.get(b.symbol)
+        if item is None:
+            row = {
+                "bundle_key": rules.day_key(b.symbol, day),
+                "symbol": b.symbol,
+                "side": b.side,
+                "pnl": b.pnl,
+                "trade_count": b.trade_count,
+                "order_index": index,
+            }
+            await store.insert_items(conn, review["id"], [row])
+            index += 1
+        elif item["intent"] is None and (item["trade_count"], item["pnl"], item["side"]) != (
+            b.trade_count,
+            b.pnl,
+            b.side,
+        ):
+            await store.update_item_counts(conn, item["id"], b.side, b.pnl, b.trade_count)
+    await store.delete_items(
+        conn,
+        [
+            i["id"]
+            for i in items
+            if i["bundle_key"] == rules.no_trade_key(day) and i["intent"] is None
+        ],
     )
 
 
 async def _supplement(
     conn: AsyncConnection, user_id: uuid.UUID, review: dict, zone: ZoneInfo
 ) -> None:
-    """After completion, the day's later trades become ``SUPPLEMENT:<date>:<SYMBOL>:<nanos>``
-    items (order from 1000); answered supplements stay and only what they did not capture is
-    offered again."""
-    if review["status"] != "completed" or review["completed_at"] is None:
+    """After completion, the day's decisions its items do not hold (trades made or imported
+    after it was completed) become ``SUPPLEMENT:<date>:<SYMBOL>:<nanos>`` items (order from
+    1000): per symbol, the day's bundles less those counted by its ``<SYMBOL>:<date>`` item and
+    by answered supplements. An answered supplement stays as answered; only the rest is open."""
+    if review["status"] != "completed":
         return
     day = review["review_date"]
-    start, end = rules.day_window(day, zone)
-    late = rules.bundle(
-        _fills(await ledger.trades_between(conn, user_id, start, end, after=review["completed_at"]))
-    )
-    if not late:
+    bundles = await _day_bundles(conn, user_id, day, zone)
+    if not bundles:
         return
     items = await store.items_of(conn, review["id"])
-    answered = _captured(items, f"SUPPLEMENT:{day.isoformat()}:", True)
+    captured = _merge(
+        _captured(items, _day_item(day), False),
+        _captured(items, _prefixed(f"SUPPLEMENT:{day.isoformat()}:"), True),
+    )
     await _put_late(
         conn,
         review["id"],
         items,
-        rules.subtract(late, answered),
+        rules.subtract(bundles, captured),
         lambda s: rules.supplement_prefix(day, s),
         rules.SUPPLEMENT_BASE,
+    )
+
+
+async def _rollover(
+    conn: AsyncConnection, user_id: uuid.UUID, review: dict, zone: ZoneInfo
+) -> None:
+    """When the previous day's review is completed, its decisions that neither its items nor
+    its supplements hold (late trades nobody opened that review for) become
+    ``ROLLOVER:<yesterday>:<SYMBOL>`` items of this review (order from 2000); answered rollovers
+    stay."""
+    yesterday = review["review_date"] - timedelta(days=1)
+    prev = await store.review_of_day(conn, user_id, yesterday)
+    if prev is None or prev["status"] != "completed":
+        return
+    bundles = await _day_bundles(conn, user_id, yesterday, zone)
+    if not bundles:
+        return
+    prev_items = await store.items_of(conn, prev["id"])
+    items = await store.items_of(conn, review["id"])
+    captured = _merge(
+        _captured(prev_items, _day_item(yesterday), False),
+        _captured(prev_items, _prefixed(f"SUPPLEMENT:{yesterday.isoformat()}:"), False),
+        _captured(items, _prefixed(f"ROLLOVER:{yesterday.isoformat()}:"), True),
+    )
+    await _put_late(
+        conn,
+        review["id"],
+        items,
+        rules.subtract(bundles, captured),
+        lambda s: rules.rollover_key(yesterday, s),
+        rules.ROLLOVER_BASE,
     )
 
 
@@ -424,9 +504,10 @@ async def guided_today(
     now: datetime,
 ) -> dict[str, Any]:
     """The review of the day (today in the zone by default), created with its items from the
-    day's trades on first sight, with late trades of yesterday rolled over and today's
-    supplemented; one transaction under the user's guided-review lock, so two requests at once
-    create one review."""
+    day's trades on first sight and kept current while open; after completion late trades are
+    supplemented, and those of a completed yesterday nobody saw are rolled over. One
+    transaction under the user's guided-review lock, so two requests at once create one
+    review."""
     zone = rules.check_timezone(timezone, default_tz)
     d = rules.parse_day(day, "date") or rules.today_in(zone, now)
     async with conn.transaction():
@@ -434,8 +515,10 @@ async def guided_today(
         review, created = await store.get_or_create_review(conn, user_id, d)
         if created or not await store.items_of(conn, review["id"]):
             await _build_items(conn, user_id, review, zone)
-        await _rollover(conn, user_id, review, zone)
+        else:
+            await _refresh_open(conn, user_id, review, zone)
         await _supplement(conn, user_id, review, zone)
+        await _rollover(conn, user_id, review, zone)
         items = await store.items_of(conn, review["id"])
     return {"review": review_json(review), "items": [item_json(i) for i in items]}
 
