@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -370,3 +371,60 @@ def test_safety_values() -> None:
     with pytest.raises(BadRequest):
         rules.check_limit("0")
     assert rules.truthy("Yes") and not rules.truthy("0")
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=600),
+            st.sampled_from(["BTC/USDT", "ETH/USDT"]),
+            st.sampled_from(["BUY", "SELL"]),
+            st.integers(min_value=1, max_value=5),
+        ),
+        max_size=25,
+    )
+)
+def test_groups_partition_the_fills(rows: list[tuple[int, str, str, int]]) -> None:
+    items = [
+        item(n, secs, str(qty), "10", symbol=sym, side=side)
+        for n, (secs, sym, side, qty) in enumerate(rows)
+    ]
+    groups = rules.group_fills(items)
+    ids = sorted(m["target_id"] for g in groups for m in g.members)
+    assert ids == sorted(i.target_id for i in items)
+    by_id = {i.target_id: i for i in items}
+    for g in groups:
+        members = [by_id[m["target_id"]] for m in g.members]
+        assert {(m.symbol, m.side) for m in members} == {(g.symbol, g.side)}
+        assert g.qty == sum((m.qty for m in members), D(0))  # type: ignore[misc]
+        assert g.price == D(10)
+        assert g.executed_at == max(m.executed_at for m in members)
+        times = sorted(m.executed_at for m in members)
+        assert all(b - a <= rules.SAFETY_GAP for a, b in itertools.pairwise(times))
+    assert [g.executed_at for g in groups] == sorted((g.executed_at for g in groups), reverse=True)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["BTCUSDT", "ETHUSDT"]),
+            st.sampled_from(["BUY", "SELL"]),
+            st.integers(min_value=0, max_value=1000),
+            st.integers(min_value=-50, max_value=50),
+        ),
+        max_size=30,
+    )
+)
+def test_bundles_count_gaps_over_90s(rows: list[tuple[str, str, int, int]]) -> None:
+    fills = [fill(sym, side, secs, str(p)) for sym, side, secs, p in rows]
+    got = {b.symbol: b for b in rules.bundle(fills)}
+    for sym in {r[0] for r in rows}:
+        count = 0
+        for side in ("BUY", "SELL"):
+            times = sorted(s for s2, sd, s, _ in rows if s2 == sym and sd == side)
+            if times:
+                count += 1 + sum(1 for a, b in itertools.pairwise(times) if b - a > 90)
+        assert got[sym].trade_count == count
+        assert got[sym].pnl == sum(D(p) for s2, _, _, p in rows if s2 == sym)
+        sides = {sd for s2, sd, _, _ in rows if s2 == sym}
+        assert got[sym].side == ("SELL" if "SELL" in sides else "BUY")
