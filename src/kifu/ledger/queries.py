@@ -397,8 +397,12 @@ FROM (
     UNION ALL
     SELECT p.quote, p.executed_at, p.pnl
     FROM unnest(%(raw_hours)s::timestamptz[]) AS r(hour)
-    JOIN ledger_fill_pnl p ON p.user_id = %(u)s
-     AND p.executed_at >= r.hour AND p.executed_at < r.hour + interval '1 hour'
+    CROSS JOIN LATERAL (  -- one index range per cut hour, whatever the statistics say
+        SELECT p.quote, p.executed_at, p.pnl FROM ledger_fill_pnl p
+        WHERE p.user_id = %(u)s
+          AND p.executed_at >= r.hour AND p.executed_at < r.hour + interval '1 hour'
+        OFFSET 0  -- kept a subquery, so it runs per hour
+    ) p
     WHERE NOT %(raw_all)s AND p.executed_at >= %(start)s AND p.executed_at < %(end)s
 ) x
 GROUP BY 1, 2
@@ -458,8 +462,12 @@ FROM (
           AND e.executed_at >= %(start)s AND e.executed_at < %(end)s
         UNION ALL
         SELECT e.* FROM unnest(%(raw_hours)s::timestamptz[]) AS r(hour)
-        JOIN trade_events e ON e.user_id = %(u)s
-         AND e.executed_at >= r.hour AND e.executed_at < r.hour + interval '1 hour'
+        CROSS JOIN LATERAL (
+            SELECT e.* FROM trade_events e
+            WHERE e.user_id = %(u)s
+              AND e.executed_at >= r.hour AND e.executed_at < r.hour + interval '1 hour'
+            OFFSET 0
+        ) e
         WHERE NOT %(raw_all)s AND e.executed_at >= %(start)s AND e.executed_at < %(end)s
     ) e
     WHERE e.event_type IN {_TRADE_TYPES} OR e.event_type = 'fee'
