@@ -210,6 +210,10 @@ def test_other_users_ids_and_bad_ids_are_404(client, user, make_user) -> None:
     assert r.status_code == 400 and r.json()["code"] == "INVALID_TIMEZONE"
     r = client.get(f"{API}/guided-reviews/today?date=2026-02-31", headers=user.headers)
     assert r.status_code == 400 and r.json()["code"] == "INVALID_DATE"
+    r = client.get(f"{API}/guided-reviews/today?date=9999-12-31", headers=user.headers)
+    assert r.status_code == 400 and r.json()["code"] == "INVALID_DATE"
+    r = answer(client, user, item, intent="no_trade_other", memo="a\x00b")
+    assert r.status_code == 400 and "memo" in r.json()["message"]
     r = answer(client, user, item, intent="no_trade_other", extra="x")
     assert r.status_code == 400
     r = answer(client, user, item, pattern_match="stay_no_trade")

@@ -158,6 +158,15 @@ def test_bad_input_and_other_users(client, user, make_user, upload) -> None:
             "INVALID_REQUEST",
         ),
         ({"target_type": "trade_event", "verdict": "intended"}, "INVALID_REQUEST"),
+        (
+            {
+                "target_type": "trade_event",
+                "target_id": target,
+                "verdict": "intended",
+                "note": "a\x00",
+            },
+            "INVALID_REQUEST",
+        ),
     ]
     for body, want in cases:
         r = post(client, user, **body)
@@ -168,6 +177,8 @@ def test_bad_input_and_other_users(client, user, make_user, upload) -> None:
         ("asset_class=forex", "INVALID_ASSET_CLASS"),
         ("limit=0", "INVALID_REQUEST"),
         ("limit=ten", "INVALID_REQUEST"),
+        ("venue=a%00", "INVALID_REQUEST"),
+        ("date=0001-01-01", "INVALID_DATE"),
     ):
         r = client.get(f"{API}/safety/today?{query}", headers=user.headers)
         assert r.status_code == 400 and r.json()["code"] == want, r.text

@@ -307,6 +307,10 @@ def test_bad_input_is_400_with_a_code(client, user) -> None:
         ("review/calendar?to=tomorrow", "INVALID_DATE"),
         ("review/calendar?from=2026-03-02&to=2026-03-01", "INVALID_RANGE"),
         ("review/calendar?from=2025-01-01&to=2026-03-01", "INVALID_RANGE"),
+        ("review/calendar?from=9999-12-30&to=9999-12-31", "INVALID_DATE"),
+        ("review/calendar?from=0001-01-01&to=0001-01-02", "INVALID_DATE"),
+        ("review/stats?tag=a%00b", "INVALID_REQUEST"),
+        ("review/stats?timezone=Asia/Seoul%00", "INVALID_TIMEZONE"),
     ]
     for path, want in cases:
         r = client.get(f"{API}/{path}", headers=user.headers)

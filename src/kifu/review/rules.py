@@ -76,6 +76,10 @@ DEFAULT_PERIOD = "30d"
 TREND_ALL_DAYS = 365  # the reference's trend treats "all" as the last 365 days
 MAX_RANGE_DAYS = 366  # a calendar asks for at most a year (a leap year's 366 days)
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Days kifu accepts: wide enough for any trade, narrow enough that a day ± 1 and its UTC bounds
+# always exist.
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(2999, 12, 31)
 
 
 def check_timezone(value: str | None, default: str) -> ZoneInfo:
@@ -106,9 +110,21 @@ def parse_day(value: str | None, field: str) -> date | None:
     try:
         if not DATE_RE.match(text):
             raise ValueError(text)
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError as exc:
         raise BadRequest("INVALID_DATE", f"{field}: {value!r} is not a date (YYYY-MM-DD)") from exc
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise BadRequest(
+            "INVALID_DATE", f"{field}: {text} is outside {FIRST_DAY.year}–{LAST_DAY.year}"
+        )
+    return day
+
+
+def no_nul(value: str | None, field: str) -> str | None:
+    """PostgreSQL text cannot hold NUL: refuse it here rather than fail in the database."""
+    if value is not None and "\x00" in value:
+        raise BadRequest("INVALID_REQUEST", f"{field}: contains a NUL character")
+    return value
 
 
 def today_in(zone: ZoneInfo, now: datetime) -> date:
@@ -607,7 +623,7 @@ def check_answer(
             f"pattern_match: {p!r} is not a pattern for {kind}"
             f" (one of {', '.join(sorted(patterns))})",
         )
-    m = _blank_none(memo)
+    m = _blank_none(no_nul(memo, "memo"))
     if m is not None and len(m) > MAX_MEMO:
         raise BadRequest("INVALID_MEMO", f"memo: at most {MAX_MEMO} characters")
     return Answer(i, chosen or None, p, m)
@@ -665,7 +681,7 @@ def check_target_type(value: str) -> str:
 
 def clean_note(note: str | None) -> str | None:
     """Trimmed, empty → None, at most 300 characters."""
-    n = (note or "").strip()
+    n = (no_nul(note, "note") or "").strip()
     return n[:MAX_NOTE] or None
 
 

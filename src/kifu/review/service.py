@@ -127,6 +127,9 @@ async def stats(
     zone = rules.check_timezone(timezone, default_tz)
     p = rules.check_period(period)
     days = rules.PERIOD_DAYS[p]
+    for name, value in (("symbol", symbol), ("tag", tag), ("asset_class", asset_class)):
+        rules.no_nul(value, name)
+    rules.no_nul(venue, "venue")
     scope = journal.BubbleScope(
         since=None if days is None else now - timedelta(days=days),
         symbol=symbol or None,
@@ -663,6 +666,7 @@ async def safety_today(
     zone = rules.check_timezone(timezone, default_tz)
     d = rules.parse_day(day, "date") or rules.today_in(zone, now)
     ac = rules.check_asset_class(asset_class)
+    rules.no_nul(venue, "venue")
     n = rules.check_limit(limit)
     pending_only = rules.truthy(only_pending)
     start, end = rules.day_window(d, zone)
