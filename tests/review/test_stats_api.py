@@ -328,3 +328,30 @@ def test_empty_user_gets_objects_not_nulls(client, user) -> None:
     c = client.get(f"{API}/review/calendar", headers=user.headers).json()
     assert c["days"] == {}
     assert len(client.get(f"{API}/review/trend", headers=user.headers).json()["data"]) == 31
+
+
+def test_a_zone_the_database_lacks_is_400(client, user, monkeypatch, bubble, upload) -> None:
+    from datetime import tzinfo
+
+    now = datetime.now(UTC)
+    bubble("BTCUSDT", now - timedelta(hours=2), {"1h": "1"})
+    upload(
+        fills_csv([(iso(now - timedelta(hours=2)), "BTC/USDT", "buy", "1", "1", "0")]),
+        venue="binance_futures",
+    )
+
+    from kifu.review import rules
+
+    class Unknown(tzinfo):  # a zone Python's tz database would have and the server's lacks
+        key = "Nowhere/Newtown"
+
+        def utcoffset(self, dt):  # type: ignore[override]
+            return timedelta(0)
+
+        def dst(self, dt):  # type: ignore[override]
+            return timedelta(0)
+
+    monkeypatch.setattr(rules, "check_timezone", lambda value, default: Unknown())
+    for path in ("review/calendar", "review/trend", "review/stats"):
+        r = client.get(f"{API}/{path}", headers=user.headers)
+        assert r.status_code == 400 and r.json()["code"] == "INVALID_TIMEZONE", r.text

@@ -23,6 +23,15 @@ from kifu.review import rules, store
 # -- the ledger figures in the user's days --------------------------------------------------------
 
 
+async def _zone_known(conn: AsyncConnection, zone: ZoneInfo) -> None:
+    """Local days are cut in SQL (``AT TIME ZONE``): a zone Python's tz database has and the
+    server's lacks is the caller's bad value (400), not a server error."""
+    if not await store.zone_known(conn, zone.key):
+        raise BadRequest(
+            "INVALID_TIMEZONE", f"timezone: {zone.key!r} is not known to the database server"
+        )
+
+
 async def _money_by_bucket(
     conn: AsyncConnection,
     user_id: uuid.UUID,
@@ -138,6 +147,8 @@ async def stats(
         venue=(venue or "").strip().lower() or None,
     )
     s = await journal.outcome_stats(conn, user_id, scope)
+    await _zone_known(conn, zone)
+    trading = await _trading(conn, user_id, zone, p, now)
     return {
         "period": p,
         "timezone": zone.key,
@@ -147,7 +158,7 @@ async def stats(
         "by_period": {k: rules.outcome_group(_agg(v)) for k, v in sorted(s.by_period.items())},
         "by_tag": {k: rules.outcome_group(_agg(v)) for k, v in sorted(s.by_tag.items())},
         "by_symbol": {k: rules.outcome_group(_agg(v)) for k, v in sorted(s.by_symbol.items())},
-        "trading": await _trading(conn, user_id, zone, p, now),
+        "trading": trading,
     }
 
 
@@ -180,6 +191,7 @@ async def calendar(
     1h outcome sum, and the day's realized PnL, fees and funding per currency."""
     zone = rules.check_timezone(timezone, default_tz)
     first, last = rules.calendar_range(from_, to, zone, now)
+    await _zone_known(conn, zone)
     outcomes, money = await _days(conn, user_id, zone, first, last)
     out: dict[str, Any] = {}
     for d in sorted(set(outcomes) | set(money)):
@@ -212,6 +224,7 @@ async def trend(
     n = rules.PERIOD_DAYS[p] or rules.TREND_ALL_DAYS
     today = rules.today_in(zone, now)
     first = today - timedelta(days=n)
+    await _zone_known(conn, zone)
     outcomes, money = await _days(conn, user_id, zone, first, today)
     days = rules.days_between(first, today)
     points = rules.trend_points(days, outcomes)

@@ -10,7 +10,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, errors
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -28,6 +28,15 @@ async def lock_guided(conn: AsyncConnection, user_id: uuid.UUID) -> None:
     """Serialise the user's guided-review writes (get-or-create of a day, its items, the
     streak) until the transaction ends."""
     await locks.xact_lock(conn, GUIDED_LOCK, user_id)
+
+
+async def zone_known(conn: AsyncConnection, name: str) -> bool:
+    """Whether the server's tz database knows the zone (outside any transaction)."""
+    try:
+        await conn.execute("SELECT now() AT TIME ZONE %s", (name,))
+    except errors.InvalidParameterValue:
+        return False
+    return True
 
 
 async def _one(conn: AsyncConnection, sql: str, params: Any) -> dict | None:
