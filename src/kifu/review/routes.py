@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 
 from kifu.kit.auth import CurrentUser
 from kifu.kit.db import Conn
+from kifu.kit.openapi import errors
 from kifu.kit.timeutil import utc_now
 from kifu.review import service
 from kifu.review.schemas import (
@@ -34,11 +35,18 @@ TZ = Annotated[
 ]
 
 
+# The 400 and 404 codes each route's service raises (validation adds INVALID_REQUEST).
+TZ_400 = (400, "INVALID_TIMEZONE")
+DATE_400 = (400, "INVALID_TIMEZONE", "INVALID_DATE")
+
+
 def _default_tz(request: Request) -> str:
     return request.app.state.settings.default_tz
 
 
-@router.get("/review/stats", response_model=StatsResponse, tags=["review"])
+@router.get(
+    "/review/stats", response_model=StatsResponse, tags=["review"], responses=errors(TZ_400)
+)
 async def review_stats(
     request: Request,
     user: CurrentUser,
@@ -67,7 +75,12 @@ async def review_stats(
     )
 
 
-@router.get("/review/calendar", response_model=CalendarResponse, tags=["review"])
+@router.get(
+    "/review/calendar",
+    response_model=CalendarResponse,
+    tags=["review"],
+    responses=errors((400, "INVALID_TIMEZONE", "INVALID_DATE", "INVALID_RANGE")),
+)
 async def review_calendar(
     request: Request,
     user: CurrentUser,
@@ -89,7 +102,9 @@ async def review_calendar(
     )
 
 
-@router.get("/review/trend", response_model=TrendResponse, tags=["review"])
+@router.get(
+    "/review/trend", response_model=TrendResponse, tags=["review"], responses=errors(TZ_400)
+)
 async def review_trend(
     request: Request,
     user: CurrentUser,
@@ -104,7 +119,12 @@ async def review_trend(
     )
 
 
-@router.get("/guided-reviews/today", response_model=GuidedTodayResponse, tags=["guided review"])
+@router.get(
+    "/guided-reviews/today",
+    response_model=GuidedTodayResponse,
+    tags=["guided review"],
+    responses=errors(DATE_400),
+)
 async def guided_today(
     request: Request,
     user: CurrentUser,
@@ -119,7 +139,13 @@ async def guided_today(
 
 
 @router.post(
-    "/guided-reviews/items/{item_id}/submit", response_model=OkResponse, tags=["guided review"]
+    "/guided-reviews/items/{item_id}/submit",
+    response_model=OkResponse,
+    tags=["guided review"],
+    responses=errors(
+        (400, "INVALID_INTENT", "INVALID_EMOTION", "INVALID_PATTERN", "INVALID_MEMO"),
+        (404, "NOT_FOUND"),
+    ),
 )
 async def guided_submit(item_id: str, body: SubmitRequest, user: CurrentUser, conn: Conn) -> Any:
     """Answer one item: intent (required), emotions, pattern_match, memo (≤ 200 characters),
@@ -137,7 +163,10 @@ async def guided_submit(item_id: str, body: SubmitRequest, user: CurrentUser, co
 
 
 @router.post(
-    "/guided-reviews/{review_id}/complete", response_model=CompleteResponse, tags=["guided review"]
+    "/guided-reviews/{review_id}/complete",
+    response_model=CompleteResponse,
+    tags=["guided review"],
+    responses=errors((404, "NOT_FOUND")),
 )
 async def guided_complete(review_id: str, user: CurrentUser, conn: Conn) -> Any:
     """Complete the review and update the streak."""
@@ -150,7 +179,12 @@ async def guided_streak(user: CurrentUser, conn: Conn) -> Any:
     return await service.streak(conn, user, utc_now())
 
 
-@router.get("/safety/today", response_model=SafetyTodayResponse, tags=["safety"])
+@router.get(
+    "/safety/today",
+    response_model=SafetyTodayResponse,
+    tags=["safety"],
+    responses=errors((400, "INVALID_TIMEZONE", "INVALID_DATE", "INVALID_ASSET_CLASS")),
+)
 async def safety_today(
     request: Request,
     user: CurrentUser,
@@ -178,7 +212,12 @@ async def safety_today(
     )
 
 
-@router.post("/safety/reviews", response_model=SafetyReviewOut, tags=["safety"])
+@router.post(
+    "/safety/reviews",
+    response_model=SafetyReviewOut,
+    tags=["safety"],
+    responses=errors((400, "INVALID_VERDICT", "INVALID_TARGET_TYPE"), (404, "NOT_FOUND")),
+)
 async def safety_review(body: SafetyReviewRequest, user: CurrentUser, conn: Conn) -> Any:
     """Label a fill ``intended``, ``mistake`` or ``unsure`` (re-posting updates it)."""
     return await service.upsert_safety_review(
