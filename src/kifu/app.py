@@ -22,6 +22,7 @@ from kifu.kit.openapi import install as install_openapi
 from kifu.ledger import routes as ledger_routes
 from kifu.market import routes as market_routes
 from kifu.packs import routes as packs_routes
+from kifu.review import routes as review_routes
 
 
 def _routers() -> list[APIRouter]:
@@ -35,6 +36,7 @@ def _routers() -> list[APIRouter]:
         ingest_routes.router,
         packs_routes.router,
         exchanges_routes.router,
+        review_routes.router,
     ]
 
 

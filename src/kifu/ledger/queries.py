@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +13,8 @@ from psycopg import AsyncConnection
 
 from kifu.kit.money import dec_str
 from kifu.kit.timeutil import rfc3339
-from kifu.ledger import tracker
+from kifu.ledger import curve, pnl, tracker
+from kifu.ledger.curve import Segment
 
 
 @dataclass
@@ -355,3 +356,381 @@ async def instruments(
         )
     cur = await conn.execute(f"SELECT count(*) FROM instruments i WHERE {where}", params)
     return items, (await cur.fetchone())[0]  # type: ignore[index]
+
+
+# -- reads for review (kifu.review): figures in the user's days, closed round trips, fills ------
+#
+# Figures bucketed by local day or hour come from the hourly rollups (``ledger_pnl_hours``,
+# ``ledger_event_hours``, migration 046) for every UTC hour that lies inside one bucket; the
+# hours a bucket boundary cuts (zones offset by a fraction of an hour) are read fill by fill
+# through the user/time indexes, one hour each (``raw_hours``), or the whole window when every
+# hour is cut (``raw_all``).
+
+_TRADE_TYPES = "('spot_trade', 'perp_trade', 'dex_swap')"
+_NEVER = "-infinity"
+
+
+# Local bucket of a row's instant ``x.at``: its local day or hour start, or one bucket for all.
+_BUCKETS = {
+    "day": "date_trunc('day', x.at AT TIME ZONE %(zone)s)",
+    "hour": "date_trunc('hour', x.at AT TIME ZONE %(zone)s)",
+    "none": "NULL::timestamp",
+}
+
+
+def _window(start: datetime | None, end: datetime | None) -> dict[str, Any]:
+    return {"start": start or _NEVER, "end": end or "infinity"}
+
+
+def _pnl_buckets_sql(bucket: str) -> str:
+    return f"""
+SELECT x.quote, {bucket} AS bucket, sum(x.pnl) AS pnl
+FROM (
+    SELECT h.quote, h.hour AS at, h.pnl FROM ledger_pnl_hours h
+    WHERE NOT %(raw_all)s AND h.user_id = %(u)s
+      AND h.hour >= date_trunc('hour', %(start)s::timestamptz, 'UTC') AND h.hour < %(end)s
+      AND NOT (h.hour = ANY(%(raw_hours)s::timestamptz[]))
+    UNION ALL
+    SELECT p.quote, p.executed_at, p.pnl FROM ledger_fill_pnl p
+    WHERE %(raw_all)s AND p.user_id = %(u)s
+      AND p.executed_at >= %(start)s AND p.executed_at < %(end)s
+    UNION ALL
+    SELECT p.quote, p.executed_at, p.pnl
+    FROM unnest(%(raw_hours)s::timestamptz[]) AS r(hour)
+    CROSS JOIN LATERAL (  -- one index range per cut hour, whatever the statistics say
+        SELECT p.quote, p.executed_at, p.pnl FROM ledger_fill_pnl p
+        WHERE p.user_id = %(u)s
+          AND p.executed_at >= r.hour AND p.executed_at < r.hour + interval '1 hour'
+        OFFSET 0  -- kept a subquery, so it runs per hour
+    ) p
+    WHERE NOT %(raw_all)s AND p.executed_at >= %(start)s AND p.executed_at < %(end)s
+) x
+GROUP BY 1, 2
+"""
+
+
+async def realized_pnl_buckets(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    zone: str,
+    unit: str,
+    raw_hours: list[datetime],
+    raw_all: bool,
+) -> list[tuple[str, datetime, Decimal]]:
+    """Realized PnL (FIFO, gross) of fills in ``[start, end)`` per quote and local ``unit``
+    (``day``, ``hour``, or ``none`` for one bucket) start in ``zone`` (naive local time)."""
+    if unit not in _BUCKETS:
+        raise ValueError(unit)
+    await tracker.fresh(conn, user_id)
+    cur = await conn.execute(
+        _pnl_buckets_sql(_BUCKETS[unit]),
+        {
+            "u": user_id,
+            "zone": zone,
+            "raw_hours": raw_hours,
+            "raw_all": raw_all,
+            **_window(start, end),
+        },
+    )
+    return [(r[0], r[1], r[2]) for r in await cur.fetchall()]
+
+
+def _fee_buckets_sql(bucket: str) -> str:
+    return f"""
+SELECT {bucket} AS bucket, x.event_type,
+       x.income_type, x.fee_asset, x.meta_asset, i.quote_asset AS quote,
+       sum(x.n) AS n, sum(x.fee_sum) AS fee_sum, sum(x.funding) AS funding
+FROM (
+    SELECT h.hour AS at, h.event_type, h.income_type, h.fee_asset, h.meta_asset,
+           h.instrument_id, h.n, h.fee_sum, h.funding
+    FROM ledger_event_hours h
+    WHERE NOT %(raw_all)s AND h.user_id = %(u)s
+      AND h.hour >= date_trunc('hour', %(start)s::timestamptz, 'UTC') AND h.hour < %(end)s
+      AND NOT (h.hour = ANY(%(raw_hours)s::timestamptz[]))
+      AND (h.event_type IN {_TRADE_TYPES} OR h.event_type = 'fee')
+    UNION ALL
+    SELECT e.executed_at, e.event_type,
+           CASE WHEN e.event_type = 'fee' THEN e.metadata->>'income_type' END,
+           e.fee_asset, e.metadata->>'asset', e.instrument_id, 1, coalesce(e.fee, 0),
+           coalesce(kifu_funding_amount(e.event_type, e.metadata, e.fee), 0)
+    FROM (
+        SELECT e.* FROM trade_events e
+        WHERE %(raw_all)s AND e.user_id = %(u)s
+          AND e.executed_at >= %(start)s AND e.executed_at < %(end)s
+        UNION ALL
+        SELECT e.* FROM unnest(%(raw_hours)s::timestamptz[]) AS r(hour)
+        CROSS JOIN LATERAL (
+            SELECT e.* FROM trade_events e
+            WHERE e.user_id = %(u)s
+              AND e.executed_at >= r.hour AND e.executed_at < r.hour + interval '1 hour'
+            OFFSET 0
+        ) e
+        WHERE NOT %(raw_all)s AND e.executed_at >= %(start)s AND e.executed_at < %(end)s
+    ) e
+    WHERE e.event_type IN {_TRADE_TYPES} OR e.event_type = 'fee'
+) x
+LEFT JOIN instruments i ON i.id = x.instrument_id
+GROUP BY 1, 2, 3, 4, 5, 6
+"""
+
+
+async def fee_buckets(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    zone: str,
+    unit: str,
+    raw_hours: list[datetime],
+    raw_all: bool,
+) -> list[dict[str, Any]]:
+    """Trade fills and fee/income events of ``[start, end)`` grouped per local ``unit`` start,
+    event type, income type, fee asset, metadata asset and quote: count, Σ fee (cost positive)
+    and Σ signed funding (``kifu_funding_amount``)."""
+    if unit not in _BUCKETS:
+        raise ValueError(unit)
+    cur = await conn.execute(
+        _fee_buckets_sql(_BUCKETS[unit]),
+        {
+            "u": user_id,
+            "zone": zone,
+            "raw_hours": raw_hours,
+            "raw_all": raw_all,
+            **_window(start, end),
+        },
+    )
+    names = [d.name for d in cur.description or []]
+    return [dict(zip(names, r, strict=True)) for r in await cur.fetchall()]
+
+
+_ZERO_UUID = "00000000-0000-0000-0000-000000000000"
+_TRIPS_SQL = f"""
+WITH b AS (  -- books that went flat inside the window
+    SELECT DISTINCT p.account_id, p.venue_id, p.instrument_id FROM ledger_fill_pnl p
+    WHERE p.user_id = %(u)s AND p.position = 0
+      AND p.executed_at >= %(start)s AND p.executed_at < %(end)s
+), s AS (  -- each from its last flat point before the window
+    SELECT b.*, coalesce(o.executed_at, '-infinity') AS o_at,
+           coalesce(o.event_id, '{_ZERO_UUID}') AS o_id
+    FROM b LEFT JOIN LATERAL (
+        SELECT p.executed_at, p.event_id FROM ledger_fill_pnl p
+        WHERE p.user_id = %(u)s AND p.instrument_id = b.instrument_id AND p.position = 0
+          AND p.executed_at < %(start)s
+          AND p.account_id IS NOT DISTINCT FROM b.account_id
+          AND p.venue_id IS NOT DISTINCT FROM b.venue_id
+        ORDER BY p.executed_at DESC, p.event_id DESC LIMIT 1
+    ) o ON true
+), f AS (
+    SELECT p.account_id, p.venue_id, p.instrument_id, p.quote, p.executed_at, p.event_id,
+           p.pnl, p.position
+    FROM s JOIN ledger_fill_pnl p
+      ON p.user_id = %(u)s AND p.instrument_id = s.instrument_id
+     AND p.account_id IS NOT DISTINCT FROM s.account_id
+     AND p.venue_id IS NOT DISTINCT FROM s.venue_id
+     AND (p.executed_at, p.event_id) > (s.o_at, s.o_id) AND p.executed_at < %(end)s
+), t AS (
+    SELECT f.*, coalesce(sum((f.position = 0)::int) OVER (
+               PARTITION BY f.account_id, f.venue_id, f.instrument_id
+               ORDER BY f.executed_at, f.event_id
+               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS trip
+    FROM f
+)
+SELECT quote, max(executed_at) AS closed_at, sum(pnl) AS pnl,
+       (array_agg(event_id ORDER BY executed_at DESC, event_id DESC))[1] AS last_id
+FROM t
+GROUP BY account_id, venue_id, instrument_id, quote, trip
+HAVING bool_or(position = 0) AND max(executed_at) >= %(start)s
+ORDER BY closed_at, last_id
+"""
+
+
+async def closed_trips(
+    conn: AsyncConnection, user_id: uuid.UUID, start: datetime | None, end: datetime | None
+) -> list[tuple[str, datetime, Decimal]]:
+    """Round trips (a book from flat to flat) that closed in ``[start, end)``: quote, closing
+    time and Σ realized PnL of their fills, in closing order. Reads ``ledger_fill_pnl`` only
+    (fills that realize PnL or leave their book flat) through ``idx_ledger_fill_pnl_flat`` and
+    ``idx_ledger_fill_pnl_book``."""
+    await tracker.fresh(conn, user_id)
+    cur = await conn.execute(_TRIPS_SQL, {"u": user_id, **_window(start, end)})
+    return [(r[0], r[1], r[2]) for r in await cur.fetchall()]
+
+
+async def realized_curve(
+    conn: AsyncConnection, user_id: uuid.UUID, start: datetime | None, end: datetime | None
+) -> dict[str, Segment]:
+    """Per quote, the realized-PnL curve of ``[start, end)`` as one segment (total, peak,
+    trough, largest fall: ``kifu.ledger.curve``): the stored hourly segments of the whole hours
+    and the fills of the partial hours at the ends, composed in time order."""
+    await tracker.fresh(conn, user_id)
+    first = None if start is None else _ceil_hour(start)
+    stop = _FAR if end is None else _floor_hour(end)
+    head: list[pnl.Span] = []
+    tail: list[pnl.Span] = []
+    if start is not None and first is not None and start < first:
+        head.append((start, min(first, end or first), False))
+    if end is not None and stop < end and (first is None or stop >= first):
+        tail.append((stop, end, False))
+    parts: dict[str, list[tuple[int, datetime, Segment]]] = {}
+    for quote, _i, seg in await pnl.span_segments(conn, user_id, head):
+        parts.setdefault(quote, []).append((0, _EPOCH, seg))
+    if first is None or stop > first:
+        for quote, hour, seg in await pnl.hour_segments(conn, user_id, first, stop):
+            parts.setdefault(quote, []).append((1, hour, seg))
+    for quote, _i, seg in await pnl.span_segments(conn, user_id, tail):
+        parts.setdefault(quote, []).append((2, _EPOCH, seg))
+    return {
+        q: curve.fold(s for _k, _h, s in sorted(v, key=lambda x: x[:2])) for q, v in parts.items()
+    }
+
+
+_FAR = datetime(9999, 1, 1, tzinfo=UTC)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _floor_hour(t: datetime) -> datetime:
+    return t.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _ceil_hour(t: datetime) -> datetime:
+    f = _floor_hour(t)
+    return f if f == t else f + timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class DayTrade:
+    """A trade as the guided review bundles it: the chart symbol, BUY/SELL, time, PnL."""
+
+    trade_id: uuid.UUID
+    symbol: str
+    side: str
+    at: datetime
+    pnl: Decimal
+
+
+async def trades_between(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    *,
+    after: datetime | None = None,
+) -> list[DayTrade]:
+    """The user's trades (every source: each fill has its ``trades`` row) with ``start <=
+    trade_time < end`` (and ``> after``), in time order; PnL is the venue's realized PnL when the
+    row carries one, else the fill's FIFO realized PnL, else 0. Index ``idx_trades_user_time``."""
+    await tracker.fresh(conn, user_id)
+    cur = await conn.execute(
+        "SELECT t.id, t.symbol, upper(t.side), t.trade_time,"
+        " coalesce(t.realized_pnl, p.pnl, 0)"
+        " FROM trades t LEFT JOIN ledger_fill_pnl p ON p.event_id = t.event_id"
+        " WHERE t.user_id = %(u)s AND t.trade_time >= %(start)s AND t.trade_time < %(end)s"
+        " AND t.trade_time > coalesce(%(after)s::timestamptz, '-infinity')"
+        " ORDER BY t.trade_time, t.id",
+        {"u": user_id, "start": start, "end": end, "after": after},
+    )
+    return [DayTrade(r[0], r[1], r[2], r[3], r[4]) for r in await cur.fetchall()]
+
+
+@dataclass(frozen=True)
+class CheckFill:
+    """A fill the safety check lists: its ``trade_events`` row (``event_id``) and/or its
+    ``trades`` row (``trade_id``; a legacy row no event projects has no event)."""
+
+    event_id: uuid.UUID | None
+    trade_id: uuid.UUID | None
+    executed_at: datetime
+    asset_class: str
+    venue: str
+    venue_name: str
+    symbol: str
+    side: str
+    qty: Decimal | None
+    price: Decimal | None
+    source: str
+
+
+_CHECK_FILLS_SQL = f"""
+SELECT * FROM (
+    SELECT e.id AS event_id, t.id AS trade_id, e.executed_at, e.asset_class,
+           coalesce(v.code, 'unknown') AS venue,
+           coalesce(v.display_name, v.code, 'unknown') AS venue_name,
+           coalesce(i.symbol, '-') AS symbol, upper(coalesce(e.side, '')) AS side, e.qty,
+           e.price, e.source, coalesce(e.id, t.id) AS k
+    FROM trade_events e
+    LEFT JOIN venues v ON v.id = e.venue_id
+    LEFT JOIN instruments i ON i.id = e.instrument_id
+    LEFT JOIN trades t ON t.event_id = e.id
+    WHERE e.user_id = %(u)s AND e.executed_at >= %(start)s AND e.executed_at < %(end)s
+      AND e.event_type IN {_TRADE_TYPES}
+      AND (%(ac)s::text IS NULL OR e.asset_class = %(ac)s)
+      AND (%(venue)s::text IS NULL OR lower(v.code) = %(venue)s
+           OR lower(v.display_name) = %(venue)s)
+    UNION ALL
+    SELECT NULL, t.id, t.trade_time, 'crypto', lower(coalesce(t.exchange, 'legacy')),
+           coalesce(t.exchange, 'legacy'), t.symbol, upper(t.side), t.quantity, t.price,
+           'api', t.id
+    FROM trades t
+    WHERE t.user_id = %(u)s AND t.event_id IS NULL
+      AND t.trade_time >= %(start)s AND t.trade_time < %(end)s
+      AND (%(ac)s::text IS NULL OR %(ac)s = 'crypto')
+      AND (%(venue)s::text IS NULL OR lower(coalesce(t.exchange, 'legacy')) = %(venue)s)
+) c
+WHERE %(after_at)s::timestamptz IS NULL OR c.executed_at < %(after_at)s
+   OR (c.executed_at = %(after_at)s AND (c.symbol, c.k) > (%(after_sym)s, %(after_k)s))
+ORDER BY c.executed_at DESC, c.symbol ASC, c.k ASC
+LIMIT %(limit)s
+"""
+
+
+async def fills_to_check(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    *,
+    asset_class: str | None,
+    venue: str | None,
+    after: tuple[datetime, str, uuid.UUID] | None,
+    limit: int,
+) -> list[CheckFill]:
+    """One page of the trade fills of ``[start, end)``, newest first (then symbol, id), each
+    once: an event with the ``trades`` row that projects it, or a legacy ``trades`` row no event
+    projects. ``venue`` matches the venue code or display name (lower case). Indexes
+    ``idx_trade_events_user_time`` and ``idx_trades_user_time``; ``after`` is the last row's
+    (time, symbol, id) of the previous page."""
+    cur = await conn.execute(
+        _CHECK_FILLS_SQL,
+        {
+            "u": user_id,
+            "start": start,
+            "end": end,
+            "ac": asset_class,
+            "venue": venue.lower() if venue else None,
+            "after_at": after[0] if after else None,
+            "after_sym": after[1] if after else None,
+            "after_k": after[2] if after else None,
+            "limit": limit,
+        },
+    )
+    return [CheckFill(*r[:11]) for r in await cur.fetchall()]
+
+
+async def owned_fill(
+    conn: AsyncConnection, user_id: uuid.UUID, target_type: str, target_id: uuid.UUID
+) -> bool:
+    """Whether the user has this trade-like event (``trade_event``) or ``trades`` row
+    (``trade``)."""
+    if target_type == "trade_event":
+        sql = (
+            "SELECT EXISTS (SELECT 1 FROM trade_events WHERE id = %s AND user_id = %s"
+            f" AND event_type IN {_TRADE_TYPES})"
+        )
+    else:
+        sql = "SELECT EXISTS (SELECT 1 FROM trades WHERE id = %s AND user_id = %s)"
+    cur = await conn.execute(sql, (target_id, user_id))
+    return bool((await cur.fetchone())[0])  # type: ignore[index]

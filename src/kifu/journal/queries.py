@@ -1,0 +1,131 @@
+"""The journal's read API for other capabilities: bubbles and their outcomes, folded in SQL.
+
+Every query is per user and starts from ``idx_bubbles_user_candle_time`` (user_id, candle_time
+DESC, id); outcomes are reached by their unique (bubble_id, period) key. Figures come back raw
+(counts and exact ``Decimal`` sums); what they mean is the caller's business.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from psycopg import AsyncConnection
+
+# count, wins (> 0), losses (< 0), Σ, max, min of pnl_percent
+_AGG = (
+    "count(o.pnl_percent) AS n,"
+    " count(*) FILTER (WHERE o.pnl_percent > 0) AS wins,"
+    " count(*) FILTER (WHERE o.pnl_percent < 0) AS losses,"
+    " sum(o.pnl_percent) AS total, max(o.pnl_percent) AS best, min(o.pnl_percent) AS worst"
+)
+
+OutcomeRow = tuple[int, int, int, Decimal | None, Decimal | None, Decimal | None]
+
+
+@dataclass(frozen=True)
+class BubbleScope:
+    """Which bubbles: candle_time ≥ ``since`` (None = all), exact symbol, one tag, asset class
+    and venue name (compared case-insensitively)."""
+
+    since: datetime | None = None
+    symbol: str | None = None
+    tag: str | None = None
+    asset_class: str | None = None
+    venue: str | None = None
+
+    def where(self, user_id: uuid.UUID) -> tuple[str, dict[str, Any]]:
+        parts = ["b.user_id = %(user)s"]
+        params: dict[str, Any] = {"user": user_id}
+        if self.since is not None:
+            parts.append("b.candle_time >= %(since)s")
+            params["since"] = self.since
+        if self.symbol:
+            parts.append("b.symbol = %(symbol)s")
+            params["symbol"] = self.symbol
+        if self.tag:
+            parts.append("%(tag)s = ANY(b.tags)")
+            params["tag"] = self.tag
+        if self.asset_class:
+            parts.append("lower(b.asset_class) = lower(%(ac)s)")
+            params["ac"] = self.asset_class
+        if self.venue:
+            parts.append("lower(b.venue_name) = lower(%(venue)s)")
+            params["venue"] = self.venue
+        return " AND ".join(parts), params
+
+
+@dataclass(frozen=True)
+class OutcomeStats:
+    total_bubbles: int
+    bubbles_with_outcome: int
+    by_period: dict[str, OutcomeRow]
+    by_tag: dict[str, OutcomeRow]
+    by_symbol: dict[str, OutcomeRow]
+
+
+def _row(r: tuple[Any, ...]) -> OutcomeRow:
+    return (int(r[0]), int(r[1]), int(r[2]), r[3], r[4], r[5])
+
+
+async def outcome_stats(
+    conn: AsyncConnection, user_id: uuid.UUID, scope: BubbleScope
+) -> OutcomeStats:
+    """Counts of the scoped bubbles, and their outcomes folded per period (all periods) and, for
+    1h outcomes, per tag and per symbol."""
+    where, params = scope.where(user_id)
+    cur = await conn.execute(
+        "SELECT count(*), count(*) FILTER (WHERE EXISTS"
+        " (SELECT 1 FROM outcomes o WHERE o.bubble_id = b.id))"
+        f" FROM bubbles b WHERE {where}",
+        params,
+    )
+    total, with_outcome = await cur.fetchone()  # type: ignore[misc]
+    joined = f"FROM bubbles b JOIN outcomes o ON o.bubble_id = b.id WHERE {where}"
+    cur = await conn.execute(f"SELECT o.period, {_AGG} {joined} GROUP BY o.period", params)
+    by_period = {r[0]: _row(r[1:]) for r in await cur.fetchall()}
+    cur = await conn.execute(
+        f"SELECT t.tag, {_AGG} FROM bubbles b JOIN outcomes o ON o.bubble_id = b.id"
+        f" CROSS JOIN LATERAL unnest(b.tags) AS t(tag)"
+        f" WHERE {where} AND o.period = '1h' GROUP BY t.tag",
+        params,
+    )
+    by_tag = {r[0]: _row(r[1:]) for r in await cur.fetchall()}
+    cur = await conn.execute(
+        f"SELECT b.symbol, {_AGG} {joined} AND o.period = '1h' GROUP BY b.symbol", params
+    )
+    by_symbol = {r[0]: _row(r[1:]) for r in await cur.fetchall()}
+    return OutcomeStats(int(total), int(with_outcome), by_period, by_tag, by_symbol)
+
+
+@dataclass(frozen=True)
+class DayRow:
+    day: date
+    bubbles: int
+    with_outcome: int
+    wins: int
+    losses: int
+    total: Decimal
+
+
+async def outcomes_by_day(
+    conn: AsyncConnection, user_id: uuid.UUID, start: datetime, end: datetime, zone: str
+) -> list[DayRow]:
+    """Bubbles with ``start <= candle_time < end``, grouped by the candle time's date in
+    ``zone``, with their 1h outcomes: distinct bubbles, outcomes, wins (> 0), losses (< 0) and
+    the Σ of pnl_percent."""
+    cur = await conn.execute(
+        "SELECT (b.candle_time AT TIME ZONE %(zone)s)::date AS day, count(*),"
+        " count(o.pnl_percent), count(*) FILTER (WHERE o.pnl_percent > 0),"
+        " count(*) FILTER (WHERE o.pnl_percent < 0), coalesce(sum(o.pnl_percent), 0)"
+        " FROM bubbles b LEFT JOIN outcomes o ON o.bubble_id = b.id AND o.period = '1h'"
+        " WHERE b.user_id = %(user)s AND b.candle_time >= %(start)s AND b.candle_time < %(end)s"
+        " GROUP BY 1 ORDER BY 1",
+        {"user": user_id, "start": start, "end": end, "zone": zone},
+    )
+    return [
+        DayRow(r[0], int(r[1]), int(r[2]), int(r[3]), int(r[4]), r[5]) for r in await cur.fetchall()
+    ]

@@ -1,0 +1,756 @@
+"""Review use cases: statistics, calendar and trend; the guided daily review and its streak; the
+daily safety quick-check. Reads of bubbles and outcomes go through ``kifu.journal.queries``,
+reads of fills through ``kifu.ledger.queries``; the SQL of review's own tables is in
+``store.py`` and what the figures mean in ``rules.py``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from psycopg import AsyncConnection
+
+from kifu.journal import queries as journal
+from kifu.kit.errors import BadRequest, NotFound
+from kifu.kit.money import EXACT, dec_str
+from kifu.kit.timeutil import rfc3339
+from kifu.ledger import queries as ledger
+from kifu.review import rules, store
+
+# -- the ledger figures in the user's days --------------------------------------------------------
+
+
+async def _zone_known(conn: AsyncConnection, zone: ZoneInfo) -> None:
+    """Local days are cut in SQL (``AT TIME ZONE``): a zone Python's tz database has and the
+    server's lacks is the caller's bad value (400), not a server error."""
+    if not await store.zone_known(conn, zone.key):
+        raise BadRequest(
+            "INVALID_TIMEZONE", f"timezone: {zone.key!r} is not known to the database server"
+        )
+
+
+async def _money_by_bucket(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    zone: ZoneInfo,
+    start: datetime | None,
+    end: datetime | None,
+    unit: str,
+    boundaries: list[datetime],
+) -> dict[datetime | None, rules.MoneyByCcy]:
+    """Realized PnL, fees, funding and fill counts per local ``unit`` (``day`` or ``none``)."""
+    raw_hours = rules.straddled_hours(boundaries)
+    args: dict[str, Any] = {
+        "start": start,
+        "end": end,
+        "zone": zone.key,
+        "unit": unit,
+        "raw_hours": raw_hours,
+        "raw_all": False,
+    }
+    out: dict[datetime | None, rules.MoneyByCcy] = {}
+    for quote, bucket, pnl in await ledger.realized_pnl_buckets(conn, user_id, **args):
+        m = out.setdefault(bucket, rules.MoneyByCcy())
+        m.realized_pnl[quote] = EXACT.add(m.realized_pnl.get(quote, Decimal(0)), pnl)
+    for g in await ledger.fee_buckets(conn, user_id, **args):
+        rules.add_fee_group(out.setdefault(g["bucket"], rules.MoneyByCcy()), g)
+    return out
+
+
+async def _trading(
+    conn: AsyncConnection, user_id: uuid.UUID, zone: ZoneInfo, period: str, now: datetime
+) -> dict[str, Any]:
+    """The ``trading`` block of ``/review/stats``: the last 7 / 30 local days (or all)."""
+    first_day, last_day = rules.period_days(period, rules.today_in(zone, now))
+    start = rules.day_start(first_day, zone) if first_day else None
+    end = rules.day_start(last_day + timedelta(days=1), zone)
+    edges = [t for t in (start, end) if t is not None]
+    totals = (await _money_by_bucket(conn, user_id, zone, start, end, "none", edges)).get(
+        None, rules.MoneyByCcy()
+    )
+    # Weekday and hour of day: whole-hour zones bucket the hourly rollups; others read fills.
+    aligned = rules.hour_aligned(zone, [*edges, now])
+    hours = await ledger.realized_pnl_buckets(
+        conn,
+        user_id,
+        start=start,
+        end=end,
+        zone=zone.key,
+        unit="hour",
+        raw_hours=[] if not aligned else rules.straddled_hours(edges),
+        raw_all=not aligned,
+    )
+    by_weekday, by_hour = rules.weekday_hour(hours)
+    trips: dict[str, list[Decimal]] = {}
+    for quote, _at, pnl in await ledger.closed_trips(conn, user_id, start, end):
+        trips.setdefault(quote, []).append(pnl)
+    curves = await ledger.realized_curve(conn, user_id, start, end)
+    quotes = sorted(set(trips) | set(curves) | set(by_hour) | set(totals.realized_pnl))
+    by_currency = {}
+    for q in quotes:
+        seg = curves.get(q)
+        by_currency[q] = {
+            "realized_pnl": dec_str(totals.realized_pnl.get(q, Decimal(0))),
+            **rules.trip_stats(trips.get(q, [])).as_json(),
+            "max_drawdown": dec_str(seg.fall if seg else Decimal(0)),
+            "by_weekday": {k: dec_str(v) for k, v in sorted(by_weekday.get(q, {}).items())},
+            "by_hour": {
+                k: dec_str(v)
+                for k, v in sorted(by_hour.get(q, {}).items(), key=lambda x: int(x[0]))
+            },
+        }
+    return {
+        "from_": first_day.isoformat() if first_day else None,
+        "to": last_day.isoformat(),
+        "timezone": zone.key,
+        **totals.as_json(),
+        "by_currency": by_currency,
+    }
+
+
+# -- statistics, calendar, trend ------------------------------------------------------------------
+
+
+def _agg(row: journal.OutcomeRow | None) -> rules.OutcomeAgg:
+    return rules.OutcomeAgg(*row) if row else rules.OutcomeAgg()
+
+
+async def stats(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    *,
+    period: str | None,
+    symbol: str | None,
+    tag: str | None,
+    asset_class: str | None,
+    venue: str | None,
+    timezone: str | None,
+    default_tz: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """Outcome statistics of the user's bubbles (reference §4.8: candle_time within the last 7
+    / 30 days, or all) and the ledger's ``trading`` figures for the same number of local days."""
+    zone = rules.check_timezone(timezone, default_tz)
+    p = rules.check_period(period)
+    days = rules.PERIOD_DAYS[p]
+    for name, value in (("symbol", symbol), ("tag", tag), ("asset_class", asset_class)):
+        rules.no_nul(value, name)
+    rules.no_nul(venue, "venue")
+    scope = journal.BubbleScope(
+        since=None if days is None else now - timedelta(days=days),
+        symbol=symbol or None,
+        tag=(tag or "").strip().lower() or None,
+        asset_class=(asset_class or "").strip().lower() or None,
+        venue=(venue or "").strip().lower() or None,
+    )
+    s = await journal.outcome_stats(conn, user_id, scope)
+    await _zone_known(conn, zone)
+    trading = await _trading(conn, user_id, zone, p, now)
+    return {
+        "period": p,
+        "timezone": zone.key,
+        "total_bubbles": s.total_bubbles,
+        "bubbles_with_outcome": s.bubbles_with_outcome,
+        "overall": rules.overall(_agg(s.by_period.get("1h"))),
+        "by_period": {k: rules.outcome_group(_agg(v)) for k, v in sorted(s.by_period.items())},
+        "by_tag": {k: rules.outcome_group(_agg(v)) for k, v in sorted(s.by_tag.items())},
+        "by_symbol": {k: rules.outcome_group(_agg(v)) for k, v in sorted(s.by_symbol.items())},
+        "trading": trading,
+    }
+
+
+async def _days(
+    conn: AsyncConnection, user_id: uuid.UUID, zone: ZoneInfo, first: date, last: date
+) -> tuple[dict[date, rules.DayOutcomes], dict[date, rules.MoneyByCcy]]:
+    """Bubble outcomes and ledger money per local day of ``first..last``."""
+    days = rules.days_between(first, last)
+    edges = [rules.day_start(d, zone) for d in [*days, last + timedelta(days=1)]]
+    start, end = edges[0], edges[-1]
+    outcomes = {
+        r.day: rules.DayOutcomes(r.bubbles, r.wins, r.losses, r.with_outcome, r.total)
+        for r in await journal.outcomes_by_day(conn, user_id, start, end, zone.key)
+    }
+    money = await _money_by_bucket(conn, user_id, zone, start, end, "day", edges)
+    return outcomes, {k.date(): v for k, v in money.items() if k is not None}
+
+
+async def calendar(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    *,
+    from_: str | None,
+    to: str | None,
+    timezone: str | None,
+    default_tz: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """Per local day of ``from..to`` with bubbles or fills: the reference's bubble counts and
+    1h outcome sum, and the day's realized PnL, fees and funding per currency."""
+    zone = rules.check_timezone(timezone, default_tz)
+    first, last = rules.calendar_range(from_, to, zone, now)
+    await _zone_known(conn, zone)
+    outcomes, money = await _days(conn, user_id, zone, first, last)
+    out: dict[str, Any] = {}
+    for d in sorted(set(outcomes) | set(money)):
+        o = outcomes.get(d)
+        m = money.get(d, rules.MoneyByCcy())
+        out[d.isoformat()] = {
+            "bubble_count": o.bubbles if o else 0,
+            "win_count": o.wins if o else 0,
+            "loss_count": o.losses if o else 0,
+            "breakeven_count": (o.with_outcome - o.wins - o.losses) if o else 0,
+            "outcome_count": o.with_outcome if o else 0,
+            "total_pnl": rules.four(o.total if o else None),
+            **m.as_json(),
+        }
+    return {"from_": first.isoformat(), "to": last.isoformat(), "timezone": zone.key, "days": out}
+
+
+async def trend(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    *,
+    period: str | None,
+    timezone: str | None,
+    default_tz: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """One point per local day from today − N days to today (N = 7, 30, or 365 for ``all``)."""
+    zone = rules.check_timezone(timezone, default_tz)
+    p = rules.check_period(period)
+    n = rules.PERIOD_DAYS[p] or rules.TREND_ALL_DAYS
+    today = rules.today_in(zone, now)
+    first = today - timedelta(days=n)
+    await _zone_known(conn, zone)
+    outcomes, money = await _days(conn, user_id, zone, first, today)
+    days = rules.days_between(first, today)
+    points = rules.trend_points(days, outcomes)
+    cum: dict[str, Decimal] = {}
+    for d, point in zip(days, points, strict=True):
+        m = money.get(d, rules.MoneyByCcy())
+        for q, v in m.realized_pnl.items():
+            cum[q] = EXACT.add(cum.get(q, Decimal(0)), v)
+        point["realized_pnl"] = {k: dec_str(v) for k, v in sorted(m.realized_pnl.items())}
+        point["cumulative_realized_pnl"] = {k: dec_str(v) for k, v in sorted(cum.items())}
+    return {"period": p, "timezone": zone.key, "data": points}
+
+
+# -- guided review ---------------------------------------------------------------------------------
+
+
+def _uuid(raw: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError as exc:
+        raise NotFound("NOT_FOUND", f"{what} not found") from exc
+
+
+def review_json(r: dict) -> dict[str, Any]:
+    return {
+        "id": str(r["id"]),
+        "user_id": str(r["user_id"]),
+        "review_date": r["review_date"].isoformat(),
+        "status": r["status"],
+        "completed_at": rfc3339(r["completed_at"]),
+        "created_at": rfc3339(r["created_at"]),
+    }
+
+
+def item_json(i: dict) -> dict[str, Any]:
+    return {
+        "id": str(i["id"]),
+        "review_id": str(i["review_id"]),
+        "trade_id": str(i["trade_id"]) if i["trade_id"] else None,
+        "bundle_key": i["bundle_key"],
+        "symbol": i["symbol"],
+        "side": i["side"],
+        "pnl": float(i["pnl"]) if i["pnl"] is not None else None,
+        "trade_count": i["trade_count"],
+        "intent": i["intent"],
+        "emotions": [e for e in (i["emotions"] or []) if isinstance(e, str)],
+        "pattern_match": i["pattern_match"],
+        "memo": i["memo"],
+        "order_index": i["order_index"],
+        "created_at": rfc3339(i["created_at"]),
+    }
+
+
+def _fills(trades: list[ledger.DayTrade]) -> list[rules.Fill]:
+    return [rules.Fill(t.symbol, t.side, t.at, t.pnl) for t in trades]
+
+
+async def _build_items(
+    conn: AsyncConnection, user_id: uuid.UUID, review: dict, zone: ZoneInfo
+) -> None:
+    day = review["review_date"]
+    start, end = rules.day_window(day, zone)
+    bundles = rules.bundle(_fills(await ledger.trades_between(conn, user_id, start, end)))
+    if not bundles:
+        items = [
+            {
+                "bundle_key": rules.no_trade_key(day),
+                "symbol": rules.NO_TRADE_SYMBOL,
+                "side": None,
+                "pnl": None,
+                "trade_count": 0,
+                "order_index": 0,
+            }
+        ]
+    else:
+        items = [
+            {
+                "bundle_key": rules.day_key(b.symbol, day),
+                "symbol": b.symbol,
+                "side": b.side,
+                "pnl": b.pnl,
+                "trade_count": b.trade_count,
+                "order_index": i,
+            }
+            for i, b in enumerate(bundles)
+        ]
+    await store.insert_items(conn, review["id"], items)
+
+
+def _captured(items: list[dict], keep: Any, answered_only: bool) -> dict[str, tuple[int, Decimal]]:
+    """Trade counts and PnL already in the items ``keep(bundle_key)`` selects, per symbol."""
+    out: dict[str, tuple[int, Decimal]] = {}
+    for i in items:
+        if not keep(i["bundle_key"] or ""):
+            continue
+        if answered_only and i["intent"] is None:
+            continue
+        n, p = out.get(i["symbol"], (0, Decimal(0)))
+        out[i["symbol"]] = (n + i["trade_count"], EXACT.add(p, i["pnl"] or Decimal(0)))
+    return out
+
+
+def _merge(*parts: dict[str, tuple[int, Decimal]]) -> dict[str, tuple[int, Decimal]]:
+    out: dict[str, tuple[int, Decimal]] = {}
+    for part in parts:
+        for sym, (n, p) in part.items():
+            on, op = out.get(sym, (0, Decimal(0)))
+            out[sym] = (on + n, EXACT.add(op, p))
+    return out
+
+
+def _day_item(day: date) -> Any:
+    """Selects the ``<SYMBOL>:<date>`` items of ``day``."""
+    suffix = f":{day.isoformat()}"
+    return lambda key: (
+        key.endswith(suffix) and not key.startswith(("SUPPLEMENT:", "ROLLOVER:", "NO_TRADE:"))
+    )
+
+
+def _prefixed(prefix: str) -> Any:
+    return lambda key: key.startswith(prefix)
+
+
+def _next_index(items: list[dict], base: int) -> int:
+    taken = [i["order_index"] for i in items if base <= i["order_index"] < base + 1000]
+    return max(taken, default=base - 1) + 1
+
+
+async def _put_late(
+    conn: AsyncConnection,
+    review_id: uuid.UUID,
+    items: list[dict],
+    late: list[rules.Bundle],
+    key_of: Any,
+    base: int,
+) -> None:
+    """Make one unanswered item per late bundle: update the symbol's unanswered item (its key
+    starts with ``key_of(symbol)``), dropping extra ones, or insert a new one."""
+    index = _next_index(items, base)
+    for b in late:
+        prefix = key_of(b.symbol)
+        open_items = [
+            i
+            for i in items
+            if i["intent"] is None
+            and (
+                i["bundle_key"] == prefix
+                or (prefix.endswith(":") and (i["bundle_key"] or "").startswith(prefix))
+            )
+        ]
+        if open_items:
+            keep, *extra = open_items
+            await store.update_item_counts(conn, keep["id"], b.side, b.pnl, b.trade_count)
+            await store.delete_items(conn, [i["id"] for i in extra])
+            continue
+        key = prefix if not prefix.endswith(":") else f"{prefix}{_nanos()}"
+        item = {
+            "bundle_key": key,
+            "symbol": b.symbol,
+            "side": b.side,
+            "pnl": b.pnl,
+            "trade_count": b.trade_count,
+            "order_index": index,
+        }
+        await store.insert_items(conn, review_id, [item])
+        index += 1
+
+
+def _nanos() -> int:
+    now = datetime.now(UTC)
+    return int(now.timestamp()) * 1_000_000_000 + now.microsecond * 1000
+
+
+async def _day_bundles(
+    conn: AsyncConnection, user_id: uuid.UUID, day: date, zone: ZoneInfo
+) -> list[rules.Bundle]:
+    start, end = rules.day_window(day, zone)
+    return rules.bundle(_fills(await ledger.trades_between(conn, user_id, start, end)))
+
+
+async def _refresh_open(
+    conn: AsyncConnection, user_id: uuid.UUID, review: dict, zone: ZoneInfo
+) -> None:
+    """Until a review is completed, trades that arrive for its day (made later, or imported
+    later) join it: an unanswered ``<SYMBOL>:<date>`` item takes the day's current figures, a
+    new symbol gets its item, and an unanswered no-trade item goes once there are trades.
+    Answered items keep what was answered."""
+    if review["status"] == "completed":
+        return
+    day = review["review_date"]
+    bundles = await _day_bundles(conn, user_id, day, zone)
+    if not bundles:
+        return
+    items = await store.items_of(conn, review["id"])
+    is_day = _day_item(day)
+    current = {i["symbol"]: i for i in items if is_day(i["bundle_key"] or "")}
+    index = _next_index(items, 0)
+    for b in bundles:
+        item = current.get(b.symbol)
+        if item is None:
+            row = {
+                "bundle_key": rules.day_key(b.symbol, day),
+                "symbol": b.symbol,
+                "side": b.side,
+                "pnl": b.pnl,
+                "trade_count": b.trade_count,
+                "order_index": index,
+            }
+            await store.insert_items(conn, review["id"], [row])
+            index += 1
+        elif item["intent"] is None and (item["trade_count"], item["pnl"], item["side"]) != (
+            b.trade_count,
+            b.pnl,
+            b.side,
+        ):
+            await store.update_item_counts(conn, item["id"], b.side, b.pnl, b.trade_count)
+    await store.delete_items(
+        conn,
+        [
+            i["id"]
+            for i in items
+            if i["bundle_key"] == rules.no_trade_key(day) and i["intent"] is None
+        ],
+    )
+
+
+async def _supplement(
+    conn: AsyncConnection, user_id: uuid.UUID, review: dict, zone: ZoneInfo
+) -> None:
+    """After completion, the day's decisions its items do not hold (trades made or imported
+    after it was completed) become ``SUPPLEMENT:<date>:<SYMBOL>:<nanos>`` items (order from
+    1000): per symbol, the day's bundles less those counted by its ``<SYMBOL>:<date>`` item and
+    by answered supplements. An answered supplement stays as answered; only the rest is open."""
+    if review["status"] != "completed":
+        return
+    day = review["review_date"]
+    bundles = await _day_bundles(conn, user_id, day, zone)
+    if not bundles:
+        return
+    items = await store.items_of(conn, review["id"])
+    captured = _merge(
+        _captured(items, _day_item(day), False),
+        _captured(items, _prefixed(f"SUPPLEMENT:{day.isoformat()}:"), True),
+    )
+    await _put_late(
+        conn,
+        review["id"],
+        items,
+        rules.subtract(bundles, captured),
+        lambda s: rules.supplement_prefix(day, s),
+        rules.SUPPLEMENT_BASE,
+    )
+
+
+async def _rollover(
+    conn: AsyncConnection, user_id: uuid.UUID, review: dict, zone: ZoneInfo
+) -> None:
+    """When the previous day's review is completed, its decisions that neither its items nor
+    its supplements hold (late trades nobody opened that review for) become
+    ``ROLLOVER:<yesterday>:<SYMBOL>`` items of this review (order from 2000); answered rollovers
+    stay."""
+    yesterday = review["review_date"] - timedelta(days=1)
+    prev = await store.review_of_day(conn, user_id, yesterday)
+    if prev is None or prev["status"] != "completed":
+        return
+    bundles = await _day_bundles(conn, user_id, yesterday, zone)
+    if not bundles:
+        return
+    prev_items = await store.items_of(conn, prev["id"])
+    items = await store.items_of(conn, review["id"])
+    captured = _merge(
+        _captured(prev_items, _day_item(yesterday), False),
+        _captured(prev_items, _prefixed(f"SUPPLEMENT:{yesterday.isoformat()}:"), False),
+        _captured(items, _prefixed(f"ROLLOVER:{yesterday.isoformat()}:"), True),
+    )
+    await _put_late(
+        conn,
+        review["id"],
+        items,
+        rules.subtract(bundles, captured),
+        lambda s: rules.rollover_key(yesterday, s),
+        rules.ROLLOVER_BASE,
+    )
+
+
+async def guided_today(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    *,
+    timezone: str | None,
+    day: str | None,
+    default_tz: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """The review of the day (today in the zone by default), created with its items from the
+    day's trades on first sight and kept current while open; after completion late trades are
+    supplemented, and those of a completed yesterday nobody saw are rolled over. One
+    transaction under the user's guided-review lock, so two requests at once create one
+    review."""
+    zone = rules.check_timezone(timezone, default_tz)
+    d = rules.parse_day(day, "date") or rules.today_in(zone, now)
+    async with conn.transaction():
+        await store.lock_guided(conn, user_id)
+        review, created = await store.get_or_create_review(conn, user_id, d)
+        if created or not await store.items_of(conn, review["id"]):
+            await _build_items(conn, user_id, review, zone)
+        else:
+            await _refresh_open(conn, user_id, review, zone)
+        await _supplement(conn, user_id, review, zone)
+        await _rollover(conn, user_id, review, zone)
+        items = await store.items_of(conn, review["id"])
+    return {"review": review_json(review), "items": [item_json(i) for i in items]}
+
+
+async def submit(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    raw_item_id: str,
+    *,
+    intent: str | None,
+    emotions: list[str] | None,
+    pattern_match: str | None,
+    memo: str | None,
+) -> None:
+    """Answer an item (overwrites); a pending review becomes in progress, a completed one stays
+    completed."""
+    item_id = _uuid(raw_item_id, "item")
+    async with conn.transaction():
+        item = await store.item_for_update(conn, user_id, item_id)
+        if item is None:
+            raise NotFound("NOT_FOUND", "item not found")
+        a = rules.check_answer(
+            intent,
+            emotions,
+            pattern_match,
+            memo,
+            no_trade=item["symbol"] == rules.NO_TRADE_SYMBOL,
+        )
+        await store.answer_item(conn, item_id, a.intent, a.emotions, a.pattern_match, a.memo)
+        await store.start_review(conn, item["review_id"])
+
+
+def streak_json(user_id: uuid.UUID, row: dict | None, now: datetime) -> dict[str, Any]:
+    if row is None:
+        return {
+            "user_id": str(user_id),
+            "current_streak": 0,
+            "longest_streak": 0,
+            "last_review_date": None,
+            "updated_at": rfc3339(now),
+        }
+    return {
+        "user_id": str(row["user_id"]),
+        "current_streak": row["current_streak"],
+        "longest_streak": row["longest_streak"],
+        "last_review_date": row["last_review_date"].isoformat()
+        if row["last_review_date"]
+        else None,
+        "updated_at": rfc3339(row["updated_at"]),
+    }
+
+
+async def complete(
+    conn: AsyncConnection, user_id: uuid.UUID, raw_review_id: str, now: datetime
+) -> dict[str, Any]:
+    """Complete the review (again is fine) and count its day in the streak, atomically."""
+    review_id = _uuid(raw_review_id, "review")
+    async with conn.transaction():
+        await store.lock_guided(conn, user_id)
+        review = await store.review_for_update(conn, user_id, review_id)
+        if review is None:
+            raise NotFound("NOT_FOUND", "review not found")
+        await store.complete_review(conn, review_id)
+        row = await store.streak_of(conn, user_id)
+        prev = (
+            rules.Streak(row["current_streak"], row["longest_streak"], row["last_review_date"])
+            if row
+            else None
+        )
+        nxt = rules.next_streak(prev, review["review_date"])
+        if nxt != prev:
+            row = await store.put_streak(conn, user_id, nxt.current, nxt.longest, nxt.last)
+    return {"ok": True, "streak": streak_json(user_id, row, now)}
+
+
+async def streak(conn: AsyncConnection, user_id: uuid.UUID, now: datetime) -> dict[str, Any]:
+    return streak_json(user_id, await store.streak_of(conn, user_id), now)
+
+
+# -- safety quick-check ---------------------------------------------------------------------------
+
+
+def _safety_item(f: ledger.CheckFill, review: dict | None) -> rules.SafetyItem:
+    target_type, target_id = (
+        ("trade_event", f.event_id) if f.event_id is not None else ("trade", f.trade_id)
+    )
+    return rules.SafetyItem(
+        target_type=target_type,
+        target_id=str(target_id),
+        executed_at=f.executed_at,
+        asset_class=f.asset_class,
+        venue=f.venue,
+        venue_name=f.venue_name,
+        symbol=f.symbol,
+        side=f.side,
+        qty=f.qty,
+        price=f.price,
+        source=f.source,
+        verdict=review["verdict"] if review else None,
+        note=review["note"] if review else None,
+        reviewed_at=review["updated_at"] if review else None,
+    )
+
+
+def _group_json(g: rules.SafetyItem) -> dict[str, Any]:
+    return {
+        "target_type": g.target_type,
+        "target_id": g.target_id,
+        "executed_at": rfc3339(g.executed_at),
+        "asset_class": g.asset_class,
+        "venue": g.venue,
+        "venue_name": g.venue_name,
+        "symbol": g.symbol,
+        "side": g.side,
+        "qty": dec_str(g.qty),
+        "price": dec_str(g.price),
+        "source": g.source,
+        "reviewed": g.reviewed,
+        "verdict": g.group_verdict,
+        "note": g.note,
+        "reviewed_at": rfc3339(g.reviewed_at),
+        "group_size": len(g.members),
+        "member_targets": g.members,
+    }
+
+
+async def safety_today(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    *,
+    timezone: str | None,
+    day: str | None,
+    asset_class: str | None,
+    venue: str | None,
+    only_pending: str | None,
+    limit: str | None,
+    default_tz: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """The day's fills (each once: an event with its trades row, or a legacy trades row),
+    newest first, at most ``limit`` (pending only when asked), grouped into split fills."""
+    zone = rules.check_timezone(timezone, default_tz)
+    d = rules.parse_day(day, "date") or rules.today_in(zone, now)
+    ac = rules.check_asset_class(asset_class)
+    rules.no_nul(venue, "venue")
+    n = rules.check_limit(limit)
+    pending_only = rules.truthy(only_pending)
+    start, end = rules.day_window(d, zone)
+    picked: list[rules.SafetyItem] = []
+    after: tuple[datetime, str, uuid.UUID] | None = None
+    page_size = n if not pending_only else max(n, 100)
+    while len(picked) < n:
+        page = await ledger.fills_to_check(
+            conn,
+            user_id,
+            start,
+            end,
+            asset_class=ac,
+            venue=(venue or "").strip() or None,
+            after=after,
+            limit=page_size,
+        )
+        by_event, by_trade = await store.safety_reviews_of(
+            conn,
+            user_id,
+            [f.event_id for f in page if f.event_id],
+            [f.trade_id for f in page if f.trade_id],
+        )
+        for f in page:
+            review = (by_event.get(f.event_id) if f.event_id else None) or (
+                by_trade.get(f.trade_id) if f.trade_id else None
+            )
+            if pending_only and review is not None:
+                continue
+            picked.append(_safety_item(f, review))
+        if len(page) < page_size:
+            break
+        last = page[-1]
+        after = (last.executed_at, last.symbol, last.event_id or last.trade_id)  # type: ignore[assignment]
+    groups = rules.group_fills(picked[:n])
+    reviewed = sum(1 for g in groups if g.reviewed)
+    return {
+        "date": d.isoformat(),
+        "timezone": zone.key,
+        "total": len(groups),
+        "reviewed": reviewed,
+        "pending": len(groups) - reviewed,
+        "items": [_group_json(g) for g in groups],
+    }
+
+
+async def upsert_safety_review(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    *,
+    target_type: str,
+    target_id: str,
+    verdict: str,
+    note: str | None,
+) -> dict[str, Any]:
+    """Label one fill of the user (404 when it is not theirs); one review per target."""
+    tt = rules.check_target_type(target_type)
+    v = rules.check_verdict(verdict)
+    try:
+        tid = uuid.UUID(target_id.strip())
+    except ValueError as exc:
+        raise BadRequest("INVALID_REQUEST", f"target_id: {target_id!r} is not a UUID") from exc
+    if not await ledger.owned_fill(conn, user_id, tt, tid):
+        raise NotFound("NOT_FOUND", "trade target not found")
+    row = await store.upsert_safety_review(conn, user_id, tt, tid, v, rules.clean_note(note))
+    return {
+        "id": str(row["id"]),
+        "target_type": tt,
+        "target_id": str(tid),
+        "verdict": row["verdict"],
+        "note": row["note"],
+        "created_at": rfc3339(row["created_at"]),
+        "updated_at": rfc3339(row["updated_at"]),
+    }
