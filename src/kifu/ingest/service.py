@@ -231,11 +231,11 @@ async def _unified(
         duplicates = result.duplicates
         issues.count += max(0, duplicates - len(result.duplicate_rows))
         refreshed = result.positions
-        # write_ms: storing the fills, their trades rows, positions and the PnL catch-up
+        # read_ms: parsing and staging; write_ms: everything the ledger's write did, split below
         timings = {
             name: round((clock[i + 1] - clock[i]) * 1000)
             for i, name in enumerate(("read_ms", "write_ms"))
-        }
+        } | result.timings
         notes = []
         if assumed:
             notes.append(f"{assumed} row(s) had no time zone and were read as UTC")

@@ -28,6 +28,7 @@ No caller outside the ledger names its scratch tables or passes data through ``m
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -87,6 +88,8 @@ class WriteResult:
     new_trades: list[NewTrade] = field(default_factory=list)
     positions: int = 0  # positions written by the catch-up
     replayed: int = 0  # books whose realized PnL was replayed
+    # milliseconds: storing the fills (triggers included), their trades rows, the catch-up
+    timings: dict[str, int] = field(default_factory=dict)
 
     @property
     def duplicates(self) -> int:
@@ -150,6 +153,7 @@ class LedgerWrite:
             raise RuntimeError("a ledger write finishes once")
         self._finished = True
         conn, user = self._conn, self._user
+        clock = [time.perf_counter()]
         written = await store.write_staged_fills(
             conn,
             user,
@@ -163,16 +167,22 @@ class LedgerWrite:
             inserted=written.inserted,
             duplicate_rows=written.duplicate_rows,
         )
-        if not written.inserted:
-            return result
-        if self._fees:
-            result.fees_inserted = await store.inserted_of_type(conn, "fee")
-        result.trades_created, result.new_trades = await store.project_trades(
-            conn, user, bubbles=bubbles
-        )
-        if catch_up:
+        clock.append(time.perf_counter())
+        if written.inserted:
+            if self._fees:
+                result.fees_inserted = await store.inserted_of_type(conn, "fee")
+            result.trades_created, result.new_trades = await store.project_trades(
+                conn, user, bubbles=bubbles
+            )
+        clock.append(time.perf_counter())
+        if written.inserted and catch_up:
             caught = await tracker.catch_up(conn, user)
             result.positions, result.replayed = caught.positions, caught.replayed
+        clock.append(time.perf_counter())
+        result.timings = {
+            name: round((clock[i + 1] - clock[i]) * 1000)
+            for i, name in enumerate(("store_ms", "trades_ms", "catch_up_ms"))
+        }
         return result
 
 
