@@ -40,7 +40,10 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(default=200 * 1024 * 1024, validation_alias="KIFU_MAX_BODY_BYTES")
     db_pool_size: int = Field(default=10, validation_alias="KIFU_DB_POOL_SIZE")
-    ai_allowlist_required: bool = Field(default=True, validation_alias="KIFU_AI_ALLOWLIST_REQUIRED")
+    ai_allowlist_required: bool = Field(
+        default=True,
+        validation_alias=AliasChoices("KIFU_AI_ALLOWLIST_REQUIRED", "AI_REQUIRE_ALLOWLIST"),
+    )
 
     # Exchange base URLs (market data and exchange sync); tests point them at local stand-ins.
     binance_spot_url: str = Field(

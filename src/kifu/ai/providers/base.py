@@ -69,6 +69,8 @@ class Provider(ABC):
     def endpoint(self, version: str, path: str) -> str:
         """``base/<version>/<path>``, accepting a base that already ends with the version."""
         base = self.base_url
+        if base.endswith(f"/{version}/{path}"):  # the full endpoint was configured
+            return base
         if base.endswith("/" + version):
             return f"{base}/{path}"
         return f"{base}/{version}/{path}"

@@ -61,6 +61,8 @@ class OpenAI(Provider):
                 elif content.get("type") == "refusal":
                     refused = True
         text = "".join(parts)
+        if not parts and isinstance(data.get("output_text"), str):  # SDK-style convenience field
+            text = data["output_text"]
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
         require_text(self.name, text, "refused" if refused else "")
         return Completion(text, tokens(usage.get("total_tokens")))
