@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -9,11 +10,14 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from fastapi.testclient import TestClient
 
+from kifu.ai.scoring import score_opinions
 from kifu.app import create_app
 from tests.ai.conftest import ai_settings
 from tests.ai.fake_providers import FakeProviders
 from tests.helpers import ApiUser
 from tests.market.fake_exchange import FakeExchange
+
+NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 
 
 def hours_ago(n: int) -> datetime:
@@ -69,3 +73,61 @@ def api(
     app = create_app(ai_settings(db, fake_ai, exchange.url, **extra), db)
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
+
+
+def plant_bubble(
+    db: str,
+    user: ApiUser,
+    when: datetime,
+    outcomes: dict[str, str],
+    symbol: str = "BTCUSDT",
+    asset_class: str | None = "crypto",
+) -> uuid.UUID:
+    with psycopg.connect(db) as conn:
+        (bid,) = conn.execute(
+            "INSERT INTO bubbles (user_id, symbol, timeframe, candle_time, price, bubble_type,"
+            " asset_class, venue_name) VALUES (%s, %s, '1h', %s, 100, 'manual', %s, 'binance')"
+            " RETURNING id",
+            (user.id, symbol, when, asset_class),
+        ).fetchone()
+        for period, pnl in outcomes.items():
+            conn.execute(
+                "INSERT INTO outcomes (bubble_id, period, reference_price, outcome_price,"
+                " pnl_percent) VALUES (%s, %s, 100, 100 + %s::numeric, %s)",
+                (bid, period, pnl, pnl),
+            )
+    return bid
+
+
+def plant_opinion(
+    db: str,
+    bubble_id: uuid.UUID,
+    provider: str,
+    text: str,
+    created: datetime,
+    verdict: tuple[str, str] | None = None,
+    momentum: str | None = None,
+    model: str = "m-1",
+) -> uuid.UUID:
+    with psycopg.connect(db) as conn:
+        (oid,) = conn.execute(
+            "INSERT INTO ai_opinions (bubble_id, provider, model, prompt_template, response,"
+            " created_at, verdict_direction, verdict_probability, momentum_direction)"
+            " VALUES (%s, %s, %s, 'p', %s, %s, %s, %s, %s) RETURNING id",
+            (
+                bubble_id,
+                provider,
+                model,
+                text,
+                created,
+                verdict[0] if verdict else None,
+                verdict[1] if verdict else None,
+                momentum,
+            ),
+        ).fetchone()
+    return oid
+
+
+async def score(db: str, batch: int = 500) -> int:
+    async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
+        return (await score_opinions(conn, batch=batch)).written

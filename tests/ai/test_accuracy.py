@@ -6,76 +6,15 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from kifu.ai.scoring import score_opinions
 from kifu.worker.queue import TASK_MODULES, queue
+from tests.ai.helpers import NOW, plant_bubble, plant_opinion, score
 from tests.helpers import ApiUser
-
-NOW = datetime.now(UTC).replace(second=0, microsecond=0)
-
-
-def plant_bubble(
-    db: str,
-    user: ApiUser,
-    when: datetime,
-    outcomes: dict[str, str],
-    symbol: str = "BTCUSDT",
-    asset_class: str | None = "crypto",
-) -> uuid.UUID:
-    with psycopg.connect(db) as conn:
-        (bid,) = conn.execute(
-            "INSERT INTO bubbles (user_id, symbol, timeframe, candle_time, price, bubble_type,"
-            " asset_class, venue_name) VALUES (%s, %s, '1h', %s, 100, 'manual', %s, 'binance')"
-            " RETURNING id",
-            (user.id, symbol, when, asset_class),
-        ).fetchone()
-        for period, pnl in outcomes.items():
-            conn.execute(
-                "INSERT INTO outcomes (bubble_id, period, reference_price, outcome_price,"
-                " pnl_percent) VALUES (%s, %s, 100, 100 + %s::numeric, %s)",
-                (bid, period, pnl, pnl),
-            )
-    return bid
-
-
-def plant_opinion(
-    db: str,
-    bubble_id: uuid.UUID,
-    provider: str,
-    text: str,
-    created: datetime,
-    verdict: tuple[str, str] | None = None,
-    momentum: str | None = None,
-    model: str = "m-1",
-) -> uuid.UUID:
-    with psycopg.connect(db) as conn:
-        (oid,) = conn.execute(
-            "INSERT INTO ai_opinions (bubble_id, provider, model, prompt_template, response,"
-            " created_at, verdict_direction, verdict_probability, momentum_direction)"
-            " VALUES (%s, %s, %s, 'p', %s, %s, %s, %s, %s) RETURNING id",
-            (
-                bubble_id,
-                provider,
-                model,
-                text,
-                created,
-                verdict[0] if verdict else None,
-                verdict[1] if verdict else None,
-                momentum,
-            ),
-        ).fetchone()
-    return oid
-
-
-async def _score(db: str, batch: int = 500) -> int:
-    async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
-        return (await score_opinions(conn, batch=batch)).written
 
 
 def _rows(db: str) -> list[tuple]:
@@ -93,7 +32,7 @@ def test_no_look_ahead_and_revisits(db: str, user: ApiUser) -> None:
     plant_opinion(db, bid, "openai", "a: bullish, buy", t + timedelta(minutes=30), ("BUY", "0.8"))
     plant_opinion(db, bid, "claude", "b: bearish, sell", t + timedelta(hours=2))
     plant_opinion(db, bid, "gemini", "c: hold", t + timedelta(days=2))  # after every outcome
-    assert asyncio.run(_score(db)) == 5
+    assert asyncio.run(score(db)) == 5
     assert _rows(db) == [
         ("a: bullish, buy", "1d", "BUY", "NEUTRAL", False, False),
         ("a: bullish, buy", "1h", "BUY", "UP", True, True),
@@ -101,16 +40,16 @@ def test_no_look_ahead_and_revisits(db: str, user: ApiUser) -> None:
         ("b: bearish, sell", "1d", "SELL", "NEUTRAL", False, None),
         ("b: bearish, sell", "4h", "SELL", "DOWN", True, None),
     ]
-    assert asyncio.run(_score(db)) == 0
+    assert asyncio.run(score(db)) == 0
     # An opinion added after the outcomes were scored is scored too (the reference never did).
     plant_opinion(db, bid, "claude", "d: wait and see", t + timedelta(minutes=5))
-    assert asyncio.run(_score(db)) == 3
-    assert asyncio.run(_score(db)) == 0
+    assert asyncio.run(score(db)) == 3
+    assert asyncio.run(score(db)) == 0
     # Exactly at the outcome time is still in time; a minute later is not.
     late = plant_bubble(db, user, t, {"1h": "2"})
     plant_opinion(db, late, "openai", "e: buy", t + timedelta(hours=1))
     plant_opinion(db, late, "openai", "f: buy", t + timedelta(hours=1, minutes=1))
-    assert asyncio.run(_score(db)) == 1
+    assert asyncio.run(score(db)) == 1
 
 
 def test_two_workers_score_each_pair_once(db: str, user: ApiUser) -> None:
@@ -121,13 +60,13 @@ def test_two_workers_score_each_pair_once(db: str, user: ApiUser) -> None:
         plant_opinion(db, bid, "claude", f"{i} sell", t)
 
     async def both() -> list[int]:
-        return list(await asyncio.gather(_score(db, batch=7), _score(db, batch=7)))
+        return list(await asyncio.gather(score(db, batch=7), score(db, batch=7)))
 
     written = asyncio.run(both())
     assert sum(written) == 120
     with psycopg.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM ai_opinion_accuracies").fetchone() == (120,)
-    assert asyncio.run(_score(db)) == 0
+    assert asyncio.run(score(db)) == 0
 
 
 def test_scoring_task_is_registered() -> None:
@@ -161,7 +100,7 @@ def history(db: str, user: ApiUser) -> dict[str, object]:
     )
     stock = plant_bubble(db, user, t, {"1h": "0.1"}, symbol="AAPL", asset_class="stock")
     plant_opinion(db, stock, "openai", "hold", t, ("HOLD", "0.5"), None, "gpt-x")
-    assert asyncio.run(_score(db)) == 22
+    assert asyncio.run(score(db)) == 22
     return {"bubbles": bubbles}
 
 
