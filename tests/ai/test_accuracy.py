@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import os
+import subprocess
+import sys
 from datetime import timedelta
 
 import psycopg
@@ -14,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from kifu.worker.queue import TASK_MODULES, queue
 from tests.ai.helpers import NOW, plant_bubble, plant_opinion, score
-from tests.helpers import ApiUser
+from tests.helpers import TEST_ENC_KEY, TEST_JWT_SECRET, ApiUser
 
 
 def _rows(db: str) -> list[tuple]:
@@ -204,3 +207,34 @@ def test_export_accuracy(client: TestClient, user: ApiUser, history: dict) -> No
     assert oa["Brier Score"] == "0.1045"
     assert table["claude"]["SELL Accuracy"] == "10.00"
     assert table["claude"]["Momentum Accuracy"] == "90.00"
+
+
+def test_two_burst_workers_score_planted_history(db: str, user: ApiUser) -> None:
+    t = NOW - timedelta(days=2)
+    for i in range(5):
+        bid = plant_bubble(db, user, t, {"1h": "1", "4h": "-1", "1d": "0"})
+        plant_opinion(db, bid, "openai", f"{i} buy", t, ("BUY", "0.7"))
+    env = {
+        **os.environ,
+        "DATABASE_URL": db,
+        "JWT_SECRET": TEST_JWT_SECRET,
+        "KIFU_ENC_KEY": TEST_ENC_KEY,
+    }
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "kifu", "worker", "--burst", "--name", f"ai{i}"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for i in range(2)
+    ]
+    for p in procs:
+        output, _ = p.communicate(timeout=120)
+        assert p.returncode == 0, output.decode()
+    with psycopg.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT period, count(*), count(*) FILTER (WHERE is_correct) FROM ai_opinion_accuracies"
+            " GROUP BY period ORDER BY period"
+        ).fetchall()
+    assert rows == [("1d", 5, 0), ("1h", 5, 5), ("4h", 5, 0)]

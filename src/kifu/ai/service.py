@@ -24,7 +24,7 @@ import httpx
 from psycopg import AsyncConnection
 
 from kifu.accounts import quota
-from kifu.accounts import store as accounts_store
+from kifu.accounts import service as accounts
 from kifu.ai import prompts, providers, rules, store
 from kifu.ai.providers import Completion, Limits, ProviderError
 from kifu.ai.schemas import KeysUpdate, OneShotRequest, OpinionRequest
@@ -194,8 +194,8 @@ async def reserve_credits(
             await quota.spend_ai_credit(conn, user_id, allowlist_required=required)
         cap = settings.ai_service_monthly_cap
         if cap > 0:
-            sub = await accounts_store.subscription_of(conn, user_id)
-            if sub is not None and sub.ai_quota_limit - sub.ai_quota_remaining > cap:
+            sub = await accounts.subscription(conn, user_id)
+            if sub.ai_quota_limit - sub.ai_quota_remaining > cap:
                 raise TooManyRequests(
                     "BETA_CAP_EXCEEDED",
                     f"the monthly cap of {cap} AI calls on this server is used up",
