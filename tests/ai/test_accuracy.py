@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from datetime import timedelta
+from decimal import Decimal
 
 import psycopg
 import pytest
@@ -44,6 +45,19 @@ def test_no_look_ahead_and_revisits(db: str, user: ApiUser) -> None:
         ("b: bearish, sell", "4h", "SELL", "DOWN", True, None),
     ]
     assert asyncio.run(score(db)) == 0
+    # A verdict written only in the text (an opinion stored by another system) is read too.
+    plant_opinion(db, bid, "local", 'g: {"direction": "SELL", "probability": 0.3}', t)
+    assert asyncio.run(score(db)) == 3
+    with psycopg.connect(db) as conn:
+        got = conn.execute(
+            "SELECT period, verdict_direction, verdict_probability, verdict_correct"
+            " FROM ai_opinion_accuracies WHERE provider = 'local' ORDER BY period"
+        ).fetchall()
+    assert got == [
+        ("1d", "SELL", Decimal("0.3"), False),
+        ("1h", "SELL", Decimal("0.3"), False),
+        ("4h", "SELL", Decimal("0.3"), True),
+    ]
     # An opinion added after the outcomes were scored is scored too (the reference never did).
     plant_opinion(db, bid, "claude", "d: wait and see", t + timedelta(minutes=5))
     assert asyncio.run(score(db)) == 3

@@ -29,7 +29,11 @@ def score_pair(pair: dict) -> tuple:
     """The accuracy row of one (opinion, outcome) pair."""
     predicted = rules.extract_direction(pair["response"])
     actual = rules.actual_direction(pair["pnl_percent"])
-    verdict = pair["verdict_direction"]
+    verdict, probability = pair["verdict_direction"], pair["verdict_probability"]
+    if verdict is None:  # stored before verdicts were parsed, or written by another system
+        parsed = rules.parse_verdict(pair["response"])
+        if parsed is not None:
+            verdict, probability = parsed.direction, parsed.probability
     return (
         pair["opinion_id"],
         pair["outcome_id"],
@@ -40,7 +44,7 @@ def score_pair(pair: dict) -> tuple:
         actual,
         rules.is_correct(predicted, actual),
         verdict,
-        pair["verdict_probability"],
+        probability,
         rules.is_correct(verdict, actual) if verdict else None,
         pair["momentum_direction"],
         pair["model"],
