@@ -105,6 +105,8 @@ def test_local_provider(
     ) as client:
         r = client.post(URL, json={**BODY, "provider": "local"}, headers=user.headers)
         assert r.status_code == 200 and r.json()["model"] == "llama3.1:8b"
+        alias = client.post(URL, json={**BODY, "provider": "ollama"}, headers=user.headers)
+        assert alias.json()["provider"] == "local" and alias.json()["cached"] is True
         assert quota_left(db, user) == 20
     (call,) = fake_ai.calls("local")
     assert call.path == "/v1/chat/completions"

@@ -57,8 +57,25 @@ def parse_id(raw: object, field: str = "id") -> uuid.UUID:
     raise BadRequest("INVALID_REQUEST", f"{field}: not a valid id")
 
 
+# Other names an operator may use for the local OpenAI-compatible server.
+LOCAL_ALIASES = frozenset(
+    {
+        "openai-compatible",
+        "openai_compatible",
+        "ollama",
+        "lmstudio",
+        "lm-studio",
+        "vllm",
+        "llama.cpp",
+        "llamacpp",
+    }
+)
+
+
 def _provider_name(raw: object, field: str = "provider") -> str:
     name = raw.strip().lower() if isinstance(raw, str) else None
+    if name in LOCAL_ALIASES:
+        name = providers.LOCAL
     if not name or name not in providers.ALL:
         raise BadRequest(
             "INVALID_REQUEST",
