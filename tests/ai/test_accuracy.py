@@ -161,6 +161,24 @@ def test_review_accuracy_on_planted_history(
     assert models[("openai", "gpt-x")]["accuracy"] == 90.0
     assert models[("claude", "c-1")]["verdicts"]["accuracy"] == 10.0
 
+    assert set(body["by_outcome_period"]) == {"1h", "4h", "1d"}
+    hour = body["by_outcome_period"]["1h"]
+    assert hour["evaluated"] == 20 and hour["baselines"] == base
+    assert [(m["provider"], m["model"], m["accuracy"]) for m in hour["by_model"]] == [
+        ("claude", "c-1", 10.0),
+        ("openai", "gpt-x", 90.0),
+    ]
+    assert hour["by_model"][1]["brier"] == pytest.approx(0.09)
+    assert body["by_outcome_period"]["4h"] == {
+        "evaluated": 0,
+        "by_model": [],
+        "baselines": {
+            "always_hold": {"evaluated": 0, "correct": 0, "accuracy": 0.0},
+            "momentum": {"evaluated": 0, "correct": 0, "accuracy": 0.0},
+            "coin_flip_brier": 0.25,
+        },
+    }
+
     everything = client.get(
         "/api/v1/review/accuracy", params={"period": "all"}, headers=user.headers
     ).json()

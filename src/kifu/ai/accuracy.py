@@ -154,7 +154,8 @@ async def report(
     venue: str | None = None,
 ) -> dict[str, Any]:
     p, op, scope = parse_scope(user_id, period, outcome_period, asset_class, venue, utc_now())
-    rows = await store.scored_rows(conn, scope, op)
+    every = await store.scored_rows(conn, scope, None)
+    rows = [r for r in every if r["period"] == op]
     by_provider_rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
     by_model_rows: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
@@ -188,7 +189,32 @@ async def report(
         ],
         "by_model": by_model,
         "baselines": _baselines(rows),
+        "by_outcome_period": {per: _period_summary(every, per) for per in OUTCOME_PERIODS},
     }
+
+
+def _period_summary(every: list[dict[str, Any]], period: str) -> dict[str, Any]:
+    """Each provider and model against the baselines on one outcome period, in brief."""
+    rows = [r for r in every if r["period"] == period]
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        groups[(r["provider"], r["model"])].append(r)
+    models = []
+    for (provider, model), rs in sorted(groups.items()):
+        correct = sum(1 for r in rs if r["is_correct"])
+        v = _verdict_stats(rs)
+        models.append(
+            {
+                "provider": provider,
+                "model": model,
+                "evaluated": len(rs),
+                "accuracy": rules.rate(correct, len(rs)),
+                "verdict_accuracy": v["accuracy"],
+                "brier": v["brier"],
+                "brier_skill": v["brier_skill"],
+            }
+        )
+    return {"evaluated": len(rows), "by_model": models, "baselines": _baselines(rows)}
 
 
 async def bubble_accuracy(

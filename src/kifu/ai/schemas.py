@@ -161,6 +161,22 @@ class RankItem(BaseModel):
     rank: int
 
 
+class PeriodModel(BaseModel):
+    provider: str
+    model: str
+    evaluated: int
+    accuracy: float
+    verdict_accuracy: float
+    brier: float | None
+    brier_skill: float | None
+
+
+class PeriodSummary(BaseModel):
+    evaluated: int
+    by_model: list[PeriodModel]
+    baselines: Baselines
+
+
 class AccuracyReport(BaseModel):
     period: str
     outcome_period: str
@@ -170,6 +186,9 @@ class AccuracyReport(BaseModel):
     ranking: list[RankItem]
     by_model: list[ModelStats]
     baselines: Baselines
+    by_outcome_period: dict[str, PeriodSummary] = Field(
+        description="every outcome period (1h, 4h, 1d) in brief: models against the baselines"
+    )
 
 
 class BubbleAccuracyItem(BaseModel):

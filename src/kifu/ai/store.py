@@ -262,18 +262,22 @@ async def total_opinions(conn: AsyncConnection, s: Scope) -> int:
     return int(row[0]) if row else 0
 
 
-async def scored_rows(conn: AsyncConnection, s: Scope, period: str) -> list[dict[str, Any]]:
-    """Accuracy rows of one outcome period on the scoped bubbles."""
+async def scored_rows(conn: AsyncConnection, s: Scope, period: str | None) -> list[dict[str, Any]]:
+    """Accuracy rows on the scoped bubbles, of one outcome period or (None) of all."""
     where, args = _bubble_scope(s)
+    if period is not None:
+        where += " AND a.period = %s"
+        args.append(period)
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            "SELECT a.opinion_id, a.outcome_id, a.provider, COALESCE(a.model, o.model) AS model,"
+            "SELECT a.opinion_id, a.outcome_id, a.period, a.provider,"
+            " COALESCE(a.model, o.model) AS model,"
             " a.predicted_direction, a.actual_direction, a.is_correct, a.verdict_direction,"
             " a.verdict_probability, a.verdict_correct, a.momentum_direction"
             " FROM ai_opinion_accuracies a JOIN bubbles b ON b.id = a.bubble_id"
             " JOIN ai_opinions o ON o.id = a.opinion_id"
-            f" WHERE {where} AND a.period = %s ORDER BY a.provider, a.opinion_id",
-            [*args, period],
+            f" WHERE {where} ORDER BY a.provider, a.opinion_id",
+            args,
         )
         return await cur.fetchall()
 
