@@ -67,7 +67,9 @@ class Gemini(Provider):
         text = "".join(
             part["text"]
             for part in content.get("parts") or []
-            if isinstance(part, dict) and isinstance(part.get("text"), str)
+            if isinstance(part, dict)
+            and isinstance(part.get("text"), str)
+            and not part.get("thought")  # a thinking model's reasoning is not its answer
         )
         require_text(self.name, text, str(first.get("finishReason") or blocked or ""))
         usage = data.get("usageMetadata") if isinstance(data.get("usageMetadata"), dict) else {}
