@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from kifu.ai import accuracy, service
+from kifu.ai import accuracy, keys, service
 from kifu.ai.schemas import (
     AccuracyReport,
     BubbleAccuracy,
@@ -36,7 +36,7 @@ def _settings(request: Request) -> Settings:
 @router.get("/users/me/ai-keys", response_model=KeysResponse, tags=["users"])
 async def get_keys(user: CurrentUser, conn: Conn) -> dict[str, Any]:
     """Which providers have a personal key: ``masked`` is ``****`` and its last 4 characters."""
-    return await service.list_keys(conn, user)
+    return await keys.list_keys(conn, user)
 
 
 @router.put("/users/me/ai-keys", response_model=KeysResponse, tags=["users"])
@@ -44,12 +44,12 @@ async def put_keys(
     body: KeysUpdate, request: Request, user: CurrentUser, conn: Conn
 ) -> dict[str, Any]:
     """Store personal keys ``{keys: [{provider, api_key}]}`` (encrypted; never shown again)."""
-    return await service.put_keys(conn, user, body, _settings(request))
+    return await keys.put_keys(conn, user, body, _settings(request))
 
 
 @router.delete("/users/me/ai-keys/{provider}", response_model=Deleted, tags=["users"])
 async def delete_key(provider: str, user: CurrentUser, conn: Conn) -> dict[str, bool]:
-    await service.delete_key(conn, user, provider)
+    await keys.delete_key(conn, user, provider)
     return {"deleted": True}
 
 

@@ -1,5 +1,5 @@
-"""AI use cases: personal keys, the gates, one provider call (``complete``), opinions on a
-bubble, one-shot advice.
+"""AI use cases: the gates, one provider call (``complete``), opinions on a bubble, one-shot
+advice (personal keys are in ``keys``).
 
 Gating order of the two AI POSTs (reference §2.8): per-user rate limit → allowlist → validation →
 quota and monthly cap → provider calls → quota. Credits are taken for the service-key calls
@@ -25,12 +25,12 @@ from psycopg import AsyncConnection
 
 from kifu.accounts import quota
 from kifu.accounts import service as accounts
-from kifu.ai import prompts, providers, rules, store
+from kifu.ai import keys, prompts, providers, rules, store
+from kifu.ai.keys import KeyChoice
 from kifu.ai.providers import Completion, Limits, ProviderError
-from kifu.ai.schemas import KeysUpdate, OneShotRequest, OpinionRequest
+from kifu.ai.schemas import OneShotRequest, OpinionRequest
 from kifu.config import Settings
 from kifu.journal import queries as journal
-from kifu.kit import crypto
 from kifu.kit.errors import BadGateway, BadRequest, NotFound, TooManyRequests
 from kifu.kit.timeutil import TIMEFRAME_SECONDS, rfc3339, utc_now
 from kifu.market import MarketError, open_market
@@ -41,7 +41,6 @@ MISSING_API_KEY = "MISSING_API_KEY"
 PROVIDER_ERROR = "PROVIDER_ERROR"
 CANDLES = 50
 ONE_SHOT_TTL = timedelta(seconds=60)
-MAX_API_KEY = 512
 MAX_EVIDENCE = 20000
 MAX_FIELD = 64
 
@@ -82,94 +81,6 @@ def _provider_name(raw: object, field: str = "provider") -> str:
             f"{field}: unsupported provider {raw!r} (one of {', '.join(providers.ALL)})",
         )
     return name
-
-
-def _keyed_provider(raw: object, field: str = "provider") -> str:
-    name = raw.strip().lower() if isinstance(raw, str) else None
-    if not name or name not in providers.KEYED:
-        raise BadRequest(
-            "INVALID_REQUEST",
-            f"{field}: unsupported provider {raw!r} (one of {', '.join(providers.KEYED)})",
-        )
-    return name
-
-
-# -- personal keys -------------------------------------------------------------------------------
-
-
-def _enc_key(settings: Settings) -> bytes:
-    return crypto.load_key(settings.enc_key)
-
-
-async def list_keys(conn: AsyncConnection, user_id: uuid.UUID) -> dict[str, Any]:
-    """``{keys: [{provider, masked}]}`` for openai, claude, gemini in that order."""
-    stored = await store.keys_of(conn, user_id)
-    return {
-        "keys": [
-            {"provider": p, "masked": f"****{stored[p][1]}" if p in stored else None}
-            for p in providers.KEYED
-        ]
-    }
-
-
-async def put_keys(
-    conn: AsyncConnection, user_id: uuid.UUID, body: KeysUpdate, settings: Settings
-) -> dict[str, Any]:
-    """Upsert every given key (all or none); answers like ``list_keys``."""
-    if not body.keys:
-        raise BadRequest("INVALID_REQUEST", "keys: keys are required")
-    parsed: dict[str, str] = {}
-    for i, item in enumerate(body.keys):
-        name = _keyed_provider(item.provider, f"keys.{i}.provider")
-        key = item.api_key.strip() if isinstance(item.api_key, str) else ""
-        if not key:
-            raise BadRequest("INVALID_REQUEST", f"keys.{i}.api_key: api_key is required")
-        if len(key) > MAX_API_KEY or any(ch.isspace() for ch in key):
-            raise BadRequest(
-                "INVALID_REQUEST",
-                f"keys.{i}.api_key: must be one word of at most {MAX_API_KEY} characters",
-            )
-        parsed[name] = key
-    enc = _enc_key(settings)
-    async with conn.transaction():
-        for name, key in parsed.items():
-            await store.upsert_key(conn, user_id, name, crypto.encrypt(enc, key), key[-4:])
-    return await list_keys(conn, user_id)
-
-
-async def delete_key(conn: AsyncConnection, user_id: uuid.UUID, raw: str) -> None:
-    name = _keyed_provider(raw)
-    if not await store.delete_key(conn, user_id, name):
-        raise NotFound("AI_KEY_NOT_FOUND", f"no {name} key is stored")
-
-
-@dataclass(frozen=True)
-class KeyChoice:
-    key: str | None
-    service: bool  # the operator's key: metered by the quota
-
-    def __repr__(self) -> str:  # never print the key, even in a traceback's locals
-        return f"KeyChoice(service={self.service})"
-
-
-async def key_for(
-    conn: AsyncConnection, user_id: uuid.UUID, provider: str, settings: Settings
-) -> KeyChoice:
-    """The user's own key if stored, else the service key; the local server's key is never
-    metered (the operator runs it)."""
-    env = providers.service_key(provider, settings)
-    if provider == providers.LOCAL:
-        return KeyChoice(env, False)
-    stored = (await store.keys_of(conn, user_id)).get(provider)
-    if stored is not None:
-        try:
-            own = crypto.decrypt(_enc_key(settings), stored[0])
-        except crypto.CryptoError:
-            log.warning("the stored %s key of a user cannot be decrypted; ignoring it", provider)
-        else:
-            # A personal key equal to the service key is the service key (reference §4.7).
-            return KeyChoice(own, own == env)
-    return KeyChoice(env, env is not None)
 
 
 async def models(conn: AsyncConnection, settings: Settings) -> dict[str, str]:
@@ -292,7 +203,7 @@ async def complete(
     model = (await models(conn, settings)).get(name)
     if model is None:
         raise BadRequest("INVALID_REQUEST", f"provider: {name} is not enabled")
-    choice = await key_for(conn, user_id, name, settings)
+    choice = await keys.key_for(conn, user_id, name, settings)
     if choice.key is None and name != providers.LOCAL:
         raise BadRequest(MISSING_API_KEY, f"no API key for {name}: add one in settings")
     await reserve_credits(conn, user_id, 1 if choice.service else 0, settings, allowlist=allowlist)
@@ -412,7 +323,7 @@ async def ask_opinions(
                 {"provider": name, "code": PROVIDER_ERROR, "message": "provider not enabled"}
             )
             continue
-        choice = await key_for(conn, user_id, name, settings)
+        choice = await keys.key_for(conn, user_id, name, settings)
         if choice.key is None and name != providers.LOCAL:
             errors.append(
                 {"provider": name, "code": MISSING_API_KEY, "message": f"no API key for {name}"}
