@@ -3,6 +3,8 @@ hit), one retry on 502/503/504, missing keys, quota and allowlist."""
 
 from __future__ import annotations
 
+import asyncio
+
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -163,3 +165,27 @@ def test_disabled_provider(client: TestClient, db: str, user: ApiUser) -> None:
         conn.execute("UPDATE ai_providers SET enabled = false WHERE name = 'openai'")
     r = client.post(URL, json=BODY, headers=user.headers)
     assert r.status_code == 400 and "not enabled" in r.json()["message"]
+
+
+def test_complete_for_other_capabilities(
+    db: str, user: ApiUser, fake_ai: FakeProviders, settings
+) -> None:
+    """``ai.service.complete`` (what alert briefings call) pays like the endpoints do."""
+    from kifu.ai import service
+    from kifu.kit.errors import BadGateway, Forbidden
+
+    async def ask(provider: str, **kw: object) -> object:
+        async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
+            return await service.complete(conn, user.id, provider, "brief me", **kw)
+
+    strict = settings.model_copy(update={"ai_allowlist_required": True})
+    answer = asyncio.run(ask("claude", settings=strict, allowlist=False))
+    assert answer.text == fake_ai.text["claude"] and answer.service_key is True
+    assert quota_left(db, user) == 19
+    with pytest.raises(Forbidden):
+        asyncio.run(ask("claude", settings=strict))
+    fake_ai.fail["gemini"] = [500]
+    with pytest.raises(BadGateway) as failed:
+        asyncio.run(ask("gemini", settings=settings))
+    assert failed.value.code == "PROVIDER_ERROR" and quota_left(db, user) == 19
+    assert fake_ai.calls("claude")[0].body["messages"][0]["content"] == "brief me"
