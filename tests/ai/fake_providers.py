@@ -56,6 +56,7 @@ class FakeProviders:
     text: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_TEXT))
     fail: dict[str, list[Any]] = field(default_factory=dict)
     slow_seconds: float = 2.0
+    gemini_thoughts: bool = False
     seen: list[Seen] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
@@ -174,12 +175,15 @@ class FakeProviders:
             return self._error(400, "contents is required")
         if not text:
             return 200, {"promptFeedback": {"blockReason": "SAFETY"}}, {}
+        parts = [{"text": text}]
+        if self.gemini_thoughts:  # a thinking model sends its reasoning as parts marked thought
+            parts.insert(0, {"text": "Let me think: SELL SELL SELL", "thought": True})
         return (
             200,
             {
                 "candidates": [
                     {
-                        "content": {"role": "model", "parts": [{"text": text}]},
+                        "content": {"role": "model", "parts": parts},
                         "finishReason": "STOP",
                     }
                 ],

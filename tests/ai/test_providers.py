@@ -75,3 +75,9 @@ def test_refusals(fake_ai: FakeProviders, client: type) -> None:
     with pytest.raises(ProviderError) as caught:
         asyncio.run(_ask(client(fake_ai.url), key.get(client.name)))
     assert "no text" in caught.value.message
+
+
+def test_gemini_thoughts_are_not_the_answer(fake_ai: FakeProviders) -> None:
+    fake_ai.gemini_thoughts = True
+    done = asyncio.run(_ask(Gemini(fake_ai.url), "gm-service"))
+    assert done.text == fake_ai.text["gemini"]
