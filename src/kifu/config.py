@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import platformdirs
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -40,7 +40,10 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(default=200 * 1024 * 1024, validation_alias="KIFU_MAX_BODY_BYTES")
     db_pool_size: int = Field(default=10, validation_alias="KIFU_DB_POOL_SIZE")
-    ai_allowlist_required: bool = Field(default=True, validation_alias="KIFU_AI_ALLOWLIST_REQUIRED")
+    ai_allowlist_required: bool = Field(
+        default=True,
+        validation_alias=AliasChoices("KIFU_AI_ALLOWLIST_REQUIRED", "AI_REQUIRE_ALLOWLIST"),
+    )
 
     # Exchange base URLs (market data and exchange sync); tests point them at local stand-ins.
     binance_spot_url: str = Field(
@@ -73,6 +76,43 @@ class Settings(BaseSettings):
     )
     login_window_seconds: int = Field(
         default=900, ge=1, validation_alias="KIFU_LOGIN_WINDOW_SECONDS"
+    )
+
+    # AI providers (kifu.ai): base URLs (a trailing /v1 or /v1beta is accepted too), service keys
+    # (the reference's names), and an OpenAI-compatible server of the operator's own (Ollama,
+    # LM Studio, vLLM, llama.cpp), enabled when KIFU_LOCAL_AI_URL is set.
+    openai_url: str = Field(default="https://api.openai.com", validation_alias="KIFU_OPENAI_URL")
+    anthropic_url: str = Field(
+        default="https://api.anthropic.com", validation_alias="KIFU_ANTHROPIC_URL"
+    )
+    gemini_url: str = Field(
+        default="https://generativelanguage.googleapis.com", validation_alias="KIFU_GEMINI_URL"
+    )
+    openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    anthropic_api_key: SecretStr | None = Field(default=None, validation_alias="ANTHROPIC_API_KEY")
+    gemini_api_key: SecretStr | None = Field(default=None, validation_alias="GEMINI_API_KEY")
+    local_ai_url: str | None = Field(default=None, validation_alias="KIFU_LOCAL_AI_URL")
+    local_ai_model: str = Field(default="llama3.1", validation_alias="KIFU_LOCAL_AI_MODEL")
+    local_ai_key: SecretStr | None = Field(default=None, validation_alias="KIFU_LOCAL_AI_KEY")
+    ai_timeout_seconds: float = Field(
+        default=20.0, gt=0, validation_alias="KIFU_AI_TIMEOUT_SECONDS"
+    )
+    ai_retry_delay_seconds: float = Field(
+        default=0.8, ge=0, validation_alias="KIFU_AI_RETRY_DELAY_SECONDS"
+    )
+    # Per-user token bucket of the two AI POSTs, shared by every API process (reference 3/min,
+    # burst 2), and the optional monthly cap on service-key calls per user (0 = off).
+    ai_rate_limit_rpm: float = Field(
+        default=3, validation_alias=AliasChoices("KIFU_AI_RATE_LIMIT_RPM", "AI_RATE_LIMIT_RPM")
+    )
+    ai_rate_limit_burst: int = Field(
+        default=2,
+        validation_alias=AliasChoices("KIFU_AI_RATE_LIMIT_BURST", "AI_RATE_LIMIT_BURST"),
+    )
+    ai_service_monthly_cap: int = Field(
+        default=0,
+        ge=0,
+        validation_alias=AliasChoices("KIFU_AI_SERVICE_MONTHLY_CAP", "AI_SERVICE_MONTHLY_CAP"),
     )
 
     @field_validator("port")

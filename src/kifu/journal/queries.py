@@ -15,6 +15,8 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from kifu.journal import store
+
 # count, wins (> 0), losses (< 0), Σ, max, min of pnl_percent
 _AGG = (
     "count(o.pnl_percent) AS n,"
@@ -129,3 +131,16 @@ async def outcomes_by_day(
     return [
         DayRow(r[0], int(r[1]), int(r[2]), int(r[3]), int(r[4]), r[5]) for r in await cur.fetchall()
     ]
+
+
+async def bubble_of(
+    conn: AsyncConnection, user_id: uuid.UUID, bubble_id: uuid.UUID
+) -> dict[str, Any] | None:
+    """The user's bubble (id, symbol, timeframe, candle_time, price, memo, tags, labels), or None
+    when it does not exist or belongs to someone else."""
+    return await store.get_bubble(conn, user_id, bubble_id)
+
+
+async def outcomes_of(conn: AsyncConnection, bubble_id: uuid.UUID) -> dict[str, dict[str, Any]]:
+    """The bubble's outcomes by period (``1h``/``4h``/``1d``) that have been computed."""
+    return await store.outcomes_of(conn, bubble_id)

@@ -1,0 +1,1 @@
+"""AI review: provider clients, personal keys, opinions on bubbles, one-shot advice, accuracy."""
