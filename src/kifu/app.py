@@ -10,6 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from kifu import __version__, health
 from kifu.accounts import routes as accounts_routes
+from kifu.alerts import routes as alerts_routes
 from kifu.config import Settings
 from kifu.db.pool import make_pool
 from kifu.exchanges import routes as exchanges_routes
@@ -37,6 +38,7 @@ def _routers() -> list[APIRouter]:
         packs_routes.router,
         exchanges_routes.router,
         review_routes.router,
+        alerts_routes.router,
     ]
 
 
