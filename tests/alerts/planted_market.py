@@ -1,8 +1,9 @@
 """The market stand-in (``tests/market/fake_exchange.py``) with planted price paths.
 
-A test sets, per venue symbol (``BTCUSDT``, ``KRW-BTC``), the current price and optionally the
-price of older candles, then runs monitor ticks: every kline the real client fetches (Binance
-futures/spot, Upbit) is answered from the plant.
+A test sets, per venue symbol (``BTCUSDT``, ``KRW-BTC``), the price (and high-low spread) of
+candles that opened in the current UTC hour ("now") and of older ones ("past"), then runs monitor
+ticks: every kline the real client fetches (Binance futures/spot, Upbit) is answered from the
+plant.
 """
 
 from __future__ import annotations
@@ -25,25 +26,24 @@ def flat(price: Decimal | str | int, spread: Decimal | str | int = 0) -> tuple[D
 
 @dataclass
 class PlantedExchange(FakeExchange):
-    now_price: dict[str, Decimal] = field(default_factory=dict)
-    # Candles that opened before ``since`` seconds ago get the ``past`` price.
-    past_price: dict[str, Decimal] = field(default_factory=dict)
-    recent_seconds: int = 120
+    now: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)  # (price, spread)
+    past: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
     custom: dict[str, CandleFn] = field(default_factory=dict)
 
-    def set_price(self, symbol: str, price: str | int, past: str | int | None = None) -> None:
-        self.now_price[symbol] = Decimal(price)
-        if past is not None:
-            self.past_price[symbol] = Decimal(past)
+    def set_price(self, symbol: str, price: str | int, spread: str | int = 0) -> None:
+        self.now[symbol] = (Decimal(price), Decimal(spread))
+
+    def set_past(self, symbol: str, price: str | int, spread: str | int = 0) -> None:
+        self.past[symbol] = (Decimal(price), Decimal(spread))
 
     def candle(self, symbol: str, open_ts: int) -> tuple[Decimal, ...]:
         if symbol in self.custom:
             return self.custom[symbol](open_ts)
-        if symbol in self.now_price:
-            old = open_ts < time.time() - self.recent_seconds
-            if old and symbol in self.past_price:
-                return flat(self.past_price[symbol])
-            return flat(self.now_price[symbol])
+        if symbol in self.now:
+            now = int(time.time())
+            if open_ts < now - now % 3600 and symbol in self.past:
+                return flat(*self.past[symbol])
+            return flat(*self.now[symbol])
         return super().candle(symbol, open_ts)
 
     def kline_requests(self, symbol: str) -> int:

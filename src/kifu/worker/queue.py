@@ -17,7 +17,13 @@ import procrastinate.tasks
 import psycopg
 
 # Modules whose import registers tasks; each capability adds its ``tasks`` module here.
-TASK_MODULES: list[str] = ["kifu.accounts.tasks", "kifu.journal.tasks", "kifu.exchanges.tasks"]
+TASK_MODULES: list[str] = [
+    "kifu.accounts.tasks",
+    "kifu.journal.tasks",
+    "kifu.exchanges.tasks",
+    "kifu.alerts.tasks",
+    "kifu.notify.tasks",
+]
 
 queue = procrastinate.App(
     connector=procrastinate.PsycopgConnector(),
