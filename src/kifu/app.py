@@ -22,6 +22,7 @@ from kifu.kit.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from kifu.kit.openapi import install as install_openapi
 from kifu.ledger import routes as ledger_routes
 from kifu.market import routes as market_routes
+from kifu.notify import routes as notify_routes
 from kifu.packs import routes as packs_routes
 from kifu.review import routes as review_routes
 
@@ -39,6 +40,7 @@ def _routers() -> list[APIRouter]:
         exchanges_routes.router,
         review_routes.router,
         alerts_routes.router,
+        notify_routes.router,
     ]
 
 
