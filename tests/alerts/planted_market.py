@@ -46,6 +46,43 @@ class PlantedExchange(FakeExchange):
             return flat(*self.now[symbol])
         return super().candle(symbol, open_ts)
 
+    def price_of(self, symbol: str) -> Decimal:
+        now = int(time.time())
+        return self.candle(symbol, now - now % 60)[3]
+
+    def answer(self, path: str, q: dict[str, str]) -> tuple[int, object, dict[str, str]]:
+        """Adds the tickers: Binance ``ticker/price`` (futures and spot), Upbit ``/v1/ticker``."""
+        if path in ("/fapi/v1/ticker/price", "/api/v3/ticker/price"):
+            if self.binance_status:
+                busy = {"code": -1003, "msg": "busy"}
+                return self.binance_status, busy, {"Retry-After": self.retry_after}
+            listed = self.futures if path.startswith("/fapi") else self.spot
+            symbol = q.get("symbol", "")
+            if symbol not in listed:
+                return 400, {"code": -1121, "msg": "Invalid symbol."}, {}
+            answer = {"symbol": symbol, "price": str(self.price_of(symbol))}
+            return 200, {**answer, "time": int(time.time() * 1000)}, {}
+        if path == "/v1/ticker":
+            if self.upbit_status:
+                return (
+                    self.upbit_status,
+                    {"error": {"name": "busy"}},
+                    {"Retry-After": self.retry_after},
+                )
+            market = q.get("markets", "")
+            if market not in self.upbit:
+                return 404, {"error": {"name": "404", "message": "Code not found"}}, {}
+            price = float(self.price_of(market))
+            return 200, [{"market": market, "trade_price": price, "timestamp": 0}], {}
+        return super().answer(path, q)
+
+    def ticker_requests(self, symbol: str) -> int:
+        return sum(
+            1
+            for p, q in self.requests
+            if "ticker" in p and symbol in (q.get("symbol"), q.get("markets"))
+        )
+
     def kline_requests(self, symbol: str) -> int:
         return sum(
             1 for _, q in self.requests if q.get("symbol") == symbol or q.get("market") == symbol

@@ -113,10 +113,12 @@ def test_upbit_rule_fires(
     exchange.set_price("KRW-BTC", "100000000")
     _rule(client, user, "KRW-BTC", "price_level", price="99000000", direction="gte")
     _rule(client, user, "BTCKRW", "price_level", price="99000000", direction="gte")
+    exchange.requests.clear()
+    (run,) = run_ticks(db, settings)
+    assert run.symbols == 1 and len(exchange.requests) == 1  # BTCKRW is KRW-BTC: one ticker
     run_ticks(db, settings, workers=2)
     got = sorted((a[1], a[2]) for a in _alerts(db))
     assert got == [("BTCKRW", Decimal(100000000)), ("KRW-BTC", Decimal(100000000))]
-    assert exchange.paths("/v1/candles/minutes/1")
 
 
 def test_one_price_request_per_symbol_per_tick(
@@ -125,10 +127,12 @@ def test_one_price_request_per_symbol_per_tick(
     exchange.set_price("BTCUSDT", "60000")
     for level in ("70000", "80000", "90000"):
         _rule(client, user, "BTCUSDT", "price_level", price=level, direction="gte")
+    _rule(client, user, "ETHUSDT", "price_level", price="10", direction="lte")
     exchange.requests.clear()
     asyncio.run(tick(db, settings))
-    minute = [q for p, q in exchange.requests if q.get("interval") == "1m"]
-    assert len(minute) == 1
+    assert exchange.ticker_requests("BTCUSDT") == 1
+    assert exchange.ticker_requests("ETHUSDT") == 1
+    assert len(exchange.requests) == 2  # level rules need nothing but the price
 
 
 def test_a_failing_market_skips_the_symbol_and_keeps_state(
@@ -176,3 +180,14 @@ def test_disabled_rules_are_not_evaluated(
     exchange.requests.clear()
     assert asyncio.run(tick(db, settings)).rules == 0
     assert _alerts(db) == [] and exchange.requests == []
+
+
+def test_a_pair_only_spot_lists_is_priced_from_spot(
+    db: str, settings: Settings, client: TestClient, user: ApiUser, exchange: PlantedExchange
+) -> None:
+    exchange.set_price("PEPEUSDT", "0.00001234")
+    _rule(client, user, "PEPEUSDT", "price_level", price="0.00001", direction="gte")
+    asyncio.run(tick(db, settings))
+    ((_, symbol, price, *_),) = _alerts(db)
+    assert (symbol, price) == ("PEPEUSDT", Decimal("0.00001234"))
+    assert exchange.paths("/api/v3/ticker/price")

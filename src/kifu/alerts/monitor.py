@@ -1,7 +1,8 @@
 """The evaluate step of the monitor: enabled rules against prices from ``kifu.market``.
 
-Per tick: the rules out of cooldown are read and grouped by symbol; for each symbol the market is
-asked once for the current price (the newest 1-minute candle) and once per other series the
+Per tick: the rules out of cooldown are read and grouped by market (venue and venue symbol, so
+``BTCKRW`` and ``KRW-BTC`` are one); for each the market is
+asked once for the current price (the venue's ticker) and once per other series the
 rules need (reference closes, candles per timeframe), whatever the number of rules. A symbol whose
 market answer fails (rate limit, upstream error, unlisted) is skipped for the tick: none of its
 rules fires and no stored state changes.
@@ -26,11 +27,11 @@ from psycopg import AsyncConnection
 
 from kifu.alerts import rules, store
 from kifu.market import MarketData, MarketError
+from kifu.market.rules import Unsupported, resolve
 
 log = logging.getLogger("kifu.alerts.monitor")
 
 MAX_RULES_PER_TICK = 10_000
-PRICE_CANDLES = 3  # the newest 1m candle; a few so a quiet Upbit minute still has a price
 
 
 @dataclass
@@ -56,11 +57,8 @@ async def _snapshot(
     symbol: str,
     group: list[store.RuleRow],
     now: datetime,
-) -> Snapshot | None:
-    latest = await market.klines(conn, symbol, "1m", PRICE_CANDLES)
-    if not latest:
-        return None
-    price = latest[-1].close
+) -> Snapshot:
+    price = await market.last_price(conn, symbol)
     minutes: set[datetime] = set()
     counts: dict[str, int] = {}
     for rule in group:
@@ -99,13 +97,26 @@ def _inputs(
     return reference, candles, True
 
 
+def market_key(symbol: str) -> tuple[str, str] | None:
+    """The venue and venue symbol that price ``symbol`` (BTCKRW and KRW-BTC are one market)."""
+    try:
+        source = resolve(symbol)
+    except Unsupported:
+        return None
+    return source.venue, source.symbol
+
+
 async def _decide(
-    conn: AsyncConnection, rule_id: uuid.UUID, symbol: str, snap: Snapshot, now: datetime
+    conn: AsyncConnection,
+    rule_id: uuid.UUID,
+    key: tuple[str, str],
+    snap: Snapshot,
+    now: datetime,
 ) -> tuple[bool, uuid.UUID | None]:
     """(evaluated, alert id when it fired) for one rule, under its row lock."""
     async with conn.transaction():
         rule = await store.lock_rule(conn, rule_id)
-        if rule is None or rule.symbol != symbol:
+        if rule is None or market_key(rule.symbol) != key:
             return False, None
         if rules.in_cooldown(rule.last_triggered_at, rule.cooldown_minutes, now):
             return False, None
@@ -137,21 +148,21 @@ async def evaluate_rules(
     """Evaluate every due rule once; the alerts fired are appended to ``run.triggered``."""
     due = await store.due_rules(conn, now, MAX_RULES_PER_TICK)
     run.rules += len(due)
-    by_symbol: dict[str, list[store.RuleRow]] = defaultdict(list)
+    by_market: dict[tuple[str, str], list[store.RuleRow]] = defaultdict(list)
     for rule in due:
-        by_symbol[rule.symbol].append(rule)
-    for symbol, group in sorted(by_symbol.items()):
+        key = market_key(rule.symbol)
+        if key is not None:  # symbols are checked when saved; a stored one is never unpriced
+            by_market[key].append(rule)
+    for key, group in sorted(by_market.items()):
         run.symbols += 1
         try:
-            snap = await _snapshot(conn, market, symbol, group, now)
+            snap = await _snapshot(conn, market, group[0].symbol, group, now)
         except MarketError as exc:
-            log.warning("alert monitor: %s skipped this tick: %s", symbol, exc.message)
-            snap = None
-        if snap is None:
+            log.warning("alert monitor: %s skipped this tick: %s", key[1], exc.message)
             run.skipped_symbols += 1
             continue
         for rule in group:
-            evaluated, alert_id = await _decide(conn, rule.id, symbol, snap, now)
+            evaluated, alert_id = await _decide(conn, rule.id, key, snap, now)
             run.evaluated += int(evaluated)
             if alert_id is not None:
                 run.triggered.append(alert_id)

@@ -36,7 +36,7 @@ async def check_symbol(
         raise BadRequest("INVALID_SYMBOL", f"symbol: {exc}") from exc
     try:
         async with open_market(settings, memory) as market:
-            await market.klines(conn, symbol, "1m", 1)
+            await market.last_price(conn, symbol)
     except SymbolUnsupported as exc:
         raise BadRequest("INVALID_SYMBOL", f"symbol: {exc.message}") from exc
     except MarketError:
