@@ -213,3 +213,42 @@ def test_an_alert_is_notified_once_on_every_channel(
     alert = client.get("/api/v1/alerts", headers=user.headers).json()["alerts"][0]
     assert alert["notified_at"] is not None
     assert body["link"].endswith(f"/alerts/{alert['id']}")
+
+
+def test_a_message_whose_sender_died_is_sent_after_its_lease(
+    db: str, settings: Settings, client: TestClient, user: ApiUser, services: FakeServices
+) -> None:
+    channel = _webhook(client, user, services)
+    client.post(f"/api/v1/notifications/channels/{channel['id']}/test", headers=user.headers)
+    with psycopg.connect(db) as conn:  # a worker claimed it and died
+        conn.execute(
+            "UPDATE notification_outbox SET status = 'sending', attempts = 1,"
+            " lease_until = NOW() + interval '1 minute'"
+        )
+    assert deliver(db, settings)[0].claimed == 0  # leased: nobody else touches it
+    with psycopg.connect(db) as conn:
+        conn.execute("UPDATE notification_outbox SET lease_until = NOW() - interval '1 second'")
+    assert deliver(db, settings)[0].sent == 1
+    (m,) = _messages(client, user)
+    assert (m["status"], m["attempts"]) == ("sent", 2)
+    assert len(services.got("/hook/a")) == 1
+
+
+def test_a_blocked_bot_fails_at_once(
+    db: str, settings: Settings, client: TestClient, user: ApiUser, services: FakeServices
+) -> None:
+    with psycopg.connect(db) as conn:
+        conn.execute(
+            "INSERT INTO notification_channels (user_id, channel_type, config, verified)"
+            " VALUES (%s, 'telegram', '{\"chat_id\": 42}', true)",
+            (user.id,),
+        )
+    (channel,) = client.get("/api/v1/notifications/channels", headers=user.headers).json()[
+        "channels"
+    ]
+    services.fail("/bot", 403)
+    client.post(f"/api/v1/notifications/channels/{channel['id']}/test", headers=user.headers)
+    assert deliver(db, settings)[0].failed == 1
+    (m,) = _messages(client, user)
+    assert m["status"] == "failed" and m["attempts"] == 1 and "403" in m["last_error"]
+    assert settings.telegram_bot_token not in m["last_error"]
