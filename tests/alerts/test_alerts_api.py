@@ -247,3 +247,16 @@ def test_outcomes_wait_until_due(
     assert runs[0].computed == 1
     out = client.get(f"/api/v1/alerts/{aid}/outcome", headers=user.headers).json()["outcomes"]
     assert [o["period"] for o in out] == ["1h"]
+
+
+def test_decision_with_the_clients_empty_fields(
+    db: str, settings: Settings, client: TestClient, user: ApiUser, exchange: PlantedExchange
+) -> None:
+    aid = _fire(client, user, exchange, db, settings)
+    r = client.post(
+        f"/api/v1/alerts/{aid}/decision",
+        json={"action": "ignore", "memo": "", "confidence": ""},
+        headers=user.headers,
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["confidence"] is None

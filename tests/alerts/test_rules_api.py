@@ -112,3 +112,14 @@ def test_other_users_rules_are_404(
 
 def test_rules_need_a_token(client: TestClient) -> None:
     assert client.get("/api/v1/alert-rules").status_code == 401
+
+
+def test_put_accepts_the_whole_rule_object_the_client_sends_back(
+    client: TestClient, user: ApiUser, exchange: PlantedExchange
+) -> None:
+    rule = _create(client, user).json()
+    sent = {**rule, "cooldown_minutes": 15, "enabled": False}
+    r = client.put(f"/api/v1/alert-rules/{rule['id']}", json=sent, headers=user.headers)
+    assert r.status_code == 200, r.text
+    assert (r.json()["cooldown_minutes"], r.json()["enabled"]) == (15, False)
+    assert r.json()["id"] == rule["id"] and r.json()["user_id"] == str(user.id)

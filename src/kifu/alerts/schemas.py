@@ -13,7 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Request bodies. Unknown fields are ignored, as the reference did: the KIFU client sends
+    whole rule objects back on PUT (id, timestamps, state)."""
+
+    model_config = ConfigDict(extra="ignore")
 
 
 class RuleCreate(Body):

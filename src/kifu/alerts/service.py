@@ -196,6 +196,7 @@ async def decide(
 ) -> store.DecisionRow:
     """Record the user's decision; the alert becomes ``decided``. One per alert: a second is
     409 ``DECISION_EXISTS``."""
+    confidence = confidence or None  # the client sends "" when none was picked
     if action not in rules.ACTIONS:
         raise BadRequest("INVALID_REQUEST", f"action: must be one of {', '.join(rules.ACTIONS)}")
     if confidence is not None and confidence not in rules.CONFIDENCES:
