@@ -94,11 +94,15 @@ class Settings(BaseSettings):
     notify_timeout_seconds: float = Field(
         default=10.0, gt=0, validation_alias="KIFU_NOTIFY_TIMEOUT_SECONDS"
     )
-    # Delivery tries per message, and the first retry delay (doubled per try, at most an hour).
-    notify_max_attempts: int = Field(default=5, ge=1, validation_alias="KIFU_NOTIFY_MAX_ATTEMPTS")
+    # Delivery tries per message, and the first retry delay (doubled per try, at most an hour):
+    # 8 tries span about 40 minutes.
+    notify_max_attempts: int = Field(default=8, ge=1, validation_alias="KIFU_NOTIFY_MAX_ATTEMPTS")
     notify_retry_base_seconds: float = Field(
-        default=30.0, ge=0, validation_alias="KIFU_NOTIFY_RETRY_BASE_SECONDS"
+        default=20.0, ge=0, validation_alias="KIFU_NOTIFY_RETRY_BASE_SECONDS"
     )
+    # Try a message queued by a request (a bot reply, a channel test) right after answering,
+    # instead of waiting for the delivery job's next tick; still claimed through the outbox.
+    notify_deliver_inline: bool = Field(default=True, validation_alias="KIFU_NOTIFY_DELIVER_INLINE")
 
     @field_validator("port")
     @classmethod

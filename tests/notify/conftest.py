@@ -42,4 +42,5 @@ def settings(db: str, services: FakeServices, exchange: PlantedExchange) -> Sett
         ntfy_url=services.url,
         notify_retry_base_seconds=0,
         notify_max_attempts=3,
+        notify_deliver_inline=False,  # tests run the delivery job themselves, step by step
     )

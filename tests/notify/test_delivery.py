@@ -201,7 +201,8 @@ def test_an_alert_is_notified_once_on_every_channel(
         },
         headers=user.headers,
     )
-    run_ticks(db, settings, workers=2)
+    runs = run_ticks(db, settings, workers=2)
+    assert sum(len(r.queued) for r in runs) == 2 and sum(r.briefed for r in runs) == 1
     deliver(db, settings, workers=2)
     got = services.got("/hook/")
     assert sorted(r.path for r in got) == ["/hook/a", "/hook/b"]

@@ -222,3 +222,19 @@ def test_start_code_parsing() -> None:
         assert rules.start_code(bad) is None
     assert not rules.secret_matches(None, "x") and not rules.secret_matches("x", None)
     assert rules.secret_matches("s3cret", "s3cret")
+
+
+def test_replies_and_tests_are_tried_at_once_when_inline(
+    db: str, settings: Settings, client: TestClient, user: ApiUser, services: FakeServices
+) -> None:
+    client.app.state.settings = settings.model_copy(update={"notify_deliver_inline": True})  # type: ignore[attr-defined]
+    code = client.post("/api/v1/notifications/telegram/connect", headers=user.headers).json()[
+        "code"
+    ]
+    _hook(client, _update(f"/start {code}"))
+    (reply,) = services.got("/bot")  # sent while answering, not at the job's next tick
+    assert reply.json()["chat_id"] == CHAT
+    (channel,) = _channels(client, user)
+    client.post(f"/api/v1/notifications/channels/{channel['id']}/test", headers=user.headers)
+    assert len(services.got("/bot")) == 2
+    assert _deliver(db, settings).claimed == 0  # nothing left for the job

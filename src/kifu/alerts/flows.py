@@ -21,6 +21,7 @@ notified with its trigger reason alone. To plug briefings in, pass a ``Briefer``
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -97,10 +98,12 @@ async def _finish(
     alert: store.AlertRow,
     result: BriefingResult,
     now: datetime,
-) -> bool:
+) -> list[uuid.UUID] | None:
+    """pending → briefed with the briefings, and the notification queued, in one transaction;
+    None when another worker (or the user) moved the alert first."""
     async with conn.transaction():
         if not await store.mark_briefed(conn, alert.id, result.error):
-            return False
+            return None
         for b in result.briefings:
             await store.insert_briefing(
                 conn, alert.id, b.provider, b.model, b.prompt, b.response, b.tokens_used
@@ -114,17 +117,18 @@ async def _finish(
         )
         if queued:
             await store.mark_notified(conn, alert.id, now)
-    return True
+    return queued
 
 
 async def advance_pending(
     conn: AsyncConnection,
     settings: Settings,
     now: datetime,
+    run: MonitorRun,
     briefer: Briefer = no_briefing,
-) -> int:
-    """Brief and notify the pending alerts; how many moved to ``briefed``."""
-    moved = 0
+) -> None:
+    """Brief and notify the pending alerts (counted in ``run.briefed``, the outbox ids queued in
+    ``run.queued``)."""
     while True:
         batch = await store.claim_pending(conn, now, now + BRIEF_LEASE, BRIEF_BATCH)
         for alert in batch:
@@ -133,9 +137,12 @@ async def advance_pending(
             except Exception as exc:  # a briefing failure must not hold the alert back
                 log.exception("briefing of alert %s failed", alert.id)
                 result = BriefingResult(error=f"briefing failed: {exc.__class__.__name__}")
-            moved += int(await _finish(conn, settings, alert, result, now))
+            queued = await _finish(conn, settings, alert, result, now)
+            if queued is not None:
+                run.briefed += 1
+                run.queued.extend(queued)
         if len(batch) < BRIEF_BATCH:
-            return moved
+            return
 
 
 async def monitor_tick(
@@ -150,5 +157,5 @@ async def monitor_tick(
     run = MonitorRun()
     await monitor.evaluate_rules(conn, market, now, run)
     await monitor.expire_old(conn, now, run)
-    await advance_pending(conn, settings, now, briefer)
+    await advance_pending(conn, settings, now, run, briefer)
     return run

@@ -42,6 +42,8 @@ class MonitorRun:
     evaluated: int = 0
     triggered: list[uuid.UUID] = field(default_factory=list)
     expired: int = 0
+    briefed: int = 0
+    queued: list[uuid.UUID] = field(default_factory=list)  # notify outbox ids
 
 
 @dataclass

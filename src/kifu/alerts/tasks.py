@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 
+import httpx
 from procrastinate import JobContext
 
 from kifu.alerts import flows
 from kifu.alerts.outcomes import compute_due_outcomes
 from kifu.config import get_settings
 from kifu.market import open_market
+from kifu.notify.delivery import deliver_due
 from kifu.runtime import with_secrets
 from kifu.worker.queue import job_connection, queue
 
@@ -35,6 +37,9 @@ async def monitor(context: JobContext, timestamp: int) -> None:
     settings = with_secrets(get_settings())
     async with await job_connection(context) as conn, open_market(settings) as market:
         run = await flows.monitor_tick(conn, market, settings, briefer=BRIEFER)
+        if run.queued:  # send what fired now rather than at the delivery job's next tick
+            async with httpx.AsyncClient() as http:
+                await deliver_due(conn, http, settings, ids=run.queued)
     if run.rules:
         log.info(
             "alert monitor (tick %s): %d rules, %d symbols (%d skipped), %d fired, %d expired",

@@ -11,8 +11,10 @@ sending is taken up again when its lease ends.
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 from psycopg import AsyncConnection
@@ -90,12 +92,14 @@ async def deliver_due(
     *,
     batch: int = 100,
     max_rounds: int = 20,
+    ids: list[uuid.UUID] | None = None,
 ) -> DeliveryRun:
-    """Send every message due at ``now`` (``conn`` in autocommit mode)."""
+    """Send every message due at ``now`` (only those of ``ids`` when given; ``conn`` in
+    autocommit mode)."""
     run = DeliveryRun()
     for _ in range(max_rounds):
         at = now or utc_now()
-        items = await store.claim(conn, at, at + LEASE, batch)
+        items = await store.claim(conn, at, at + LEASE, batch, ids)
         if not items:
             break
         run.claimed += len(items)
@@ -104,3 +108,15 @@ async def deliver_due(
         if len(items) < batch:
             break
     return run
+
+
+async def deliver_now(pool: Any, settings: Settings, ids: list[uuid.UUID]) -> None:
+    """Try ``ids`` at once (after a request that queued them); whatever fails is left to the
+    delivery job's retries. Never raises."""
+    if not ids or not settings.notify_deliver_inline:
+        return
+    try:
+        async with pool.connection() as conn, httpx.AsyncClient() as http:
+            await deliver_due(conn, http, settings, ids=ids, max_rounds=1)
+    except Exception:  # the job will deliver it; a request must not fail for this
+        log.exception("inline delivery of %s failed", ids)

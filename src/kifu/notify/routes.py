@@ -6,7 +6,7 @@ import json
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Header, Query, Request
 
 from kifu.config import Settings
 from kifu.kit.auth import CurrentUser
@@ -15,6 +15,7 @@ from kifu.kit.errors import BadRequest
 from kifu.kit.pagination import parse_positive_int
 from kifu.kit.timeutil import rfc3339
 from kifu.notify import service, store
+from kifu.notify.delivery import deliver_now
 from kifu.notify.schemas import (
     AddChannelRequest,
     ChannelOut,
@@ -80,12 +81,22 @@ async def remove_channel(
     return DeletedResponse(deleted=True)
 
 
+def _deliver_soon(background: BackgroundTasks, request: Request, ids: list[uuid.UUID]) -> None:
+    background.add_task(deliver_now, request.app.state.pool, _settings(request), ids)
+
+
 @router.post("/notifications/channels/{channel_id}/test", response_model=TestQueuedResponse)
 async def test_channel(
-    channel_id: uuid.UUID, request: Request, conn: Conn, user_id: CurrentUser
+    channel_id: uuid.UUID,
+    request: Request,
+    background: BackgroundTasks,
+    conn: Conn,
+    user_id: CurrentUser,
 ) -> TestQueuedResponse:
-    """Queue a test message to the channel; follow it in ``GET /notifications/messages``."""
+    """Queue a test message to the channel (tried right away, then by the delivery job); follow
+    it in ``GET /notifications/messages``."""
     oid = await service.test_channel(conn, _settings(request), user_id, channel_id)
+    _deliver_soon(background, request, [oid])
     return TestQueuedResponse(queued=True, message_id=oid)
 
 
@@ -147,6 +158,7 @@ async def disconnect_telegram(conn: Conn, user_id: CurrentUser) -> DisconnectedR
 @router.post("/webhook/telegram", response_model=WebhookAck, tags=["webhooks"])
 async def telegram_webhook(
     request: Request,
+    background: BackgroundTasks,
     conn: Conn,
     secret: Annotated[str | None, Header(alias="X-Telegram-Bot-Api-Secret-Token")] = None,
 ) -> WebhookAck:
@@ -161,5 +173,6 @@ async def telegram_webhook(
             update = json.loads(raw) if raw else None
         except ValueError:
             update = None
-    await service.telegram_update(conn, settings, secret, update)
+    replies = await service.telegram_update(conn, settings, secret, update)
+    _deliver_soon(background, request, replies)
     return WebhookAck(ok=True)

@@ -198,9 +198,9 @@ def _chat_and_text(update: Any) -> tuple[int | None, Any]:
 
 async def _reply(
     conn: AsyncConnection, settings: Settings, chat_id: int, text: str, update_id: Any
-) -> None:
+) -> uuid.UUID | None:
     dedupe = f"telegram_reply:{update_id}" if isinstance(update_id, int) else None
-    await store.enqueue(
+    return await store.enqueue(
         conn,
         user_id=None,
         channel_id=None,
@@ -215,27 +215,30 @@ async def _reply(
 
 async def telegram_update(
     conn: AsyncConnection, settings: Settings, secret_header: str | None, update: Any
-) -> None:
-    """Handle one bot update. Refused (401, nothing changed) without Telegram's secret-token
-    header equal to ``TELEGRAM_WEBHOOK_SECRET``. ``/start <code>`` with an open code links the
-    code's user to this chat; the bot's reply goes through the outbox."""
+) -> list[uuid.UUID]:
+    """Handle one bot update; the outbox ids of the bot's replies. Refused (401, nothing
+    changed) without Telegram's secret-token header equal to ``TELEGRAM_WEBHOOK_SECRET``.
+    ``/start <code>`` with an open code links the code's user to this chat; the bot's reply goes
+    through the outbox (once per update, however often Telegram retries it)."""
     if not rules.secret_matches(settings.telegram_webhook_secret, secret_header):
         raise Unauthorized("UNAUTHORIZED", "missing or wrong X-Telegram-Bot-Api-Secret-Token")
     chat_id, text = _chat_and_text(update)
     if chat_id is None:
-        return  # not a message (an edit, a callback): nothing to do
+        return []  # not a message (an edit, a callback): nothing to do
     update_id = update.get("update_id")
     code = rules.start_code(text)
     async with conn.transaction():
         if code is None:
-            await _reply(conn, settings, chat_id, USAGE, update_id)
-            return
-        user_id = await store.consume_code(conn, code, utc_now())
-        if user_id is None:
-            await _reply(conn, settings, chat_id, BAD_CODE, update_id)
-            return
-        await store.upsert_telegram(conn, user_id, chat_id)
-        await _reply(conn, settings, chat_id, LINKED, update_id)
+            reply = USAGE
+        else:
+            user_id = await store.consume_code(conn, code, utc_now())
+            if user_id is None:
+                reply = BAD_CODE
+            else:
+                await store.upsert_telegram(conn, user_id, chat_id)
+                reply = LINKED
+        oid = await _reply(conn, settings, chat_id, reply, update_id)
+    return [oid] if oid else []
 
 
 async def list_messages(

@@ -205,8 +205,9 @@ WITH due AS (
     SELECT o.id, c.secret_enc
     FROM notification_outbox o
     LEFT JOIN notification_channels c ON c.id = o.channel_id
-    WHERE (o.status = 'pending' AND o.next_attempt_at <= %(now)s)
-       OR (o.status = 'sending' AND o.lease_until < %(now)s)
+    WHERE ((o.status = 'pending' AND o.next_attempt_at <= %(now)s)
+           OR (o.status = 'sending' AND o.lease_until < %(now)s))
+      AND (%(ids)s::uuid[] IS NULL OR o.id = ANY(%(ids)s::uuid[]))
     ORDER BY o.next_attempt_at, o.id
     LIMIT %(batch)s
     FOR UPDATE OF o SKIP LOCKED
@@ -221,11 +222,17 @@ RETURNING o.id, o.user_id, o.channel_id, o.channel_type, o.target, o.payload, o.
 
 
 async def claim(
-    conn: AsyncConnection, now: datetime, lease_until: datetime, batch: int
+    conn: AsyncConnection,
+    now: datetime,
+    lease_until: datetime,
+    batch: int,
+    ids: list[uuid.UUID] | None = None,
 ) -> list[OutboxItem]:
-    """Take up to ``batch`` due messages (and ones whose sender died) under a lease; rows other
-    workers hold are skipped, so a message is never being sent by two workers."""
-    cur = await conn.execute(_CLAIM, {"now": now, "lease": lease_until, "batch": batch})
+    """Take up to ``batch`` due messages (and ones whose sender died), of ``ids`` only when
+    given, under a lease; rows other workers hold are skipped, so a message is never being sent
+    by two workers."""
+    params = {"now": now, "lease": lease_until, "batch": batch, "ids": ids}
+    cur = await conn.execute(_CLAIM, params)
     return [OutboxItem(*r) for r in await cur.fetchall()]
 
 
