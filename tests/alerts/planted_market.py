@@ -29,6 +29,7 @@ class PlantedExchange(FakeExchange):
     now: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)  # (price, spread)
     past: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
     custom: dict[str, CandleFn] = field(default_factory=dict)
+    binance_ticker: bool = True  # False: the Binance ticker paths are 404 (not served)
 
     def set_price(self, symbol: str, price: str | int, spread: str | int = 0) -> None:
         self.now[symbol] = (Decimal(price), Decimal(spread))
@@ -53,6 +54,8 @@ class PlantedExchange(FakeExchange):
     def answer(self, path: str, q: dict[str, str]) -> tuple[int, object, dict[str, str]]:
         """Adds the tickers: Binance ``ticker/price`` (futures and spot), Upbit ``/v1/ticker``."""
         if path in ("/fapi/v1/ticker/price", "/api/v3/ticker/price"):
+            if not self.binance_ticker:
+                return 404, {"msg": "no such path"}, {}
             if self.binance_status:
                 busy = {"code": -1003, "msg": "busy"}
                 return self.binance_status, busy, {"Retry-After": self.retry_after}

@@ -191,3 +191,13 @@ def test_a_pair_only_spot_lists_is_priced_from_spot(
     ((_, symbol, price, *_),) = _alerts(db)
     assert (symbol, price) == ("PEPEUSDT", Decimal("0.00001234"))
     assert exchange.paths("/api/v3/ticker/price")
+
+
+def test_without_a_binance_ticker_the_forming_candle_prices(
+    db: str, settings: Settings, client: TestClient, user: ApiUser, exchange: PlantedExchange
+) -> None:
+    exchange.binance_ticker = False
+    exchange.set_price("BTCUSDT", "71000")
+    _rule(client, user, "BTCUSDT", "price_level", price="70000", direction="gte")
+    assert len(asyncio.run(tick(db, settings)).triggered) == 1
+    assert [str(a[2]) for a in _alerts(db)] == ["71000"]

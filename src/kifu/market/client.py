@@ -397,6 +397,14 @@ class MarketData:
         if response.status_code in (418, 429):
             wait = retry_after_seconds(response.headers.get("Retry-After"), now)
             raise _RateLimitHit(source.venue, now + timedelta(seconds=wait), response.text[:200])
+        if response.status_code == 404 and source.venue != UPBIT:
+            # A Binance-compatible server without the ticker (Binance itself answers 400 for an
+            # unknown symbol): the close of the forming 1-minute candle is the latest price.
+            minute = candle_open(now, 60)
+            candles = await self._fetch(source, "1m", minute, minute, 1, now)
+            if not candles:
+                raise UpstreamFailed(f"{source.venue}: no ticker and no current candle")
+            return candles[-1].close
         if response.status_code != 200:
             self._raise_for(source, response)
         try:
