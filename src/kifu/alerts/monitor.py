@@ -1,11 +1,10 @@
 """The evaluate step of the monitor: enabled rules against prices from ``kifu.market``.
 
 Per tick: the rules out of cooldown are read and grouped by market (venue and venue symbol, so
-``BTCKRW`` and ``KRW-BTC`` are one); for each the market is
-asked once for the current price (the venue's ticker) and once per other series the
-rules need (reference closes, candles per timeframe), whatever the number of rules. A symbol whose
-market answer fails (rate limit, upstream error, unlisted) is skipped for the tick: none of its
-rules fires and no stored state changes.
+``BTCKRW`` and ``KRW-BTC`` are one); each market is asked once for the current price (the
+venue's ticker) and once per other series its rules need (reference closes, candles per
+timeframe), whatever the number of rules. A market whose answer fails (rate limit, upstream
+error, unlisted) is skipped for the tick: none of its rules fires and no stored state changes.
 
 Each rule is then decided in its own short transaction that locks it with ``FOR UPDATE SKIP
 LOCKED`` and re-reads its cooldown and check state: a rule another worker is deciding is skipped,
