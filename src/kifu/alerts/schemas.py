@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kifu.kit.fields import DecimalText, Timestamp
+
 
 class Body(BaseModel):
     """Request bodies. Unknown fields are ignored, as the reference did: the KIFU client sends
@@ -45,12 +47,12 @@ class RuleUpdate(Body):
 class PriceChangeConfig(BaseModel):
     direction: str = Field(description="drop, rise or both")
     threshold_type: str = Field(description="absolute or percent")
-    threshold_value: str = Field(description="positive decimal")
+    threshold_value: DecimalText = Field(description="positive decimal")
     reference: str = Field(description="1h, 4h or 24h")
 
 
 class PriceLevelConfig(BaseModel):
-    price: str = Field(description="positive decimal")
+    price: DecimalText = Field(description="positive decimal")
     direction: str = Field(description="above, below (crossings), gte or lte (levels)")
 
 
@@ -62,7 +64,9 @@ class MaCrossConfig(BaseModel):
 
 class VolatilitySpikeConfig(BaseModel):
     timeframe: str = Field(description="1m, 15m, 1h, 4h or 1d")
-    multiplier: str = Field(description="positive decimal k: fires at range >= mean + k·sigma")
+    multiplier: DecimalText = Field(
+        description="positive decimal k: fires at range >= mean + k·sigma"
+    )
 
 
 RuleConfig = PriceChangeConfig | PriceLevelConfig | MaCrossConfig | VolatilitySpikeConfig
@@ -77,7 +81,7 @@ CONFIG_MODELS: dict[str, type[BaseModel]] = {
 class CheckState(BaseModel):
     """What the monitor remembers between ticks (crossing rules)."""
 
-    last_price: str | None = None
+    last_price: DecimalText | None = None
     was_above_level: bool | None = None
     was_above_ma: bool | None = None
 
@@ -91,10 +95,10 @@ class RuleOut(BaseModel):
     config: RuleConfig
     cooldown_minutes: int
     enabled: bool
-    last_triggered_at: str | None
+    last_triggered_at: Timestamp | None
     last_check_state: CheckState | None
-    created_at: str
-    updated_at: str
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class RulesResponse(BaseModel):
@@ -115,12 +119,12 @@ class AlertOut(BaseModel):
     user_id: uuid.UUID
     rule_id: uuid.UUID
     symbol: str
-    trigger_price: str
+    trigger_price: DecimalText
     trigger_reason: str
     severity: str
     status: str
-    notified_at: str | None
-    created_at: str
+    notified_at: Timestamp | None
+    created_at: Timestamp
 
 
 class AlertsResponse(BaseModel):
@@ -136,7 +140,7 @@ class BriefingOut(BaseModel):
     prompt: str
     response: str
     tokens_used: int | None
-    created_at: str
+    created_at: Timestamp
 
 
 class DecisionRequest(Body):
@@ -152,8 +156,8 @@ class DecisionOut(BaseModel):
     action: str
     memo: str | None
     confidence: str | None
-    executed_at: str | None
-    created_at: str
+    executed_at: Timestamp | None
+    created_at: Timestamp
 
 
 class OutcomeOut(BaseModel):
@@ -161,10 +165,10 @@ class OutcomeOut(BaseModel):
     alert_id: uuid.UUID
     decision_id: uuid.UUID
     period: str
-    reference_price: str
-    outcome_price: str
-    pnl_percent: str
-    calculated_at: str
+    reference_price: DecimalText
+    outcome_price: DecimalText
+    pnl_percent: DecimalText
+    calculated_at: Timestamp
 
 
 class AlertDetail(BaseModel):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from kifu.kit.fields import Timestamp
 
 
 class Body(BaseModel):
@@ -22,7 +24,7 @@ class ChannelOut(BaseModel):
     url: str | None = Field(default=None, description="webhook URL")
     server: str | None = Field(default=None, description="ntfy server")
     topic: str | None = Field(default=None, description="ntfy topic")
-    created_at: str
+    created_at: Timestamp
 
 
 class ChannelsResponse(BaseModel):
@@ -82,14 +84,11 @@ class OutboxMessageOut(BaseModel):
     status: str
     attempts: int
     last_error: str | None
-    next_attempt_at: str | None
-    sent_at: str | None
-    created_at: str
+    next_attempt_at: Timestamp | None
+    sent_at: Timestamp | None
+    created_at: Timestamp
 
 
 class MessagesResponse(BaseModel):
     messages: list[OutboxMessageOut]
     total: int
-
-
-TelegramUpdate = dict[str, Any]
