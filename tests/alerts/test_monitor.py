@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kifu.config import Settings
+from kifu.market import MemoryCache
 from tests.alerts.planted_market import PlantedExchange
 from tests.alerts.ticks import run_ticks, tick
 from tests.helpers import ApiUser
@@ -201,3 +202,17 @@ def test_without_a_binance_ticker_the_forming_candle_prices(
     _rule(client, user, "BTCUSDT", "price_level", price="70000", direction="gte")
     assert len(asyncio.run(tick(db, settings)).triggered) == 1
     assert [str(a[2]) for a in _alerts(db)] == ["71000"]
+
+
+def test_a_worker_remembers_spot_only_pairs_between_ticks(
+    db: str, settings: Settings, client: TestClient, user: ApiUser, exchange: PlantedExchange
+) -> None:
+    exchange.set_price("PEPEUSDT", "0.00001")
+    _rule(client, user, "PEPEUSDT", "price_level", price="1", direction="gte")
+    memory = MemoryCache(ttl=5.0)
+    exchange.requests.clear()
+    asyncio.run(tick(db, settings, memory=memory))
+    assert len(exchange.requests) == 2  # futures does not list it, then spot
+    exchange.requests.clear()
+    asyncio.run(tick(db, settings, memory=memory))
+    assert [p for p, _ in exchange.requests] == ["/api/v3/ticker/price"]

@@ -12,16 +12,22 @@ import psycopg
 from kifu.alerts import flows
 from kifu.alerts.monitor import MonitorRun
 from kifu.config import Settings
-from kifu.market import MarketData, MarketUrls
+from kifu.market import MarketData, MarketUrls, MemoryCache
 
 
-async def tick(db: str, settings: Settings, now: datetime | None = None, **kw: Any) -> MonitorRun:
+async def tick(
+    db: str,
+    settings: Settings,
+    now: datetime | None = None,
+    memory: MemoryCache | None = None,
+    **kw: Any,
+) -> MonitorRun:
     """One monitor tick with its own connection and market client (as one worker would)."""
     async with (
         httpx.AsyncClient() as http,
         await psycopg.AsyncConnection.connect(db, autocommit=True) as conn,
     ):
-        market = MarketData(MarketUrls.from_settings(settings), http)
+        market = MarketData(MarketUrls.from_settings(settings), http, memory)
         return await flows.monitor_tick(conn, market, settings, now, **kw)
 
 

@@ -16,7 +16,7 @@ from procrastinate import JobContext
 from kifu.alerts import flows
 from kifu.alerts.outcomes import compute_due_outcomes
 from kifu.config import get_settings
-from kifu.market import open_market
+from kifu.market import MemoryCache, open_market
 from kifu.notify.delivery import deliver_due
 from kifu.runtime import with_secrets
 from kifu.worker.queue import job_connection, queue
@@ -29,13 +29,18 @@ OUTCOMES = "alerts.compute_outcomes"
 # The briefing step of the monitor (see flows.py): swap in an AI-backed ``flows.Briefer`` here.
 BRIEFER: flows.Briefer = flows.no_briefing
 
+# Kept across ticks in this worker only as a cache: which USDT pairs futures does not list (so a
+# spot-only pair costs one ticker request per tick, not two). Candle answers live 5 s, less than
+# a tick, so every tick sees fresh forming candles.
+_MEMORY = MemoryCache(max_entries=4096, ttl=5.0)
+
 
 @queue.periodic(cron="* * * * * */30", periodic_id="every_30_seconds")
 @queue.task(name=MONITOR, pass_context=True, queueing_lock=MONITOR)
 async def monitor(context: JobContext, timestamp: int) -> None:
     """Evaluate the enabled alert rules; brief and notify what fired; expire old alerts."""
     settings = with_secrets(get_settings())
-    async with await job_connection(context) as conn, open_market(settings) as market:
+    async with await job_connection(context) as conn, open_market(settings, _MEMORY) as market:
         run = await flows.monitor_tick(conn, market, settings, briefer=BRIEFER)
         if run.queued:  # send what fired now rather than at the delivery job's next tick
             async with httpx.AsyncClient() as http:
