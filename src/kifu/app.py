@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from kifu import __version__, health
 from kifu.accounts import routes as accounts_routes
 from kifu.ai import routes as ai_routes
+from kifu.alerts import routes as alerts_routes
 from kifu.config import Settings
 from kifu.db.pool import make_pool
 from kifu.exchanges import routes as exchanges_routes
@@ -22,6 +23,7 @@ from kifu.kit.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from kifu.kit.openapi import install as install_openapi
 from kifu.ledger import routes as ledger_routes
 from kifu.market import routes as market_routes
+from kifu.notify import routes as notify_routes
 from kifu.packs import routes as packs_routes
 from kifu.review import routes as review_routes
 
@@ -39,6 +41,8 @@ def _routers() -> list[APIRouter]:
         exchanges_routes.router,
         review_routes.router,
         ai_routes.router,
+        alerts_routes.router,
+        notify_routes.router,
     ]
 
 

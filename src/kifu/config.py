@@ -114,6 +114,34 @@ class Settings(BaseSettings):
         ge=0,
         validation_alias=AliasChoices("KIFU_AI_SERVICE_MONTHLY_CAP", "AI_SERVICE_MONTHLY_CAP"),
     )
+    # Alerts and notifications. The Telegram Bot API and ntfy base URLs are settings so tests (and
+    # self-hosted Bot API / ntfy servers) can point them elsewhere.
+    telegram_api_url: str = Field(
+        default="https://api.telegram.org", validation_alias="KIFU_TELEGRAM_API_URL"
+    )
+    telegram_bot_token: str | None = Field(default=None, validation_alias="TELEGRAM_BOT_TOKEN")
+    telegram_bot_username: str | None = Field(
+        default=None, validation_alias="TELEGRAM_BOT_USERNAME"
+    )
+    # Telegram sends it in X-Telegram-Bot-Api-Secret-Token (setWebhook secret_token); unset, the
+    # bot webhook refuses every call.
+    telegram_webhook_secret: str | None = Field(
+        default=None, validation_alias="TELEGRAM_WEBHOOK_SECRET"
+    )
+    ntfy_url: str = Field(default="https://ntfy.sh", validation_alias="KIFU_NTFY_URL")
+    app_base_url: str = Field(default="http://localhost:5173", validation_alias="APP_BASE_URL")
+    notify_timeout_seconds: float = Field(
+        default=10.0, gt=0, validation_alias="KIFU_NOTIFY_TIMEOUT_SECONDS"
+    )
+    # Delivery tries per message, and the first retry delay (doubled per try, at most an hour):
+    # 8 tries span about 40 minutes.
+    notify_max_attempts: int = Field(default=8, ge=1, validation_alias="KIFU_NOTIFY_MAX_ATTEMPTS")
+    notify_retry_base_seconds: float = Field(
+        default=20.0, ge=0, validation_alias="KIFU_NOTIFY_RETRY_BASE_SECONDS"
+    )
+    # Try a message queued by a request (a bot reply, a channel test) right after answering,
+    # instead of waiting for the delivery job's next tick; still claimed through the outbox.
+    notify_deliver_inline: bool = Field(default=True, validation_alias="KIFU_NOTIFY_DELIVER_INLINE")
 
     @field_validator("port")
     @classmethod

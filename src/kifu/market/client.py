@@ -203,6 +203,15 @@ class MarketData:
             conn, source, lambda src: self._minute_closes_from(conn, src, targets)
         )
 
+    async def last_price(self, conn: AsyncConnection, symbol: str) -> Decimal:
+        """The latest traded price: one ticker request (Binance ``ticker/price``, Upbit
+        ``/v1/ticker``), never cached; the alert monitor asks it once per symbol per tick."""
+        try:
+            source = resolve(symbol)
+        except Unsupported as exc:
+            raise SymbolUnsupported(str(exc)) from exc
+        return await self._guarded(conn, source, lambda src: self._ticker_from(conn, src))
+
     def source_of(self, symbol: str) -> Source:
         """The venue that prices ``symbol`` (``Unsupported`` when none does)."""
         return resolve(symbol)
@@ -362,6 +371,51 @@ class MarketData:
         finally:
             self.request_seconds += time.perf_counter() - started
         return self._parse(source, response, now)
+
+    async def _ticker_from(self, conn: AsyncConnection, source: Source) -> Decimal:
+        now = self.clock()
+        await self._check_cooldown(conn, source.venue, now)
+        if source.venue == UPBIT:
+            url, params = f"{self.urls.upbit}/v1/ticker", {"markets": source.symbol}
+        elif source.venue == BINANCE_FUTURES:
+            url, params = (
+                f"{self.urls.binance_futures}/fapi/v1/ticker/price",
+                {"symbol": source.symbol},
+            )
+        else:
+            url, params = f"{self.urls.binance_spot}/api/v3/ticker/price", {"symbol": source.symbol}
+        started = time.perf_counter()
+        self.requests += 1
+        try:
+            response = await self.http.get(url, params=params, timeout=HTTP_TIMEOUT)
+        except httpx.HTTPError as exc:
+            raise UpstreamFailed(
+                f"{source.venue}: request failed ({exc.__class__.__name__})"
+            ) from exc
+        finally:
+            self.request_seconds += time.perf_counter() - started
+        if response.status_code in (418, 429):
+            wait = retry_after_seconds(response.headers.get("Retry-After"), now)
+            raise _RateLimitHit(source.venue, now + timedelta(seconds=wait), response.text[:200])
+        if response.status_code == 404 and source.venue != UPBIT:
+            # A Binance-compatible server without the ticker (Binance itself answers 400 for an
+            # unknown symbol): the close of the forming 1-minute candle is the latest price.
+            minute = candle_open(now, 60)
+            candles = await self._fetch(source, "1m", minute, minute, 1, now)
+            if not candles:
+                raise UpstreamFailed(f"{source.venue}: no ticker and no current candle")
+            return candles[-1].close
+        if response.status_code != 200:
+            self._raise_for(source, response)
+        try:
+            payload = json.loads(response.text, parse_float=Decimal)
+            row = payload[0] if source.venue == UPBIT else payload
+            price = _dec(row["trade_price"] if source.venue == UPBIT else row["price"])
+        except (ValueError, TypeError, KeyError, IndexError, InvalidOperation) as exc:
+            raise UpstreamFailed(f"{source.venue}: unexpected ticker data ({exc})") from exc
+        if price <= 0:
+            raise UpstreamFailed(f"{source.venue}: ticker price {price} is not positive")
+        return price
 
     def _parse(self, source: Source, response: httpx.Response, now: datetime) -> list[Candle]:
         status = response.status_code

@@ -22,6 +22,8 @@ TASK_MODULES: list[str] = [
     "kifu.journal.tasks",
     "kifu.exchanges.tasks",
     "kifu.ai.tasks",
+    "kifu.alerts.tasks",
+    "kifu.notify.tasks",
 ]
 
 queue = procrastinate.App(
