@@ -191,24 +191,9 @@ async def cursors(conn: AsyncConnection, user_id: uuid.UUID, exchange: str) -> d
     return {s: Cursor(t, at) for s, t, at in await cur.fetchall()}
 
 
-async def known_symbols(conn: AsyncConnection, user_id: uuid.UUID, exchange: str) -> set[str]:
-    """Symbols the user traded on ``exchange`` (synced or imported) and the watch-list."""
-    out: set[str] = set()
-    cur = await conn.execute(
-        "SELECT DISTINCT symbol FROM trades WHERE user_id = %s AND exchange = %s",
-        (user_id, exchange),
-    )
-    out.update(r[0] for r in await cur.fetchall())
-    cur = await conn.execute(
-        "SELECT DISTINCT i.base_asset || i.quote_asset FROM trade_events e"
-        " JOIN venues v ON v.id = e.venue_id JOIN instruments i ON i.id = e.instrument_id"
-        " WHERE e.user_id = %s AND v.code = %s",
-        (user_id, exchange),
-    )
-    out.update(r[0] for r in await cur.fetchall())
+async def watched_symbols(conn: AsyncConnection, user_id: uuid.UUID) -> set[str]:
     cur = await conn.execute("SELECT symbol FROM user_symbols WHERE user_id = %s", (user_id,))
-    out.update(r[0] for r in await cur.fetchall())
-    return out
+    return {r[0] for r in await cur.fetchall()}
 
 
 async def timeframes(conn: AsyncConnection, user_id: uuid.UUID) -> dict[str, str]:
@@ -216,27 +201,6 @@ async def timeframes(conn: AsyncConnection, user_id: uuid.UUID) -> dict[str, str
         "SELECT symbol, timeframe_default FROM user_symbols WHERE user_id = %s", (user_id,)
     )
     return {s: tf for s, tf in await cur.fetchall()}
-
-
-async def known_orders(
-    conn: AsyncConnection, user_id: uuid.UUID, exchange: str, since: datetime
-) -> set[str]:
-    """Order uuids (Upbit) whose fills are stored, for fills since ``since``."""
-    cur = await conn.execute(
-        "SELECT DISTINCT e.metadata->>'order_uuid' FROM trade_events e"
-        " JOIN venues v ON v.id = e.venue_id"
-        " WHERE e.user_id = %s AND e.executed_at >= %s AND v.code = %s"
-        " AND e.metadata ? 'order_uuid'",
-        (user_id, since, exchange),
-    )
-    return {r[0] for r in await cur.fetchall()}
-
-
-async def trade_count(conn: AsyncConnection, user_id: uuid.UUID, exchange: str) -> int:
-    cur = await conn.execute(
-        "SELECT count(*) FROM trades WHERE user_id = %s AND exchange = %s", (user_id, exchange)
-    )
-    return (await cur.fetchone())[0]  # type: ignore[index]
 
 
 # -- planner statistics ------------------------------------------------------------------------

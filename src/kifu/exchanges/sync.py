@@ -39,6 +39,7 @@ from kifu.ingest.venues.base import (
 from kifu.kit import crypto, locks
 from kifu.kit.errors import BadGateway, BadRequest, Conflict, KifuError, TooManyRequests
 from kifu.kit.timeutil import rfc3339, utc_now
+from kifu.ledger import queries as ledger
 from kifu.ledger import tracker
 
 log = logging.getLogger("kifu.exchanges.sync")
@@ -149,7 +150,7 @@ async def _sync_locked(
     trigger: str,
 ) -> dict[str, Any]:
     user, exchange = cred.user_id, cred.exchange
-    before = await store.trade_count(conn, user, exchange)
+    before = await ledger.trade_count(conn, user, exchange)
     run_id = await runs.start(
         conn,
         user,
@@ -168,10 +169,11 @@ async def _sync_locked(
     plan = SyncPlan(
         now=utc_now(),
         cursors=await store.cursors(conn, user, exchange),
-        known_symbols=await store.known_symbols(conn, user, exchange),
+        known_symbols=await ledger.traded_symbols(conn, user, exchange)
+        | await store.watched_symbols(conn, user),
         full_backfill=full_backfill,
         history_days=history_days,
-        known_orders=lambda since: store.known_orders(conn, user, exchange, since),
+        known_orders=lambda since: ledger.stored_orders(conn, user, exchange, since),
     )
     tfs = await store.timeframes(conn, user)
     server_seconds = 0.0
@@ -232,7 +234,7 @@ async def _sync_locked(
             ) from exc
         raise
     refreshed = await _refresh_positions(conn, user, counts)
-    after = await store.trade_count(conn, user, exchange)
+    after = await ledger.trade_count(conn, user, exchange)
     notes = _notes(plan)
     result = {
         "before_count": before,
@@ -282,7 +284,7 @@ async def _failed(
         log.error("sync of credential %s failed: %s", cred.id, type(exc).__name__)
     try:
         refreshed = await _refresh_positions(conn, cred.user_id, counts)
-        after = await store.trade_count(conn, cred.user_id, cred.exchange)
+        after = await ledger.trade_count(conn, cred.user_id, cred.exchange)
         await runs.fail(
             conn,
             run_id,

@@ -734,3 +734,42 @@ async def owned_fill(
         sql = "SELECT EXISTS (SELECT 1 FROM trades WHERE id = %s AND user_id = %s)"
     cur = await conn.execute(sql, (target_id, user_id))
     return bool((await cur.fetchone())[0])  # type: ignore[index]
+
+
+# -- for exchange sync ----------------------------------------------------------------------------
+
+
+async def traded_symbols(conn: AsyncConnection, user_id: uuid.UUID, venue: str) -> set[str]:
+    """Chart symbols (``BASE`` + ``QUOTE``, and the trades rows' own spelling) the user has
+    fills of at ``venue``, whatever brought them in."""
+    cur = await conn.execute(
+        "SELECT DISTINCT symbol FROM trades WHERE user_id = %s AND exchange = %s"
+        " UNION SELECT DISTINCT i.base_asset || i.quote_asset FROM trade_events e"
+        " JOIN venues v ON v.id = e.venue_id JOIN instruments i ON i.id = e.instrument_id"
+        " WHERE e.user_id = %s AND v.code = %s",
+        (user_id, venue, user_id, venue),
+    )
+    return {r[0] for r in await cur.fetchall()}
+
+
+async def stored_orders(
+    conn: AsyncConnection, user_id: uuid.UUID, venue: str, since: datetime
+) -> set[str]:
+    """Order uuids (Upbit's ``metadata.order_uuid``) whose fills at ``venue`` since ``since``
+    are stored."""
+    cur = await conn.execute(
+        "SELECT DISTINCT e.metadata->>'order_uuid' FROM trade_events e"
+        " JOIN venues v ON v.id = e.venue_id"
+        " WHERE e.user_id = %s AND e.executed_at >= %s AND v.code = %s"
+        " AND e.metadata ? 'order_uuid'",
+        (user_id, since, venue),
+    )
+    return {r[0] for r in await cur.fetchall()}
+
+
+async def trade_count(conn: AsyncConnection, user_id: uuid.UUID, exchange: str) -> int:
+    """The user's trades rows at ``exchange`` (one per fill)."""
+    cur = await conn.execute(
+        "SELECT count(*) FROM trades WHERE user_id = %s AND exchange = %s", (user_id, exchange)
+    )
+    return (await cur.fetchone())[0]  # type: ignore[index]
