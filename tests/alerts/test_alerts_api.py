@@ -14,9 +14,10 @@ import psycopg
 from fastapi.testclient import TestClient
 from psycopg import AsyncConnection
 
-from kifu.alerts import flows, rules, store
+from kifu.alerts import flows, store
 from kifu.alerts.outcomes import compute_due_outcomes
 from kifu.config import Settings
+from kifu.kit import money
 from kifu.market import MarketData, MarketUrls
 from tests.alerts.planted_market import PlantedExchange
 from tests.alerts.ticks import run_ticks, tick
@@ -231,7 +232,7 @@ def test_outcomes_once_each(
     assert [o["period"] for o in out] == ["1h", "4h", "1d"]
     for o in out:
         assert o["reference_price"] == "71000" and o["outcome_price"] == "75000"
-        assert Decimal(o["pnl_percent"]) == rules.pnl_percent(Decimal(71000), Decimal(75000))
+        assert Decimal(o["pnl_percent"]) == money.pnl_percent(Decimal(71000), Decimal(75000))
     detail = client.get(f"/api/v1/alerts/{aid}", headers=user.headers).json()
     assert len(detail["outcomes"]) == 3
 

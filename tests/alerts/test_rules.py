@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from kifu.alerts import rules
 from kifu.alerts.rules import CandleRange, ConfigError
+from kifu.kit import money
 
 D = Decimal
 NOW = datetime(2026, 3, 1, 12, 0, 30, tzinfo=UTC)
@@ -302,8 +303,8 @@ def test_outcome_target_and_pnl() -> None:
     decided = datetime(2026, 3, 1, 12, 0, 45, tzinfo=UTC)
     assert rules.outcome_target(decided, "1h") == datetime(2026, 3, 1, 13, 0, tzinfo=UTC)
     assert rules.outcome_target(decided, "1d") == datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
-    assert rules.pnl_percent(D("100"), D("105")) == D("5.00000000")
-    assert rules.pnl_percent(D("3"), D("2")) == D("-33.33333333")
+    assert money.pnl_percent(D("100"), D("105")) == D("5.00000000")
+    assert money.pnl_percent(D("3"), D("2")) == D("-33.33333333")
 
 
 def test_expiry_is_for_open_alerts_older_than_a_day() -> None:

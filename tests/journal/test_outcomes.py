@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from kifu.config import Settings
 from kifu.journal import rules
 from kifu.journal.outcomes import compute_due_outcomes
+from kifu.kit import money
 from kifu.market import MarketData, MarketUrls
 from tests.helpers import ApiUser
 from tests.market.fake_exchange import FakeExchange
@@ -66,7 +67,7 @@ def test_outcomes_match_the_candles_served(
             close = FakeExchange.close(venue, target)
             ref, out, pnl = got[(symbol, period)]
             assert (ref, out) == (Decimal("50000"), close)
-            assert pnl == rules.pnl_percent(Decimal("50000"), close)
+            assert pnl == money.pnl_percent(Decimal("50000"), close)
     # The stock symbol is marked once; nothing is asked again.
     assert again.claimed == 0 and again_requests == 0
     with psycopg.connect(db) as conn:
@@ -118,13 +119,13 @@ def test_pnl_percent_is_exact_rounding(reference: Decimal, outcome: Decimal) -> 
         expected = ((outcome - reference) / reference * 100).quantize(
             Decimal("0.00000001"), ROUND_HALF_UP
         )
-    assert rules.pnl_percent(reference, outcome) == expected
+    assert money.pnl_percent(reference, outcome) == expected
 
 
 def test_pnl_percent_examples() -> None:
-    assert rules.pnl_percent(Decimal("3"), Decimal("4")) == Decimal("33.33333333")
-    assert rules.pnl_percent(Decimal("3"), Decimal("2")) == Decimal("-33.33333333")
-    assert rules.fmt8(rules.pnl_percent(Decimal("100"), Decimal("101"))) == "1"
+    assert money.pnl_percent(Decimal("3"), Decimal("4")) == Decimal("33.33333333")
+    assert money.pnl_percent(Decimal("3"), Decimal("2")) == Decimal("-33.33333333")
+    assert rules.fmt8(money.pnl_percent(Decimal("100"), Decimal("101"))) == "1"
     assert rules.outcome_target(datetime(2026, 1, 1, 10, 7, 30, tzinfo=UTC), "4h") == datetime(
         2026, 1, 1, 14, 7, tzinfo=UTC
     )

@@ -32,6 +32,7 @@ from kifu.ai.schemas import OneShotRequest, OpinionRequest
 from kifu.config import Settings
 from kifu.journal import queries as journal
 from kifu.kit.errors import BadGateway, BadRequest, NotFound, TooManyRequests
+from kifu.kit.ids import parse_id
 from kifu.kit.timeutil import TIMEFRAME_SECONDS, rfc3339, utc_now
 from kifu.market import MarketError, open_market
 
@@ -45,15 +46,6 @@ MAX_EVIDENCE = 20000
 MAX_FIELD = 64
 
 # -- small parsing helpers -----------------------------------------------------------------------
-
-
-def parse_id(raw: object, field: str = "id") -> uuid.UUID:
-    if isinstance(raw, str):
-        try:
-            return uuid.UUID(raw.strip())
-        except ValueError:
-            pass
-    raise BadRequest("INVALID_REQUEST", f"{field}: not a valid id")
 
 
 # Other names an operator may use for the local OpenAI-compatible server.

@@ -24,6 +24,7 @@ from decimal import Decimal
 from psycopg import AsyncConnection
 
 from kifu.alerts import rules
+from kifu.kit import money
 from kifu.kit.timeutil import utc_now
 from kifu.market import MarketData, RateLimited, SymbolUnsupported, UpstreamFailed
 
@@ -165,7 +166,7 @@ async def _process(
             if close is None:
                 waiting.append(w)
             else:
-                done.append((w, close, rules.pnl_percent(w.price, close)))
+                done.append((w, close, money.pnl_percent(w.price, close)))
         if done:
             await _store(conn, done)
             run.computed += len(done)

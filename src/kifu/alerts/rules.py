@@ -16,7 +16,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from fractions import Fraction
 from typing import Any
 
 from kifu.kit.money import EXACT, dec_str
@@ -353,17 +352,3 @@ def is_expired(status: str, created_at: datetime, now: datetime) -> bool:
 
 def outcome_target(decided_at: datetime, period: str) -> datetime:
     return floor_minute(decided_at + OUTCOME_PERIODS[period])
-
-
-def pnl_percent(reference: Decimal, outcome: Decimal) -> Decimal:
-    """(outcome − reference) / reference × 100, computed exactly and rounded half away from
-    zero to 8 decimals (as bubble outcomes are)."""
-    if reference <= 0:
-        raise ValueError("reference price must be positive")
-    exact = (Fraction(outcome) - Fraction(reference)) * 100 / Fraction(reference)
-    scaled = abs(exact) * 10**8
-    whole, rest = divmod(scaled.numerator, scaled.denominator)
-    if rest * 2 >= scaled.denominator:
-        whole += 1
-    value = Decimal(whole).scaleb(-8)
-    return -value if exact < 0 and whole else value

@@ -6,7 +6,6 @@ import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from fractions import Fraction
 
 from kifu.kit.errors import DomainError
 from kifu.kit.timeutil import TIMEFRAME_SECONDS, candle_open
@@ -110,20 +109,6 @@ def floor_to_timeframe(at: datetime, timeframe: str) -> datetime:
 def outcome_target(candle_time: datetime, period: str) -> datetime:
     """The minute whose 1m close is the outcome: floor_to_minute(candle_time + period)."""
     return floor_to_timeframe(candle_time + PERIODS[period], "1m")
-
-
-def pnl_percent(reference: Decimal, outcome: Decimal) -> Decimal:
-    """(outcome − reference) / reference × 100, computed exactly and rounded half away from zero
-    to 8 decimals (as the reference's big.Rat ``FloatString(8)``)."""
-    if reference <= 0:
-        raise ValueError("reference price must be positive")
-    exact = (Fraction(outcome) - Fraction(reference)) * 100 / Fraction(reference)
-    scaled = abs(exact) * 10**8
-    whole, rest = divmod(scaled.numerator, scaled.denominator)
-    if rest * 2 >= scaled.denominator:
-        whole += 1
-    value = Decimal(whole).scaleb(-8)
-    return -value if exact < 0 and whole else value
 
 
 def avg4(values: list[Decimal]) -> Decimal:

@@ -13,6 +13,7 @@ from kifu.journal import auto, rules, store
 from kifu.journal.schemas import BubbleCreate, BubbleUpdate
 from kifu.kit import locks
 from kifu.kit.errors import BadRequest, NotFound
+from kifu.kit.ids import parse_id
 from kifu.kit.money import parse_decimal
 from kifu.kit.pagination import Page
 from kifu.kit.timeutil import parse_instant, rfc3339
@@ -23,15 +24,6 @@ TRADE_NOT_FOUND = "TRADE_NOT_FOUND"
 MAX_BUBBLE_TRADES = 1000
 CONVERT_DEFAULT_BATCH = 500
 CONVERT_MAX_BATCH = 2000
-
-
-def parse_id(raw: object, field: str = "id") -> uuid.UUID:
-    if isinstance(raw, str):
-        try:
-            return uuid.UUID(raw.strip())
-        except ValueError:
-            pass
-    raise BadRequest("INVALID_REQUEST", f"{field}: not a valid id")
 
 
 def plain(value: Decimal | None) -> str | None:

@@ -12,6 +12,7 @@ from decimal import (
     InvalidOperation,
     Overflow,
 )
+from fractions import Fraction
 
 from kifu.kit.errors import InvalidInput
 
@@ -49,3 +50,17 @@ def dec_str(value: Decimal | int | None) -> str | None:
     if d == 0:
         return "0"
     return format(d.normalize(EXACT), "f")
+
+
+def pnl_percent(reference: Decimal, outcome: Decimal) -> Decimal:
+    """(outcome − reference) / reference × 100, computed exactly and rounded half away from zero
+    to 8 decimals (as the reference's big.Rat ``FloatString(8)``): bubble and alert outcomes."""
+    if reference <= 0:
+        raise ValueError("reference price must be positive")
+    exact = (Fraction(outcome) - Fraction(reference)) * 100 / Fraction(reference)
+    scaled = abs(exact) * 10**8
+    whole, rest = divmod(scaled.numerator, scaled.denominator)
+    if rest * 2 >= scaled.denominator:
+        whole += 1
+    value = Decimal(whole).scaleb(-8)
+    return -value if exact < 0 and whole else value

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, pq
 
 from kifu.ledger import store, tracker
 from kifu.ledger.store import NewTrade
@@ -197,7 +197,7 @@ async def open_write(
 ) -> AsyncIterator[LedgerWrite]:
     """Start a write inside the caller's transaction (lock and scratch tables); see the module
     docstring. The scratch tables go with the transaction."""
-    if conn.info.transaction_status == 0:  # psycopg.pq.TransactionStatus.IDLE
+    if conn.info.transaction_status == pq.TransactionStatus.IDLE:
         raise RuntimeError("a ledger write runs inside the caller's transaction")
     await store.begin_write(conn, user_id)
     yield LedgerWrite(conn, user_id, source=source, account_label=account_label, address=address)
