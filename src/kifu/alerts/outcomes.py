@@ -14,33 +14,20 @@ symbol until its cooldown ends.
 
 from __future__ import annotations
 
-import logging
 import uuid
-from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from psycopg import AsyncConnection
 
 from kifu.alerts import rules
-from kifu.kit import money
-from kifu.kit.timeutil import utc_now
-from kifu.market import MarketData, RateLimited, SymbolUnsupported, UpstreamFailed
+from kifu.market import MarketData
+from kifu.market import outcomes as engine
+from kifu.market.outcomes import LEASE, OutcomeRun
 
-log = logging.getLogger("kifu.alerts.outcomes")
-
-LEASE = timedelta(minutes=10)
-MAX_BACKOFF = timedelta(hours=1)
-NOT_CLOSED_DELAY = timedelta(minutes=1)
-
-
-@dataclass
-class OutcomeRun:
-    claimed: int = 0
-    computed: int = 0
-    skipped: int = 0
-    deferred: int = 0
+__all__ = ["OutcomeRun", "compute_due_outcomes"]
 
 
 @dataclass
@@ -85,98 +72,51 @@ JOIN alert_decisions d ON d.alert_id = c.alert_id
 """
 
 
-async def _claim(conn: AsyncConnection, now: datetime, batch: int) -> list[_Work]:
-    cur = await conn.execute(_CLAIM, {"now": now, "batch": batch, "lease": now + LEASE})
-    return [
-        _Work(aid, did, period, attempts, symbol, price, rules.outcome_target(decided, period))
-        for aid, did, period, attempts, symbol, price, decided in await cur.fetchall()
-    ]
+class _AlertOutcomes:
+    """``alert_outcomes`` and their claims in ``alert_outcome_attempts``
+    (``kifu.market.outcomes`` runs the job)."""
 
+    bad_price = "trigger price is not positive"
 
-async def _defer(
-    conn: AsyncConnection, items: list[_Work], until: datetime | None, now: datetime, error: str
-) -> None:
-    rows = []
-    for w in items:
-        when = until or now + min(timedelta(minutes=2 ** min(w.attempts - 1, 10)), MAX_BACKOFF)
-        rows.append((when, error[:500], w.alert_id, w.period))
-    async with conn.cursor() as cur:
-        await cur.executemany(
-            "UPDATE alert_outcome_attempts SET status = 'retry', next_attempt_at = %s,"
-            " last_error = %s, updated_at = NOW() WHERE alert_id = %s AND period = %s",
-            rows,
-        )
+    async def claim(self, conn: AsyncConnection, now: datetime, batch: int) -> list[_Work]:
+        cur = await conn.execute(_CLAIM, {"now": now, "batch": batch, "lease": now + LEASE})
+        return [
+            _Work(aid, did, period, attempts, symbol, price, rules.outcome_target(at, period))
+            for aid, did, period, attempts, symbol, price, at in await cur.fetchall()
+        ]
 
+    async def defer(
+        self, conn: AsyncConnection, items: Sequence[tuple[_Work, datetime]], error: str
+    ) -> None:
+        async with conn.cursor() as cur:
+            await cur.executemany(
+                "UPDATE alert_outcome_attempts SET status = 'retry', next_attempt_at = %s,"
+                " last_error = %s, updated_at = NOW() WHERE alert_id = %s AND period = %s",
+                [(when, error, w.alert_id, w.period) for w, when in items],
+            )
 
-async def _skip(conn: AsyncConnection, items: list[_Work], reason: str) -> None:
-    async with conn.cursor() as cur:
-        await cur.executemany(
-            "UPDATE alert_outcome_attempts SET status = 'skipped', last_error = %s,"
-            " updated_at = NOW() WHERE alert_id = %s AND period = %s",
-            [(reason[:500], w.alert_id, w.period) for w in items],
-        )
+    async def skip(self, conn: AsyncConnection, items: Sequence[_Work], reason: str) -> None:
+        async with conn.cursor() as cur:
+            await cur.executemany(
+                "UPDATE alert_outcome_attempts SET status = 'skipped', last_error = %s,"
+                " updated_at = NOW() WHERE alert_id = %s AND period = %s",
+                [(reason[:500], w.alert_id, w.period) for w in items],
+            )
 
-
-async def _store(conn: AsyncConnection, done: list[tuple[_Work, Decimal, Decimal]]) -> None:
-    async with conn.transaction(), conn.cursor() as cur:
-        await cur.executemany(
-            "INSERT INTO alert_outcomes (alert_id, decision_id, period, reference_price,"
-            " outcome_price, pnl_percent) VALUES (%s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (alert_id, period) DO NOTHING",
-            [(w.alert_id, w.decision_id, w.period, w.price, c, pnl) for w, c, pnl in done],
-        )
-        await cur.executemany(
-            "DELETE FROM alert_outcome_attempts WHERE alert_id = %s AND period = %s",
-            [(w.alert_id, w.period) for w, _, _ in done],
-        )
-
-
-async def _process(
-    conn: AsyncConnection, market: MarketData, work: list[_Work], now: datetime, run: OutcomeRun
-) -> None:
-    by_symbol: dict[str, list[_Work]] = defaultdict(list)
-    for w in work:
-        by_symbol[w.symbol].append(w)
-    for symbol, items in sorted(by_symbol.items()):
-        bad = [w for w in items if w.price <= 0]
-        if bad:
-            await _skip(conn, bad, "trigger price is not positive")
-            run.skipped += len(bad)
-            items = [w for w in items if w.price > 0]
-            if not items:
-                continue
-        try:
-            closes = await market.minute_closes(conn, symbol, [w.target for w in items])
-        except SymbolUnsupported as exc:
-            await _skip(conn, items, exc.message)
-            run.skipped += len(items)
-            continue
-        except RateLimited as exc:
-            await _defer(conn, items, exc.until, now, exc.message)
-            run.deferred += len(items)
-            continue
-        except UpstreamFailed as exc:
-            log.warning("alert outcomes for %s: %s", symbol, exc.message)
-            await _defer(conn, items, None, now, exc.message)
-            run.deferred += len(items)
-            continue
-        done, waiting = [], []
-        for w in items:
-            close = closes.get(w.target)
-            if close is None:
-                waiting.append(w)
-            else:
-                done.append((w, close, money.pnl_percent(w.price, close)))
-        if done:
-            await _store(conn, done)
-            run.computed += len(done)
-        fresh = [w for w in waiting if w.target + NOT_CLOSED_DELAY >= now]
-        stale = [w for w in waiting if w.target + NOT_CLOSED_DELAY < now]
-        if fresh:
-            await _defer(conn, fresh, now + NOT_CLOSED_DELAY, now, "candle not closed yet")
-        if stale:
-            await _defer(conn, stale, None, now, "no candle within 5 minutes of the target")
-        run.deferred += len(waiting)
+    async def store(
+        self, conn: AsyncConnection, done: Sequence[tuple[_Work, Decimal, Decimal]]
+    ) -> None:
+        async with conn.transaction(), conn.cursor() as cur:
+            await cur.executemany(
+                "INSERT INTO alert_outcomes (alert_id, decision_id, period, reference_price,"
+                " outcome_price, pnl_percent) VALUES (%s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (alert_id, period) DO NOTHING",
+                [(w.alert_id, w.decision_id, w.period, w.price, c, pnl) for w, c, pnl in done],
+            )
+            await cur.executemany(
+                "DELETE FROM alert_outcome_attempts WHERE alert_id = %s AND period = %s",
+                [(w.alert_id, w.period) for w, _, _ in done],
+            )
 
 
 async def compute_due_outcomes(
@@ -188,12 +128,6 @@ async def compute_due_outcomes(
     max_rounds: int = 20,
 ) -> OutcomeRun:
     """Compute the alert outcomes due at ``now`` (``conn`` in autocommit mode)."""
-    now = now or utc_now()
-    run = OutcomeRun()
-    for _ in range(max_rounds):
-        work = await _claim(conn, now, batch)
-        if not work:
-            break
-        run.claimed += len(work)
-        await _process(conn, market, work, now, run)
-    return run
+    return await engine.compute_due(
+        _AlertOutcomes(), conn, market, now, batch=batch, max_rounds=max_rounds
+    )

@@ -14,34 +14,20 @@ rate limit defers only that venue's bubbles until its cooldown ends.
 
 from __future__ import annotations
 
-import logging
 import uuid
-from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from psycopg import AsyncConnection
 
 from kifu.journal import rules
-from kifu.kit import money
-from kifu.kit.timeutil import utc_now
-from kifu.market import MarketData, RateLimited, SymbolUnsupported, UpstreamFailed
-from kifu.market.rules import Unsupported
+from kifu.market import MarketData
+from kifu.market import outcomes as engine
+from kifu.market.outcomes import LEASE, OutcomeRun
 
-log = logging.getLogger("kifu.journal.outcomes")
-
-LEASE = timedelta(minutes=10)
-MAX_BACKOFF = timedelta(hours=1)
-NOT_CLOSED_DELAY = timedelta(minutes=1)
-
-
-@dataclass
-class OutcomeRun:
-    claimed: int = 0
-    computed: int = 0
-    skipped: int = 0
-    deferred: int = 0
+__all__ = ["OutcomeRun", "compute_due_outcomes"]
 
 
 @dataclass
@@ -82,110 +68,51 @@ FROM claimed c JOIN bubbles b ON b.id = c.bubble_id
 """
 
 
-async def _claim(conn: AsyncConnection, now: datetime, batch: int) -> list[_Work]:
-    cur = await conn.execute(_CLAIM, {"now": now, "batch": batch, "lease": now + LEASE})
-    return [
-        _Work(bid, period, attempts, symbol, price, rules.outcome_target(candle_time, period))
-        for bid, period, attempts, symbol, price, candle_time in await cur.fetchall()
-    ]
+class _Outcomes:
+    """``outcomes`` and their claims in ``outcome_attempts`` (``kifu.market.outcomes`` runs
+    the job)."""
 
+    bad_price = "reference price is not positive"
 
-async def _defer(
-    conn: AsyncConnection, items: list[_Work], until: datetime | None, now: datetime, error: str
-) -> None:
-    rows = []
-    for w in items:
-        when = until or now + min(timedelta(minutes=2 ** min(w.attempts - 1, 10)), MAX_BACKOFF)
-        rows.append((when, error[:500], w.bubble_id, w.period))
-    async with conn.cursor() as cur:
-        await cur.executemany(
-            "UPDATE outcome_attempts SET status = 'retry', next_attempt_at = %s, last_error = %s,"
-            " updated_at = NOW() WHERE bubble_id = %s AND period = %s",
-            rows,
-        )
+    async def claim(self, conn: AsyncConnection, now: datetime, batch: int) -> list[_Work]:
+        cur = await conn.execute(_CLAIM, {"now": now, "batch": batch, "lease": now + LEASE})
+        return [
+            _Work(bid, period, attempts, symbol, price, rules.outcome_target(candle, period))
+            for bid, period, attempts, symbol, price, candle in await cur.fetchall()
+        ]
 
+    async def defer(
+        self, conn: AsyncConnection, items: Sequence[tuple[_Work, datetime]], error: str
+    ) -> None:
+        async with conn.cursor() as cur:
+            await cur.executemany(
+                "UPDATE outcome_attempts SET status = 'retry', next_attempt_at = %s,"
+                " last_error = %s, updated_at = NOW() WHERE bubble_id = %s AND period = %s",
+                [(when, error, w.bubble_id, w.period) for w, when in items],
+            )
 
-async def _skip(conn: AsyncConnection, items: list[_Work], reason: str) -> None:
-    async with conn.cursor() as cur:
-        await cur.executemany(
-            "UPDATE outcome_attempts SET status = 'skipped', last_error = %s, updated_at = NOW()"
-            " WHERE bubble_id = %s AND period = %s",
-            [(reason[:500], w.bubble_id, w.period) for w in items],
-        )
+    async def skip(self, conn: AsyncConnection, items: Sequence[_Work], reason: str) -> None:
+        async with conn.cursor() as cur:
+            await cur.executemany(
+                "UPDATE outcome_attempts SET status = 'skipped', last_error = %s,"
+                " updated_at = NOW() WHERE bubble_id = %s AND period = %s",
+                [(reason[:500], w.bubble_id, w.period) for w in items],
+            )
 
-
-async def _store(conn: AsyncConnection, done: list[tuple[_Work, Decimal, Decimal]]) -> None:
-    async with conn.transaction(), conn.cursor() as cur:
-        await cur.executemany(
-            "INSERT INTO outcomes (bubble_id, period, reference_price, outcome_price, pnl_percent)"
-            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (bubble_id, period) DO NOTHING",
-            [(w.bubble_id, w.period, w.price, close, pnl) for w, close, pnl in done],
-        )
-        await cur.executemany(
-            "DELETE FROM outcome_attempts WHERE bubble_id = %s AND period = %s",
-            [(w.bubble_id, w.period) for w, _, _ in done],
-        )
-
-
-async def _process(
-    conn: AsyncConnection, market: MarketData, work: list[_Work], now: datetime, run: OutcomeRun
-) -> None:
-    by_symbol: dict[str, list[_Work]] = defaultdict(list)
-    for w in work:
-        by_symbol[w.symbol].append(w)
-    for symbol, items in sorted(by_symbol.items()):
-        bad_price = [w for w in items if w.price is None or w.price <= 0]
-        if bad_price:
-            await _skip(conn, bad_price, "reference price is not positive")
-            run.skipped += len(bad_price)
-            items = [w for w in items if w not in bad_price]
-        if not items:
-            continue
-        try:
-            market.source_of(symbol)
-        except Unsupported as exc:
-            await _skip(conn, items, f"no price source: {exc}")
-            run.skipped += len(items)
-            continue
-        try:
-            closes = await market.minute_closes(conn, symbol, [w.target for w in items])
-        except SymbolUnsupported as exc:
-            await _skip(conn, items, exc.message)
-            run.skipped += len(items)
-            continue
-        except RateLimited as exc:
-            await _defer(conn, items, exc.until, now, exc.message)
-            run.deferred += len(items)
-            continue
-        except UpstreamFailed as exc:
-            log.warning("outcomes for %s: %s", symbol, exc.message)
-            await _defer(conn, items, None, now, exc.message)
-            run.deferred += len(items)
-            continue
-        done, waiting = [], []
-        for w in items:
-            close = closes.get(w.target)
-            if close is None:
-                waiting.append(w)
-            else:
-                done.append((w, close, money.pnl_percent(w.price, close)))
-        if done:
-            await _store(conn, done)
-            run.computed += len(done)
-        if waiting:
-            await _defer_waiting(conn, waiting, now)
-            run.deferred += len(waiting)
-
-
-async def _defer_waiting(conn: AsyncConnection, items: list[_Work], now: datetime) -> None:
-    """No candle for the target yet: right after it closes, or with backoff when it is old
-    (a halted market)."""
-    fresh = [w for w in items if w.target + NOT_CLOSED_DELAY >= now]
-    stale = [w for w in items if w.target + NOT_CLOSED_DELAY < now]
-    if fresh:
-        await _defer(conn, fresh, now + NOT_CLOSED_DELAY, now, "candle not closed yet")
-    if stale:
-        await _defer(conn, stale, None, now, "no candle within 5 minutes of the target")
+    async def store(
+        self, conn: AsyncConnection, done: Sequence[tuple[_Work, Decimal, Decimal]]
+    ) -> None:
+        async with conn.transaction(), conn.cursor() as cur:
+            await cur.executemany(
+                "INSERT INTO outcomes (bubble_id, period, reference_price, outcome_price,"
+                " pnl_percent) VALUES (%s, %s, %s, %s, %s)"
+                " ON CONFLICT (bubble_id, period) DO NOTHING",
+                [(w.bubble_id, w.period, w.price, close, pnl) for w, close, pnl in done],
+            )
+            await cur.executemany(
+                "DELETE FROM outcome_attempts WHERE bubble_id = %s AND period = %s",
+                [(w.bubble_id, w.period) for w, _, _ in done],
+            )
 
 
 async def compute_due_outcomes(
@@ -196,15 +123,8 @@ async def compute_due_outcomes(
     batch: int = 1000,
     max_rounds: int = 100,
 ) -> OutcomeRun:
-    """Compute every due outcome (up to ``batch × max_rounds`` per call), oldest bubbles first.
-
-    ``conn`` must be in autocommit mode. Returns counts for logs and benchmarks."""
-    now = now or utc_now()
-    run = OutcomeRun()
-    for _ in range(max_rounds):
-        work = await _claim(conn, now, batch)
-        if not work:
-            break
-        run.claimed += len(work)
-        await _process(conn, market, work, now, run)
-    return run
+    """Compute every due bubble outcome (up to ``batch × max_rounds`` per call), oldest bubbles
+    first. ``conn`` must be in autocommit mode. Returns counts for logs and benchmarks."""
+    return await engine.compute_due(
+        _Outcomes(), conn, market, now, batch=batch, max_rounds=max_rounds
+    )
