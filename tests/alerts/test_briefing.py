@@ -52,14 +52,20 @@ def settings(db: str, exchange: PlantedExchange, fake_ai: FakeProviders) -> Sett
     return ai_settings(db, exchange, fake_ai)
 
 
-def _rule(client: TestClient, user: ApiUser, symbol: str = "BTCUSDT", name: str = "70k") -> None:
+def _rule(
+    client: TestClient,
+    user: ApiUser,
+    symbol: str = "BTCUSDT",
+    name: str = "70k",
+    price: str = "70000",
+) -> None:
     r = client.post(
         "/api/v1/alert-rules",
         json={
             "name": name,
             "symbol": symbol,
             "rule_type": "price_level",
-            "config": {"price": "70000", "direction": "gte"},
+            "config": {"price": price, "direction": "gte"},
         },
         headers=user.headers,
     )
@@ -100,6 +106,20 @@ def _fire(
             ).fetchall()
         ]
     return detail
+
+
+def _upload(client: TestClient, user: ApiUser, rows: list[str], venue: str) -> None:
+    """Fills through the unified import (generic CSV), as a user would bring them in."""
+    text = "executed_at,symbol,side,qty,price,fee,fee_asset,trade_id\n" + "".join(
+        f"{row},{venue}-{n}\n" for n, row in enumerate(rows)
+    )
+    r = client.post(
+        "/api/v1/imports/trades",
+        headers=user.headers,
+        files={"file": ("fills.csv", text.encode(), "text/csv")},
+        data={"venue": venue},
+    )
+    assert r.status_code == 200 and r.json()["imported"] == len(rows), r.text
 
 
 def quota_left(db: str, user: ApiUser) -> int:
@@ -237,19 +257,9 @@ def test_the_position_is_what_is_open_now_from_imported_fills(
     exchange: PlantedExchange,
     fake_ai: FakeProviders,
 ) -> None:
-    def upload(rows: list[str], venue: str) -> None:
-        text = "executed_at,symbol,side,qty,price,fee,fee_asset,trade_id\n" + "".join(
-            f"{row},{venue}-{n}\n" for n, row in enumerate(rows)
-        )
-        r = client.post(
-            "/api/v1/imports/trades",
-            headers=user.headers,
-            files={"file": ("fills.csv", text.encode(), "text/csv")},
-            data={"venue": venue},
-        )
-        assert r.status_code == 200 and r.json()["imported"] == len(rows), r.text
-
-    upload(
+    _upload(
+        client,
+        user,
         [
             "2026-01-05T10:00:00Z,BTC/USDT,buy,1,100,0,USDT",
             "2026-01-05T11:00:00Z,BTC/USDT,sell,1,120,0,USDT",  # a closed round trip
@@ -260,7 +270,9 @@ def test_the_position_is_what_is_open_now_from_imported_fills(
         ],
         "binance_futures",
     )
-    upload(
+    _upload(
+        client,
+        user,
         [
             "2026-01-07T10:00:00Z,BTC/USDT,buy,0.2,150,0,USDT",
             "2026-01-07T11:00:00Z,BTC/USDT,sell,0.2,151,0,USDT",  # closed on spot
@@ -269,7 +281,9 @@ def test_the_position_is_what_is_open_now_from_imported_fills(
         "binance_spot",
     )
     detail = _fire(client, user, exchange, db, settings)
-    line = "롱 0.5 (평균 진입가 130 USDT)"  # the naive sum of every fill would say 1.7 bought
+    # what is open now: the 0.5 lot bought at 130 (the 110 lot was sold first); the closed
+    # round trips, the spot book that went flat, ETH and the KRW pair are not in it
+    line = "롱 0.5 (평균 진입가 130 USDT)"
     assert f"- 보유 포지션: {line}\n" in detail["briefings"][0]["prompt"]
     assert detail["messages"] == [f"현재: $71000\n포지션: {line}\n\n" + fake_ai.text["openai"]]
 
@@ -332,3 +346,32 @@ def test_a_slow_briefing_round_leaves_the_rest_for_the_next_tick(
     assert len(run.triggered) == 2 and run.briefed == 0 and seen == []
     (run,) = run_ticks(db, settings, briefer=slow)
     assert run.briefed == 2 and sorted(seen) == ["BTCUSDT", "ETHUSDT"]
+
+
+def test_an_upbit_alert_is_briefed_with_upbit_candles_and_the_krw_position(
+    db: str,
+    settings: Settings,
+    client: TestClient,
+    user: ApiUser,
+    exchange: PlantedExchange,
+    fake_ai: FakeProviders,
+) -> None:
+    _upload(
+        client,
+        user,
+        [
+            "2026-01-05T10:00:00Z,BTC/KRW,buy,0.02,90000000,0,KRW",
+            "2026-01-05T11:00:00Z,BTC/KRW,sell,0.01,95000000,0,KRW",
+            "2026-01-05T12:00:00Z,BTC/USDT,buy,1,60000,0,USDT",  # not this pair
+        ],
+        "upbit",
+    )
+    exchange.set_price("KRW-BTC", "100000000")
+    _rule(client, user, "KRW-BTC", "1억", price="99000000")
+    run_ticks(db, settings, briefer=briefing.brief)
+    (alert,) = client.get("/api/v1/alerts", headers=user.headers).json()["alerts"]
+    detail = client.get(f"/api/v1/alerts/{alert['id']}", headers=user.headers).json()
+    (b,) = detail["briefings"]
+    assert "- 보유 포지션: 롱 0.01 (평균 진입가 90000000 KRW)\n" in b["prompt"]
+    assert "[최근 1h 캔들 50개]" in b["prompt"]
+    assert any("/v1/candles/" in path for path, _ in exchange.requests)
