@@ -155,6 +155,7 @@ def test_a_briefing_is_stored_notified_and_paid_once(
     (call,) = fake_ai.calls("openai")
     assert call.headers["authorization"] == "Bearer sk-service-openai"
     assert call.body["input"] == b["prompt"]
+    assert call.body["temperature"] == 0.3 and call.body["max_output_tokens"] == 512
     prompt = b["prompt"]
     assert "위기 대응 어드바이저" in prompt and "- 심볼: BTCUSDT" in prompt
     assert "- 발생 사유: BTCUSDT $70000.00 이상 도달 (현재 $71000.00)" in prompt

@@ -151,14 +151,20 @@ async def call_provider(
     settings: Settings,
     *,
     retries: int = 0,
+    answer_limits: Limits | None = None,
 ) -> Completion:
-    """One provider call (retried ``retries`` times after a 502/503/504); any failure at all is a
-    ``ProviderError`` with a message safe to show."""
+    """One provider call (retried ``retries`` times after a 502/503/504) under ``answer_limits``
+    (default: the AI-review limits); any failure at all is a ``ProviderError`` with a message
+    safe to show."""
     client = providers.build(provider, settings)
     for attempt in range(retries + 1):
         try:
             return await client.complete(
-                http, api_key=key, model=model, prompt=prompt, limits=limits(settings)
+                http,
+                api_key=key,
+                model=model,
+                prompt=prompt,
+                limits=answer_limits or limits(settings),
             )
         except ProviderError as exc:
             if attempt < retries and exc.retryable:
@@ -263,6 +269,7 @@ async def complete_each(
     *,
     settings: Settings,
     allowlist: bool = True,
+    answer_limits: Limits | None = None,
 ) -> list[Answer | Failure]:
     """Ask several providers the same prompt, concurrently, each call paid like ``complete``:
     credits are taken one call at a time before any is asked (a call the quota, the monthly cap
@@ -280,7 +287,10 @@ async def complete_each(
         results.append(None)
     async with httpx.AsyncClient() as http:
         done = await asyncio.gather(
-            *(call_provider(http, n, c.key, m, prompt, settings) for _, n, m, c in planned),
+            *(
+                call_provider(http, n, c.key, m, prompt, settings, answer_limits=answer_limits)
+                for _, n, m, c in planned
+            ),
             return_exceptions=True,
         )
     refunds = 0

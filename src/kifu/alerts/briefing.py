@@ -18,6 +18,7 @@ import logging
 from psycopg import AsyncConnection
 
 from kifu.ai import service as ai
+from kifu.ai.providers import Limits
 from kifu.alerts import rules, store
 from kifu.alerts.flows import Briefing, BriefingResult
 from kifu.config import Settings
@@ -25,6 +26,12 @@ from kifu.ledger import queries as ledger
 from kifu.market import MarketError, open_market
 
 log = logging.getLogger("kifu.alerts.briefing")
+
+
+def answer_limits(settings: Settings) -> Limits:
+    """The reference's briefing calls: temperature 0.3 and room for 512 output tokens (the five
+    requested parts do not fit in AI review's 260); the configured timeout."""
+    return Limits(timeout=settings.ai_timeout_seconds, temperature=0.3, max_output_tokens=512)
 
 
 async def position_of(conn: AsyncConnection, alert: store.AlertRow) -> str:
@@ -80,7 +87,13 @@ async def brief(conn: AsyncConnection, settings: Settings, alert: store.AlertRow
     # reference let any user spend the operator's keys through alerts, §7.2 #15); a personal
     # key is never gated.
     results = await ai.complete_each(
-        conn, alert.user_id, names, prompt, settings=settings, allowlist=True
+        conn,
+        alert.user_id,
+        names,
+        prompt,
+        settings=settings,
+        allowlist=True,
+        answer_limits=answer_limits(settings),
     )
     briefings: list[Briefing] = []
     errors: list[str] = []
