@@ -1,11 +1,14 @@
 """Trades, summary, timeline, positions, instruments and backfill through the API."""
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
 import psycopg
 import pytest
+
+from kifu.ledger.queries import OpenPosition, open_positions_of_pair
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -153,3 +156,48 @@ def test_timeline_cursor_rejects_tampering(client, user):
         client.get(f"/api/v1/portfolio/timeline?cursor={bad}", headers=user.headers).json()["code"]
         == "INVALID_REQUEST"
     )
+
+
+def test_open_positions_of_a_pair_across_venues_and_accounts(db, user, make_user, upload, sql):
+    def csv(rows):
+        head = "executed_at,symbol,side,qty,price,fee,fee_asset,trade_id\n"
+        return (head + "".join(f"{r},T{n}\n" for n, r in enumerate(rows))).encode()
+
+    r = upload(
+        csv(
+            [
+                "2026-01-05T10:00:00Z,BTC/USDT,buy,2,100,0,USDT",
+                "2026-01-05T11:00:00Z,BTC/USDT,sell,1.5,120,0,USDT",
+                "2026-01-05T12:00:00Z,ETH/USDT,buy,1,10,0,USDT",
+            ]
+        ),
+        venue="binance_futures",
+    )
+    assert r.status_code == 200, r.text
+    r = upload(csv(["2026-01-06T10:00:00Z,BTC/USDT,sell,0.25,130,0,USDT"]), venue="binance_spot")
+    assert r.status_code == 200, r.text
+    other = make_user()
+    r = upload(
+        csv(["2026-01-06T10:00:00Z,BTC/USDT,buy,9,1,0,USDT"]),
+        venue="binance_futures",
+        headers=other.headers,
+    )
+    assert r.status_code == 200, r.text
+
+    async def read(symbol):
+        async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
+            return await open_positions_of_pair(conn, user.id, symbol)
+
+    assert asyncio.run(read("btcusdt")) == [
+        OpenPosition("binance_futures", "default", "BTC/USDT", "USDT", D("0.5"), D("100")),
+        OpenPosition("binance_spot", "default", "BTC/USDT", "USDT", D("-0.25"), D("130")),
+    ]
+    assert asyncio.run(read("BTCKRW")) == []
+    # a fill changed by hand is caught up before the read; a flat book is not listed
+    sql(
+        "UPDATE trade_events SET qty = 2 WHERE user_id = %s AND side = 'sell' AND qty = 1.5",
+        user.id,
+    )
+    assert [(p.venue, p.size) for p in asyncio.run(read("BTCUSDT"))] == [
+        ("binance_spot", D("-0.25"))
+    ]

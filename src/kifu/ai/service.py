@@ -31,7 +31,7 @@ from kifu.ai.providers import Completion, Limits, ProviderError
 from kifu.ai.schemas import OneShotRequest, OpinionRequest
 from kifu.config import Settings
 from kifu.journal import queries as journal
-from kifu.kit.errors import BadGateway, BadRequest, NotFound, TooManyRequests
+from kifu.kit.errors import BadGateway, BadRequest, DomainError, NotFound, TooManyRequests
 from kifu.kit.ids import parse_id
 from kifu.kit.timeutil import TIMEFRAME_SECONDS, rfc3339, utc_now
 from kifu.market import MarketError, open_market
@@ -143,14 +143,20 @@ async def call_provider(
     settings: Settings,
     *,
     retries: int = 0,
+    answer_limits: Limits | None = None,
 ) -> Completion:
-    """One provider call (retried ``retries`` times after a 502/503/504); any failure at all is a
-    ``ProviderError`` with a message safe to show."""
+    """One provider call (retried ``retries`` times after a 502/503/504) under ``answer_limits``
+    (default: the AI-review limits); any failure at all is a ``ProviderError`` with a message
+    safe to show."""
     client = providers.build(provider, settings)
     for attempt in range(retries + 1):
         try:
             return await client.complete(
-                http, api_key=key, model=model, prompt=prompt, limits=limits(settings)
+                http,
+                api_key=key,
+                model=model,
+                prompt=prompt,
+                limits=answer_limits or limits(settings),
             )
         except ProviderError as exc:
             if attempt < retries and exc.retryable:
@@ -174,6 +180,25 @@ class Answer:
     service_key: bool
 
 
+async def _paid_choice(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    name: str,
+    settings: Settings,
+    *,
+    allowlist: bool,
+) -> tuple[str, KeyChoice]:
+    """The model and key of one call, with its credit taken when it uses the service key."""
+    model = (await models(conn, settings)).get(name)
+    if model is None:
+        raise BadRequest("INVALID_REQUEST", f"provider: {name} is not enabled")
+    choice = await keys.key_for(conn, user_id, name, settings)
+    if choice.key is None and name != providers.LOCAL:
+        raise BadRequest(MISSING_API_KEY, f"no API key for {name}: add one in settings")
+    await reserve_credits(conn, user_id, 1 if choice.service else 0, settings, allowlist=allowlist)
+    return model, choice
+
+
 async def complete(
     conn: AsyncConnection,
     user_id: uuid.UUID,
@@ -189,16 +214,10 @@ async def complete(
     one credit first and gives it back if the call fails; a personal key is free.
 
     400 ``INVALID_REQUEST`` (unknown or disabled provider) or ``MISSING_API_KEY``; 429/403/404
-    from the quota guard (``allowlist=False`` skips the allowlist, e.g. for alert briefings);
-    502 ``PROVIDER_ERROR`` when the provider fails."""
+    from the quota guard (``allowlist=False`` skips the allowlist); 502 ``PROVIDER_ERROR`` when
+    the provider fails."""
     name = _provider_name(provider)
-    model = (await models(conn, settings)).get(name)
-    if model is None:
-        raise BadRequest("INVALID_REQUEST", f"provider: {name} is not enabled")
-    choice = await keys.key_for(conn, user_id, name, settings)
-    if choice.key is None and name != providers.LOCAL:
-        raise BadRequest(MISSING_API_KEY, f"no API key for {name}: add one in settings")
-    await reserve_credits(conn, user_id, 1 if choice.service else 0, settings, allowlist=allowlist)
+    model, choice = await _paid_choice(conn, user_id, name, settings, allowlist=allowlist)
     try:
         if http is None:
             async with httpx.AsyncClient() as own:
@@ -214,6 +233,68 @@ async def complete(
             await _refund(conn, user_id, 1)
         raise BadGateway(PROVIDER_ERROR, exc.message) from None
     return Answer(name, model, done.text, done.tokens_used, choice.service)
+
+
+@dataclass(frozen=True)
+class Failure:
+    provider: str
+    code: str
+    message: str
+
+
+async def available(conn: AsyncConnection, user_id: uuid.UUID, settings: Settings) -> list[str]:
+    """The enabled providers this user can be answered by (a personal or service key, or the
+    operator's local server), by name: the reference's choice for alert briefings."""
+    names = []
+    for name in sorted(await models(conn, settings)):
+        choice = await keys.key_for(conn, user_id, name, settings)
+        if choice.key is not None or name == providers.LOCAL:
+            names.append(name)
+    return names
+
+
+async def complete_each(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    names: list[str],
+    prompt: str,
+    *,
+    settings: Settings,
+    allowlist: bool = True,
+    answer_limits: Limits | None = None,
+) -> list[Answer | Failure]:
+    """Ask several providers the same prompt, concurrently, each call paid like ``complete``:
+    credits are taken one call at a time before any is asked (a call the quota, the monthly cap
+    or the allowlist refuses is a ``Failure`` and costs nothing), and given back for the calls
+    that fail. One result per name, in order; never raises for a provider or quota failure."""
+    results: list[Answer | Failure | None] = []
+    planned: list[tuple[int, str, str, KeyChoice]] = []
+    for name in names:
+        try:
+            model, choice = await _paid_choice(conn, user_id, name, settings, allowlist=allowlist)
+        except DomainError as exc:
+            results.append(Failure(name, exc.code, exc.message))
+            continue
+        planned.append((len(results), name, model, choice))
+        results.append(None)
+    async with httpx.AsyncClient() as http:
+        done = await asyncio.gather(
+            *(
+                call_provider(http, n, c.key, m, prompt, settings, answer_limits=answer_limits)
+                for _, n, m, c in planned
+            ),
+            return_exceptions=True,
+        )
+    refunds = 0
+    for (i, name, model, choice), got in zip(planned, done, strict=True):
+        if isinstance(got, BaseException):
+            message = got.message if isinstance(got, ProviderError) else "provider failed"
+            results[i] = Failure(name, PROVIDER_ERROR, message)
+            refunds += 1 if choice.service else 0
+        else:
+            results[i] = Answer(name, model, got.text, got.tokens_used, choice.service)
+    await _refund(conn, user_id, refunds)
+    return [r for r in results if r is not None]
 
 
 # -- opinions ------------------------------------------------------------------------------------

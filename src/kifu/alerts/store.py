@@ -271,9 +271,11 @@ async def insert_briefing(
     response: str,
     tokens_used: int | None,
 ) -> None:
+    # clock_timestamp(): the briefings of one alert are written in one transaction, and the
+    # detail lists them in the order they were given (the first one is the one notified).
     await conn.execute(
-        "INSERT INTO alert_briefings (alert_id, provider, model, prompt, response, tokens_used)"
-        " VALUES (%s, %s, %s, %s, %s, %s)",
+        "INSERT INTO alert_briefings (alert_id, provider, model, prompt, response, tokens_used,"
+        " created_at) VALUES (%s, %s, %s, %s, %s, %s, clock_timestamp())",
         (alert_id, provider, model, prompt, response, tokens_used),
     )
 

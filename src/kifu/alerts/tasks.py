@@ -13,7 +13,7 @@ import logging
 import httpx
 from procrastinate import JobContext
 
-from kifu.alerts import flows
+from kifu.alerts import briefing, flows
 from kifu.alerts.outcomes import compute_due_outcomes
 from kifu.config import get_settings
 from kifu.market import MemoryCache, open_market
@@ -26,8 +26,8 @@ log = logging.getLogger("kifu.alerts.tasks")
 MONITOR = "alerts.monitor"
 OUTCOMES = "alerts.compute_outcomes"
 
-# The briefing step of the monitor (see flows.py): swap in an AI-backed ``flows.Briefer`` here.
-BRIEFER: flows.Briefer = flows.no_briefing
+# The briefing step of the monitor (see flows.py): the AI providers of ``kifu.ai``.
+BRIEFER: flows.Briefer = briefing.brief
 
 # Kept across ticks in this worker only as a cache: which USDT pairs futures does not list (so a
 # spot-only pair costs one ticker request per tick, not two). Candle answers live 5 s, less than

@@ -311,6 +311,41 @@ async def positions(
     return out
 
 
+@dataclass(frozen=True)
+class OpenPosition:
+    """One account's open FIFO position in one instrument (``size`` > 0 long, < 0 short)."""
+
+    venue: str
+    account_label: str | None
+    instrument: str
+    quote_asset: str
+    size: Decimal
+    avg_entry: Decimal | None
+
+
+async def open_positions_of_pair(
+    conn: AsyncConnection, user_id: uuid.UUID, chart_symbol: str
+) -> list[OpenPosition]:
+    """The user's open positions in the pair a chart names (``BASE||QUOTE``: ``BTCUSDT`` is
+    BTC/USDT on every venue and account, ``BTCKRW`` is Upbit's KRW-BTC): what is held now, from
+    the FIFO books, not a sum of every fill ever made. Index ``idx_positions_user_status``;
+    changes made by hand since the last write are caught up first (``tracker.fresh``)."""
+    await tracker.fresh(conn, user_id)
+    cur = await conn.execute(
+        "SELECT coalesce(v.code, '?'), a.label, i.symbol,"
+        " upper(coalesce(p.quote_asset, i.quote_asset)),"
+        " p.size, p.avg_entry"
+        " FROM positions p JOIN instruments i ON i.id = p.instrument_id"
+        " LEFT JOIN venues v ON v.id = p.venue_id"
+        " LEFT JOIN accounts a ON a.id = p.account_id"
+        " WHERE p.user_id = %s AND p.status = 'open' AND p.size <> 0"
+        "   AND upper(i.base_asset || i.quote_asset) = %s"
+        " ORDER BY v.code, a.label, i.symbol, p.id",
+        (user_id, chart_symbol.strip().upper()),
+    )
+    return [OpenPosition(*r) for r in await cur.fetchall()]
+
+
 async def instruments(
     conn: AsyncConnection,
     user_id: uuid.UUID,
