@@ -100,3 +100,15 @@ def test_create_rejects_bad_input(kifu, db: str, args, stdin, message) -> None:
     assert r.exit_code == 1
     assert message in r.output
     assert _row(db, "SELECT count(*) FROM users") == (0,)
+
+
+def test_user_admin_grants_and_revokes(kifu, db: str, user) -> None:
+    assert _row(db, "SELECT is_admin FROM users") == (False,)
+    r = kifu("admin", user.email.upper())
+    assert r.exit_code == 0 and "granted" in r.output, r.output
+    assert _row(db, "SELECT is_admin FROM users") == (True,)
+    r = kifu("admin", str(user.id), "--off")
+    assert r.exit_code == 0 and "revoked" in r.output, r.output
+    assert _row(db, "SELECT is_admin FROM users") == (False,)
+    r = kifu("admin", "nobody@example.com")
+    assert r.exit_code == 1 and "no user" in r.output

@@ -23,7 +23,7 @@ from kifu.kit.errors import DomainError
 from kifu.kit.timeutil import parse_instant, rfc3339
 
 app = typer.Typer(
-    no_args_is_help=True, help="User accounts: create, list, allowlist, tier, sessions."
+    no_args_is_help=True, help="User accounts: create, list, allowlist, admin, tier, sessions."
 )
 err = Console(stderr=True)
 out = Console()
@@ -127,6 +127,22 @@ def allowlist(
 
     email = _run(work)
     out.print(f"{email}: {'removed from' if off else 'added to'} the AI allowlist")
+
+
+@app.command("admin")
+def admin(
+    user: str = typer.Argument(..., help="User id or email."),
+    off: bool = typer.Option(False, "--off", help="Revoke the admin role instead."),
+) -> None:
+    """Grant the admin role (admin routes, e.g. the simulation report); --off revokes it."""
+
+    async def work(conn: psycopg.AsyncConnection) -> str:
+        found = await service.find_user(conn, user)
+        await service.set_admin(conn, found.id, not off)
+        return found.email
+
+    email = _run(work)
+    out.print(f"{email}: admin role {'revoked' if off else 'granted'}")
 
 
 @app.command("tier")

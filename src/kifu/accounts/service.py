@@ -21,7 +21,7 @@ from kifu.accounts.rules import (
     remaining_after_tier_change,
 )
 from kifu.kit.auth import issue_access_token
-from kifu.kit.errors import Conflict, NotFound, Unauthorized
+from kifu.kit.errors import Conflict, Forbidden, NotFound, Unauthorized
 from kifu.kit.timeutil import utc_now
 
 
@@ -261,6 +261,53 @@ async def change_tier(
 async def set_allowlisted(conn: AsyncConnection, user_id: uuid.UUID, allowlisted: bool) -> None:
     if not await store.set_allowlisted(conn, user_id, allowlisted):
         raise NotFound("USER_NOT_FOUND", "user not found")
+
+
+async def set_admin(conn: AsyncConnection, user_id: uuid.UUID, is_admin: bool) -> None:
+    if not await store.set_admin(conn, user_id, is_admin):
+        raise NotFound("USER_NOT_FOUND", "user not found")
+
+
+async def require_admin(conn: AsyncConnection, user_id: uuid.UUID) -> None:
+    """403 ``FORBIDDEN`` unless the user holds the admin role (read from the database on every
+    call, so a revoked role takes effect at once, not when the token expires)."""
+    if not await store.is_admin(conn, user_id):
+        raise Forbidden("FORBIDDEN", "admin access required")
+
+
+# -- sandbox users (kifu demo, the admin simulation report) ---------------------------------------
+
+
+async def create_sandbox_user(
+    conn: AsyncConnection, email: str, password: str, name: str
+) -> uuid.UUID:
+    """A user marked ``is_sandbox``: its journal is simulated and a demo run may reset it."""
+    async with conn.transaction():
+        user_id = await register(conn, email, password, name)
+        await store.mark_sandbox(conn, user_id)
+    return user_id
+
+
+async def reset_sandbox_user(conn: AsyncConnection, email: str) -> bool:
+    """Delete the sandbox user with this email (everything it owns cascades); False when there
+    is none. 409 ``NOT_A_SANDBOX`` for a real user or an admin: a demo never deletes those."""
+    found = await store.users_by_email(conn, normalize_email(email))
+    if not found:
+        return False
+    for user in found:
+        flags = await store.sandbox_flags(conn, user.id)
+        if flags is None:
+            continue
+        sandbox, admin = flags
+        if not sandbox or admin:
+            raise Conflict(
+                "NOT_A_SANDBOX",
+                f"{user.email} is a real account, not a demo sandbox; choose another email",
+            )
+    async with conn.transaction():
+        for user in found:
+            await store.delete_user(conn, user.id)
+    return True
 
 
 async def find_user(conn: AsyncConnection, ref: str) -> store.UserRow:

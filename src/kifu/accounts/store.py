@@ -100,6 +100,36 @@ async def set_allowlisted(conn: AsyncConnection, user_id: uuid.UUID, allowlisted
     return cur.rowcount == 1
 
 
+async def set_admin(conn: AsyncConnection, user_id: uuid.UUID, is_admin: bool) -> bool:
+    cur = await conn.execute(
+        "UPDATE users SET is_admin = %s, updated_at = now() WHERE id = %s", (is_admin, user_id)
+    )
+    return cur.rowcount == 1
+
+
+async def is_admin(conn: AsyncConnection, user_id: uuid.UUID) -> bool:
+    cur = await conn.execute("SELECT is_admin FROM users WHERE id = %s", (user_id,))
+    row = await cur.fetchone()
+    return bool(row and row[0])
+
+
+async def mark_sandbox(conn: AsyncConnection, user_id: uuid.UUID) -> None:
+    await conn.execute("UPDATE users SET is_sandbox = true WHERE id = %s", (user_id,))
+
+
+async def sandbox_flags(conn: AsyncConnection, user_id: uuid.UUID) -> tuple[bool, bool] | None:
+    """(is_sandbox, is_admin) of a user, or None when there is no such user."""
+    cur = await conn.execute("SELECT is_sandbox, is_admin FROM users WHERE id = %s", (user_id,))
+    row = await cur.fetchone()
+    return (bool(row[0]), bool(row[1])) if row else None
+
+
+async def delete_user(conn: AsyncConnection, user_id: uuid.UUID) -> bool:
+    """Delete a user; every table that hangs off users cascades."""
+    cur = await conn.execute("DELETE FROM users WHERE id = %s", (user_id,))
+    return cur.rowcount == 1
+
+
 @dataclass
 class UserListRow:
     id: uuid.UUID
