@@ -81,3 +81,11 @@ def test_format_venue_mismatch_is_refused(upload, sql):
     r = upload((FILES / "upbit.csv").read_bytes(), venue="binance")
     assert r.status_code == 400 and r.json()["code"] == "VENUE_MISMATCH"
     assert sql("SELECT count(*) FROM trade_events")[0][0] == 0
+
+
+def test_binance_futures_realized_profit_reaches_the_trades_screen(client, user, upload, sql):
+    assert upload((FILES / "binance_futures.csv").read_bytes()).status_code == 200
+    pnl = sorted(str(r[0]) for r in sql("SELECT realized_pnl FROM trades"))
+    assert pnl == ["0", "0", "0", "14.9985", "20.1"]
+    r = client.get("/api/v1/trades/summary", headers=user.headers)
+    assert D(r.json()["totals"]["realized_pnl_total"]) == D("35.0985")

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any, BinaryIO
 
 from psycopg import AsyncConnection
@@ -137,6 +138,19 @@ async def import_unified(
     return report
 
 
+def _trade_fields(metadata: str | None) -> writer.TradeFields | None:
+    """The exchange's own realized PnL of a fill (Binance futures exports carry it), for the
+    fill's ``trades`` row, as the exchange sync and the legacy importer already record it, so
+    the Trades screen's summary shows it."""
+    if not metadata or '"realized_profit"' not in metadata:
+        return None
+    try:
+        pnl = Decimal(json.loads(metadata)["realized_profit"])
+    except (ValueError, KeyError, TypeError, InvalidOperation):
+        return None
+    return writer.TradeFields(realized_pnl=pnl) if pnl.is_finite() else None
+
+
 async def _unified(
     conn: AsyncConnection,
     user_id: uuid.UUID,
@@ -201,7 +215,7 @@ async def _unified(
                 continue
             counts["assumed"] += pr.zone_assumed
             counts["fee_assumed"] += bool(pr.fee and not pr.fee_asset)
-            yield line, nf, None
+            yield line, nf, _trade_fields(pr.metadata)
             if counts["rows"] % YIELD_EVERY == 0:
                 await asyncio.sleep(0)  # let other requests on this worker run
 
