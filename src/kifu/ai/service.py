@@ -534,3 +534,40 @@ async def one_shot(
     }
     await store.cache_answer(conn, key, user_id, result, utc_now() + ONE_SHOT_TTL)
     return {**result, "cached": False}
+
+
+# -- simulated opinions (the sandbox user of ``kifu demo`` only) --------------------------------
+
+SIMULATED = "simulated"  # provider and model name of every simulated opinion
+
+
+async def record_simulated_opinion(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    bubble_id: uuid.UUID,
+    text: str,
+    *,
+    asked_at: datetime,
+) -> dict[str, Any]:
+    """Store an opinion no provider gave, for a sandbox user's bubble: provider and model are
+    ``simulated``, the text is marked, and it is dated when the simulated trader asked, so the
+    real accuracy job scores it like any other. No call, no credit."""
+    bubble = await journal.bubble_of(conn, user_id, bubble_id)
+    if bubble is None:
+        raise NotFound("BUBBLE_NOT_FOUND", "bubble not found")
+    verdict = rules.parse_verdict(text)
+    return await store.insert_opinion(
+        conn,
+        bubble_id,
+        store.NewOpinion(
+            provider=SIMULATED,
+            model=SIMULATED,
+            prompt="[simulated] no prompt was sent: kifu demo writes this opinion offline",
+            response=text,
+            tokens_used=0,
+            verdict_direction=verdict.direction if verdict else None,
+            verdict_probability=verdict.probability if verdict else None,
+            momentum_direction=None,
+            created_at=asked_at,
+        ),
+    )

@@ -142,6 +142,7 @@ class NewOpinion:
     verdict_direction: str | None
     verdict_probability: Decimal | None
     momentum_direction: str | None
+    created_at: datetime | None = None  # None: now (only simulated opinions are back-dated)
 
 
 async def insert_opinion(
@@ -150,8 +151,10 @@ async def insert_opinion(
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "INSERT INTO ai_opinions (bubble_id, provider, model, prompt_template, response,"
-            " tokens_used, verdict_direction, verdict_probability, momentum_direction)"
-            f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {OPINION_COLUMNS}",
+            " tokens_used, verdict_direction, verdict_probability, momentum_direction,"
+            " created_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, COALESCE(%s, NOW()))"
+            f" RETURNING {OPINION_COLUMNS}",
             (
                 bubble_id,
                 o.provider,
@@ -162,6 +165,7 @@ async def insert_opinion(
                 o.verdict_direction,
                 o.verdict_probability,
                 o.momentum_direction,
+                o.created_at,
             ),
         )
         row = await cur.fetchone()

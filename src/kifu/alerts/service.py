@@ -56,7 +56,10 @@ async def create_rule(
     config: dict[str, Any],
     cooldown_minutes: int | None,
     enabled: bool | None,
+    ask_market: bool = True,
 ) -> store.RuleRow:
+    """Validate and save a rule. ``ask_market=False`` (the offline demo) checks the symbol's
+    form only, so no market call is made and no venue cooldown can be set."""
     try:
         canonical = rules.validate_config(rule_type, config)
         cooldown = rules.validate_cooldown(
@@ -66,7 +69,14 @@ async def create_rule(
         raise _bad(exc) from exc
     if not name.strip():
         raise BadRequest("INVALID_REQUEST", "name: must not be empty")
-    checked = await check_symbol(conn, settings, memory, symbol)
+    if ask_market:
+        checked = await check_symbol(conn, settings, memory, symbol)
+    else:
+        checked = symbol.strip().upper()
+        try:
+            resolve(checked)
+        except Unsupported as exc:
+            raise BadRequest("INVALID_SYMBOL", f"symbol: {exc}") from exc
     return await store.insert_rule(
         conn,
         user_id,

@@ -128,3 +128,56 @@ async def compute_due_outcomes(
     return await engine.compute_due(
         _Outcomes(), conn, market, now, batch=batch, max_rounds=max_rounds
     )
+
+
+# -- simulated outcomes (the sandbox user of ``kifu demo`` only) -------------------------------
+
+SIMULATED_NOTE = "simulated journal (kifu demo): no market outcome"
+
+
+@dataclass(frozen=True)
+class SimulatedOutcome:
+    bubble_id: uuid.UUID
+    period: str
+    outcome_price: Decimal
+    pnl_percent: Decimal
+
+
+async def record_simulated(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    outcomes: list[SimulatedOutcome],
+    *,
+    bubble_ids: list[uuid.UUID],
+) -> int:
+    """Store simulated outcomes for bubbles of ``user_id`` (only a sandbox user: anyone else is
+    refused), and mark every other period of ``bubble_ids`` ``skipped`` so the outcome job never
+    prices a simulated bubble with real candles. No candle is written anywhere. Returns the
+    outcomes stored."""
+    cur = await conn.execute("SELECT is_sandbox FROM users WHERE id = %s", (user_id,))
+    row = await cur.fetchone()
+    if not row or not row[0]:
+        raise ValueError("simulated outcomes are written for sandbox users only")
+    written = 0
+    async with conn.transaction(), conn.cursor() as cur:
+        for o in outcomes:
+            await cur.execute(
+                "INSERT INTO outcomes (bubble_id, period, reference_price, outcome_price,"
+                " pnl_percent) SELECT b.id, %s, b.price, %s, %s FROM bubbles b"
+                " WHERE b.id = %s AND b.user_id = %s"
+                " ON CONFLICT (bubble_id, period) DO NOTHING",
+                (o.period, o.outcome_price, o.pnl_percent, o.bubble_id, user_id),
+            )
+            written += cur.rowcount
+        await cur.execute(
+            "INSERT INTO outcome_attempts (bubble_id, period, status, attempts, next_attempt_at,"
+            " last_error)"
+            " SELECT b.id, p.period, 'skipped', 0, NOW(), %s FROM bubbles b"
+            " CROSS JOIN (VALUES ('1h'), ('4h'), ('1d')) AS p(period)"
+            " WHERE b.id = ANY(%s) AND b.user_id = %s AND NOT EXISTS (SELECT 1 FROM outcomes o"
+            "   WHERE o.bubble_id = b.id AND o.period = p.period)"
+            " ON CONFLICT (bubble_id, period) DO UPDATE SET status = 'skipped',"
+            " last_error = EXCLUDED.last_error, updated_at = NOW()",
+            (SIMULATED_NOTE, bubble_ids, user_id),
+        )
+    return written
