@@ -14,6 +14,7 @@ from kifu.ai import routes as ai_routes
 from kifu.alerts import routes as alerts_routes
 from kifu.config import Settings
 from kifu.db.pool import make_pool
+from kifu.demo import routes as demo_routes
 from kifu.exchanges import routes as exchanges_routes
 from kifu.ingest import routes as ingest_routes
 from kifu.journal import routes as journal_routes
@@ -43,6 +44,7 @@ def _routers() -> list[APIRouter]:
         ai_routes.router,
         alerts_routes.router,
         notify_routes.router,
+        demo_routes.router,
     ]
 
 

@@ -1,4 +1,4 @@
-"""The ``kifu`` command: ``serve``, ``db upgrade|status``."""
+"""The ``kifu`` command: ``serve``, ``db upgrade|status``, ``demo`` and the capabilities' own."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from kifu.accounts import cli as accounts_cli
 from kifu.config import get_settings
 from kifu.db import runner
 from kifu.db.embedded import EmbeddedError
+from kifu.demo import cli as demo_cli
 from kifu.exchanges import cli as exchanges_cli
 from kifu.ingest import cli as ingest_cli
 from kifu.packs import cli as packs_cli
@@ -29,6 +30,7 @@ app.add_typer(packs_cli.app, name="pack")
 app.add_typer(exchanges_cli.app, name="keys")
 app.command("worker")(worker_cli.worker)
 app.command("import")(ingest_cli.import_file)
+app.command("demo")(demo_cli.demo)
 
 console = Console(stderr=True)
 out = Console()

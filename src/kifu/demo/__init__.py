@@ -1,0 +1,1 @@
+"""The demo journal: ``kifu demo`` and the admin simulation report (one simulation)."""
