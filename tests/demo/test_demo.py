@@ -249,6 +249,8 @@ def test_kifu_demo_then_every_screen_has_data_that_agrees(kifu, client, db: str)
     assert streak["current_streak"] == _expected_streak(days)[0] >= 7
     assert streak["last_review_date"] == end.isoformat()
     assert get("/alert-rules")["rules"][0]["symbol"] == "BTCUSDT"
+    watched = {s["symbol"] for s in get("/users/me/symbols")["symbols"]}
+    assert watched >= {i["symbol"] for i in bubbles["items"]}
     packs = get("/packs")
     assert len(packs["packs"] if "packs" in packs else packs["items"]) == 1
     assert get("/manual-positions?status=open")["positions"][0]["symbol"] == "BTCUSDT"

@@ -371,6 +371,11 @@ async def run(
             warnings.append(f"{venue}: {report['issue_count']} row(s) not imported")
         tick(f"importing {venue}", 1)
 
+    # the Chart screen's symbol list: what the trader traded (as an exchange sync would add them)
+    traded = sorted({f"{t.entry.base}{t.entry.quote}" for d in days for t in d.trips})
+    await accounts.watch_traded_symbols(conn, user_id, traded)
+    totals.user_symbols_updated = len(traded)
+
     results: list[dict[str, Any]] = []
     bubble_ids: list[uuid.UUID] = []
     simulated: list[journal_outcomes.SimulatedOutcome] = []
