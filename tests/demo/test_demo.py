@@ -305,3 +305,19 @@ def test_sim_report_route_is_for_admins_only(client, db: str, make_user) -> None
     assert "403" in json.dumps(
         client.get("/openapi.json").json()["paths"]["/api/v1/admin/sim-report/run"]
     )
+
+
+def test_a_range_ending_today_holds_no_trade_from_the_future() -> None:
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    req = simulation.SimRequest(days=60, seed=3, end_date=END, no_trade_rate=0.0)
+    days = simulation.plan(req, now)
+    closes = [t.exit.at for d in days for t in d.trips]
+    assert closes and max(closes) <= now
+    # the cut leaves the earlier days exactly as they were
+    assert [d.trips for d in days[:-1]] == [d.trips for d in simulation.plan(req)[:-1]]
+    # an exit never precedes its entry, and a day's trips never overlap (books flat between)
+    for d in days:
+        for a, b in zip(d.trips, d.trips[1:], strict=False):
+            assert a.entry.at < a.exit.at <= b.entry.at
