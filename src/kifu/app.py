@@ -20,7 +20,13 @@ from kifu.ingest import routes as ingest_routes
 from kifu.journal import routes as journal_routes
 from kifu.kit.auth import AuthGateMiddleware
 from kifu.kit.errors import install_error_handlers
-from kifu.kit.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from kifu.kit.middleware import (
+    BodyLimitMiddleware,
+    InputGuardMiddleware,
+    RequestIdMiddleware,
+    TrailingSlashMiddleware,
+    UnexpectedErrorMiddleware,
+)
 from kifu.kit.openapi import install as install_openapi
 from kifu.ledger import routes as ledger_routes
 from kifu.market import routes as market_routes
@@ -79,7 +85,10 @@ def create_app(settings: Settings, conninfo: str) -> FastAPI:
     install_openapi(app)
 
     # Added innermost first: request id wraps everything, then CORS (so 401s and 413s carry
-    # CORS headers), then the body limit, then the auth gate.
+    # CORS headers), then the body limit, then the auth gate, then the input guard (NUL
+    # characters, the small JSON body limit).
+    app.add_middleware(UnexpectedErrorMiddleware)
+    app.add_middleware(InputGuardMiddleware, json_limit=settings.max_json_bytes)
     app.add_middleware(AuthGateMiddleware, secret=settings.jwt_secret)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(
@@ -91,4 +100,5 @@ def create_app(settings: Settings, conninfo: str) -> FastAPI:
         allow_credentials=True,
     )
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(TrailingSlashMiddleware)
     return app

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
         validation_alias="CORS_ALLOWED_ORIGINS",
     )
     max_body_bytes: int = Field(default=200 * 1024 * 1024, validation_alias="KIFU_MAX_BODY_BYTES")
+    # JSON (every body but a multipart upload): small, so a huge note is refused before it is read.
+    max_json_bytes: int = Field(default=1024 * 1024, validation_alias="KIFU_MAX_JSON_BYTES")
     db_pool_size: int = Field(default=10, validation_alias="KIFU_DB_POOL_SIZE")
     ai_allowlist_required: bool = Field(
         default=True,

@@ -57,6 +57,27 @@ async def check_login_attempt(
         )
 
 
+def register_key(address: str) -> str:
+    return hashlib.sha256(f"register:{address}".encode()).hexdigest()
+
+
+async def check_register_attempt(
+    conn: AsyncConnection, address: str, limits: LoginLimits, now: datetime
+) -> None:
+    """Count a registration from ``address`` (its own counter, with the per-address login
+    limit); 429 ``RATE_LIMITED`` with ``Retry-After`` when over it."""
+    start = window_start(now, limits.window)
+    key = register_key(address)
+    counts = await store.count_attempts(conn, [key], start)
+    if counts.get(key, 0) > limits.per_address:
+        wait = retry_after_seconds(now, limits.window)
+        raise TooManyRequests(
+            "RATE_LIMITED",
+            f"too many registrations; try again in {wait} seconds",
+            headers={"Retry-After": str(wait)},
+        )
+
+
 async def clear_email(conn: AsyncConnection, email: str) -> None:
     await store.clear_attempts(conn, email_key(email))
 

@@ -78,12 +78,21 @@ def _symbols_out(symbols: list[WatchSymbol]) -> SymbolsResponse:
 @router.post(
     "/auth/register",
     response_model=RegisterResponse,
-    responses=errors((409, "EMAIL_EXISTS")),
+    responses=errors((409, "EMAIL_EXISTS"), (429, "RATE_LIMITED")),
     tags=["auth"],
 )
-async def register(body: RegisterRequest, conn: Conn) -> RegisterResponse:
-    """Create an account and its free subscription (20 AI credits a month)."""
-    user_id = await service.register(conn, body.email, body.password, body.name)
+async def register(body: RegisterRequest, request: Request, conn: Conn) -> RegisterResponse:
+    """Create an account and its free subscription (20 AI credits a month). Rate limited per
+    client address like login (429 ``RATE_LIMITED`` with Retry-After)."""
+    settings = _settings(request)
+    user_id = await service.register(
+        conn,
+        body.email,
+        body.password,
+        body.name,
+        address=request.client.host if request.client else "unknown",
+        limits=_limits(settings),
+    )
     return RegisterResponse(user_id=user_id)
 
 

@@ -32,10 +32,10 @@ def is_well_formed_email(email: str) -> bool:
     if len(email) > MAX_EMAIL_LENGTH or email.count("@") != 1:
         return False
     local, domain = email.split("@")
-    if not _LOCAL.match(local) or local.startswith(".") or local.endswith(".") or ".." in local:
+    if not _LOCAL.fullmatch(local) or local.startswith(".") or local.endswith(".") or ".." in local:
         return False
     labels = domain.split(".")
-    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+    if len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels):
         return False
     return labels[-1].isalpha() and len(labels[-1]) >= 2
 
@@ -114,7 +114,7 @@ def normalize_symbols(entries: list[tuple[str, str | None]]) -> list[WatchSymbol
     seen: dict[str, int] = {}
     for i, (raw_symbol, raw_tf) in enumerate(entries):
         symbol = raw_symbol.strip().upper()
-        if not SYMBOL_PATTERN.match(symbol):
+        if not SYMBOL_PATTERN.fullmatch(symbol):
             raise SymbolError(
                 "INVALID_SYMBOL",
                 f"symbols[{i}].symbol: {raw_symbol!r} must be 3-20 characters of A-Z, 0-9 or -",

@@ -43,10 +43,16 @@ async def register(
     tier: str = DEFAULT_TIER,
     allowlisted: bool = False,
     now: datetime | None = None,
+    address: str | None = None,
+    limits: ratelimit.LoginLimits | None = None,
 ) -> uuid.UUID:
     """Create the user and its subscription in one transaction; 409 ``EMAIL_EXISTS`` for an
-    email already taken in any letter case. ``email`` must already be validated."""
+    email already taken in any letter case. ``email`` must already be validated. With
+    ``address`` and ``limits`` (the API), registrations are rate limited per client address
+    like logins (429 ``RATE_LIMITED``)."""
     email = normalize_email(email)
+    if address is not None and limits is not None:
+        await ratelimit.check_register_attempt(conn, address, limits, now or utc_now())
     quota = quota_for(tier)
     password_hash = await passwords.hash_password_async(password)
     now = now or utc_now()
@@ -91,13 +97,16 @@ async def login(
     await ratelimit.check_login_attempt(conn, email, address, limits, now)
     user = None
     upgrade = False
-    for candidate in await store.users_by_email(conn, email):
+    candidates = await store.users_by_email(conn, email)
+    if not candidates:
+        # One verification's worth of work, as for a registered email with a wrong password
+        # (which verifies once, below): the timing does not tell the two apart.
+        await passwords.burn_verification_async(password)
+    for candidate in candidates:
         result = await passwords.verify_password_async(candidate.password_hash, password)
         if result.ok:
             user, upgrade = candidate, result.needs_rehash
             break
-    else:
-        await passwords.burn_verification_async(password)
     if user is None:
         raise Unauthorized(message="invalid credentials")
     new_hash = await passwords.hash_password_async(password) if upgrade else None

@@ -10,7 +10,6 @@ on exactly the same outcomes, so a trader sees whether a model beats doing nothi
 
 from __future__ import annotations
 
-import csv
 import io
 import uuid
 from collections import defaultdict
@@ -22,6 +21,7 @@ from psycopg import AsyncConnection
 
 from kifu.ai import rules, store
 from kifu.ai.service import own_bubble, verdict_json
+from kifu.kit.csvout import SafeWriter
 from kifu.kit.errors import BadRequest
 from kifu.kit.timeutil import utc_now
 
@@ -262,7 +262,7 @@ async def export_csv(
     baselines); accuracies with two decimals; providers in name order."""
     data = await report(conn, user_id, period, outcome_period)
     buf = io.StringIO()
-    out = csv.writer(buf, lineterminator="\r\n")
+    out = SafeWriter(buf, lineterminator="\r\n")
     out.writerow(CSV_HEADER)
     for name, s in data["by_provider"].items():
         d = s["by_direction"]

@@ -21,6 +21,7 @@ from kifu.ai.schemas import (
 )
 from kifu.config import Settings
 from kifu.kit.auth import CurrentUser
+from kifu.kit.csvout import attachment
 from kifu.kit.db import Conn
 from kifu.kit.openapi import csv_download
 from kifu.kit.timeutil import utc_now
@@ -113,5 +114,5 @@ async def export_accuracy(
     return Response(
         body,
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        headers=attachment(name),
     )

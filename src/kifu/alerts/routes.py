@@ -30,8 +30,8 @@ from kifu.alerts.schemas import (
 from kifu.config import Settings
 from kifu.kit.auth import CurrentUser
 from kifu.kit.db import Conn
-from kifu.kit.errors import BadRequest
 from kifu.kit.money import dec_str
+from kifu.kit.pagination import parse_offset, parse_positive_int
 from kifu.kit.timeutil import rfc3339
 from kifu.market import MemoryCache
 
@@ -185,16 +185,7 @@ async def toggle_rule(rule_id: uuid.UUID, conn: Conn, user_id: CurrentUser) -> T
 
 
 def _paging(limit: str | None, offset: str | None) -> tuple[int, int]:
-    lim, off = DEFAULT_LIMIT, 0
-    if limit:
-        if not limit.isdigit() or int(limit) == 0:
-            raise BadRequest("INVALID_REQUEST", "limit: must be a positive whole number")
-        lim = min(int(limit), MAX_LIMIT)
-    if offset:
-        if not offset.isdigit():
-            raise BadRequest("INVALID_REQUEST", "offset: must be a whole number")
-        off = int(offset)
-    return lim, off
+    return min(parse_positive_int(limit, "limit", DEFAULT_LIMIT), MAX_LIMIT), parse_offset(offset)
 
 
 @router.get("/alerts", response_model=AlertsResponse)

@@ -116,7 +116,9 @@ def validate_config(rule_type: Any, config: Any) -> dict[str, Any]:
     if rule_type == "ma_cross":
         _check_keys(config, ("ma_period", "ma_timeframe", "direction"))
         period = config.get("ma_period")
-        if isinstance(period, str) and period.strip().isdigit():
+        if isinstance(period, str) and period.strip().isascii() and period.strip().isdigit():
+            if len(period.strip()) > 9:
+                period = -1
             period = int(period.strip())
         if (
             isinstance(period, bool)

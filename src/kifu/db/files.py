@@ -56,7 +56,7 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[MigrationFile]:
     for path in directory.iterdir():
         if path.suffix != ".sql":
             continue
-        match = _NAME.match(path.name)
+        match = _NAME.fullmatch(path.name)
         if not match:
             raise MigrationFileError(
                 f"migration file name {path.name!r} does not match NNN_lower_snake_name.sql"
@@ -91,7 +91,7 @@ def discover_repeatables(directory: Path = REPEATABLE_DIR) -> list[RepeatableFil
     for path in directory.iterdir():
         if path.suffix != ".sql":
             continue
-        if not _REPEATABLE_NAME.match(path.name):
+        if not _REPEATABLE_NAME.fullmatch(path.name):
             raise MigrationFileError(
                 f"repeatable file name {path.name!r} does not match lower_snake_name.sql"
             )

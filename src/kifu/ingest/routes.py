@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -21,6 +20,7 @@ from kifu.ingest.schemas import (
     TradeImportForm,
 )
 from kifu.kit.auth import CurrentUser
+from kifu.kit.csvout import SafeWriter, attachment
 from kifu.kit.db import Conn
 from kifu.kit.errors import BadRequest
 from kifu.kit.openapi import errors, multipart_body
@@ -49,7 +49,7 @@ def _text(form: Any, name: str) -> str | None:
 
 def _issues_csv(report: dict[str, Any]) -> Response:
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = SafeWriter(buf, lineterminator="\n")
     w.writerow(["row", "reason"])
     for issue in report["issues"]:
         w.writerow([issue["row"], issue["reason"]])
@@ -60,7 +60,7 @@ def _issues_csv(report: dict[str, Any]) -> Response:
         buf.getvalue(),
         media_type="text/csv",
         headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
+            **attachment(name),
             "X-Import-Imported": str(report["imported"]),
             "X-Import-Skipped": str(report["skipped"]),
             "X-Import-Duplicates": str(report["duplicates"]),

@@ -25,7 +25,7 @@ from kifu.ingest.formats.base import (
     parse_side,
     parse_time,
 )
-from kifu.ingest.reader import CsvSource, ImportFailed
+from kifu.ingest.reader import BadRow, CsvSource, ImportFailed
 from kifu.journal import auto
 from kifu.kit import venues
 from kifu.kit.errors import BadRequest
@@ -43,7 +43,24 @@ log = logging.getLogger("kifu.ingest")
 
 MAX_ISSUES = 100
 RUN_TYPE = "trade_csv_import"
-YIELD_EVERY = 5000
+# Parsing is Python on the event loop: hand it back often enough that no other request waits
+# long. Checked by the clock (rows differ a lot in cost), every YIELD_CHECK rows.
+YIELD_AFTER_SECONDS = 0.01
+YIELD_CHECK = 64
+
+
+class _Yielder:
+    """``await tick()`` per row: gives the loop a turn once ``YIELD_AFTER_SECONDS`` passed."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.since = time.perf_counter()
+
+    async def tick(self) -> None:
+        self.n += 1
+        if self.n % YIELD_CHECK == 0 and time.perf_counter() - self.since > YIELD_AFTER_SECONDS:
+            await asyncio.sleep(0)
+            self.since = time.perf_counter()
 
 
 @dataclass
@@ -159,7 +176,8 @@ async def _unified(
     run_id: uuid.UUID,
     on_bytes: Callable[[int], None] | None,
 ) -> dict[str, Any]:
-    src = CsvSource(raw, on_bytes)
+    # Opening may read the whole file once (kifu.ingest.reader): not on the event loop.
+    src = await asyncio.to_thread(CsvSource, raw, on_bytes)
     header = [normalise_header(h) for h in src.header]
     fmt = detect(header)
     missing = fmt.missing(header)
@@ -186,9 +204,16 @@ async def _unified(
     clock = [time.perf_counter()]
     counts = {"rows": 0, "rejected": 0, "assumed": 0, "fee_assumed": 0}
 
+    yielder = _Yielder()
+
     async def fills() -> AsyncIterator[writer.Row]:
         for line, cells in src.rows():
+            await yielder.tick()  # let other requests on this worker run
             counts["rows"] += 1
+            if isinstance(cells, BadRow):
+                counts["rejected"] += 1
+                issues.add(line, cells.reason)
+                continue
             try:
                 pr = parse(cells)
                 nf = ledger.normalise_fill(
@@ -216,8 +241,6 @@ async def _unified(
             counts["assumed"] += pr.zone_assumed
             counts["fee_assumed"] += bool(pr.fee and not pr.fee_asset)
             yield line, nf, _trade_fields(pr.metadata)
-            if counts["rows"] % YIELD_EVERY == 0:
-                await asyncio.sleep(0)  # let other requests on this worker run
 
     async with (
         conn.transaction(),
@@ -327,7 +350,7 @@ async def import_legacy(conn: AsyncConnection, user_id: uuid.UUID, raw: BinaryIO
     """``POST /trades/import``: trades, their auto bubbles and trade events, deduped with the
     unified importer (same keys), so a fill imported both ways is stored once."""
     try:
-        src = CsvSource(raw)
+        src = await asyncio.to_thread(CsvSource, raw)
     except ImportFailed as exc:
         raise BadRequest(exc.code, exc.message) from exc
     header = [normalise_header(h) for h in src.header]
@@ -348,9 +371,16 @@ async def import_legacy(conn: AsyncConnection, user_id: uuid.UUID, raw: BinaryIO
     # kept per row until the trades are known.
     bubbles: dict[int, tuple[str, list[str], str]] = {}
 
+    yielder = _Yielder()
+
     async def fills() -> AsyncIterator[writer.Row]:
         for line, cells in src.rows():
+            await yielder.tick()
             counts["rows"] += 1
+            if isinstance(cells, BadRow):
+                counts["rejected"] += 1
+                issues.add(line, cells.reason)
+                continue
             try:
                 row = _legacy_row(cells, get)
             except RuleError as exc:
@@ -360,8 +390,6 @@ async def import_legacy(conn: AsyncConnection, user_id: uuid.UUID, raw: BinaryIO
             if row.bubble is not None:
                 bubbles[line] = row.bubble
             yield line, row.fill, row.trade
-            if counts["rows"] % YIELD_EVERY == 0:
-                await asyncio.sleep(0)
 
     try:
         async with (
@@ -417,7 +445,7 @@ def _legacy_row(cells: list[str], get: Callable[[list[str], str], str]) -> _Lega
     if exchange not in LEGACY_EXCHANGES:
         raise RuleError(f"invalid exchange: must be one of {', '.join(LEGACY_EXCHANGES)}")
     symbol = get(cells, "symbol").upper()
-    if not _LEGACY_SYMBOL.match(symbol):
+    if not _LEGACY_SYMBOL.fullmatch(symbol):
         raise RuleError("invalid symbol")
     side = parse_side(get(cells, "side"))
     if side is None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import uuid
 from collections.abc import AsyncIterator
@@ -14,6 +13,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from kifu.journal import rules
+from kifu.kit.csvout import SafeWriter
 from kifu.kit.errors import BadRequest
 from kifu.kit.timeutil import utc_now
 
@@ -44,7 +44,7 @@ def since_of(period: str | None, now: datetime) -> datetime | None:
 
 def _csv_line(values: list[Any]) -> str:
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="\r\n").writerow(values)
+    SafeWriter(buf, lineterminator="\r\n").writerow(values)
     return buf.getvalue()
 
 

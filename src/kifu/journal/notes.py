@@ -13,7 +13,7 @@ from kifu.journal import store
 from kifu.journal.schemas import NoteBody
 from kifu.journal.service import own_bubble, parse_id
 from kifu.kit.errors import BadRequest, NotFound
-from kifu.kit.pagination import parse_positive_int
+from kifu.kit.pagination import MAX_PAGE, parse_positive_int
 from kifu.kit.timeutil import rfc3339
 
 NOTE_NOT_FOUND = "NOTE_NOT_FOUND"
@@ -110,7 +110,7 @@ async def create(
 async def listing(
     conn: AsyncConnection, user_id: uuid.UUID, page_raw: str | None, limit_raw: str | None
 ) -> dict[str, Any]:
-    page = parse_positive_int(page_raw, "page", 1)
+    page = parse_positive_int(page_raw, "page", 1, at_most=MAX_PAGE)
     limit = min(parse_positive_int(limit_raw, "limit", DEFAULT_LIMIT), MAX_LIMIT)
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute("SELECT count(*) AS n FROM review_notes WHERE user_id = %s", (user_id,))

@@ -17,7 +17,7 @@ from psycopg.rows import dict_row
 from kifu.journal.schemas import ManualPositionBody
 from kifu.journal.service import parse_id, plain
 from kifu.kit.errors import BadRequest, NotFound
-from kifu.kit.money import parse_decimal
+from kifu.kit.money import EXACT, parse_decimal
 from kifu.kit.timeutil import parse_instant, rfc3339, utc_now
 
 ASSET_CLASSES = ("crypto", "stock")
@@ -57,7 +57,7 @@ def _number(raw: object, field: str) -> Decimal | None:
     whole, scale = NUMBERS[field]
     if abs(value) >= Decimal(10) ** whole:
         raise BadRequest("INVALID_REQUEST", f"{field}: must be below 10^{whole}")
-    if value != value.quantize(Decimal(1).scaleb(-scale)):
+    if value != value.quantize(Decimal(1).scaleb(-scale), context=EXACT):
         raise BadRequest("INVALID_REQUEST", f"{field}: at most {scale} decimal places")
     if value < 0:
         raise BadRequest("INVALID_REQUEST", f"{field}: must not be negative")

@@ -41,6 +41,7 @@ from kifu.journal.schemas import (
     Updated,
 )
 from kifu.kit.auth import CurrentUser
+from kifu.kit.csvout import attachment
 from kifu.kit.db import Conn
 from kifu.kit.fields import IdPath, choice, instant_text, positive_int
 from kifu.kit.openapi import csv_download, errors
@@ -292,7 +293,7 @@ async def delete_position(position_id: IdPath, user: CurrentUser, conn: Conn) ->
 
 
 def _attachment(name: str) -> dict[str, str]:
-    return {"Content-Disposition": f'attachment; filename="{name}"'}
+    return attachment(name)
 
 
 @router.get(

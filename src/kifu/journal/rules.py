@@ -35,7 +35,7 @@ class RuleError(DomainError):
 
 
 def normalize_symbol(raw: object, field: str = "symbol") -> str:
-    if not isinstance(raw, str) or not SYMBOL_RE.match(raw.strip().upper()):
+    if not isinstance(raw, str) or not SYMBOL_RE.fullmatch(raw.strip().upper()):
         raise RuleError("INVALID_SYMBOL", field, "must be 3-12 letters or digits (e.g. BTCUSDT)")
     return raw.strip().upper()
 
@@ -63,7 +63,7 @@ def normalize_tags(raw: Iterable[object] | None, field: str = "tags") -> list[st
             continue
         if len(tag) > MAX_TAG_LEN:
             raise RuleError("INVALID_TAGS", field, f"tag {tag!r} is longer than {MAX_TAG_LEN}")
-        if not TAG_RE.match(tag):
+        if not TAG_RE.fullmatch(tag):
             raise RuleError("INVALID_TAGS", field, f"tag {tag!r} may only use a-z, 0-9, _ and -")
         if tag not in tags:
             tags.append(tag)

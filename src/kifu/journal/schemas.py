@@ -5,7 +5,7 @@ positions). Field types carry the reference's error codes (``kit.fields``), so a
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
@@ -99,25 +99,36 @@ PositionTime = instant_text(blank_is_none=True, description="RFC 3339 with a zon
 
 # -- request bodies --------------------------------------------------------------------------------
 
+# Length caps of the free text (characters; 400 over them), documented as maxLength.
+MEMO_LEN = 5_000
+NOTE_CONTENT_LEN = 20_000
+LESSON_LEN = 5_000
+STRATEGY_LEN = 200
+Memo = Annotated[str, Field(max_length=MEMO_LEN)]
+
 
 class BubbleCreate(Body):
     symbol: BubbleSymbol
     timeframe: Timeframe
     candle_time: CandleTime
     price: Price
-    asset_class: str | None = Field(default=None, description="lower-cased, cut to 20")
-    venue_name: str | None = Field(default=None, description="lower-cased, cut to 50")
-    memo: str | None = None
+    asset_class: str | None = Field(
+        default=None, max_length=100, description="lower-cased, cut to 20"
+    )
+    venue_name: str | None = Field(
+        default=None, max_length=100, description="lower-cased, cut to 50"
+    )
+    memo: Memo | None = None
     tags: BubbleTags | None = None
 
 
 class BubbleUpdate(Body):
     """Absent fields stay unchanged."""
 
-    memo: str | None = None
+    memo: Memo | None = None
     tags: BubbleTags | None = None
-    asset_class: str | None = None
-    venue_name: str | None = None
+    asset_class: str | None = Field(default=None, max_length=100)
+    venue_name: str | None = Field(default=None, max_length=100)
 
 
 class TradeLink(Body):
@@ -134,9 +145,9 @@ class NoteBody(Body):
 
     bubble_id: id_text(blank_is_none=True) | None = None
     title: required_text(NOTE_TITLE_LEN)
-    content: required_text()
+    content: required_text(NOTE_CONTENT_LEN)
     tags: NoteTags | None = None
-    lesson_learned: str | None = None
+    lesson_learned: Annotated[str, Field(max_length=LESSON_LEN)] | None = None
     emotion: bounded_text(NOTE_EMOTION_LEN, description="lower-cased") | None = None
 
 
@@ -153,8 +164,8 @@ class ManualPositionBody(Body):
     stop_loss: PositionNumber | None = None
     take_profit: PositionNumber | None = None
     leverage: Leverage | None = None
-    strategy: bounded_text() | None = None
-    memo: bounded_text() | None = None
+    strategy: bounded_text(STRATEGY_LEN) | None = None
+    memo: bounded_text(MEMO_LEN) | None = None
     status: _position_choice(("open", "closed"), required=False) | None = None
     opened_at: PositionTime | None = None
     closed_at: PositionTime | None = None

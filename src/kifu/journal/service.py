@@ -15,7 +15,7 @@ from kifu.kit import locks
 from kifu.kit.errors import BadRequest, NotFound
 from kifu.kit.ids import parse_id
 from kifu.kit.money import parse_decimal
-from kifu.kit.pagination import Page
+from kifu.kit.pagination import Page, parse_positive_int
 from kifu.kit.timeutil import parse_instant, rfc3339
 from kifu.ledger import service as ledger
 
@@ -300,7 +300,7 @@ def auto_bubble_from_trade(row: dict[str, Any], default_timeframe: str) -> auto.
         price_text=plain(price),
         at=row["trade_time"],
         timeframe=timeframe,
-        tags=[tag] if tag and rules.TAG_RE.match(tag) and len(tag) <= rules.MAX_TAG_LEN else [],
+        tags=[tag] if tag and rules.TAG_RE.fullmatch(tag) and len(tag) <= rules.MAX_TAG_LEN else [],
         venue_name=(row["exchange"] or "").strip().lower() or None,
     )
 
@@ -308,9 +308,7 @@ def auto_bubble_from_trade(row: dict[str, Any], default_timeframe: str) -> auto.
 def parse_batch(raw: str | None) -> int:
     if raw is None or raw == "":
         return CONVERT_DEFAULT_BATCH
-    if not raw.isdigit() or int(raw) == 0:
-        raise BadRequest("INVALID_REQUEST", "limit: must be a positive whole number")
-    return min(int(raw), CONVERT_MAX_BATCH)
+    return min(parse_positive_int(raw, "limit", CONVERT_DEFAULT_BATCH), CONVERT_MAX_BATCH)
 
 
 async def convert_bubbles(

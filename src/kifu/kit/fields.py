@@ -34,6 +34,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from kifu.kit.numbers import EXACT, size_problem
+
 INVALID_REQUEST = "INVALID_REQUEST"
 _CODE = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*")
 
@@ -202,7 +204,17 @@ def parse_rfc3339(text: str) -> datetime:
         raise Refused(f"{text!r} is not an RFC 3339 time") from None
     if parsed.tzinfo is None:
         raise Refused(f"{text!r} has no time zone")
-    return parsed.astimezone(UTC)
+    return _utc(parsed, text)
+
+
+def _utc(at: datetime, text: str, step: timedelta | None = None) -> datetime:
+    """``at`` in UTC (plus ``step``); ``Refused`` at the ends of the calendar, where year 1 in a
+    western zone or 9999 in an eastern one has no UTC instant."""
+    try:
+        utc = at.astimezone(UTC)
+        return utc + step if step else utc
+    except OverflowError:
+        raise Refused(f"{text[:40]!r} is out of range") from None
 
 
 def query_time(*, end: bool = False, description: str | None = None) -> Any:
@@ -221,15 +233,14 @@ def query_time(*, end: bool = False, description: str | None = None) -> Any:
                 day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
             except ValueError:
                 raise Refused(f"{raw!r} is not a date") from None
-            return day + timedelta(days=1) if end else day
+            return _utc(day, raw, timedelta(days=1)) if end else day
         try:
             at = datetime.fromisoformat(text.replace("z", "Z"))
         except ValueError:
             raise Refused(f"{raw!r} is not an RFC 3339 time") from None
         if at.tzinfo is None:
             raise Refused(f"{raw!r} has no time zone")
-        at = at.astimezone(UTC)
-        return at + timedelta(microseconds=1) if end else at
+        return _utc(at, raw, timedelta(microseconds=1) if end else None)
 
     schema = {"format": None, "examples": ["2026-01-02T03:04:05Z", "2026-01-02"]}
     return coded(
@@ -266,17 +277,21 @@ def decimal_text(
             raw = str(raw)
         if not isinstance(raw, str):
             raise Refused("must be a decimal number")
+        if problem := size_problem(raw.strip()):
+            raise Refused(problem)
         try:
             value = Decimal(raw.strip())
         except InvalidOperation:
-            raise Refused(f"{raw!r} is not a number") from None
+            raise Refused(f"{raw[:40]!r} is not a number") from None
         if not value.is_finite():
             raise Refused("must be finite")
+        if problem := size_problem(value=value):
+            raise Refused(problem)
         if positive and value <= 0:
             raise Refused("must be greater than 0")
         if whole_digits is not None and abs(value) >= Decimal(10) ** whole_digits:
             raise Refused(f"must be below 10^{whole_digits}")
-        if scale is not None and value != value.quantize(Decimal(1).scaleb(-scale)):
+        if scale is not None and value != value.quantize(Decimal(1).scaleb(-scale), context=EXACT):
             raise Refused(f"at most {scale} decimal places")
         if non_negative and value < 0:
             raise Refused("must not be negative")
@@ -397,7 +412,13 @@ def positive_int(
 
     def check(raw: Any) -> int:
         text = str(raw) if isinstance(raw, int) and not isinstance(raw, bool) else raw
-        if not isinstance(text, str) or not text.isdigit() or int(text) == 0:
+        # ASCII digits only ("²" passes str.isdigit), and few enough for int() to be cheap.
+        if (
+            not isinstance(text, str)
+            or not (text.isascii() and text.isdigit())
+            or len(text) > 9
+            or int(text) == 0
+        ):
             raise Refused("must be a positive whole number")
         return min(int(text), at_most) if at_most is not None else int(text)
 
@@ -432,10 +453,16 @@ class _CodedAbsence(BaseModel):
         return data
 
 
-class Body(_CodedAbsence):
-    """A JSON request body: unknown fields are refused (400 naming them)."""
+MAX_TEXT = 20_000
+"""The longest string any request body field takes, whatever its own cap (a safety net for
+fields declared without one)."""
 
-    model_config = ConfigDict(extra="forbid")
+
+class Body(_CodedAbsence):
+    """A JSON request body: unknown fields are refused (400 naming them); no string is longer
+    than ``MAX_TEXT``."""
+
+    model_config = ConfigDict(extra="forbid", str_max_length=MAX_TEXT)
 
 
 class QueryModel(_CodedAbsence):

@@ -17,7 +17,7 @@ _NAMESPACE = re.compile(r"^[a-z][a-z0-9_.]*$")
 
 def key_sql(namespace: str, value_sql: str = "%s") -> str:
     """The SQL expression of a lock key; ``value_sql`` is a text placeholder or column."""
-    if not _NAMESPACE.match(namespace):
+    if not _NAMESPACE.fullmatch(namespace):
         raise ValueError(f"bad lock namespace {namespace!r}")
     return f"hashtextextended('{namespace}:' || {value_sql}, 0)"
 

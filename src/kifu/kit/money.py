@@ -2,43 +2,36 @@
 
 from __future__ import annotations
 
-from decimal import (
-    MAX_EMAX,
-    MAX_PREC,
-    MIN_EMIN,
-    Context,
-    Decimal,
-    DivisionByZero,
-    InvalidOperation,
-    Overflow,
-)
+from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
 from kifu.kit.errors import InvalidInput
+from kifu.kit.numbers import EXACT, size_problem
 
-# Arithmetic that never rounds: as many digits as the operands need (the default context keeps 28
-# significant digits, fewer than a NUMERIC(30, 10) column holds). Use EXACT.add, .subtract,
-# .minus; comparisons and max()/min() never round.
-EXACT = Context(
-    prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[InvalidOperation, DivisionByZero, Overflow]
-)
+__all__ = ["EXACT", "dec_str", "parse_decimal", "pnl_percent", "size_problem"]
 
 
 def parse_decimal(value: object, field: str) -> Decimal:
-    """A finite ``Decimal`` from a string or int (floats are refused: they are not exact)."""
+    """A finite ``Decimal`` from a string or int (floats are refused: they are not exact),
+    within the size bounds of ``kit.numbers``."""
     if isinstance(value, bool | float):
         raise InvalidInput("send numbers as decimal strings", field=field)
     if isinstance(value, int):
-        return Decimal(value)
+        value = str(value)  # bounded like text (2^63 and beyond as well)
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput("must be a decimal number", field=field)
+    text = value.strip()
+    if problem := size_problem(text):
+        raise InvalidInput(problem, field=field)
     try:
-        d = Decimal(value.strip())
+        d = Decimal(text)
     except InvalidOperation as exc:
         raise InvalidInput(f"{value!r} is not a number", field=field) from exc
     if not d.is_finite():
         raise InvalidInput("must be finite", field=field)
-    return d
+    if problem := size_problem(value=d):
+        raise InvalidInput(problem, field=field)
+    return d + 0 if d == 0 else d  # 0E+1000000000 → 0
 
 
 def dec_str(value: Decimal | int | None) -> str | None:

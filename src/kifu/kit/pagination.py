@@ -1,7 +1,9 @@
 """Page/limit pagination (the reference's style P1) and keyset cursors.
 
-``page`` ≥ 1 (default 1); ``limit`` default 50, values over 200 clamped to 200; a non-number or 0
-is 400 ``INVALID_REQUEST`` naming the parameter. Every list endpoint is bounded by ``MAX_LIMIT``.
+``page`` ≥ 1 (default 1), at most ``MAX_PAGE``; ``limit`` default 50, values over 200 clamped to
+200; anything but ASCII digits (``²``, ``-1``, ``1e3``), 0, more than ``MAX_DIGITS`` digits or a
+page past ``MAX_PAGE`` is 400 ``INVALID_REQUEST`` naming the parameter. Every list endpoint is
+bounded by ``MAX_LIMIT``; offsets by ``MAX_OFFSET``.
 """
 
 from __future__ import annotations
@@ -16,14 +18,41 @@ from kifu.kit.errors import InvalidInput
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+MAX_PAGE = 1_000_000
+MAX_OFFSET = 100_000_000
+MAX_DIGITS = 9  # a limit of 10^9 is clamped; longer digit strings are refused before int()
 
 
-def parse_positive_int(raw: str | None, name: str, default: int) -> int:
+def _digits(raw: str, name: str, what: str) -> int:
+    # str.isdigit() accepts "²" and other Unicode digits that int() refuses; only ASCII counts.
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > MAX_DIGITS:
+        raise InvalidInput(what, field=name)
+    return int(text)
+
+
+def parse_positive_int(
+    raw: str | None, name: str, default: int, *, at_most: int | None = None
+) -> int:
+    """A positive whole number of ASCII digits; ``at_most`` refuses larger values (400)."""
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or int(raw) == 0:
-        raise InvalidInput("must be a positive whole number", field=name)
-    return int(raw)
+    what = "must be a positive whole number" + (f" up to {at_most}" if at_most else "")
+    value = _digits(raw, name, what)
+    if value == 0 or (at_most is not None and value > at_most):
+        raise InvalidInput(what, field=name)
+    return value
+
+
+def parse_offset(raw: str | None, name: str = "offset") -> int:
+    """A whole number ≥ 0 of ASCII digits, at most ``MAX_OFFSET`` (400 otherwise)."""
+    if raw is None or raw == "":
+        return 0
+    what = f"must be a whole number up to {MAX_OFFSET}"
+    value = _digits(raw, name, what)
+    if value > MAX_OFFSET:
+        raise InvalidInput(what, field=name)
+    return value
 
 
 @dataclass(frozen=True)
@@ -40,11 +69,11 @@ class Page:
 
 
 def page_params(
-    page: Annotated[str | None, Query(description="Page number, from 1")] = None,
+    page: Annotated[str | None, Query(description=f"Page number, from 1 to {MAX_PAGE}")] = None,
     limit: Annotated[str | None, Query(description="Items per page, at most 200")] = None,
 ) -> Page:
     return Page(
-        page=parse_positive_int(page, "page", 1),
+        page=parse_positive_int(page, "page", 1, at_most=MAX_PAGE),
         limit=min(parse_positive_int(limit, "limit", DEFAULT_LIMIT), MAX_LIMIT),
     )
 

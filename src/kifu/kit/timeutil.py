@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kifu.kit.errors import InvalidInput
 
@@ -15,6 +17,23 @@ def candle_open(at: datetime, seconds: int) -> datetime:
     candles open at 0, 4, …, 20h; 1d at midnight UTC)."""
     ts = int(at.timestamp())
     return datetime.fromtimestamp(ts - ts % seconds, UTC)
+
+
+# An IANA zone name: path segments of letters, digits, ``_``, ``-`` and ``+`` (``Etc/GMT+9``).
+# Checked before ZoneInfo sees the text: it would otherwise try any string as a file name
+# (a 10k-character name is an OSError, a NUL a ValueError, ``..`` a path outside the database).
+_ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+\-]*(?:/[A-Za-z0-9][A-Za-z0-9_+\-]*){0,3}")
+MAX_ZONE_NAME = 64
+
+
+def find_zone(name: str) -> ZoneInfo | None:
+    """The IANA zone called ``name``, or None for any text that is not one, whatever it holds."""
+    if not isinstance(name, str) or len(name) > MAX_ZONE_NAME or not _ZONE_NAME.fullmatch(name):
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
 
 
 def utc_now() -> datetime:
@@ -30,7 +49,10 @@ def parse_instant(value: str, field: str) -> datetime:
         raise InvalidInput(f"{value!r} is not an RFC 3339 time", field=field) from exc
     if parsed.tzinfo is None:
         raise InvalidInput(f"{value!r} has no time zone", field=field)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as exc:
+        raise InvalidInput(f"{value[:40]!r} is out of range", field=field) from exc
 
 
 def rfc3339(value: datetime | None) -> str | None:

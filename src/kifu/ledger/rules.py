@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from kifu.kit import venues
-from kifu.kit.money import dec_str
+from kifu.kit.money import dec_str, size_problem
 
 KEY_VERSION = "kifu.fill.v1"
 
@@ -126,7 +126,7 @@ def split_symbol(
                     break
             if not q:
                 q = "KRW" if asset_class == "stock" or venue in venues.KRW_QUOTED else "USDT"
-    if not _ASSET_RE.match(b) or not _ASSET_RE.match(q) or b == q:
+    if not _ASSET_RE.fullmatch(b) or not _ASSET_RE.fullmatch(q) or b == q:
         raise RuleError("invalid symbol format")
     return b, q
 
@@ -142,13 +142,18 @@ def parse_number(text: str | None) -> Decimal | None:
     t = text.strip().replace(",", "")
     if not t or t == "-":
         return None
+    # Bounded before Decimal() and long before dec_str expands it (1e1000000000).
+    if problem := size_problem(t):
+        raise RuleError(problem)
     try:
         d = Decimal(t)
     except InvalidOperation as exc:
-        raise RuleError(f"not a number: {text.strip()!r}") from exc
+        raise RuleError(f"not a number: {text.strip()[:40]!r}") from exc
     if not d.is_finite():
-        raise RuleError(f"not a number: {text.strip()!r}")
-    return d
+        raise RuleError(f"not a number: {text.strip()[:40]!r}")
+    if problem := size_problem(value=d):
+        raise RuleError(problem)
+    return d + 0 if d == 0 else d
 
 
 _AMOUNT_RE = re.compile(
@@ -166,13 +171,8 @@ def split_amount(text: str | None) -> tuple[Decimal | None, str | None]:
     if not t or t == "-":
         return None, None
     if t[-1].isdigit() and "," not in t:  # fast path: a bare number
-        try:
-            d = Decimal(t)
-        except InvalidOperation:
-            d = None
-        if d is not None and d.is_finite():
-            return d, None
-    m = _AMOUNT_RE.match(t)
+        return parse_number(t), None
+    m = _AMOUNT_RE.fullmatch(t)
     if not m:
         return parse_number(t), None
     number, asset = m.groups()

@@ -60,7 +60,7 @@ class Unsupported(ValueError):
 
 
 def _upbit_market(symbol: str, *, explicit: bool) -> str | None:
-    if UPBIT_MARKET.match(symbol):
+    if UPBIT_MARKET.fullmatch(symbol):
         return symbol
     if "/" in symbol:
         base, _, quote = symbol.partition("/")
@@ -76,7 +76,7 @@ def _upbit_market(symbol: str, *, explicit: bool) -> str | None:
 
 
 def _binance(symbol: str, *, spot_only: bool) -> Source | None:
-    if not BINANCE_SYMBOL.match(symbol) or symbol.endswith("KRW"):
+    if not BINANCE_SYMBOL.fullmatch(symbol) or symbol.endswith("KRW"):
         return None
     if not spot_only:
         for quote in FUTURES_QUOTES:
@@ -124,7 +124,7 @@ def retry_after_seconds(value: str | None, now: datetime, default: int = 60) -> 
     if not value or not value.strip():
         return default
     text = value.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit() and len(text) <= 9:
         return max(int(text), 1)
     try:
         when = parsedate_to_datetime(text)

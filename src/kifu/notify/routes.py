@@ -11,8 +11,7 @@ from fastapi import APIRouter, BackgroundTasks, Header, Query, Request
 from kifu.config import Settings
 from kifu.kit.auth import CurrentUser
 from kifu.kit.db import Conn
-from kifu.kit.errors import BadRequest
-from kifu.kit.pagination import parse_positive_int
+from kifu.kit.pagination import parse_offset, parse_positive_int
 from kifu.kit.timeutil import rfc3339
 from kifu.notify import service, store
 from kifu.notify.delivery import deliver_now
@@ -110,11 +109,7 @@ async def list_messages(
 ) -> MessagesResponse:
     """The user's outgoing messages, newest first, with their delivery state and last error."""
     lim = min(parse_positive_int(limit, "limit", 20), 200)
-    off = 0
-    if offset:
-        if not offset.isdigit():
-            raise BadRequest("INVALID_REQUEST", "offset: must be a whole number")
-        off = int(offset)
+    off = parse_offset(offset)
     rows, total = await service.list_messages(conn, user_id, status, lim, off)
     return MessagesResponse(
         messages=[

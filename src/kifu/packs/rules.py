@@ -45,11 +45,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from kifu.kit.errors import DomainError
 from kifu.kit.money import EXACT, dec_str
-from kifu.kit.timeutil import rfc3339
+from kifu.kit.timeutil import find_zone, rfc3339
 
 SCHEMA_VERSION = "summary_pack_v1"
 CALC_VERSION = "kifu_ledger_calc_2.1.0"
@@ -105,16 +105,13 @@ def check_range(value: str | None) -> str:
 
 def check_timezone(value: str | None, default: str) -> ZoneInfo:
     name = (value or default).strip()
-    try:
-        if not name or name.startswith(("/", ".")) or ".." in name:
-            raise ValueError(name)
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    zone = find_zone(name)
+    if zone is None:
+        shown = repr(name[:40]) + ("…" if len(name) > 40 else "")
         raise RuleError(
-            "tz",
-            f"unknown time zone {name!r} (use an IANA name, e.g. UTC)",
-            code="INVALID_TIMEZONE",
-        ) from exc
+            "tz", f"unknown time zone {shown} (use an IANA name, e.g. UTC)", code="INVALID_TIMEZONE"
+        )
+    return zone
 
 
 @dataclass(frozen=True)

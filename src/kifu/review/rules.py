@@ -59,10 +59,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import pairwise
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from kifu.kit.errors import BadRequest
+from kifu.kit.errors import BadRequest, InvalidInput
 from kifu.kit.money import EXACT, dec_str
+from kifu.kit.pagination import parse_positive_int
+from kifu.kit.timeutil import find_zone
 
 ZERO = Decimal(0)
 FOUR = Decimal("0.0001")
@@ -85,14 +87,13 @@ LAST_DAY = date(2999, 12, 31)
 def check_timezone(value: str | None, default: str) -> ZoneInfo:
     """The IANA zone named (or the default); 400 ``INVALID_TIMEZONE`` for anything else."""
     name = (value if value is not None and value.strip() else default).strip()
-    try:
-        if not name or name.startswith(("/", ".")) or ".." in name or "\\" in name:
-            raise ValueError(name)
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    zone = find_zone(name)
+    if zone is None:
+        shown = repr(name[:40]) + ("…" if len(name) > 40 else "")
         raise BadRequest(
-            "INVALID_TIMEZONE", f"timezone: unknown time zone {name!r} (use an IANA name)"
-        ) from exc
+            "INVALID_TIMEZONE", f"timezone: unknown time zone {shown} (use an IANA name)"
+        )
+    return zone
 
 
 def check_period(value: str | None) -> str:
@@ -108,7 +109,7 @@ def parse_day(value: str | None, field: str) -> date | None:
         return None
     text = value.strip()
     try:
-        if not DATE_RE.match(text):
+        if not DATE_RE.fullmatch(text):
             raise ValueError(text)
         day = date.fromisoformat(text)
     except ValueError as exc:
@@ -701,9 +702,11 @@ def truthy(value: str | None) -> bool:
 def check_limit(value: str | None) -> int:
     if value is None or value.strip() == "":
         return SAFETY_DEFAULT_LIMIT
-    if not value.strip().isdigit() or int(value) == 0:
-        raise BadRequest("INVALID_REQUEST", "limit: must be a positive whole number")
-    return min(int(value), SAFETY_MAX_LIMIT)
+    try:
+        limit = parse_positive_int(value, "limit", SAFETY_DEFAULT_LIMIT)
+    except InvalidInput as exc:
+        raise BadRequest("INVALID_REQUEST", exc.detail) from exc
+    return min(limit, SAFETY_MAX_LIMIT)
 
 
 @dataclass

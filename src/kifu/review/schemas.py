@@ -8,6 +8,8 @@ and friends) are extra: the client ignores them.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
 Money = str  # canonical decimal text (kifu.kit.money.dec_str)
@@ -163,10 +165,12 @@ class GuidedTodayResponse(BaseModel):
 
 
 class SubmitRequest(Body):
-    intent: str | None = None
-    emotions: list[str] | None = None
-    pattern_match: str | None = None
-    memo: str | None = None
+    intent: Annotated[str, Field(max_length=50)] | None = None
+    emotions: Annotated[list[Annotated[str, Field(max_length=50)]], Field(max_length=20)] | None = (
+        None
+    )
+    pattern_match: Annotated[str, Field(max_length=50)] | None = None
+    memo: Annotated[str, Field(max_length=5_000)] | None = None
 
 
 class OkResponse(BaseModel):
@@ -226,10 +230,10 @@ class SafetyTodayResponse(BaseModel):
 
 
 class SafetyReviewRequest(Body):
-    target_type: str
-    target_id: str
-    verdict: str
-    note: str | None = None
+    target_type: str = Field(max_length=50)
+    target_id: str = Field(max_length=100)
+    verdict: str = Field(max_length=50)
+    note: Annotated[str, Field(max_length=5_000)] | None = None
 
 
 class SafetyReviewOut(BaseModel):

@@ -12,6 +12,10 @@ from decimal import Decimal
 from kifu.ledger.rules import RuleError, parse_number, split_amount
 
 KST = timezone(timedelta(hours=9), "KST")
+# The instants an import takes: wide enough for any trade, narrow enough that every later step
+# (candle floors, day windows in any zone, PostgreSQL) can add a day either side.
+FIRST_YEAR = 1900
+LAST_YEAR = 2999
 
 
 @dataclass(slots=True)
@@ -89,10 +93,16 @@ def parse_time(text: str, naive_zone: timezone = UTC) -> tuple[datetime, bool]:
     try:
         at = datetime.fromisoformat(t.replace("z", "Z"))
     except ValueError as exc:
-        raise RuleError(f"invalid executed_at: {text.strip()!r}") from exc
-    if at.tzinfo is None:
-        return at.replace(tzinfo=naive_zone).astimezone(UTC), True
-    return at.astimezone(UTC), False
+        raise RuleError(f"invalid executed_at: {text.strip()[:40]!r}") from exc
+    assumed = at.tzinfo is None
+    try:
+        # Year 1 in a western zone or 9999 in an eastern one has no UTC instant in Python.
+        at = (at.replace(tzinfo=naive_zone) if assumed else at).astimezone(UTC)
+    except OverflowError as exc:
+        raise RuleError(f"executed_at out of range: {text.strip()[:40]!r}") from exc
+    if not FIRST_YEAR <= at.year <= LAST_YEAR:
+        raise RuleError(f"executed_at out of range (years {FIRST_YEAR}-{LAST_YEAR}): {t[:40]!r}")
+    return at, assumed
 
 
 _SIDES = {
