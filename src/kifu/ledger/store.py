@@ -217,6 +217,18 @@ async def inserted_of_type(conn: AsyncConnection, event_type: str) -> int:
     return (await cur.fetchone())[0]  # type: ignore[index]
 
 
+async def raise_work_mem(conn: AsyncConnection, size: str) -> str:
+    """Set ``work_mem`` to ``size`` for the transaction; returns the setting it replaced."""
+    cur = await conn.execute(
+        "SELECT current_setting('work_mem'), set_config('work_mem', %s, true)", (size,)
+    )
+    return (await cur.fetchone())[0]  # type: ignore[index]
+
+
+async def restore_work_mem(conn: AsyncConnection, previous: str) -> None:
+    await conn.execute("SELECT set_config('work_mem', %s, true)", (previous,))
+
+
 LEDGER_LOCK = "kifu.ledger"
 
 
