@@ -327,7 +327,7 @@ async def delete_positions_without_events(
 _PROJECTED_SQL = """
 CREATE TEMP TABLE _projected ON COMMIT DROP AS
 SELECT DISTINCT ON (x.exchange, x.symbol, x.trade_no)
-       x.*, coalesce(x.trade_ref, gen_random_uuid()) AS trade_id, NULL::uuid AS bubble_id
+       x.*, coalesce(x.trade_ref, gen_random_uuid()) AS trade_id
 FROM (
     SELECT n.event_id, k.row_no, k.trade_ref, k.qty, k.price, k.executed_at, k.realized_pnl,
            k.position_side, k.open_close, k.reduce_only, upper(k.side) AS side,
@@ -367,20 +367,16 @@ _NEW_TRADES_SQL = """
 SELECT trade_id, row_no, exchange, symbol, side, price, executed_at FROM _projected ORDER BY row_no
 """
 
-_SET_BUBBLES_SQL = """
-UPDATE _projected p SET bubble_id = m.bubble_id
-FROM unnest(%(trades)s::uuid[], %(bubbles)s::uuid[]) AS m(trade_id, bubble_id)
-WHERE p.trade_id = m.trade_id
-"""
-
 _INSERT_TRADES_SQL = """
 INSERT INTO trades (id, user_id, bubble_id, binance_trade_id, exchange, symbol, side,
                     position_side, open_close, reduce_only, quantity, price, realized_pnl,
                     trade_time, event_id)
-SELECT p.trade_id, %(user)s, p.bubble_id, p.trade_no, p.exchange, p.symbol, p.side,
+SELECT p.trade_id, %(user)s, m.bubble_id, p.trade_no, p.exchange, p.symbol, p.side,
        p.position_side, p.open_close, p.reduce_only, p.qty, p.price, p.realized_pnl,
        p.executed_at, p.event_id
 FROM _projected p
+LEFT JOIN unnest(%(trades)s::uuid[], %(bubbles)s::uuid[]) AS m(trade_id, bubble_id)
+  ON m.trade_id = p.trade_id  -- each row's auto bubble, joined as it is written
 ORDER BY p.row_no
 """
 
@@ -430,6 +426,7 @@ async def project_trades(
     before they are written and answers the bubble of each (trade id → bubble id), which the
     rows are written with."""
     params = {"user": user_id}
+    linked: dict[uuid.UUID, uuid.UUID] = {}
     await conn.execute(_PROJECTED_SQL)
     await conn.execute(_LINK_TRADES_SQL, params)
     await conn.execute(_DROP_WRITTEN_SQL, params)
@@ -438,10 +435,8 @@ async def project_trades(
         cur = await conn.execute(_NEW_TRADES_SQL)
         made = [NewTrade(*r) for r in await cur.fetchall()]
         linked = await bubbles(made) if made else {}
-        if linked:
-            await conn.execute(
-                _SET_BUBBLES_SQL,
-                {"trades": list(linked), "bubbles": list(linked.values())},
-            )
-    cur = await conn.execute(_INSERT_TRADES_SQL, params)
+    cur = await conn.execute(
+        _INSERT_TRADES_SQL,
+        {**params, "trades": list(linked), "bubbles": list(linked.values())},
+    )
     return cur.rowcount, made
