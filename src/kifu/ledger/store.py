@@ -150,8 +150,13 @@ async def write_staged_fills(
     )
     # A temp table has no statistics until analyzed: without them the planner guesses its size
     # and, for a batch of a few thousand rows, hashes every stored event of the user in each
-    # duplicate check below instead of probing the unique index per row.
-    await conn.execute("ANALYZE _keyed")
+    # duplicate check below instead of probing the unique index per row. A user without stored
+    # events (a first import) has nothing to hash or probe, so the sampling is skipped there.
+    cur = await conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM trade_events WHERE user_id = %s)", (user_id,)
+    )
+    if (await cur.fetchone())[0]:  # type: ignore[index]
+        await conn.execute("ANALYZE _keyed")
     cur = await conn.execute("SELECT count(*) FROM _keyed")
     accepted = (await cur.fetchone())[0]  # type: ignore[index]
     cur = await conn.execute(
@@ -243,7 +248,8 @@ async def begin_write(conn: AsyncConnection, user_id: uuid.UUID) -> None:
     await lock_ledger(conn, user_id)
     await create_stage(conn)
     await conn.execute(
-        "CREATE TEMP TABLE _inserted (event_id uuid PRIMARY KEY, dedupe_key text) ON COMMIT DROP"
+        # no index: it is only ever scanned whole or hashed (by dedupe_key)
+        "CREATE TEMP TABLE _inserted (event_id uuid NOT NULL, dedupe_key text) ON COMMIT DROP"
     )
 
 
