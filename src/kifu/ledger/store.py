@@ -296,28 +296,31 @@ async def upsert_positions(conn: AsyncConnection, rows: Sequence[Sequence[Any]])
             await cur.executemany(UPSERT_POSITION_SQL, rows)
 
 
-async def delete_positions_without_events(
+async def delete_positions_except(
     conn: AsyncConnection,
     user_id: uuid.UUID,
+    keep: Sequence[tuple[uuid.UUID, uuid.UUID]],
     books: Sequence[tuple[uuid.UUID, uuid.UUID]] | None = None,
 ) -> None:
-    """Drop the positions (of ``books``, or all the user's) whose book has no fill left."""
+    """Drop the positions (of ``books``, or all the user's) whose (account, instrument) is not in
+    ``keep``: the books that still have fills, as the caller just counted them under the ledger
+    lock (a key lookup, where probing the fills for each position cost a scan of the user's)."""
     await conn.execute(
         """
         DELETE FROM positions p WHERE p.user_id = %(user)s
           AND (%(accounts)s::uuid[] IS NULL OR (p.account_id, p.instrument_id) IN (
                SELECT * FROM unnest(%(accounts)s::uuid[], %(instruments)s::uuid[])))
           AND NOT EXISTS (
-            SELECT 1 FROM trade_events e
-            WHERE e.user_id = %(user)s AND e.account_id = p.account_id
-              AND e.instrument_id = p.instrument_id
-              AND e.event_type IN ('spot_trade', 'perp_trade', 'dex_swap')
-              AND e.side IS NOT NULL AND e.qty IS NOT NULL AND e.price IS NOT NULL)
+            SELECT 1 FROM unnest(%(keep_accounts)s::uuid[], %(keep_instruments)s::uuid[])
+                AS k(account_id, instrument_id)
+            WHERE k.account_id = p.account_id AND k.instrument_id = p.instrument_id)
         """,
         {
             "user": user_id,
             "accounts": None if books is None else [b[0] for b in books],
             "instruments": None if books is None else [b[1] for b in books],
+            "keep_accounts": [k[0] for k in keep],
+            "keep_instruments": [k[1] for k in keep],
         },
     )
 
@@ -367,6 +370,11 @@ WHERE EXISTS (SELECT 1 FROM trades t WHERE t.id = p.trade_id)  -- primary key pr
    OR EXISTS (SELECT 1 FROM trades t  -- idx_trades_unique_exchange probe
               WHERE t.user_id = %(user)s AND t.exchange = p.exchange AND t.symbol = p.symbol
                 AND t.binance_trade_id = p.trade_no)
+"""
+
+_MAY_BE_WRITTEN_SQL = """
+SELECT EXISTS (SELECT 1 FROM trades t WHERE t.user_id = %(user)s)
+    OR EXISTS (SELECT 1 FROM _projected p WHERE p.trade_ref IS NOT NULL)
 """
 
 _NEW_TRADES_SQL = """
@@ -434,8 +442,13 @@ async def project_trades(
     params = {"user": user_id}
     linked: dict[uuid.UUID, uuid.UUID] = {}
     await conn.execute(_PROJECTED_SQL)
-    await conn.execute(_LINK_TRADES_SQL, params)
-    await conn.execute(_DROP_WRITTEN_SQL, params)
+    # Only a user's own trades rows can be these fills or hold their keys, and a row id can only
+    # be taken when the writer chose it (``trade_ref``; the others are fresh random uuids): a
+    # user without trades rows (a first import) skips two index probes per fill.
+    cur = await conn.execute(_MAY_BE_WRITTEN_SQL, params)
+    if (await cur.fetchone())[0]:  # type: ignore[index]
+        await conn.execute(_LINK_TRADES_SQL, params)
+        await conn.execute(_DROP_WRITTEN_SQL, params)
     made: list[NewTrade] = []
     if bubbles is not None:
         cur = await conn.execute(_NEW_TRADES_SQL)
