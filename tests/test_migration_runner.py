@@ -434,7 +434,8 @@ def _definitions(conninfo: str) -> dict[str, str]:
 def test_ledger_rollups_repeatable_changes_only_what_it_says(empty_db: str) -> None:
     """The repeatable repeats 046's functions and triggers: applying it to a database that the
     migrations built adds the synthetic trade id function, makes the rollup trigger queue fee
-    edits (047's change tracker) and changes nothing else."""
+    edits (047's change tracker), makes the duplicate flags probe venue trade ids by their index
+    and changes nothing else."""
     runner.upgrade(empty_db, repeatables=[])
     before, snap = _definitions(empty_db), _snapshot(empty_db)
     assert "trigger trade_events_rollup_insert" in before
@@ -445,8 +446,11 @@ def test_ledger_rollups_repeatable_changes_only_what_it_says(empty_db: str) -> N
     assert "IMMUTABLE" in added["function kifu_synthetic_trade_id(text)"]
     rollup = "function kifu_trade_events_rollup()"
     assert "charged" not in before[rollup] and "charged" in after[rollup]
-    assert {k: v for k, v in after.items() if k in before and k != rollup} == {
-        k: v for k, v in before.items() if k != rollup
+    flags = "function kifu_ledger_flag_sql(text)"
+    assert "OFFSET 0" not in before[flags] and "OFFSET 0" in after[flags]
+    changed = {rollup, flags}
+    assert {k: v for k, v in after.items() if k in before and k not in changed} == {
+        k: v for k, v in before.items() if k not in changed
     }
     assert _snapshot(empty_db) == snap
     with psycopg.connect(empty_db) as conn:

@@ -238,5 +238,5 @@ async def refresh_positions(
     ]
     for i in range(0, len(rows), BATCH):
         await store.upsert_positions(conn, rows[i : i + BATCH])
-    await store.delete_positions_without_events(conn, user_id, books)
+    await store.delete_positions_except(conn, user_id, list(totals), books)
     return len(rows)

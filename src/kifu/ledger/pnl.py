@@ -41,7 +41,7 @@ from kifu.ledger.curve import Segment
 REPLAY_WORK_MEM = "256MB"
 _ZERO_ID = "00000000-0000-0000-0000-000000000000"
 _REPLAY_SQL = f"""
-WITH k AS (
+WITH k AS MATERIALIZED (  -- one flat-point probe per book, not one per fill
     SELECT coalesce(k.account_id, '{_ZERO_ID}') AS ak, coalesce(k.venue_id, '{_ZERO_ID}') AS vk,
            k.instrument_id, k.since,
            coalesce(o.executed_at, '-infinity') AS o_at,

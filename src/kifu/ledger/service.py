@@ -3,6 +3,7 @@ staging rows with their keys."""
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Sequence
@@ -112,6 +113,20 @@ def _check_amount(name: str, value: Decimal | None, *, required: bool, positive:
         raise RuleError(f"invalid {name}: must be greater than 0")
 
 
+@functools.lru_cache(maxsize=1024)
+def _venue_of(venue: str, venue_type: str | None, event_type: str | None) -> tuple[str, str, str]:
+    """(venue code, venue type, event type) of a fill: a pure function of the static venue
+    registry, asked once per distinct input (a file has one or two) instead of once per row."""
+    raw_venue = venue.strip().lower()
+    vtype = venue_type or venue_type_for(canonical_venue(raw_venue, event_type or "spot_trade"))
+    ev = event_type if event_type in EVENT_TYPES else None
+    code = canonical_venue(raw_venue, ev)
+    if ev is None:
+        ev = default_event_type(code, vtype)
+        code = canonical_venue(raw_venue, ev)
+    return code, vtype, ev
+
+
 def normalise_fill(
     *,
     venue: str,
@@ -134,13 +149,7 @@ def normalise_fill(
     """Validate and canonicalise one fill; ``RuleError`` carries the row's issue reason."""
     if asset_class not in ASSET_CLASSES:
         raise RuleError("asset_class must be crypto or stock")
-    raw_venue = venue.strip().lower()
-    vtype = venue_type or venue_type_for(canonical_venue(raw_venue, event_type or "spot_trade"))
-    ev = event_type if event_type in EVENT_TYPES else None
-    code = canonical_venue(raw_venue, ev)
-    if ev is None:
-        ev = default_event_type(code, vtype)
-        code = canonical_venue(raw_venue, ev)
+    code, vtype, ev = _venue_of(venue, venue_type, event_type)
     trade_like = ev in TRADE_LIKE
     if trade_like and side not in ("buy", "sell"):
         raise RuleError("side is required for trade events")

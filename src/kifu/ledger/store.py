@@ -150,8 +150,13 @@ async def write_staged_fills(
     )
     # A temp table has no statistics until analyzed: without them the planner guesses its size
     # and, for a batch of a few thousand rows, hashes every stored event of the user in each
-    # duplicate check below instead of probing the unique index per row.
-    await conn.execute("ANALYZE _keyed")
+    # duplicate check below instead of probing the unique index per row. A user without stored
+    # events (a first import) has nothing to hash or probe, so the sampling is skipped there.
+    cur = await conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM trade_events WHERE user_id = %s)", (user_id,)
+    )
+    if (await cur.fetchone())[0]:  # type: ignore[index]
+        await conn.execute("ANALYZE _keyed")
     cur = await conn.execute("SELECT count(*) FROM _keyed")
     accepted = (await cur.fetchone())[0]  # type: ignore[index]
     cur = await conn.execute(
@@ -217,6 +222,18 @@ async def inserted_of_type(conn: AsyncConnection, event_type: str) -> int:
     return (await cur.fetchone())[0]  # type: ignore[index]
 
 
+async def raise_work_mem(conn: AsyncConnection, size: str) -> str:
+    """Set ``work_mem`` to ``size`` for the transaction; returns the setting it replaced."""
+    cur = await conn.execute(
+        "SELECT current_setting('work_mem'), set_config('work_mem', %s, true)", (size,)
+    )
+    return (await cur.fetchone())[0]  # type: ignore[index]
+
+
+async def restore_work_mem(conn: AsyncConnection, previous: str) -> None:
+    await conn.execute("SELECT set_config('work_mem', %s, true)", (previous,))
+
+
 LEDGER_LOCK = "kifu.ledger"
 
 
@@ -231,7 +248,8 @@ async def begin_write(conn: AsyncConnection, user_id: uuid.UUID) -> None:
     await lock_ledger(conn, user_id)
     await create_stage(conn)
     await conn.execute(
-        "CREATE TEMP TABLE _inserted (event_id uuid PRIMARY KEY, dedupe_key text) ON COMMIT DROP"
+        # no index: it is only ever scanned whole or hashed (by dedupe_key)
+        "CREATE TEMP TABLE _inserted (event_id uuid NOT NULL, dedupe_key text) ON COMMIT DROP"
     )
 
 
@@ -278,28 +296,31 @@ async def upsert_positions(conn: AsyncConnection, rows: Sequence[Sequence[Any]])
             await cur.executemany(UPSERT_POSITION_SQL, rows)
 
 
-async def delete_positions_without_events(
+async def delete_positions_except(
     conn: AsyncConnection,
     user_id: uuid.UUID,
+    keep: Sequence[tuple[uuid.UUID, uuid.UUID]],
     books: Sequence[tuple[uuid.UUID, uuid.UUID]] | None = None,
 ) -> None:
-    """Drop the positions (of ``books``, or all the user's) whose book has no fill left."""
+    """Drop the positions (of ``books``, or all the user's) whose (account, instrument) is not in
+    ``keep``: the books that still have fills, as the caller just counted them under the ledger
+    lock (a key lookup, where probing the fills for each position cost a scan of the user's)."""
     await conn.execute(
         """
         DELETE FROM positions p WHERE p.user_id = %(user)s
           AND (%(accounts)s::uuid[] IS NULL OR (p.account_id, p.instrument_id) IN (
                SELECT * FROM unnest(%(accounts)s::uuid[], %(instruments)s::uuid[])))
           AND NOT EXISTS (
-            SELECT 1 FROM trade_events e
-            WHERE e.user_id = %(user)s AND e.account_id = p.account_id
-              AND e.instrument_id = p.instrument_id
-              AND e.event_type IN ('spot_trade', 'perp_trade', 'dex_swap')
-              AND e.side IS NOT NULL AND e.qty IS NOT NULL AND e.price IS NOT NULL)
+            SELECT 1 FROM unnest(%(keep_accounts)s::uuid[], %(keep_instruments)s::uuid[])
+                AS k(account_id, instrument_id)
+            WHERE k.account_id = p.account_id AND k.instrument_id = p.instrument_id)
         """,
         {
             "user": user_id,
             "accounts": None if books is None else [b[0] for b in books],
             "instruments": None if books is None else [b[1] for b in books],
+            "keep_accounts": [k[0] for k in keep],
+            "keep_instruments": [k[1] for k in keep],
         },
     )
 
@@ -315,7 +336,7 @@ async def delete_positions_without_events(
 _PROJECTED_SQL = """
 CREATE TEMP TABLE _projected ON COMMIT DROP AS
 SELECT DISTINCT ON (x.exchange, x.symbol, x.trade_no)
-       x.*, coalesce(x.trade_ref, gen_random_uuid()) AS trade_id, NULL::uuid AS bubble_id
+       x.*, coalesce(x.trade_ref, gen_random_uuid()) AS trade_id
 FROM (
     SELECT n.event_id, k.row_no, k.trade_ref, k.qty, k.price, k.executed_at, k.realized_pnl,
            k.position_side, k.open_close, k.reduce_only, upper(k.side) AS side,
@@ -351,24 +372,25 @@ WHERE EXISTS (SELECT 1 FROM trades t WHERE t.id = p.trade_id)  -- primary key pr
                 AND t.binance_trade_id = p.trade_no)
 """
 
-_NEW_TRADES_SQL = """
-SELECT trade_id, row_no, exchange, symbol, side, price, executed_at FROM _projected ORDER BY row_no
+_MAY_BE_WRITTEN_SQL = """
+SELECT EXISTS (SELECT 1 FROM trades t WHERE t.user_id = %(user)s)
+    OR EXISTS (SELECT 1 FROM _projected p WHERE p.trade_ref IS NOT NULL)
 """
 
-_SET_BUBBLES_SQL = """
-UPDATE _projected p SET bubble_id = m.bubble_id
-FROM unnest(%(trades)s::uuid[], %(bubbles)s::uuid[]) AS m(trade_id, bubble_id)
-WHERE p.trade_id = m.trade_id
+_NEW_TRADES_SQL = """
+SELECT trade_id, row_no, exchange, symbol, side, price, executed_at FROM _projected ORDER BY row_no
 """
 
 _INSERT_TRADES_SQL = """
 INSERT INTO trades (id, user_id, bubble_id, binance_trade_id, exchange, symbol, side,
                     position_side, open_close, reduce_only, quantity, price, realized_pnl,
                     trade_time, event_id)
-SELECT p.trade_id, %(user)s, p.bubble_id, p.trade_no, p.exchange, p.symbol, p.side,
+SELECT p.trade_id, %(user)s, m.bubble_id, p.trade_no, p.exchange, p.symbol, p.side,
        p.position_side, p.open_close, p.reduce_only, p.qty, p.price, p.realized_pnl,
        p.executed_at, p.event_id
 FROM _projected p
+LEFT JOIN unnest(%(trades)s::uuid[], %(bubbles)s::uuid[]) AS m(trade_id, bubble_id)
+  ON m.trade_id = p.trade_id  -- each row's auto bubble, joined as it is written
 ORDER BY p.row_no
 """
 
@@ -418,18 +440,22 @@ async def project_trades(
     before they are written and answers the bubble of each (trade id → bubble id), which the
     rows are written with."""
     params = {"user": user_id}
+    linked: dict[uuid.UUID, uuid.UUID] = {}
     await conn.execute(_PROJECTED_SQL)
-    await conn.execute(_LINK_TRADES_SQL, params)
-    await conn.execute(_DROP_WRITTEN_SQL, params)
+    # Only a user's own trades rows can be these fills or hold their keys, and a row id can only
+    # be taken when the writer chose it (``trade_ref``; the others are fresh random uuids): a
+    # user without trades rows (a first import) skips two index probes per fill.
+    cur = await conn.execute(_MAY_BE_WRITTEN_SQL, params)
+    if (await cur.fetchone())[0]:  # type: ignore[index]
+        await conn.execute(_LINK_TRADES_SQL, params)
+        await conn.execute(_DROP_WRITTEN_SQL, params)
     made: list[NewTrade] = []
     if bubbles is not None:
         cur = await conn.execute(_NEW_TRADES_SQL)
         made = [NewTrade(*r) for r in await cur.fetchall()]
         linked = await bubbles(made) if made else {}
-        if linked:
-            await conn.execute(
-                _SET_BUBBLES_SQL,
-                {"trades": list(linked), "bubbles": list(linked.values())},
-            )
-    cur = await conn.execute(_INSERT_TRADES_SQL, params)
+    cur = await conn.execute(
+        _INSERT_TRADES_SQL,
+        {**params, "trades": list(linked), "bubbles": list(linked.values())},
+    )
     return cur.rowcount, made

@@ -75,6 +75,9 @@ class TradeFields:
 
 _NO_TRADE_FIELDS = TradeFields().columns()
 
+# Room for the write's sorts, for the rest of ``finish`` only (the caller's setting comes back).
+WRITE_WORK_MEM = "64MB"
+
 Row = tuple[int, "NormalFill", TradeFields | None]
 
 
@@ -154,6 +157,9 @@ class LedgerWrite:
         self._finished = True
         conn, user = self._conn, self._user
         clock = [time.perf_counter()]
+        # The write sorts its whole batch several times (occurrence numbers, hourly groups, the
+        # trades rows): with the default 4MB each sort of a large import spills to disk.
+        work_mem = await store.raise_work_mem(conn, WRITE_WORK_MEM)
         written = await store.write_staged_fills(
             conn,
             user,
@@ -179,6 +185,7 @@ class LedgerWrite:
             caught = await tracker.catch_up(conn, user)
             result.positions, result.replayed = caught.positions, caught.replayed
         clock.append(time.perf_counter())
+        await store.restore_work_mem(conn, work_mem)
         result.timings = {
             name: round((clock[i + 1] - clock[i]) * 1000)
             for i, name in enumerate(("store_ms", "trades_ms", "catch_up_ms"))
