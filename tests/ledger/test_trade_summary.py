@@ -89,7 +89,13 @@ def old_summary(conn: psycopg.Connection, user_id: uuid.UUID, f: TradeFilter) ->
 
 async def _new(db: str, user_id: uuid.UUID, filters: list[TradeFilter]) -> list[dict[str, Any]]:
     async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
-        return [await queries.trade_summary(conn, user_id, f) for f in filters]
+        return [
+            {
+                **await queries.trade_summary(conn, user_id, f),
+                "count": await queries.trade_count(conn, user_id, f),
+            }
+            for f in filters
+        ]
 
 
 SYMBOLS = [f"S{i:02d}USDT" for i in range(25)]  # more than the 20 listed
@@ -149,6 +155,11 @@ def _check(db: str, user_id: uuid.UUID, filters: list[TradeFilter]) -> None:
     got = asyncio.run(_new(db, user_id, filters))
     with psycopg.connect(db) as conn:
         for f, summary in zip(filters, got, strict=True):
+            where, params = f.where()
+            count = conn.execute(
+                f"SELECT count(*) FROM trades t WHERE {where}", {**params, "user": user_id}
+            ).fetchone()[0]
+            assert summary.pop("count") == count, f  # the /trades total
             assert summary == old_summary(conn, user_id, f), f
 
 

@@ -75,7 +75,8 @@ async def list_trades(
     limit: int,
     offset: int,
 ) -> tuple[list[dict[str, Any]], int]:
-    """Index ``idx_trades_user_time`` (user_id, trade_time DESC, id DESC)."""
+    """Index ``idx_trades_user_time`` (user_id, trade_time DESC, id DESC); the total comes from
+    the summary's rollups (``trade_count``)."""
     where, params = f.where()
     params.update(user=user_id, limit=limit, offset=offset)
     order = "ASC" if ascending else "DESC"
@@ -87,8 +88,9 @@ async def list_trades(
         params,
     )
     items = [_trade_item(r) for r in await cur.fetchall()]
-    cur = await conn.execute(f"SELECT count(*) FROM trades t WHERE {where}", params)
-    return items, (await cur.fetchone())[0]  # type: ignore[index]
+    if offset == 0 and len(items) < limit:  # the whole selection is on this page
+        return items, len(items)
+    return items, await trade_count(conn, user_id, f)
 
 
 # -- the trade summary, from the rollups of migration 048 ------------------------------------------
@@ -146,7 +148,8 @@ _RAW_COLS = (
 )
 
 
-def _summary_sql(timed: bool, keys: str, raw_keys: str) -> str:
+def _rollup_rows(timed: bool, keys: str, raw_keys: str) -> str:
+    """The rollup rows (and raw rows of partial hours) that add up to the filtered trades."""
     if not timed:
         rows = (
             f"SELECT {_SUMMARY_COLS} FROM trade_summary_totals r WHERE r.user_id = %(user)s{keys}"
@@ -167,6 +170,11 @@ def _summary_sql(timed: bool, keys: str, raw_keys: str) -> str:
     UNION ALL
     SELECT {_RAW_COLS} FROM trades t
     WHERE t.user_id = %(user)s AND t.trade_time >= %(rb0)s AND t.trade_time < %(rb1)s{raw_keys}"""
+    return rows
+
+
+def _summary_sql(timed: bool, keys: str, raw_keys: str) -> str:
+    rows = _rollup_rows(timed, keys, raw_keys)
     # kind: 0 totals, 1 by side, 2 by symbol, 3 by exchange; ordered as the summary lists them.
     return f"""
 SELECT CASE WHEN grouping(f.side) = 0 THEN 1 WHEN grouping(f.symbol) = 0 THEN 2
@@ -201,13 +209,9 @@ def _agg(row: tuple[Any, ...]) -> dict[str, Any]:
     }
 
 
-async def trade_summary(
-    conn: AsyncConnection, user_id: uuid.UUID, f: TradeFilter
-) -> dict[str, Any]:
-    """Totals, by side, top 20 symbols (most trades first, then by symbol) and by exchange over
-    the filtered trades, in one statement over the rollups (see above). ``total_volume`` is
-    Σ quantity × price (quote notional); ``average_pnl`` is the mean over trades that carry a
-    realized PnL (divided as ``avg()`` does), to ten places."""
+def _rollup_query(user_id: uuid.UUID, f: TradeFilter) -> tuple[bool, str, str, dict[str, Any]]:
+    """Whether ``f`` has a time filter, the key conditions on rollup rows (``r``) and on trades
+    (``t``), and the parameters of ``_rollup_rows``."""
     params: dict[str, Any] = {"user": user_id}
     keys = raw_keys = ""
     for name, value in (("exchange", f.exchange), ("symbol", f.symbol), ("side", f.side)):
@@ -225,6 +229,28 @@ async def trade_summary(
             params.update({a: lo, b: hi})
         for (lo, hi), a, b in zip(raw, ("ra0", "rb0"), ("ra1", "rb1"), strict=True):
             params.update({a: lo, b: hi})
+    return timed, keys, raw_keys, params
+
+
+async def trade_count(conn: AsyncConnection, user_id: uuid.UUID, f: TradeFilter) -> int:
+    """How many trades ``f`` selects, added up from the summary's rollups (the count of a
+    ``/trades`` page) instead of counting every row."""
+    timed, keys, raw_keys, params = _rollup_query(user_id, f)
+    rows = _rollup_rows(timed, keys, raw_keys)
+    cur = await conn.execute(
+        f"SELECT coalesce(sum(f.n), 0)::bigint FROM ({rows}\n) f({_SUMMARY_COLS})", params
+    )
+    return int((await cur.fetchone())[0])  # type: ignore[index]
+
+
+async def trade_summary(
+    conn: AsyncConnection, user_id: uuid.UUID, f: TradeFilter
+) -> dict[str, Any]:
+    """Totals, by side, top 20 symbols (most trades first, then by symbol) and by exchange over
+    the filtered trades, in one statement over the rollups (see above). ``total_volume`` is
+    Σ quantity × price (quote notional); ``average_pnl`` is the mean over trades that carry a
+    realized PnL (divided as ``avg()`` does), to ten places."""
+    timed, keys, raw_keys, params = _rollup_query(user_id, f)
     cur = await conn.execute(_summary_sql(timed, keys, raw_keys), params)
     totals = _agg((0, 0, 0, 0, 0, 0, 0, 0, 0, None))
     groups: dict[int, list[dict[str, Any]]] = {1: [], 2: [], 3: []}
