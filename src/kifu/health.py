@@ -1,11 +1,13 @@
 """``GET /health``: is the service able to answer, and is its database reachable.
 
-The answer comes from a database check at most ``MAX_AGE`` seconds old (``DbCheck``): a load
-balancer polling every process many times a second costs the database one round trip per
-second per process, not one per poll. The check has its own connection, so a pool busy with
-requests never makes a healthy database look down, and it gives up after ``TIMEOUT`` seconds,
-so a database that stops answering is reported 503 within ``MAX_AGE`` + ``TIMEOUT`` seconds of
-the last good check (and every check started after the loss fails).
+The answer comes from database checks that this process makes in the background every
+``INTERVAL`` seconds on a connection of their own (``DbCheck``), started by the first call: a
+load balancer polling many times a second costs the database a few round trips per second per
+process, no request waits for the database, and a pool busy with requests never makes a
+healthy database look down. Healthy means the last check succeeded and started at most
+``MAX_AGE`` seconds ago. A database that refuses or drops connections fails the next check, so
+it is reported 503 within ``INTERVAL`` plus a round trip; one that stops answering altogether is
+reported 503 once the last good check is ``MAX_AGE`` old.
 """
 
 from __future__ import annotations
@@ -24,44 +26,49 @@ from kifu.kit.openapi import errors
 
 router = APIRouter(tags=["health"])
 
-MAX_AGE = 1.0  # seconds a check's answer is reused
-TIMEOUT = 0.5  # seconds a check may take before the database counts as unreachable
+MAX_AGE = 1.0  # seconds: the oldest check a healthy answer may rest on
+INTERVAL = 0.25  # seconds between the starts of two checks
 
 
 class DbCheck:
-    """The latest database check of this process, renewed when older than ``max_age``."""
+    """The database checks of this process, made in the background once asked for."""
 
-    def __init__(self, conninfo: str, *, max_age: float = MAX_AGE, timeout: float = TIMEOUT):
+    def __init__(self, conninfo: str, *, max_age: float = MAX_AGE, interval: float = INTERVAL):
         self.conninfo = conninfo
         self.max_age = max_age
-        self.timeout = timeout
+        self.interval = interval
         self.checks = 0  # round trips made (tests read it)
         self._conn: psycopg.AsyncConnection | None = None
-        self._started = float("-inf")  # when the check that ``_error`` describes started
-        self._error: str | None = "not checked yet"
+        self._ok_at = float("-inf")  # when the last successful check started
+        self._error: str | None = None  # why the last check failed, if it did
+        self._answered = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def error(self) -> str | None:
-        """``None`` when the database answered a check started at most ``max_age`` ago, else
-        why not. Concurrent callers share one check."""
-        if time.monotonic() - self._started <= self.max_age:
-            return self._error
+        """``None`` when the last check succeeded and started at most ``max_age`` ago, else
+        why not. The first call waits (at most ``max_age``) for the first check."""
         if self._task is None or self._task.done():
-            self._task = asyncio.ensure_future(self._check(time.monotonic()))
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), self.timeout)
-        except TimeoutError:
-            return "database check timed out"
-        return self._error
+            self._task = asyncio.ensure_future(self._run())
+        if not self._answered.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._answered.wait(), self.max_age)
+        if self._error is not None:
+            return self._error
+        if time.monotonic() - self._ok_at > self.max_age:
+            return "no database check answered in the last second"
+        return None
 
-    async def _check(self, started: float) -> None:
-        try:
-            await asyncio.wait_for(self._round_trip(), self.timeout)
-            error = None
-        except Exception as exc:  # any failure to reach the database means unhealthy
-            error = f"database unreachable: {type(exc).__name__}"
-            await self.close()
-        self._started, self._error = started, error
+    async def _run(self) -> None:
+        while True:
+            started = time.monotonic()
+            try:
+                await asyncio.wait_for(self._round_trip(), self.max_age)
+                self._ok_at, self._error = started, None
+            except Exception as exc:  # any failure to reach the database means unhealthy
+                self._error = f"database unreachable: {type(exc).__name__}"
+                await self._drop()
+            self._answered.set()
+            await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
 
     async def _round_trip(self) -> None:
         self.checks += 1
@@ -70,15 +77,26 @@ class DbCheck:
                 await self._conn.execute("SELECT 1")
                 return
             except psycopg.Error:  # a connection the server dropped (restart): try a new one
-                await self.close()
+                await self._drop()
         self._conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
         await self._conn.execute("SELECT 1")
 
-    async def close(self) -> None:
+    async def _drop(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(Exception):  # a broken connection: nothing left to do
                 await conn.close()
+
+    async def close(self) -> None:
+        """Stop checking (the app is shutting down)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._task
+            self._task = None
+        await self._drop()
+        # A later start (another event loop, in tests) begins afresh.
+        self._ok_at, self._error, self._answered = float("-inf"), None, asyncio.Event()
 
 
 class Health(BaseModel):
@@ -93,7 +111,7 @@ class Health(BaseModel):
 )
 async def health(request: Request) -> Any:
     """``{"status": "healthy"}``, or 503 with the reason when the database does not answer.
-    The database check behind the answer is at most a second old."""
+    The database check behind a healthy answer is at most a second old."""
     error = await request.app.state.db_check.error()
     if error is not None:
         return JSONResponse(
