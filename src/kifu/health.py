@@ -43,6 +43,7 @@ class DbCheck:
         self._error: str | None = None  # why the last check failed, if it did
         self._answered = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def error(self) -> str | None:
         """``None`` when the last check succeeded and started at most ``max_age`` ago, else
@@ -59,10 +60,12 @@ class DbCheck:
         return None
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             started = time.monotonic()
             try:
-                await asyncio.wait_for(self._round_trip(), self.max_age)
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
+                async with asyncio.timeout(self.max_age):
+                    await self._round_trip()
                 self._ok_at, self._error = started, None
             except Exception as exc:  # any failure to reach the database means unhealthy
                 self._error = f"database unreachable: {type(exc).__name__}"
@@ -89,14 +92,15 @@ class DbCheck:
 
     async def close(self) -> None:
         """Stop checking (the app is shutting down)."""
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(BaseException):
-                await self._task
+            await asyncio.wait({self._task}, timeout=self.max_age)
             self._task = None
         await self._drop()
         # A later start (another event loop, in tests) begins afresh.
         self._ok_at, self._error, self._answered = float("-inf"), None, asyncio.Event()
+        self._stopping = False
 
 
 class Health(BaseModel):
