@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from kifu.db import runner
-from kifu.db.files import discover
+from kifu.db.files import discover, discover_repeatables
 
 
 def _kifu(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -34,7 +34,8 @@ def test_db_upgrade_then_nothing_to_do_then_status(empty_db: str) -> None:
     assert first.returncode == 0, first.stderr
     assert "applied  001_init.sql" in first.stdout
     assert "applied  repeatable/ledger_rollups.sql" in first.stdout
-    assert f"done: 0 adopted, {len(discover())} applied, 1 repeatable(s) applied" in first.stdout
+    n, r = len(discover()), len(discover_repeatables())
+    assert f"done: 0 adopted, {n} applied, {r} repeatable(s) applied" in first.stdout
     second = _kifu("db", "upgrade", env=env)
     assert second.returncode == 0
     assert "nothing to apply" in second.stdout
@@ -57,7 +58,8 @@ def test_db_status_lists_a_changed_repeatable_and_upgrade_reapplies_it(empty_db:
     upgrade = _kifu("db", "upgrade", env=env)
     assert upgrade.returncode == 0, upgrade.stderr
     assert "applied  repeatable/ledger_rollups.sql" in upgrade.stdout
-    assert "done: 0 adopted, 0 applied, 1 repeatable(s) applied" in upgrade.stdout
+    r = len(discover_repeatables())
+    assert f"done: 0 adopted, 0 applied, {r} repeatable(s) applied" in upgrade.stdout
     line = next(
         x
         for x in _kifu("db", "status", env=env).stdout.splitlines()
@@ -153,3 +155,69 @@ def test_serve_embedded_answers_and_stops_cleanly(tmp_path: Path, stop_signal: i
     pidfile = home / "postgres" / "postmaster.pid"
     assert not pidfile.exists(), "the embedded PostgreSQL was left running"
     assert proc.returncode in (0, -stop_signal, 128 + stop_signal, 130)
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+def test_serve_workers_starts_that_many_processes(db: str) -> None:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": db,
+        "JWT_SECRET": "x" * 40,
+        "KIFU_ENC_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        "PORT": str(port),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kifu", "serve", "--workers", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert time.monotonic() < deadline, "kifu serve --workers 2 did not become healthy"
+            time.sleep(0.2)
+        # uvicorn's supervisor and two spawned workers (its resource tracker is not a worker).
+        while time.monotonic() < deadline:
+            workers = [
+                p
+                for p in _children(proc.pid)
+                if "multiprocessing.spawn" in (Path("/proc") / str(p) / "cmdline").read_text()
+                and "resource_tracker" not in (Path("/proc") / str(p) / "cmdline").read_text()
+            ]
+            if len(workers) == 2:
+                break
+            time.sleep(0.2)
+        assert len(workers) == 2
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    assert proc.returncode in (0, -signal.SIGTERM, 128 + signal.SIGTERM)
+    assert all(not (Path("/proc") / str(p)).exists() for p in workers)
+
+
+def test_serve_rejects_zero_workers() -> None:
+    result = _kifu("serve", "--workers", "0", env={"DATABASE_URL": "postgresql://unused"})
+    assert result.returncode != 0
+    assert "workers" in (result.stdout + result.stderr)

@@ -12,13 +12,13 @@ from kifu import __version__, health
 from kifu.accounts import routes as accounts_routes
 from kifu.ai import routes as ai_routes
 from kifu.alerts import routes as alerts_routes
-from kifu.config import Settings
+from kifu.config import Settings, get_settings
 from kifu.db.pool import make_pool
 from kifu.demo import routes as demo_routes
 from kifu.exchanges import routes as exchanges_routes
 from kifu.ingest import routes as ingest_routes
 from kifu.journal import routes as journal_routes
-from kifu.kit.auth import AuthGateMiddleware
+from kifu.kit.auth import AuthGateMiddleware, CurrentUser
 from kifu.kit.errors import install_error_handlers
 from kifu.kit.middleware import (
     BodyLimitMiddleware,
@@ -54,6 +54,25 @@ def _routers() -> list[APIRouter]:
     ]
 
 
+FLOOR_PATH = "/api/v1/_floor"
+
+
+async def _floor(user_id: CurrentUser) -> dict[str, bool]:
+    """The benchmarks' floor (``KIFU_FLOOR_ROUTE``): an authenticated route that answers a
+    constant, through the same middleware, auth and JSON as every other route."""
+    return {"ok": True}
+
+
+def create_app_from_env() -> FastAPI:
+    """The app of ``kifu serve``'s worker processes (uvicorn's app factory): the database and
+    secrets come from the environment, which ``kifu serve`` sets for them (``DATABASE_URL``,
+    ``JWT_SECRET``, ``KIFU_ENC_KEY``); each process builds its own app and pool."""
+    settings = get_settings()
+    if not settings.database_url:
+        raise ValueError("DATABASE_URL is required to build the app from the environment")
+    return create_app(settings, settings.database_url)
+
+
 def create_app(settings: Settings, conninfo: str) -> FastAPI:
     """The API for one database. ``conninfo`` is resolved by the caller (embedded or given);
     ``settings`` must carry the secrets (see ``runtime.with_secrets``)."""
@@ -67,6 +86,7 @@ def create_app(settings: Settings, conninfo: str) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.db_check.close()
             await app.state.pool.close()
 
     app = FastAPI(
@@ -77,10 +97,13 @@ def create_app(settings: Settings, conninfo: str) -> FastAPI:
     )
     app.state.settings = settings
     app.state.pool = make_pool(conninfo, settings.db_pool_size)
+    app.state.db_check = health.DbCheck(conninfo)
     install_error_handlers(app)
 
     for router in _routers():
         app.include_router(router)
+    if settings.floor_route:
+        app.add_api_route(FLOOR_PATH, _floor, methods=["GET"], include_in_schema=False)
     # Error answers documented as kifu gives them (envelope, 400 not 422), for every route.
     install_openapi(app)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 
@@ -110,11 +111,12 @@ def _exit_on_sigterm(_signum: int, _frame: object) -> None:
 def serve(
     host: str = typer.Option(None, help="Address to listen on (default KIFU_HOST or 127.0.0.1)."),
     port: int = typer.Option(None, help="Port (default PORT or 8080)."),
+    workers: int = typer.Option(
+        None, min=1, help="API processes (default KIFU_WORKERS or 1); they share nothing."
+    ),
 ) -> None:
     """Run the API: start the embedded database if needed, upgrade it, serve until stopped."""
     import uvicorn
-
-    from kifu.app import create_app
 
     settings = get_settings()
     # uvicorn shuts down on SIGTERM and then re-raises it; by default that would kill the process
@@ -126,17 +128,32 @@ def serve(
             result = runner.upgrade(conninfo)
             if result.adopted or result.applied or result.repeatables:
                 _print_upgrade(result)
-            api = create_app(settings, conninfo)
+            n = workers or settings.workers
             where = (
                 "embedded PostgreSQL in " + str(settings.home)
                 if settings.embedded
                 else "DATABASE_URL"
             )
             console.print(
-                f"kifu serving on http://{host or settings.host}:{port or settings.port} ({where})"
+                f"kifu serving on http://{host or settings.host}:{port or settings.port}"
+                f" ({where}, {n} process{'es' if n > 1 else ''})"
             )
+            # Each process (uvicorn starts them afresh, so nothing is shared in memory) builds its
+            # own app and pool from the environment: the database this process resolved and the
+            # secrets, embedded or given.
+            os.environ.update(
+                DATABASE_URL=conninfo,
+                JWT_SECRET=str(settings.jwt_secret),
+                KIFU_ENC_KEY=str(settings.enc_key),
+            )
+            get_settings.cache_clear()
             uvicorn.run(
-                api, host=host or settings.host, port=port or settings.port, log_level="info"
+                "kifu.app:create_app_from_env",
+                factory=True,
+                workers=n,
+                host=host or settings.host,
+                port=port or settings.port,
+                log_level="info",
             )
     except (runtime.ConfigError, runner.MigrationError, EmbeddedError) as exc:
         _fail(str(exc))

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     # JSON (every body but a multipart upload): small, so a huge note is refused before it is read.
     max_json_bytes: int = Field(default=1024 * 1024, validation_alias="KIFU_MAX_JSON_BYTES")
     db_pool_size: int = Field(default=10, validation_alias="KIFU_DB_POOL_SIZE")
+    # API processes of `kifu serve` (uvicorn workers; each has its own pool of db_pool_size).
+    workers: int = Field(default=1, ge=1, validation_alias="KIFU_WORKERS")
+    # GET /api/v1/_floor, the benchmarks' constant-answer route (bench/api.py); off by default.
+    floor_route: bool = Field(default=False, validation_alias="KIFU_FLOOR_ROUTE")
     ai_allowlist_required: bool = Field(
         default=True,
         validation_alias=AliasChoices("KIFU_AI_ALLOWLIST_REQUIRED", "AI_REQUIRE_ALLOWLIST"),

@@ -150,7 +150,7 @@ async def _sync_locked(
     trigger: str,
 ) -> dict[str, Any]:
     user, exchange = cred.user_id, cred.exchange
-    before = await ledger.trade_count(conn, user, exchange)
+    before = await ledger.exchange_trade_count(conn, user, exchange)
     run_id = await runs.start(
         conn,
         user,
@@ -234,7 +234,7 @@ async def _sync_locked(
             ) from exc
         raise
     refreshed = await _refresh_positions(conn, user, counts)
-    after = await ledger.trade_count(conn, user, exchange)
+    after = await ledger.exchange_trade_count(conn, user, exchange)
     notes = _notes(plan)
     result = {
         "before_count": before,
@@ -284,7 +284,7 @@ async def _failed(
         log.error("sync of credential %s failed: %s", cred.id, type(exc).__name__)
     try:
         refreshed = await _refresh_positions(conn, cred.user_id, counts)
-        after = await ledger.trade_count(conn, cred.user_id, cred.exchange)
+        after = await ledger.exchange_trade_count(conn, cred.user_id, cred.exchange)
         await runs.fail(
             conn,
             run_id,

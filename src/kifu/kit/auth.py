@@ -106,7 +106,7 @@ class AuthGateMiddleware:
         await self.app(scope, receive, send)
 
 
-def current_user_id(request: Request) -> uuid.UUID:
+async def current_user_id(request: Request) -> uuid.UUID:
     user_id = getattr(request.state, "user_id", None)
     if user_id is None:  # a public route asked for a user: treat as unauthenticated
         raise Unauthorized(message="invalid or missing JWT")

@@ -68,7 +68,7 @@ class Page:
         return {"page": self.page, "limit": self.limit, "total": total, "items": items}
 
 
-def page_params(
+async def page_params(
     page: Annotated[str | None, Query(description=f"Page number, from 1 to {MAX_PAGE}")] = None,
     limit: Annotated[str | None, Query(description="Items per page, at most 200")] = None,
 ) -> Page:

@@ -75,7 +75,8 @@ async def list_trades(
     limit: int,
     offset: int,
 ) -> tuple[list[dict[str, Any]], int]:
-    """Index ``idx_trades_user_time`` (user_id, trade_time DESC, id DESC)."""
+    """Index ``idx_trades_user_time`` (user_id, trade_time DESC, id DESC); the total comes from
+    the summary's rollups (``trade_count``)."""
     where, params = f.where()
     params.update(user=user_id, limit=limit, offset=offset)
     order = "ASC" if ascending else "DESC"
@@ -87,70 +88,184 @@ async def list_trades(
         params,
     )
     items = [_trade_item(r) for r in await cur.fetchall()]
-    cur = await conn.execute(f"SELECT count(*) FROM trades t WHERE {where}", params)
-    return items, (await cur.fetchone())[0]  # type: ignore[index]
+    if offset == 0 and len(items) < limit:  # the whole selection is on this page
+        return items, len(items)
+    return items, await trade_count(conn, user_id, f)
 
 
-_AGG = """
-count(*) AS n,
-count(*) FILTER (WHERE upper(t.side) = 'BUY') AS buys,
-count(*) FILTER (WHERE upper(t.side) = 'SELL') AS sells,
-coalesce(sum(t.quantity * t.price), 0) AS volume,
-coalesce(sum(t.realized_pnl), 0) AS pnl,
-avg(t.realized_pnl) AS avg_pnl,
-count(*) FILTER (WHERE t.realized_pnl > 0) AS wins,
-count(*) FILTER (WHERE t.realized_pnl < 0) AS losses,
-count(*) FILTER (WHERE t.realized_pnl = 0) AS breakeven
+# -- the trade summary, from the rollups of migration 048 ------------------------------------------
+#
+# trade_summary_totals / _days / _hours hold, per user, exchange, symbol and upper-case side, the
+# count, Σ quantity × price, Σ realized PnL, the rows with a realized PnL, wins, losses and
+# breakevens (kept by the triggers of db/repeatable/trades_summary.sql). Without a time filter
+# the summary reads the all-time rows; with one, the whole UTC days of the range, the whole hours
+# of its partial days and the trades of its partial hours (index ``idx_trades_user_time``), so
+# its cost depends on the range and the number of symbols, not on the number of fills.
+
+_FIRST = datetime(1, 1, 2, tzinfo=UTC)
+_LAST = datetime(9999, 12, 30, tzinfo=UTC)
+_DAY = timedelta(days=1)
+_HOUR = timedelta(hours=1)
+
+
+def _floor_to(t: datetime, unit: timedelta) -> datetime:
+    t = t.astimezone(UTC)
+    if unit == _DAY:
+        return t.replace(hour=0, minute=0, second=0, microsecond=0)
+    return t.replace(minute=0, second=0, microsecond=0)
+
+
+def _ceil_to(t: datetime, unit: timedelta) -> datetime:
+    f = _floor_to(t, unit)
+    return f if f == t else f + unit
+
+
+def summary_cut(
+    start: datetime | None, end: datetime | None
+) -> tuple[
+    tuple[datetime, datetime], list[tuple[datetime, datetime]], list[tuple[datetime, datetime]]
+]:
+    """``[start, end)`` cut into whole UTC days, the whole hours around them and the partial
+    hours at the ends: (days, two hour ranges, two raw ranges); an empty range is (x, x)."""
+    s = max(start, _FIRST) if start else _FIRST
+    e = min(end, _LAST) if end else _LAST
+    if s >= e:
+        return (s, s), [(s, s), (s, s)], [(s, s), (s, s)]
+    h0, h1 = _ceil_to(s, _HOUR), _floor_to(e, _HOUR)
+    if h0 >= h1:  # inside one hour, or across one hour boundary only
+        return (s, s), [(s, s), (s, s)], [(s, min(h0, e)), (max(h1, h0), e)]
+    d0, d1 = _ceil_to(s, _DAY), _floor_to(e, _DAY)
+    if d0 >= d1:
+        return (s, s), [(h0, h1), (s, s)], [(s, h0), (h1, e)]
+    return (d0, d1), [(h0, d0), (d1, h1)], [(s, h0), (h1, e)]
+
+
+_SUMMARY_COLS = "exchange, symbol, side, n, volume, pnl, pnl_n, wins, losses, breakeven"
+_RAW_COLS = (
+    "t.exchange::text, t.symbol::text, upper(t.side), 1, t.quantity * t.price,"
+    " coalesce(t.realized_pnl, 0), (t.realized_pnl IS NOT NULL)::int,"
+    " (t.realized_pnl > 0)::int, (t.realized_pnl < 0)::int, (t.realized_pnl = 0)::int"
+)
+
+
+def _rollup_rows(timed: bool, keys: str, raw_keys: str) -> str:
+    """The rollup rows (and raw rows of partial hours) that add up to the filtered trades."""
+    if not timed:
+        rows = (
+            f"SELECT {_SUMMARY_COLS} FROM trade_summary_totals r WHERE r.user_id = %(user)s{keys}"
+        )
+    else:
+        rows = f"""
+    SELECT {_SUMMARY_COLS} FROM trade_summary_days r
+    WHERE r.user_id = %(user)s AND r.day >= %(d0)s AND r.day < %(d1)s{keys}
+    UNION ALL
+    SELECT {_SUMMARY_COLS} FROM trade_summary_hours r
+    WHERE r.user_id = %(user)s AND r.hour >= %(ha0)s AND r.hour < %(ha1)s{keys}
+    UNION ALL
+    SELECT {_SUMMARY_COLS} FROM trade_summary_hours r
+    WHERE r.user_id = %(user)s AND r.hour >= %(hb0)s AND r.hour < %(hb1)s{keys}
+    UNION ALL
+    SELECT {_RAW_COLS} FROM trades t
+    WHERE t.user_id = %(user)s AND t.trade_time >= %(ra0)s AND t.trade_time < %(ra1)s{raw_keys}
+    UNION ALL
+    SELECT {_RAW_COLS} FROM trades t
+    WHERE t.user_id = %(user)s AND t.trade_time >= %(rb0)s AND t.trade_time < %(rb1)s{raw_keys}"""
+    return rows
+
+
+def _summary_sql(timed: bool, keys: str, raw_keys: str) -> str:
+    rows = _rollup_rows(timed, keys, raw_keys)
+    # kind: 0 totals, 1 by side, 2 by symbol, 3 by exchange; ordered as the summary lists them.
+    return f"""
+SELECT CASE WHEN grouping(f.side) = 0 THEN 1 WHEN grouping(f.symbol) = 0 THEN 2
+            WHEN grouping(f.exchange) = 0 THEN 3 ELSE 0 END AS kind,
+       coalesce(f.side, f.symbol, f.exchange) AS key,
+       coalesce(sum(f.n), 0), coalesce(sum(f.n) FILTER (WHERE f.side = 'BUY'), 0),
+       coalesce(sum(f.n) FILTER (WHERE f.side = 'SELL'), 0), coalesce(sum(f.volume), 0),
+       coalesce(sum(f.pnl), 0), coalesce(sum(f.pnl_n), 0), coalesce(sum(f.wins), 0),
+       coalesce(sum(f.losses), 0), coalesce(sum(f.breakeven), 0),
+       sum(f.pnl) / nullif(sum(f.pnl_n), 0)  -- as avg() divides: Σ / count, same scale rule
+FROM ({rows}
+) f(exchange, symbol, side, n, volume, pnl, pnl_n, wins, losses, breakeven)
+GROUP BY GROUPING SETS ((), (f.side), (f.symbol), (f.exchange))
+ORDER BY 1, CASE WHEN grouping(f.symbol) = 0 AND grouping(f.side) = 1 THEN sum(f.n) END DESC, 2
 """
 
 
 def _agg(row: tuple[Any, ...]) -> dict[str, Any]:
-    n, buys, sells, volume, pnl, avg_pnl, wins, losses, breakeven = row
+    n, buys, sells, volume, pnl, _pnl_n, wins, losses, breakeven, avg_pnl = row
     avg = Decimal(avg_pnl).quantize(Decimal("1e-10")) if avg_pnl is not None else Decimal(0)
     return {
-        "total_trades": n,
-        "trade_count": n,
-        "buy_count": buys,
-        "sell_count": sells,
+        "total_trades": int(n),
+        "trade_count": int(n),
+        "buy_count": int(buys),
+        "sell_count": int(sells),
         "total_volume": dec_str(Decimal(volume)),
         "realized_pnl_total": dec_str(Decimal(pnl)),
         "average_pnl": dec_str(avg),
-        "wins": wins,
-        "losses": losses,
-        "breakeven": breakeven,
+        "wins": int(wins),
+        "losses": int(losses),
+        "breakeven": int(breakeven),
     }
+
+
+def _rollup_query(user_id: uuid.UUID, f: TradeFilter) -> tuple[bool, str, str, dict[str, Any]]:
+    """Whether ``f`` has a time filter, the key conditions on rollup rows (``r``) and on trades
+    (``t``), and the parameters of ``_rollup_rows``."""
+    params: dict[str, Any] = {"user": user_id}
+    keys = raw_keys = ""
+    for name, value in (("exchange", f.exchange), ("symbol", f.symbol), ("side", f.side)):
+        if value:
+            params[name] = value
+            keys += f" AND r.{name} = %({name})s"
+            raw_keys += (
+                " AND upper(t.side) = %(side)s" if name == "side" else f" AND t.{name} = %({name})s"
+            )
+    timed = f.start is not None or f.end is not None
+    if timed:
+        days, hours, raw = summary_cut(f.start, f.end)
+        params.update(d0=days[0], d1=days[1])
+        for (lo, hi), a, b in zip(hours, ("ha0", "hb0"), ("ha1", "hb1"), strict=True):
+            params.update({a: lo, b: hi})
+        for (lo, hi), a, b in zip(raw, ("ra0", "rb0"), ("ra1", "rb1"), strict=True):
+            params.update({a: lo, b: hi})
+    return timed, keys, raw_keys, params
+
+
+async def trade_count(conn: AsyncConnection, user_id: uuid.UUID, f: TradeFilter) -> int:
+    """How many trades ``f`` selects, added up from the summary's rollups (the count of a
+    ``/trades`` page) instead of counting every row."""
+    timed, keys, raw_keys, params = _rollup_query(user_id, f)
+    rows = _rollup_rows(timed, keys, raw_keys)
+    cur = await conn.execute(
+        f"SELECT coalesce(sum(f.n), 0)::bigint FROM ({rows}\n) f({_SUMMARY_COLS})", params
+    )
+    return int((await cur.fetchone())[0])  # type: ignore[index]
 
 
 async def trade_summary(
     conn: AsyncConnection, user_id: uuid.UUID, f: TradeFilter
 ) -> dict[str, Any]:
-    """Totals, by side, top 20 symbols and by exchange over the filtered trades.
-    ``total_volume`` is Σ quantity × price (quote notional); ``average_pnl`` is the mean over
-    trades that carry a realized PnL."""
-    where, params = f.where()
-    params["user"] = user_id
-    cur = await conn.execute(f"SELECT {_AGG} FROM trades t WHERE {where}", params)
-    totals = _agg(await cur.fetchone())  # type: ignore[arg-type]
-    cur = await conn.execute(
-        f"SELECT upper(t.side), {_AGG} FROM trades t WHERE {where} GROUP BY 1 ORDER BY 1", params
-    )
-    by_side = [{"side": r[0], **_agg(r[1:])} for r in await cur.fetchall()]
-    cur = await conn.execute(
-        f"SELECT t.symbol, {_AGG} FROM trades t WHERE {where}"
-        " GROUP BY 1 ORDER BY count(*) DESC, 1 ASC LIMIT 20",
-        params,
-    )
-    by_symbol = [{"symbol": r[0], **_agg(r[1:])} for r in await cur.fetchall()]
-    cur = await conn.execute(
-        f"SELECT t.exchange, {_AGG} FROM trades t WHERE {where} GROUP BY 1 ORDER BY 1", params
-    )
-    by_exchange = [{"exchange": r[0], **_agg(r[1:])} for r in await cur.fetchall()]
+    """Totals, by side, top 20 symbols (most trades first, then by symbol) and by exchange over
+    the filtered trades, in one statement over the rollups (see above). ``total_volume`` is
+    Σ quantity × price (quote notional); ``average_pnl`` is the mean over trades that carry a
+    realized PnL (divided as ``avg()`` does), to ten places."""
+    timed, keys, raw_keys, params = _rollup_query(user_id, f)
+    cur = await conn.execute(_summary_sql(timed, keys, raw_keys), params)
+    totals = _agg((0, 0, 0, 0, 0, 0, 0, 0, 0, None))
+    groups: dict[int, list[dict[str, Any]]] = {1: [], 2: [], 3: []}
+    names = {1: "side", 2: "symbol", 3: "exchange"}
+    for kind, key, *figures in await cur.fetchall():
+        if kind == 0:
+            totals = _agg(tuple(figures))
+        elif kind != 2 or len(groups[2]) < 20:
+            groups[kind].append({names[kind]: key, **_agg(tuple(figures))})
     return {
         "exchange": f.exchange or "all",
         "totals": totals,
-        "by_side": by_side,
-        "by_symbol": by_symbol,
-        "by_exchange": by_exchange,
+        "by_side": groups[1],
+        "by_symbol": groups[2],
+        "by_exchange": groups[3],
     }
 
 
@@ -802,7 +917,7 @@ async def stored_orders(
     return {r[0] for r in await cur.fetchall()}
 
 
-async def trade_count(conn: AsyncConnection, user_id: uuid.UUID, exchange: str) -> int:
+async def exchange_trade_count(conn: AsyncConnection, user_id: uuid.UUID, exchange: str) -> int:
     """The user's trades rows at ``exchange`` (one per fill)."""
     cur = await conn.execute(
         "SELECT count(*) FROM trades WHERE user_id = %s AND exchange = %s", (user_id, exchange)

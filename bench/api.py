@@ -1,0 +1,386 @@
+"""API read benchmark: every endpoint a screen calls, under load, against the app's floor.
+
+    apt-get install -y wrk          # the load generator (Debian/Ubuntu package `wrk`)
+    .venv/bin/python bench/api.py [--duration 5] [--connections 32] [--processes 1,2]
+
+Starts a throw-away embedded PostgreSQL, seeds one user with 10,000 futures trades through the
+unified importer (a year of fills over ten symbols), 10,000 funding events (20,000 ledger events
+in all), 2,000 bubbles, 2,000 notes, alert rules and alerts, then runs ``kifu serve --workers N``
+(for each N of ``--processes``) with ``KIFU_FLOOR_ROUTE`` on and loads each read endpoint with
+``wrk`` (32 connections, outside the Python process). Per endpoint it prints req/s, p50 and p99
+and the ratio of its req/s to the **floor**: ``GET /api/v1/_floor``, an authenticated route of the
+same app that answers a constant, measured in the same run (first, and again last, so a drift of
+the machine shows). Also the steady resident memory of each API process after the load, and the
+machine's load average (the numbers are only comparable as ratios on a shared machine).
+
+Targets (issue 17): every endpoint ≥ 0.5× the floor's req/s, p99 ≤ 25 ms where the floor's own
+p99 allows it, ≤ 100 MB per API process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import psycopg
+
+from _common import fresh_database
+from kifu.db import runner
+from kifu.db.embedded import EmbeddedPostgres
+from kifu.ingest import service
+from kifu.kit.auth import issue_access_token
+
+JWT_SECRET = "bench-jwt-secret-0123456789-0123456789-0123456789"
+ENC_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+PAIRS = [
+    ("BTCUSDT", 42000),
+    ("ETHUSDT", 2500),
+    ("SOLUSDT", 100),
+    ("BNBUSDT", 300),
+    ("XRPUSDT", Decimal("0.6")),
+    ("DOGEUSDT", Decimal("0.08")),
+    ("ADAUSDT", Decimal("0.5")),
+    ("AVAXUSDT", 35),
+    ("LINKUSDT", 15),
+    ("DOTUSDT", 7),
+]
+NOW = datetime.now(UTC).replace(microsecond=0)
+START = NOW - timedelta(days=365)
+
+
+def generate(path: Path, rows: int, seed: int = 7) -> None:
+    """A Binance USDⓈ-M futures export of ``rows`` fills over the last year, newest first."""
+    rnd = random.Random(seed)
+    times = sorted(START + timedelta(seconds=rnd.randrange(365 * 86400)) for _ in range(rows))
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        fh.write("Date(UTC),Pair,Side,Price,Quantity,Amount,Fee,Realized Profit\n")
+        for i, at in enumerate(reversed(times)):
+            pair, base = PAIRS[i % len(PAIRS)]
+            price = (Decimal(base) * Decimal(rnd.randint(9000, 11000)) / 10000).quantize(
+                Decimal("0.0001")
+            )
+            qty = Decimal(rnd.randint(1, 5000)) / 1000
+            amount = (price * qty).quantize(Decimal("0.0001"))
+            fee = (amount * Decimal("0.0004")).quantize(Decimal("0.00000001"))
+            pnl = Decimal(rnd.randint(-5000, 5000)) / 100 if rnd.random() < 0.5 else 0
+            side = "BUY" if rnd.random() < 0.5 else "SELL"
+            fh.write(
+                f"{at:%Y-%m-%d %H:%M:%S},{pair},{side},{price:f},{qty:f},{amount:f} USDT,"
+                f"{fee:f} USDT,{pnl} USDT\n"
+            )
+
+
+async def _import(conninfo: str, user_id: uuid.UUID, path: Path) -> dict:
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+        with path.open("rb") as fh:
+            return await service.import_unified(
+                conn, user_id, fh, service.UnifiedRequest(venue=None)
+            )
+
+
+def seed(conninfo: str, workdir: Path, trades: int) -> uuid.UUID:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        user_id = conn.execute(
+            "INSERT INTO users (email, password_hash, name) VALUES (%s, '!', 'bench') RETURNING id",
+            (f"bench-{uuid.uuid4().hex[:8]}@example.com",),
+        ).fetchone()[0]  # type: ignore[index]
+        conn.execute(
+            "INSERT INTO subscriptions (user_id, tier, ai_quota_remaining, ai_quota_limit)"
+            " VALUES (%s, 'free', 20, 20)",
+            (user_id,),
+        )
+    path = workdir / "futures.csv"
+    generate(path, trades)
+    t = time.perf_counter()
+    report = asyncio.run(_import(conninfo, user_id, path))
+    assert report["imported"] == trades, report
+    print(f"seeded {trades:,} trades through the importer in {time.perf_counter() - t:.1f} s")
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        # as many funding events (income) as fills: 2 × trades ledger events in all
+        conn.execute(
+            "INSERT INTO trade_events (user_id, account_id, venue_id, instrument_id, asset_class,"
+            " venue_type, event_type, fee, fee_asset, executed_at, source, external_id, metadata,"
+            " dedupe_key)"
+            " SELECT user_id, account_id, venue_id, instrument_id, asset_class, venue_type, 'fee',"
+            " 0.01, 'USDT', executed_at + interval '1 second', 'api', 'fund-' || row_number()"
+            " OVER (), jsonb_build_object('income_type', 'FUNDING_FEE', 'income', '-0.01',"
+            " 'asset', 'USDT'), md5(id::text || 'funding')"
+            " FROM trade_events WHERE user_id = %s",
+            (user_id,),
+        )
+        rnd = random.Random(3)
+        bubbles = [
+            (
+                user_id,
+                PAIRS[i % len(PAIRS)][0],
+                "1h",
+                START + timedelta(hours=rnd.randrange(365 * 24)),
+                "100",
+                f"memo {i}",
+                ["bench", f"t{i % 7}"],
+            )
+            for i in range(2000)
+        ]
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO bubbles (user_id, symbol, timeframe, candle_time, price, bubble_type,"
+                " memo, tags) VALUES (%s, %s, %s, %s, %s, 'manual', %s, %s)",
+                bubbles,
+            )
+        conn.execute(
+            "INSERT INTO review_notes (user_id, bubble_id, title, content)"
+            " SELECT user_id, id, 'note', 'what I learned from ' || memo FROM bubbles"
+            " WHERE user_id = %s",
+            (user_id,),
+        )
+        for i in range(20):
+            rule = conn.execute(
+                "INSERT INTO alert_rules (user_id, name, symbol, rule_type, config)"
+                " VALUES (%s, %s, %s, 'price_level', %s) RETURNING id",
+                (
+                    user_id,
+                    f"rule {i}",
+                    PAIRS[i % len(PAIRS)][0],
+                    '{"price": "50000", "direction": "above"}',
+                ),
+            ).fetchone()[0]  # type: ignore[index]
+            conn.execute(
+                "INSERT INTO alerts (user_id, rule_id, symbol, trigger_price, trigger_reason)"
+                " SELECT %s, %s, %s, 50000, 'crossed ' || g FROM generate_series(1, 10) g",
+                (user_id, rule, PAIRS[i % len(PAIRS)][0]),
+            )
+        counts = conn.execute(
+            "SELECT (SELECT count(*) FROM trades WHERE user_id = %(u)s),"
+            " (SELECT count(*) FROM trade_events WHERE user_id = %(u)s),"
+            " (SELECT count(*) FROM bubbles WHERE user_id = %(u)s),"
+            " (SELECT count(*) FROM review_notes WHERE user_id = %(u)s),"
+            " (SELECT count(*) FROM alerts WHERE user_id = %(u)s)",
+            {"u": user_id},
+        ).fetchone()
+        conn.execute("VACUUM ANALYZE")
+    print("seeded: trades {}, events {}, bubbles {}, notes {}, alerts {}".format(*counts))
+    return user_id
+
+
+def endpoints() -> list[tuple[str, str]]:
+    month = (NOW - timedelta(days=30)).isoformat().replace("+00:00", "Z")
+    day = NOW.date()
+    return [
+        ("floor", "/api/v1/_floor"),
+        ("trades limit=50", "/api/v1/trades?limit=50"),
+        ("trades deep page", "/api/v1/trades?page=150&limit=50"),
+        ("trades/summary", "/api/v1/trades/summary"),
+        (
+            "summary ?exchange&symbol",
+            "/api/v1/trades/summary?exchange=binance_futures&symbol=BTCUSDT",
+        ),
+        ("summary ?from=30d", f"/api/v1/trades/summary?from={month}"),
+        ("portfolio/positions", "/api/v1/portfolio/positions?limit=50"),
+        ("portfolio/timeline", "/api/v1/portfolio/timeline?limit=50"),
+        ("bubbles limit=200", "/api/v1/bubbles?page=1&limit=200&sort=desc"),
+        ("notes", "/api/v1/notes?page=1&limit=100"),
+        ("users/me", "/api/v1/users/me"),
+        ("review/stats 30d", "/api/v1/review/stats?period=30d"),
+        (
+            "review/calendar",
+            f"/api/v1/review/calendar?from={day.replace(day=1)}&to={day}",
+        ),
+        ("alerts", "/api/v1/alerts?limit=20&offset=0"),
+        ("alert-rules", "/api/v1/alert-rules"),
+        ("health", "/health"),
+        ("floor (again)", "/api/v1/_floor"),
+    ]
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
+
+
+def _ms(text: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    assert m, text
+    return float(m[1]) * _UNITS[m[2]]
+
+
+def wrk(url: str, token: str, *, connections: int, duration: int) -> dict[str, float]:
+    out = subprocess.run(
+        [
+            "wrk",
+            f"-t{min(2, connections)}",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--latency",
+            "-H",
+            f"Authorization: Bearer {token}",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
+    p50 = _ms(re.search(r"\s50%\s+(\S+)", out)[1])  # type: ignore[index]
+    p99 = _ms(re.search(r"\s99%\s+(\S+)", out)[1])  # type: ignore[index]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "rps": rps,
+        "p50": p50,
+        "p99": p99,
+        "non2xx": float(bad[1]) if bad else 0.0,
+        "sock_errors": 1.0 if errors else 0.0,
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _api_processes(root: int) -> list[int]:
+    """The processes serving requests: uvicorn's spawned workers, or ``root`` when it serves
+    alone (one process)."""
+    kids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmd = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == root and "resource_tracker" not in cmd:
+            kids.append(int(entry.name))
+    return kids or [root]
+
+
+def _rss_mb(pid: int) -> float:
+    for line in (Path("/proc") / str(pid) / "status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def serve_and_load(
+    conninfo: str, user_id: uuid.UUID, processes: int, *, connections: int, duration: int
+) -> None:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": conninfo,
+        "JWT_SECRET": JWT_SECRET,
+        "KIFU_ENC_KEY": ENC_KEY,
+        "KIFU_FLOOR_ROUTE": "true",
+        "PORT": str(port),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kifu", "serve", "--workers", str(processes)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("kifu serve did not start")
+            time.sleep(0.2)
+        token = issue_access_token(user_id, JWT_SECRET)
+        for _name, path in endpoints():  # every answer must be a 200 before it is timed
+            r = httpx.get(base + path, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+            if r.status_code != 200:
+                raise SystemExit(f"{path}: {r.status_code} {r.text[:200]}")
+        wrk(base + "/api/v1/_floor", token, connections=connections, duration=1)  # warm-up
+        print(
+            f"\n== {processes} API process{'es' if processes > 1 else ''},"
+            f" {connections} connections, {duration} s per endpoint,"
+            f" load average before: {os.getloadavg()[0]:.2f}"
+        )
+        print(f"{'endpoint':28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'x floor':>8}")
+        floor = None
+        for name, path in endpoints():
+            r = wrk(base + path, token, connections=connections, duration=duration)
+            if floor is None:
+                floor = r["rps"]
+            flag = ""
+            if r["non2xx"]:
+                flag += f"  ({int(r['non2xx'])} non-2xx)"
+            if r["sock_errors"]:
+                flag += "  (socket errors)"
+            print(
+                f"{name:28} {r['rps']:9.0f} {r['p50']:8.2f} {r['p99']:8.2f}"
+                f" {r['rps'] / floor:7.2f}x{flag}"
+            )
+        rss = [_rss_mb(p) for p in _api_processes(proc.pid)]
+        print(
+            "steady RSS per API process (MB): "
+            + ", ".join(f"{m:.0f}" for m in rss)
+            + f"   (target <= 100); load average after: {os.getloadavg()[0]:.2f}"
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trades", type=int, default=10_000)
+    parser.add_argument("--duration", type=int, default=5, help="seconds per endpoint")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--processes", default="1,2", help="API process counts to run")
+    parser.add_argument("--database-url", default=None, help="a server to CREATE DATABASE on")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit(
+            "bench/api.py needs the load generator wrk, which is not installed:"
+            " apt-get install -y wrk"
+        )
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()}")
+    with tempfile.TemporaryDirectory(prefix="kifu-bench-") as tmp:
+        workdir = Path(tmp)
+        pg = None
+        if args.database_url:
+            admin = args.database_url
+        else:
+            pg = EmbeddedPostgres(workdir / "pg")
+            pg.start()
+            admin = pg.conninfo("postgres")
+        try:
+            conninfo = fresh_database(admin)
+            runner.upgrade(conninfo)
+            user_id = seed(conninfo, workdir, args.trades)
+            for n in (int(x) for x in args.processes.split(",")):
+                serve_and_load(
+                    conninfo, user_id, n, connections=args.connections, duration=args.duration
+                )
+        finally:
+            if pg is not None:
+                pg.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""The API pool checks a connection on checkout only when it was not checked in the last
+second: one round trip per request instead of two under load, idle connections still checked."""
+
+from __future__ import annotations
+
+import asyncio
+
+import psycopg
+import pytest
+from psycopg_pool import AsyncConnectionPool
+
+from kifu.db import pool as pool_module
+
+
+def test_checkout_checks_a_connection_at_most_once_a_second(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checks: list[int] = []
+    real = AsyncConnectionPool.check_connection
+
+    async def counting(conn):
+        checks.append(id(conn))
+        await real(conn)
+
+    monkeypatch.setattr(AsyncConnectionPool, "check_connection", staticmethod(counting))
+    monkeypatch.setattr(pool_module, "CHECK_EVERY", 0.3)
+
+    async def run() -> None:
+        pool = pool_module.make_pool(db, max_size=1)
+        await pool.open(wait=True)
+        try:
+            for _ in range(20):
+                async with pool.connection() as conn:
+                    await conn.execute("SELECT 1")
+            assert len(checks) == 1
+            await asyncio.sleep(0.35)
+            async with pool.connection() as conn:
+                await conn.execute("SELECT 1")
+            assert len(checks) == 2
+        finally:
+            await pool.close()
+
+    asyncio.run(run())
+
+
+def test_a_dropped_connection_is_replaced_after_the_check_window(db: str) -> None:
+    async def run() -> None:
+        pool = pool_module.make_pool(db, max_size=1)
+        await pool.open(wait=True)
+        try:
+            async with pool.connection() as conn:
+                pid = conn.info.backend_pid
+            async with await psycopg.AsyncConnection.connect(db, autocommit=True) as admin:
+                await admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            await asyncio.sleep(pool_module.CHECK_EVERY + 0.1)
+            async with pool.connection() as conn:  # checked, found dead, replaced
+                assert (await (await conn.execute("SELECT 1")).fetchone()) == (1,)
+                assert conn.info.backend_pid != pid
+        finally:
+            await pool.close()
+
+    asyncio.run(run())
