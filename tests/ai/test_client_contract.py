@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from tests.ai.fake_providers import FakeProviders
 from tests.ai.helpers import NOW, plant_bubble, plant_opinion, score
-from tests.contract.test_client_contract import INT, LIST, NUM, OBJ, STR, TIME, conforms
+from tests.fixtures.contract_checks import INT, LIST, NUM, OBJ, STR, TIME, conforms
 from tests.helpers import ApiUser
 
 API = "/api/v1"

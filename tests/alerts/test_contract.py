@@ -3,67 +3,16 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-from typing import Any
-
 import psycopg
 from fastapi.testclient import TestClient
 
 from kifu.config import Settings
 from tests.alerts.planted_market import PlantedExchange
 from tests.alerts.ticks import run_ticks
+from tests.fixtures.contract_checks import BOOL, DEC, INT, LIST, OBJ, STR, TEXT, TIME, conforms, opt
 from tests.helpers import ApiUser
 
 API = "/api/v1"
-
-# The checks of tests/contract, kept here so this file does not depend on another test module.
-Check = Callable[[Any], bool]
-DECIMAL_RE = re.compile(r"-?\d+(\.\d+)?")
-TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z")
-
-
-def DEC(v: Any) -> bool:
-    return isinstance(v, str) and DECIMAL_RE.fullmatch(v) is not None
-
-
-def TIME(v: Any) -> bool:
-    return isinstance(v, str) and TIME_RE.fullmatch(v) is not None
-
-
-def INT(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def STR(v: Any) -> bool:
-    return isinstance(v, str) and v != ""
-
-
-def TEXT(v: Any) -> bool:
-    return isinstance(v, str)
-
-
-def BOOL(v: Any) -> bool:
-    return isinstance(v, bool)
-
-
-def LIST(v: Any) -> bool:
-    return isinstance(v, list)
-
-
-def OBJ(v: Any) -> bool:
-    return isinstance(v, dict)
-
-
-def opt(check: Check) -> Check:
-    return lambda v: v is None or check(v)
-
-
-def conforms(obj: Any, spec: dict[str, Check], where: str) -> None:
-    assert isinstance(obj, dict), f"{where}: expected an object, got {obj!r}"
-    for name, check in spec.items():
-        assert check(obj.get(name)), f"{where}: {name}={obj.get(name)!r}"
-
 
 ALERT = {
     "id": STR,

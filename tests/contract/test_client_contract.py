@@ -9,7 +9,6 @@ Source of truth: reference/kifu-client-contract.md and kifu-behaviour.md §2.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -19,81 +18,24 @@ from fastapi.testclient import TestClient
 
 from kifu.kit.auth import issue_access_token
 from tests.contract.conftest import CLIENT_ORIGIN
+from tests.fixtures.contract_checks import (
+    BOOL,
+    DEC,
+    INT,
+    LIST,
+    NUM,
+    OBJ,
+    STR,
+    STR_LIST,
+    TEXT,
+    TIME,
+    conforms,
+    error_envelope,
+    opt,
+)
 from tests.helpers import TEST_JWT_SECRET, ApiUser
 
 API = "/api/v1"
-
-# -- field validators --------------------------------------------------------------------------
-
-Check = Callable[[Any], bool]
-DECIMAL_RE = re.compile(r"-?\d+(\.\d+)?")
-TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z")
-
-
-def DEC(v: Any) -> bool:
-    return isinstance(v, str) and DECIMAL_RE.fullmatch(v) is not None
-
-
-def TIME(v: Any) -> bool:
-    return isinstance(v, str) and TIME_RE.fullmatch(v) is not None
-
-
-def NUM(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
-
-
-def INT(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def STR(v: Any) -> bool:
-    return isinstance(v, str) and v != ""
-
-
-def TEXT(v: Any) -> bool:
-    return isinstance(v, str)
-
-
-def BOOL(v: Any) -> bool:
-    return isinstance(v, bool)
-
-
-def LIST(v: Any) -> bool:
-    return isinstance(v, list)
-
-
-def OBJ(v: Any) -> bool:
-    return isinstance(v, dict)
-
-
-def STR_LIST(v: Any) -> bool:
-    return isinstance(v, list) and all(isinstance(x, str) for x in v)
-
-
-def opt(check: Check) -> Check:
-    """Nullable (or absent) field: the client guards it (``x || ''``, ``x ? … : '-'``)."""
-    return lambda v: v is None or check(v)
-
-
-ABSENT = object()
-
-
-def conforms(obj: Any, spec: dict[str, Check], where: str) -> None:
-    assert isinstance(obj, dict), f"{where}: expected an object, got {obj!r}"
-    for name, check in spec.items():
-        value = obj.get(name, ABSENT)
-        if value is ABSENT:
-            assert check(None), f"{where}: {name} missing"  # only nullable fields may be absent
-            continue
-        assert check(value), f"{where}: {name}={value!r} fails {getattr(check, '__name__', '')}"
-
-
-def error_envelope(r: Any, status: int) -> dict[str, Any]:
-    """The client shows ``response.data.message`` (and the bubble modal reads ``code``)."""
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert STR(body.get("code")) and STR(body.get("message")), body
-    return body
 
 
 def ago(**kw: float) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tests.contract.test_client_contract import (
+from tests.contract.test_client_contract import legacy_import
+from tests.fixtures.contract_checks import (
     BOOL,
     DEC,
     INT,
@@ -16,7 +17,6 @@ from tests.contract.test_client_contract import (
     STR_LIST,
     TIME,
     conforms,
-    legacy_import,
     opt,
 )
 
