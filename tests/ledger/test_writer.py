@@ -195,3 +195,33 @@ def test_migration_047_gives_existing_fills_their_trades(at_046: str) -> None:
         (False, 777, "BTCUSDT", "BUY", "b" * 64),
         (False, synthetic, "BTCUSDT", "BUY", "c" * 64),
     ]
+
+
+def test_a_read_of_positions_does_not_wait_for_a_running_write(client, user, sql, db):
+    """While a writer holds the user's ledger lock, a read of positions answers at once with
+    what is stored (the writer catches up when it ends), and catches up the hand edit after."""
+    _post_file(client, user, "/api/v1/imports/trades", FUTURES_EXPORT)
+    sql("UPDATE trade_events SET price = 50200.1 WHERE side = 'sell' AND user_id = %s", user.id)
+    with psycopg.connect(db) as writer_conn:  # a writer in the middle of its transaction
+        writer_conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"kifu.ledger:{user.id}",)
+        )
+        held = _position(client, user, "BTC/USDT")
+        assert Decimal(held["realized_pnl"]) == Decimal("1.00") - Decimal("0.04")
+    assert sql("SELECT count(*) FROM ledger_pnl_dirty WHERE user_id = %s", user.id)[0][0] > 0
+    after = _position(client, user, "BTC/USDT")
+    assert Decimal(after["realized_pnl"]) == Decimal("2.00") - Decimal("0.04")
+
+
+def test_a_write_runs_inside_the_callers_transaction(db, user):
+    import asyncio
+
+    from kifu.ledger import writer
+
+    async def outside() -> None:
+        async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
+            with pytest.raises(RuntimeError, match="inside the caller's transaction"):
+                async with writer.open_write(conn, user.id, source="csv", account_label="d"):
+                    pass
+
+    asyncio.run(outside())

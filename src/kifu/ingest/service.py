@@ -341,7 +341,7 @@ def _legacy_tags(text: str, side: str) -> list[str]:
 
 @dataclass(slots=True)
 class _LegacyRow:
-    fill: Any  # NormalFill
+    fill: ledger.NormalFill
     trade: writer.TradeFields
     bubble: tuple[str, list[str], str] | None  # timeframe, tags, price text: when not the default
 

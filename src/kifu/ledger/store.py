@@ -255,19 +255,6 @@ async def begin_write(conn: AsyncConnection, user_id: uuid.UUID) -> None:
 
 # -- positions -------------------------------------------------------------------------------
 
-POSITION_EVENTS_SQL = """
-SELECT e.account_id, e.instrument_id, a.venue_id, i.quote_asset, e.executed_at, e.side, e.qty,
-       e.price, e.fee, e.fee_asset, e.event_type
-FROM trade_events e
-JOIN accounts a ON a.id = e.account_id
-JOIN instruments i ON i.id = e.instrument_id
-WHERE e.user_id = %(user)s
-  AND e.event_type IN ('spot_trade', 'perp_trade', 'dex_swap')
-  AND e.side IS NOT NULL AND e.qty IS NOT NULL AND e.price IS NOT NULL
-  {only}
-ORDER BY e.account_id, e.instrument_id, e.executed_at, e.id
-"""
-
 UPSERT_POSITION_SQL = """
 INSERT INTO positions (user_id, account_id, venue_id, instrument_id, status, size, avg_entry,
     avg_exit, opened_at, closed_at, realized_pnl_usdt, realized_pnl_krw, fees_usdt, fees_krw,
