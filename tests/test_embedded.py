@@ -92,3 +92,28 @@ def test_cluster_of_another_major_version_is_explained(
     (data / "PG_VERSION").write_text("9\n")
     with pytest.raises(EmbeddedError, match="the cluster needs 9"):
         EmbeddedPostgres(tmp_path).start()
+
+
+def test_free_port_never_hands_out_the_api_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The kernel may give the embedded server the very port `kifu serve` is about to bind
+    # (a test that picks a free PORT releases it first); the embedded server must pass on it.
+    handed = iter([8123, 8123, 8124])
+
+    class FakeSocket:
+        def __init__(self, *_: object) -> None:
+            self.port = next(handed)
+
+        def __enter__(self) -> FakeSocket:
+            return self
+
+        def __exit__(self, *_: object) -> None:
+            return None
+
+        def bind(self, _: object) -> None:
+            return None
+
+        def getsockname(self) -> tuple[str, int]:
+            return ("127.0.0.1", self.port)
+
+    monkeypatch.setattr(embedded.socket, "socket", FakeSocket)
+    assert embedded._free_port(frozenset({8123})) == 8124

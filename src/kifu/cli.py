@@ -124,7 +124,7 @@ def serve(
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         settings = runtime.with_secrets(settings)
-        with runtime.database(settings) as conninfo:
+        with runtime.database(settings, api_port=port) as conninfo:
             result = runner.upgrade(conninfo)
             if result.adopted or result.applied or result.repeatables:
                 _print_upgrade(result)

@@ -66,10 +66,14 @@ def with_secrets(settings: Settings) -> Settings:
 
 
 @contextmanager
-def database(settings: Settings) -> Iterator[str]:
-    """The conninfo to use; starts the embedded cluster (and stops it after) when needed."""
+def database(settings: Settings, api_port: int | None = None) -> Iterator[str]:
+    """The conninfo to use; starts the embedded cluster (and stops it after) when needed.
+
+    The embedded server never takes the API's port (``api_port`` or the configured one).
+    """
     if settings.database_url:
         yield settings.database_url
         return
-    with EmbeddedPostgres(settings.home) as pg:
+    avoid = frozenset({api_port or settings.port})
+    with EmbeddedPostgres(settings.home, avoid_ports=avoid) as pg:
         yield pg.conninfo()

@@ -152,10 +152,14 @@ def _as_server_user(cmd: list[str]) -> list[str]:
     ]
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _free_port(avoid: frozenset[int] = frozenset()) -> int:
+    """A port free now, never one of ``avoid`` (the API's port: the kernel may hand it out)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in avoid:
+            return port
 
 
 def _pid_alive(pid: int) -> bool:
@@ -171,8 +175,9 @@ def _pid_alive(pid: int) -> bool:
 class EmbeddedPostgres:
     """One cluster under ``home/postgres``: created once, started, reused, stopped."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, avoid_ports: frozenset[int] = frozenset()) -> None:
         self.home = Path(home)
+        self.avoid_ports = avoid_ports
         self.data_dir = self.home / "postgres"
         self.log_file = self.home / "postgres.log"
         self.password_file = self.home / "postgres.password"
@@ -258,7 +263,7 @@ class EmbeddedPostgres:
             binaries = self._binaries()
             if not self.initialised:
                 self._initdb(binaries)
-            self.port = _free_port()
+            self.port = _free_port(self.avoid_ports)
             options = f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories="
             self._run(
                 [
