@@ -528,14 +528,20 @@ _BUCKETS = {
 }
 
 
+async def fresh(conn: AsyncConnection, user_id: uuid.UUID) -> None:
+    """Catch up the changes made by hand since the last write (``tracker.fresh``, one indexed
+    probe when there are none). The PnL reads below do it themselves; a reader that makes
+    several of them calls this once and passes ``caught_up=True``."""
+    await tracker.fresh(conn, user_id)
+
+
 def _window(start: datetime | None, end: datetime | None) -> dict[str, Any]:
     return {"start": start or _NEVER, "end": end or "infinity"}
 
 
-def _pnl_buckets_sql(bucket: str) -> str:
-    return f"""
-SELECT x.quote, {bucket} AS bucket, sum(x.pnl) AS pnl
-FROM (
+# The realized PnL of ``[start, end)``: the hourly rollups of the whole hours, the fills of
+# ``raw_hours`` (the hours a local day boundary cuts), or every fill when ``raw_all``.
+_PNL_ROWS = """
     SELECT h.quote, h.hour AS at, h.pnl FROM ledger_pnl_hours h
     WHERE NOT %(raw_all)s AND h.user_id = %(u)s
       AND h.hour >= date_trunc('hour', %(start)s::timestamptz, 'UTC') AND h.hour < %(end)s
@@ -554,9 +560,57 @@ FROM (
         OFFSET 0  -- kept a subquery, so it runs per hour
     ) p
     WHERE NOT %(raw_all)s AND p.executed_at >= %(start)s AND p.executed_at < %(end)s
-) x
+"""
+
+
+def _pnl_buckets_sql(bucket: str) -> str:
+    return f"""
+SELECT x.quote, {bucket} AS bucket, sum(x.pnl) AS pnl
+FROM ({_PNL_ROWS}) x
 GROUP BY 1, 2
 """
+
+
+# Per quote: by local weekday (0 = Monday), by local hour of day, and in all (both NULL).
+_PNL_WEEK_HOURS_SQL = f"""
+SELECT x.quote, x.weekday, x.hour, sum(x.pnl) AS pnl
+FROM (
+    SELECT r.quote, r.pnl,
+           extract(isodow FROM r.at AT TIME ZONE %(zone)s)::int - 1 AS weekday,
+           extract(hour FROM r.at AT TIME ZONE %(zone)s)::int AS hour
+    FROM ({_PNL_ROWS}) r
+) x
+GROUP BY GROUPING SETS ((x.quote, x.weekday), (x.quote, x.hour), (x.quote))
+"""
+
+
+async def realized_pnl_week_hours(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    zone: str,
+    raw_hours: list[datetime],
+    raw_all: bool,
+    caught_up: bool = False,
+) -> list[tuple[str, int | None, int | None, Decimal]]:
+    """Realized PnL of ``[start, end)`` (read as ``realized_pnl_buckets``) per quote and local
+    weekday (0 = Monday), per quote and local hour of day, and per quote in all: rows
+    (quote, weekday, hour, pnl) with the other key, or both, None."""
+    if not caught_up:
+        await tracker.fresh(conn, user_id)
+    cur = await conn.execute(
+        _PNL_WEEK_HOURS_SQL,
+        {
+            "u": user_id,
+            "zone": zone,
+            "raw_hours": raw_hours,
+            "raw_all": raw_all,
+            **_window(start, end),
+        },
+    )
+    return [(r[0], r[1], r[2], r[3]) for r in await cur.fetchall()]
 
 
 async def realized_pnl_buckets(
@@ -569,12 +623,15 @@ async def realized_pnl_buckets(
     unit: str,
     raw_hours: list[datetime],
     raw_all: bool,
+    caught_up: bool = False,
 ) -> list[tuple[str, datetime, Decimal]]:
     """Realized PnL (FIFO, gross) of fills in ``[start, end)`` per quote and local ``unit``
-    (``day``, ``hour``, or ``none`` for one bucket) start in ``zone`` (naive local time)."""
+    (``day``, ``hour``, or ``none`` for one bucket) start in ``zone`` (naive local time).
+    ``caught_up``: the caller ran ``fresh`` already."""
     if unit not in _BUCKETS:
         raise ValueError(unit)
-    await tracker.fresh(conn, user_id)
+    if not caught_up:
+        await tracker.fresh(conn, user_id)
     cur = await conn.execute(
         _pnl_buckets_sql(_BUCKETS[unit]),
         {
@@ -699,24 +756,37 @@ ORDER BY closed_at, last_id
 
 
 async def closed_trips(
-    conn: AsyncConnection, user_id: uuid.UUID, start: datetime | None, end: datetime | None
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    start: datetime | None,
+    end: datetime | None,
+    *,
+    caught_up: bool = False,
 ) -> list[tuple[str, datetime, Decimal]]:
     """Round trips (a book from flat to flat) that closed in ``[start, end)``: quote, closing
     time and Σ realized PnL of their fills, in closing order. Reads ``ledger_fill_pnl`` only
     (fills that realize PnL or leave their book flat) through ``idx_ledger_fill_pnl_flat`` and
-    ``idx_ledger_fill_pnl_book``."""
-    await tracker.fresh(conn, user_id)
+    ``idx_ledger_fill_pnl_book``. ``caught_up``: the caller ran ``fresh`` already."""
+    if not caught_up:
+        await tracker.fresh(conn, user_id)
     cur = await conn.execute(_TRIPS_SQL, {"u": user_id, **_window(start, end)})
     return [(r[0], r[1], r[2]) for r in await cur.fetchall()]
 
 
 async def realized_curve(
-    conn: AsyncConnection, user_id: uuid.UUID, start: datetime | None, end: datetime | None
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    start: datetime | None,
+    end: datetime | None,
+    *,
+    caught_up: bool = False,
 ) -> dict[str, Segment]:
     """Per quote, the realized-PnL curve of ``[start, end)`` as one segment (total, peak,
     trough, largest fall: ``kifu.ledger.curve``): the stored hourly segments of the whole hours
-    and the fills of the partial hours at the ends, composed in time order."""
-    await tracker.fresh(conn, user_id)
+    (folded by PostgreSQL, ``pnl.folded_hours``) and the fills of the partial hours at the
+    ends, composed in time order. ``caught_up``: the caller ran ``fresh`` already."""
+    if not caught_up:
+        await tracker.fresh(conn, user_id)
     first = None if start is None else _ceil_hour(start)
     stop = _FAR if end is None else _floor_hour(end)
     head: list[pnl.Span] = []
