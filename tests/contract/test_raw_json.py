@@ -35,6 +35,9 @@ API = "/api/v1"
 FAST = {
     "/api/v1/bubbles": "page=1&limit=200&sort=desc",
     "/api/v1/notes": "page=1&limit=100",
+    "/api/v1/trades": "page=1&limit=50",
+    "/api/v1/portfolio/timeline": "limit=50",
+    "/api/v1/portfolio/positions": "limit=50",
 }
 
 TIMES = [
@@ -213,3 +216,181 @@ def test_unknown_user_token_sees_nothing(client: TestClient) -> None:
         r = client.get(f"{path}?{query}", headers=headers)
         assert r.status_code == 200, r.text
         exactly_declared(path, r.content)
+
+
+# -- the ledger's lists: the Python the routes used before, as the reference ----------------------
+
+
+def _trade(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": str(r["id"]),
+        "bubble_id": str(r["bubble_id"]) if r["bubble_id"] else None,
+        "exchange": r["exchange"],
+        "symbol": r["symbol"],
+        "side": r["side"],
+        "position_side": r["position_side"],
+        "open_close": r["open_close"],
+        "reduce_only": r["reduce_only"],
+        "quantity": dec_str(r["quantity"]),
+        "price": dec_str(r["price"]),
+        "realized_pnl": dec_str(r["realized_pnl"]),
+        "trade_time": rfc3339(r["trade_time"]),
+        "binance_trade_id": r["binance_trade_id"],
+    }
+
+
+def _event(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": str(r["id"]),
+        "executed_at": rfc3339(r["executed_at"]),
+        "asset_class": r["asset_class"],
+        "venue_type": r["venue_type"],
+        "venue": r["code"],
+        "venue_name": r["display_name"] or r["code"],
+        "account_label": r["label"],
+        "instrument": r["symbol"],
+        "event_type": r["event_type"],
+        "side": r["side"],
+        "qty": dec_str(r["qty"]),
+        "price": dec_str(r["price"]),
+        "fee": dec_str(r["fee"]),
+        "fee_asset": r["fee_asset"],
+        "source": r["source"],
+        "external_id": r["external_id"],
+        "metadata": r["metadata"],
+    }
+
+
+def _position(r: dict[str, Any]) -> dict[str, Any]:
+    def zero(name: str) -> str:
+        return dec_str(r[name]) or "0"
+
+    return {
+        "key": f"{r['code']}|{r['symbol']}|{r['asset_class']}|{r['label']}",
+        "instrument": r["symbol"],
+        "venue": r["code"],
+        "venue_name": r["display_name"] or r["code"],
+        "account_label": r["label"],
+        "asset_class": r["asset_class"],
+        "venue_type": r["venue_type"],
+        "status": r["status"],
+        "net_qty": zero("size"),
+        "avg_entry": zero("avg_entry"),
+        "avg_exit": dec_str(r["avg_exit"]),
+        "buy_qty": zero("buy_qty"),
+        "sell_qty": zero("sell_qty"),
+        "buy_notional": zero("buy_notional"),
+        "sell_notional": zero("sell_notional"),
+        "last_executed_at": rfc3339(r["last_executed_at"]),
+        "opened_at": rfc3339(r["opened_at"]),
+        "closed_at": rfc3339(r["closed_at"]),
+        "quote_asset": r["quote_asset"],
+        "realized_pnl": zero("realized_pnl"),
+        "fees": zero("fees"),
+        "realized_pnl_usdt": zero("realized_pnl_usdt"),
+        "realized_pnl_krw": zero("realized_pnl_krw"),
+        "fees_usdt": zero("fees_usdt"),
+        "fees_krw": zero("fees_krw"),
+        "unconverted_fees": r["unconverted_fees"] or {},
+        "event_count": r["event_count"],
+    }
+
+
+METADATA = '{"income": 1.50, "note": "é\\u0001", "n": [1, null, {"x": true}], "big": 1e30}'
+
+
+def _awkward_ledger(client: TestClient, db: str, user: ApiUser) -> None:
+    rows = ["exchange,symbol,side,quantity,price,trade_time,realized_pnl"]
+    for i in range(24):
+        exchange, symbol = [
+            ("binance_futures", "BTCUSDT"),
+            ("binance_spot", "ETHUSDT"),
+            ("upbit", "KRW-BTC"),
+        ][i % 3]
+        t = TIMES[i % 4] + timedelta(hours=i // 2)  # pairs of equal times: the id breaks ties
+        pnl = "" if i % 4 == 0 else str(NUMBERS[i % len(NUMBERS)])
+        qty = str(abs(NUMBERS[(i + 2) % len(NUMBERS)]) or Decimal("0.5"))
+        price = str(abs(NUMBERS[(i + 5) % len(NUMBERS)]) or Decimal("100.00"))
+        side = ("BUY", "SELL")[i % 2] if exchange != "upbit" else ("bid", "ask")[i % 2]
+        rows.append(f"{exchange},{symbol},{side},{qty},{price},{t.isoformat()},{pnl}")
+    r = client.post(
+        f"{API}/trades/import",
+        headers=user.headers,
+        files={"file": ("t.csv", ("\n".join(rows) + "\n").encode(), "text/csv")},
+    )
+    assert r.status_code == 200, r.text
+    with psycopg.connect(db, autocommit=True) as conn:
+        # Fields the importer never leaves so, as other writers (or older data) may.
+        conn.execute(
+            "UPDATE positions SET avg_exit = NULL, closed_at = NULL, last_executed_at = NULL,"
+            ' unconverted_fees = \'{"BNB": "0.0100"}\', fees = 0.000, avg_entry = NULL'
+            " WHERE id = (SELECT min(id::text)::uuid FROM positions WHERE user_id = %s)",
+            (user.id,),
+        )
+        conn.execute("UPDATE venues SET display_name = '' WHERE code = 'upbit'")
+        conn.execute(
+            "UPDATE trade_events SET metadata = %s::jsonb, fee = 0.00010, fee_asset = 'USDT'"
+            " WHERE id IN (SELECT id FROM trade_events WHERE user_id = %s LIMIT 5)",
+            (METADATA, user.id),
+        )
+        conn.execute("DELETE FROM ledger_pnl_dirty WHERE user_id = %s", (user.id,))
+
+
+def test_ledger_lists_answer_as_python_did(client: TestClient, db: str, user: ApiUser) -> None:
+    _awkward_ledger(client, db, user)
+    total = _rows(db, "SELECT count(*) AS n FROM trades WHERE user_id = %s", user.id)[0]["n"]
+    assert total == 24
+    for sort, direction in (("desc", "DESC"), ("asc", "ASC")):
+        for query, limit, offset in (
+            ("limit=50", 50, 0),
+            ("page=2&limit=5", 5, 5),
+            ("page=9&limit=5", 5, 40),
+            ("limit=5&symbol=ETHUSDT", 5, 0),
+        ):
+            r = client.get(f"{API}/trades?{query}&sort={sort}", headers=user.headers)
+            assert r.status_code == 200, r.text
+            got = exactly_declared(f"{API}/trades", r.content)
+            symbol = "AND symbol = 'ETHUSDT'" if "symbol" in query else ""
+            rows = _rows(
+                db,
+                f"SELECT * FROM trades WHERE user_id = %s {symbol}"
+                f" ORDER BY trade_time {direction}, id {direction} LIMIT %s OFFSET %s",
+                user.id,
+                limit,
+                offset,
+            )
+            assert got["items"] == [_trade(row) for row in rows], query
+            assert got["total"] == (8 if symbol else 24), query
+    events = _rows(
+        db,
+        "SELECT e.*, v.code, v.display_name, a.label, i.symbol FROM trade_events e"
+        " LEFT JOIN venues v ON v.id = e.venue_id LEFT JOIN accounts a ON a.id = e.account_id"
+        " LEFT JOIN instruments i ON i.id = e.instrument_id WHERE e.user_id = %s"
+        " ORDER BY e.executed_at DESC, e.id DESC",
+        user.id,
+    )
+    seen: list[dict[str, Any]] = []
+    cursor = ""
+    while True:
+        r = client.get(f"{API}/portfolio/timeline?limit=7{cursor}", headers=user.headers)
+        assert r.status_code == 200, r.text
+        page = exactly_declared(f"{API}/portfolio/timeline", r.content)
+        seen += page["items"]
+        if page["next_cursor"] is None:
+            break
+        cursor = f"&cursor={page['next_cursor']}"
+    assert seen == [_event(row) for row in events]
+    positions = _rows(
+        db,
+        "SELECT p.*, v.code, v.display_name, v.venue_type, i.symbol, i.asset_class, a.label"
+        " FROM positions p LEFT JOIN venues v ON v.id = p.venue_id"
+        " LEFT JOIN instruments i ON i.id = p.instrument_id"
+        " LEFT JOIN accounts a ON a.id = p.account_id WHERE p.user_id = %s"
+        " ORDER BY p.last_executed_at DESC NULLS LAST, p.id",
+        user.id,
+    )
+    r = client.get(f"{API}/portfolio/positions?limit=50", headers=user.headers)
+    assert r.status_code == 200, r.text
+    got = exactly_declared(f"{API}/portfolio/positions", r.content)
+    assert got == {"positions": [_position(row) for row in positions], "count": len(positions)}
+    assert any(p["avg_exit"] is None and p["last_executed_at"] is None for p in got["positions"])

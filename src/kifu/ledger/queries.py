@@ -11,8 +11,8 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from kifu.kit import jsonsql
 from kifu.kit.money import dec_str
-from kifu.kit.timeutil import rfc3339
 from kifu.ledger import curve, pnl, tracker
 from kifu.ledger.curve import Segment
 
@@ -44,53 +44,6 @@ class TradeFilter:
             parts.append("t.trade_time < %(end)s")
             params["end"] = self.end
         return " AND ".join(parts), params
-
-
-def _trade_item(r: tuple[Any, ...]) -> dict[str, Any]:
-    (tid, bubble_id, exchange, symbol, side, pside, oc, ro, qty, price, pnl, at, btid) = r
-    item: dict[str, Any] = {
-        "id": str(tid),
-        "bubble_id": str(bubble_id) if bubble_id else None,
-        "exchange": exchange,
-        "symbol": symbol,
-        "side": side,
-        "position_side": pside,
-        "open_close": oc,
-        "reduce_only": ro,
-        "quantity": dec_str(qty),
-        "price": dec_str(price),
-        "realized_pnl": dec_str(pnl),
-        "trade_time": rfc3339(at),
-        "binance_trade_id": btid,
-    }
-    return item
-
-
-async def list_trades(
-    conn: AsyncConnection,
-    user_id: uuid.UUID,
-    f: TradeFilter,
-    *,
-    ascending: bool,
-    limit: int,
-    offset: int,
-) -> tuple[list[dict[str, Any]], int]:
-    """Index ``idx_trades_user_time`` (user_id, trade_time DESC, id DESC); the total comes from
-    the summary's rollups (``trade_count``)."""
-    where, params = f.where()
-    params.update(user=user_id, limit=limit, offset=offset)
-    order = "ASC" if ascending else "DESC"
-    cur = await conn.execute(
-        "SELECT t.id, t.bubble_id, t.exchange, t.symbol, t.side, t.position_side, t.open_close,"
-        " t.reduce_only, t.quantity, t.price, t.realized_pnl, t.trade_time, t.binance_trade_id"
-        f" FROM trades t WHERE {where} ORDER BY t.trade_time {order}, t.id {order}"
-        " LIMIT %(limit)s OFFSET %(offset)s",
-        params,
-    )
-    items = [_trade_item(r) for r in await cur.fetchall()]
-    if offset == 0 and len(items) < limit:  # the whole selection is on this page
-        return items, len(items)
-    return items, await trade_count(conn, user_id, f)
 
 
 # -- the trade summary, from the rollups of migration 048 ------------------------------------------
@@ -243,6 +196,49 @@ async def trade_count(conn: AsyncConnection, user_id: uuid.UUID, f: TradeFilter)
     return int((await cur.fetchone())[0])  # type: ignore[index]
 
 
+# The columns of one ``schemas.Trade`` (``_trade_item`` in SQL), for ``jsonsql.json_array``.
+_TRADE_JSON_COLUMNS = (
+    "t.id, t.bubble_id, t.exchange, t.symbol, t.side, t.position_side, t.open_close,"
+    f" t.reduce_only, {jsonsql.dec('t.quantity')} AS quantity, {jsonsql.dec('t.price')} AS price,"
+    f" {jsonsql.dec('t.realized_pnl')} AS realized_pnl,"
+    f" {jsonsql.rfc3339('t.trade_time')} AS trade_time, t.binance_trade_id"
+)
+
+
+async def trade_page_json(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    f: TradeFilter,
+    *,
+    ascending: bool,
+    limit: int,
+    offset: int,
+) -> tuple[int, str]:
+    """``list_trades`` in one round trip, the page as JSON text (``kit.jsonsql``): the page from
+    ``idx_trades_user_time``; the total is the page's size when the whole selection is on it,
+    else ``trade_count``'s sum of the rollups (a lazily run subquery of the same statement)."""
+    where, params = f.where()
+    timed, keys, raw_keys, count_params = _rollup_query(user_id, f)
+    params.update(count_params, user=user_id, limit=limit, offset=offset)
+    order = "ASC" if ascending else "DESC"
+    cur = await conn.execute(
+        "WITH page AS ("
+        f"  SELECT * FROM trades t WHERE {where}"
+        f"  ORDER BY t.trade_time {order}, t.id {order} LIMIT %(limit)s OFFSET %(offset)s)"
+        " SELECT CASE WHEN %(offset)s = 0 AND (SELECT count(*) FROM page) < %(limit)s"
+        "   THEN (SELECT count(*) FROM page)"
+        "   ELSE (SELECT coalesce(sum(f.n), 0)::bigint"
+        f"        FROM ({_rollup_rows(timed, keys, raw_keys)}\n) f({_SUMMARY_COLS})) END,"
+        + jsonsql.json_array(
+            f"SELECT {_TRADE_JSON_COLUMNS} FROM page t ORDER BY t.trade_time {order}, t.id {order}"
+        ),
+        params,
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row[0]), row[1]
+
+
 async def trade_summary(
     conn: AsyncConnection, user_id: uuid.UUID, f: TradeFilter
 ) -> dict[str, Any]:
@@ -279,15 +275,9 @@ class EventFilter:
     event_types: list[str] | None = None
 
 
-async def timeline(
-    conn: AsyncConnection,
-    user_id: uuid.UUID,
-    f: EventFilter,
-    *,
-    after: tuple[datetime, uuid.UUID] | None,
-    limit: int,
-) -> list[dict[str, Any]]:
-    """Keyset page, newest first; index ``idx_trade_events_user_time``."""
+def _timeline_where(
+    user_id: uuid.UUID, f: EventFilter, after: tuple[datetime, uuid.UUID] | None, limit: int
+) -> tuple[str, dict[str, Any]]:
     parts = ["e.user_id = %(user)s"]
     params: dict[str, Any] = {"user": user_id, "limit": limit}
     if after:
@@ -308,44 +298,83 @@ async def timeline(
         if values:
             parts.append(f"{col} = ANY(%({name})s)")
             params[name] = values
+    return " AND ".join(parts), params
+
+
+# The columns of one ``schemas.TimelineEvent`` (``timeline`` in SQL), for ``jsonsql``.
+_EVENT_JSON_COLUMNS = (
+    f"e.id, {jsonsql.rfc3339('e.executed_at')} AS executed_at, e.asset_class, e.venue_type,"
+    " e.code AS venue, coalesce(nullif(e.display_name, ''), e.code) AS venue_name,"
+    " e.label AS account_label, e.symbol AS instrument, e.event_type, e.side,"
+    f" {jsonsql.dec('e.qty')} AS qty, {jsonsql.dec('e.price')} AS price,"
+    f" {jsonsql.dec('e.fee')} AS fee, e.fee_asset, e.source, e.external_id, e.metadata"
+)
+
+
+async def timeline_json(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    f: EventFilter,
+    *,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> tuple[str, int, tuple[datetime, uuid.UUID] | None]:
+    """``timeline`` in one round trip: the page as JSON text (``kit.jsonsql``), its number of
+    events and the (executed_at, id) of its last one (the next cursor's key). Index
+    ``idx_trade_events_user_time``."""
+    where, params = _timeline_where(user_id, f, after, limit)
     cur = await conn.execute(
-        "SELECT e.id, e.executed_at, e.asset_class, e.venue_type, v.code, v.display_name,"
-        " a.label, i.symbol, e.event_type, e.side, e.qty, e.price, e.fee, e.fee_asset, e.source,"
-        " e.external_id, e.metadata"
-        " FROM trade_events e LEFT JOIN venues v ON v.id = e.venue_id"
-        " LEFT JOIN accounts a ON a.id = e.account_id"
-        " LEFT JOIN instruments i ON i.id = e.instrument_id"
-        f" WHERE {' AND '.join(parts)} ORDER BY e.executed_at DESC, e.id DESC LIMIT %(limit)s",
+        "WITH page AS ("
+        "  SELECT e.*, v.code, v.display_name, a.label, i.symbol"
+        "  FROM trade_events e LEFT JOIN venues v ON v.id = e.venue_id"
+        "  LEFT JOIN accounts a ON a.id = e.account_id"
+        "  LEFT JOIN instruments i ON i.id = e.instrument_id"
+        f"  WHERE {where} ORDER BY e.executed_at DESC, e.id DESC LIMIT %(limit)s)"
+        " SELECT "
+        + jsonsql.json_array(
+            f"SELECT {_EVENT_JSON_COLUMNS} FROM page e ORDER BY e.executed_at DESC, e.id DESC"
+        )
+        + ", (SELECT count(*) FROM page),"
+        " (SELECT executed_at FROM page ORDER BY executed_at, id LIMIT 1),"
+        " (SELECT id FROM page ORDER BY executed_at, id LIMIT 1)",
         params,
     )
-    out = []
-    for r in await cur.fetchall():
-        out.append(
-            {
-                "id": str(r[0]),
-                "executed_at": rfc3339(r[1]),
-                "asset_class": r[2],
-                "venue_type": r[3],
-                "venue": r[4],
-                "venue_name": r[5] or r[4],
-                "account_label": r[6],
-                "instrument": r[7],
-                "event_type": r[8],
-                "side": r[9],
-                "qty": dec_str(r[10]),
-                "price": dec_str(r[11]),
-                "fee": dec_str(r[12]),
-                "fee_asset": r[13],
-                "source": r[14],
-                "external_id": r[15],
-                "metadata": r[16],
-                "_at": r[1],
-            }
-        )
-    return out
+    row = await cur.fetchone()
+    assert row is not None
+    items, n, last_at, last_id = row
+    last = (last_at, last_id) if n else None
+    return items, int(n), last
 
 
-async def positions(
+def _zero(column: str) -> str:
+    return f"coalesce({jsonsql.dec(column)}, '0')"
+
+
+# The columns of one ``schemas.Position``, for ``jsonsql.json_array``. ``key`` joins the parts
+# as Python's f-string does (a missing part is ``None``); ``venue_name`` falls back to the code.
+_POSITION_JSON_COLUMNS = (
+    "concat_ws('|', coalesce(p.code, 'None'), coalesce(p.symbol, 'None'),"
+    " coalesce(p.asset_class, 'None'), coalesce(p.label, 'None')) AS key,"
+    " p.symbol AS instrument, p.code AS venue,"
+    " coalesce(nullif(p.display_name, ''), p.code) AS venue_name, p.label AS account_label,"
+    " p.asset_class, p.venue_type, p.status,"
+    f" {_zero('p.size')} AS net_qty, {_zero('p.avg_entry')} AS avg_entry,"
+    f" {jsonsql.dec('p.avg_exit')} AS avg_exit, {_zero('p.buy_qty')} AS buy_qty,"
+    f" {_zero('p.sell_qty')} AS sell_qty, {_zero('p.buy_notional')} AS buy_notional,"
+    f" {_zero('p.sell_notional')} AS sell_notional,"
+    f" {jsonsql.rfc3339('p.last_executed_at')} AS last_executed_at,"
+    f" {jsonsql.rfc3339('p.opened_at')} AS opened_at,"
+    f" {jsonsql.rfc3339('p.closed_at')} AS closed_at, p.quote_asset,"
+    f" {_zero('p.realized_pnl')} AS realized_pnl, {_zero('p.fees')} AS fees,"
+    f" {_zero('p.realized_pnl_usdt')} AS realized_pnl_usdt,"
+    f" {_zero('p.realized_pnl_krw')} AS realized_pnl_krw,"
+    f" {_zero('p.fees_usdt')} AS fees_usdt, {_zero('p.fees_krw')} AS fees_krw,"
+    " coalesce(nullif(p.unconverted_fees, '{}'::jsonb), '{}'::jsonb) AS unconverted_fees,"
+    " p.event_count"
+)
+
+
+async def positions_json(
     conn: AsyncConnection,
     user_id: uuid.UUID,
     *,
@@ -355,10 +384,11 @@ async def positions(
     asset_classes: list[str] | None,
     venues: list[str] | None,
     limit: int,
-) -> list[dict[str, Any]]:
-    """Index ``idx_positions_user_last_executed`` (user_id, last_executed_at DESC). Changes
-    made by hand since the last write are caught up first (``tracker.fresh``)."""
-    await tracker.fresh(conn, user_id)
+) -> tuple[str, int]:
+    """FIFO positions, most recently traded first, as JSON text (``kit.jsonsql``) and their
+    number; index ``idx_positions_user_last_executed`` (user_id, last_executed_at DESC). The
+    same statement asks whether changes made by hand since the last write wait in the queue;
+    when they do, they are caught up (``tracker.fresh``) and the page read again."""
     parts = ["p.user_id = %(user)s"]
     params: dict[str, Any] = {"user": user_id, "limit": limit}
     if status != "all":
@@ -376,54 +406,28 @@ async def positions(
     if venues:
         parts.append("v.code = ANY(%(venues)s)")
         params["venues"] = venues
-    cur = await conn.execute(
-        "SELECT v.code, v.display_name, v.venue_type, i.symbol, i.asset_class, a.label, p.status,"
-        " p.size, p.avg_entry, p.avg_exit, p.buy_qty, p.sell_qty, p.buy_notional,"
-        " p.sell_notional, p.last_executed_at, p.opened_at, p.closed_at, p.quote_asset,"
-        " p.realized_pnl, p.fees, p.realized_pnl_usdt, p.realized_pnl_krw, p.fees_usdt,"
-        " p.fees_krw, p.unconverted_fees, p.event_count"
-        " FROM positions p LEFT JOIN venues v ON v.id = p.venue_id"
-        " LEFT JOIN instruments i ON i.id = p.instrument_id"
-        " LEFT JOIN accounts a ON a.id = p.account_id"
-        f" WHERE {' AND '.join(parts)}"
-        " ORDER BY p.last_executed_at DESC NULLS LAST, p.id LIMIT %(limit)s",
-        params,
-    )
-    out = []
-    for r in await cur.fetchall():
-        code, vname, vtype, inst, ac, label = r[0:6]
-        out.append(
-            {
-                "key": f"{code}|{inst}|{ac}|{label}",
-                "instrument": inst,
-                "venue": code,
-                "venue_name": vname or code,
-                "account_label": label,
-                "asset_class": ac,
-                "venue_type": vtype,
-                "status": r[6],
-                "net_qty": dec_str(r[7]) or "0",
-                "avg_entry": dec_str(r[8]) or "0",
-                "avg_exit": dec_str(r[9]),
-                "buy_qty": dec_str(r[10]) or "0",
-                "sell_qty": dec_str(r[11]) or "0",
-                "buy_notional": dec_str(r[12]) or "0",
-                "sell_notional": dec_str(r[13]) or "0",
-                "last_executed_at": rfc3339(r[14]),
-                "opened_at": rfc3339(r[15]),
-                "closed_at": rfc3339(r[16]),
-                "quote_asset": r[17],
-                "realized_pnl": dec_str(r[18]) or "0",
-                "fees": dec_str(r[19]) or "0",
-                "realized_pnl_usdt": dec_str(r[20]) or "0",
-                "realized_pnl_krw": dec_str(r[21]) or "0",
-                "fees_usdt": dec_str(r[22]) or "0",
-                "fees_krw": dec_str(r[23]) or "0",
-                "unconverted_fees": r[24] or {},
-                "event_count": r[25],
-            }
+    sql = (
+        "WITH page AS ("
+        "  SELECT p.*, v.code, v.display_name, v.venue_type, i.symbol, i.asset_class, a.label"
+        "  FROM positions p LEFT JOIN venues v ON v.id = p.venue_id"
+        "  LEFT JOIN instruments i ON i.id = p.instrument_id"
+        "  LEFT JOIN accounts a ON a.id = p.account_id"
+        f"  WHERE {' AND '.join(parts)}"
+        "  ORDER BY p.last_executed_at DESC NULLS LAST, p.id LIMIT %(limit)s)"
+        " SELECT EXISTS (SELECT 1 FROM ledger_pnl_dirty WHERE user_id = %(user)s),"
+        + jsonsql.json_array(
+            f"SELECT {_POSITION_JSON_COLUMNS} FROM page p"
+            " ORDER BY p.last_executed_at DESC NULLS LAST, p.id"
         )
-    return out
+        + ", (SELECT count(*) FROM page)"
+    )
+    cur = await conn.execute(sql, params)
+    dirty, items, n = await cur.fetchone()  # type: ignore[misc]
+    if dirty:
+        await tracker.fresh(conn, user_id)
+        cur = await conn.execute(sql, params)
+        _dirty, items, n = await cur.fetchone()  # type: ignore[misc]
+    return items, int(n)
 
 
 @dataclass(frozen=True)
@@ -795,21 +799,18 @@ async def realized_curve(
         head.append((start, min(first, end or first), False))
     if end is not None and stop < end and (first is None or stop >= first):
         tail.append((stop, end, False))
-    parts: dict[str, list[tuple[int, datetime, Segment]]] = {}
+    parts: dict[str, list[tuple[int, Segment]]] = {}
     for quote, _i, seg in await pnl.span_segments(conn, user_id, head):
-        parts.setdefault(quote, []).append((0, _EPOCH, seg))
+        parts.setdefault(quote, []).append((0, seg))
     if first is None or stop > first:
-        for quote, hour, seg in await pnl.hour_segments(conn, user_id, first, stop):
-            parts.setdefault(quote, []).append((1, hour, seg))
+        for quote, seg in (await pnl.folded_hours(conn, user_id, first, stop)).items():
+            parts.setdefault(quote, []).append((1, seg))
     for quote, _i, seg in await pnl.span_segments(conn, user_id, tail):
-        parts.setdefault(quote, []).append((2, _EPOCH, seg))
-    return {
-        q: curve.fold(s for _k, _h, s in sorted(v, key=lambda x: x[:2])) for q, v in parts.items()
-    }
+        parts.setdefault(quote, []).append((2, seg))
+    return {q: curve.fold(s for _k, s in sorted(v, key=lambda x: x[0])) for q, v in parts.items()}
 
 
 _FAR = datetime(9999, 1, 1, tzinfo=UTC)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _floor_hour(t: datetime) -> datetime:
