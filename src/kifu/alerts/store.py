@@ -218,15 +218,20 @@ async def list_alerts(
 ) -> tuple[list[AlertRow], int]:
     where = "WHERE user_id = %s AND (%s::text IS NULL OR status = %s)"
     params = (user_id, status, status)
+    # The total rides on the page's rows (one round trip); a page past the end has no row to
+    # carry it, so only then is it counted on its own.
     cur = await conn.execute(
-        f"SELECT {ALERT_COLUMNS} FROM alerts {where}"
+        f"SELECT {ALERT_COLUMNS}, (SELECT count(*) FROM alerts {where}) FROM alerts {where}"
         " ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s",
-        (*params, limit, offset),
+        (*params, *params, limit, offset),
     )
-    rows = [_alert(r) for r in await cur.fetchall()]
+    found = await cur.fetchall()
+    if found:
+        return [_alert(r[:-1]) for r in found], found[0][-1]
+    if offset == 0:
+        return [], 0
     cur = await conn.execute(f"SELECT count(*) FROM alerts {where}", params)
-    total = (await cur.fetchone())[0]  # type: ignore[index]
-    return rows, total
+    return [], (await cur.fetchone())[0]  # type: ignore[index]
 
 
 async def get_alert(
