@@ -38,6 +38,7 @@ FAST = {
     "/api/v1/trades": "page=1&limit=50",
     "/api/v1/portfolio/timeline": "limit=50",
     "/api/v1/portfolio/positions": "limit=50",
+    "/api/v1/alerts": "limit=20&offset=0",
 }
 
 TIMES = [
@@ -394,3 +395,66 @@ def test_ledger_lists_answer_as_python_did(client: TestClient, db: str, user: Ap
     got = exactly_declared(f"{API}/portfolio/positions", r.content)
     assert got == {"positions": [_position(row) for row in positions], "count": len(positions)}
     assert any(p["avg_exit"] is None and p["last_executed_at"] is None for p in got["positions"])
+
+
+def _alert(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": str(r["id"]),
+        "user_id": str(r["user_id"]),
+        "rule_id": str(r["rule_id"]),
+        "symbol": r["symbol"],
+        "trigger_price": dec_str(r["trigger_price"]) or "0",
+        "trigger_reason": r["trigger_reason"],
+        "severity": r["severity"],
+        "status": r["status"],
+        "notified_at": rfc3339(r["notified_at"]),
+        "created_at": rfc3339(r["created_at"]) or "",
+    }
+
+
+def test_alerts_answer_as_python_did(client: TestClient, db: str, user: ApiUser) -> None:
+    with psycopg.connect(db, autocommit=True) as conn:
+        rule = conn.execute(
+            "INSERT INTO alert_rules (user_id, name, symbol, rule_type, config)"
+            " VALUES (%s, 'r', 'BTCUSDT', 'price_level', %s) RETURNING id",
+            (user.id, '{"price": "50000", "direction": "above"}'),
+        ).fetchone()[0]  # type: ignore[index]
+        for i in range(13):
+            conn.execute(
+                "INSERT INTO alerts (user_id, rule_id, symbol, trigger_price, trigger_reason,"
+                " status, notified_at, created_at) VALUES (%s, %s, 'BTCUSDT', %s, %s, %s, %s, %s)",
+                (
+                    user.id,
+                    rule,
+                    NUMBERS[i % len(NUMBERS)],
+                    TEXTS[i % len(TEXTS)],
+                    ("pending", "briefed", "decided")[i % 3],
+                    None if i % 2 else TIMES[i % len(TIMES)],
+                    TIMES[i % 4],  # equal times: the id breaks the tie
+                ),
+            )
+    for status, query, limit, offset in (
+        (None, "", 20, 0),
+        (None, "limit=4&offset=4", 4, 4),
+        (None, "limit=4&offset=40", 4, 40),
+        ("briefed", "status=briefed&limit=3", 3, 0),
+    ):
+        r = client.get(f"{API}/alerts?{query}", headers=user.headers)
+        assert r.status_code == 200, r.text
+        got = exactly_declared(f"{API}/alerts", r.content)
+        rows = _rows(
+            db,
+            "SELECT * FROM alerts WHERE user_id = %s AND (%s::text IS NULL OR status = %s)"
+            " ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s",
+            user.id,
+            status,
+            status,
+            limit,
+            offset,
+        )
+        assert got == {
+            "alerts": [_alert(row) for row in rows],
+            "total": 4 if status else 13,
+        }, query
+    bad = client.get(f"{API}/alerts?status=nope", headers=user.headers)
+    assert bad.status_code == 400 and bad.json()["code"] == "INVALID_REQUEST"

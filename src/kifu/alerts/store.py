@@ -11,6 +11,8 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
+from kifu.kit import jsonsql
+
 # -- rules --------------------------------------------------------------------------------------
 
 
@@ -213,25 +215,33 @@ def _alert(row: tuple[Any, ...]) -> AlertRow:
     return AlertRow(*row)
 
 
-async def list_alerts(
+# The columns of one ``schemas.AlertOut`` (``routes._alert_out`` in SQL), for ``kit.jsonsql``.
+_ALERT_JSON_COLUMNS = (
+    "id, user_id, rule_id, symbol,"
+    f" coalesce({jsonsql.dec('trigger_price')}, '0') AS trigger_price, trigger_reason, severity,"
+    f" status, {jsonsql.rfc3339('notified_at')} AS notified_at,"
+    f" coalesce({jsonsql.rfc3339('created_at')}, '') AS created_at"
+)
+
+
+async def alerts_page_json(
     conn: AsyncConnection, user_id: uuid.UUID, status: str | None, limit: int, offset: int
-) -> tuple[list[AlertRow], int]:
-    where = "WHERE user_id = %s AND (%s::text IS NULL OR status = %s)"
-    params = (user_id, status, status)
-    # The total rides on the page's rows (one round trip); a page past the end has no row to
-    # carry it, so only then is it counted on its own.
+) -> tuple[int, str]:
+    """The user's alerts (of one ``status``, or all), newest first: their number and one page
+    as JSON text (``kit.jsonsql``), in one statement; index ``idx_alerts_user_created`` for the
+    page and ``idx_alerts_user_status`` for the count."""
+    where = "WHERE user_id = %(user)s AND (%(status)s::text IS NULL OR status = %(status)s)"
     cur = await conn.execute(
-        f"SELECT {ALERT_COLUMNS}, (SELECT count(*) FROM alerts {where}) FROM alerts {where}"
-        " ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s",
-        (*params, *params, limit, offset),
+        f"SELECT (SELECT count(*) FROM alerts {where}),"
+        + jsonsql.json_array(
+            f"SELECT {_ALERT_JSON_COLUMNS} FROM (SELECT * FROM alerts {where}"
+            " ORDER BY created_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s) a"
+        ),
+        {"user": user_id, "status": status, "limit": limit, "offset": offset},
     )
-    found = await cur.fetchall()
-    if found:
-        return [_alert(r[:-1]) for r in found], found[0][-1]
-    if offset == 0:
-        return [], 0
-    cur = await conn.execute(f"SELECT count(*) FROM alerts {where}", params)
-    return [], (await cur.fetchone())[0]  # type: ignore[index]
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row[0]), row[1]
 
 
 async def get_alert(
