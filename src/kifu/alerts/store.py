@@ -236,6 +236,7 @@ async def alerts_page_json(
         + jsonsql.json_array(
             f"SELECT {_ALERT_JSON_COLUMNS} FROM (SELECT * FROM alerts {where}"
             " ORDER BY created_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s) a"
+            " ORDER BY a.created_at DESC, a.id DESC"
         ),
         {"user": user_id, "status": status, "limit": limit, "offset": offset},
     )

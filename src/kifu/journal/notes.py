@@ -128,6 +128,7 @@ async def listing(
         + jsonsql.json_array(
             f"SELECT {JSON_COLUMNS} FROM (SELECT * FROM review_notes WHERE user_id = %s"
             " ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s) n"
+            " ORDER BY n.created_at DESC, n.id DESC"
         ),
         (user_id, user_id, limit, (page - 1) * limit),
     )

@@ -112,6 +112,7 @@ async def bubble_page_json(
         + jsonsql.json_array(
             f"SELECT {BUBBLE_JSON_COLUMNS} FROM (SELECT * FROM bubbles WHERE {where}"
             f" ORDER BY candle_time {direction}, id {direction} LIMIT %s OFFSET %s) b"
+            f" ORDER BY b.candle_time {direction}, b.id {direction}"
         ),
         [*args, *args, limit, offset],
     )

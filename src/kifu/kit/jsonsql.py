@@ -57,10 +57,11 @@ def text_array(column: str) -> str:
 def json_array(select: str) -> str:
     """SQL text of a scalar subquery: the rows of ``select`` as a JSON array of objects, one
     key per output column (their names are the keys), in ``select``'s order, ``[]`` when there
-    are none. ``select`` orders its own rows: nothing above it joins or groups, so
-    ``json_agg`` reads them in that order. Pick the page in a subquery of ``select`` and
-    compute the text columns above it: they are then computed for the page's rows only, and a
-    bare column name in the subquery's ``ORDER BY`` is the table's, not the text's."""
+    are none. ``select`` ends with its own ``ORDER BY``: nothing above it joins or groups, so
+    ``json_agg`` reads the rows in that order. Pick the page in a subquery of ``select`` and
+    compute the text columns above it, so they are computed for the page's rows only; order
+    the outer level by qualified names (``p.created_at``): a bare name there would be the
+    output column, the text."""
     return f"(SELECT coalesce(json_agg(p), '[]'::json)::text FROM ({select}) p)"
 
 
