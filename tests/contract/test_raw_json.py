@@ -458,3 +458,35 @@ def test_alerts_answer_as_python_did(client: TestClient, db: str, user: ApiUser)
         }, query
     bad = client.get(f"{API}/alerts?status=nope", headers=user.headers)
     assert bad.status_code == 400 and bad.json()["code"] == "INVALID_REQUEST"
+
+
+def test_positions_catch_up_a_fill_changed_by_hand(
+    client: TestClient, db: str, user: ApiUser
+) -> None:
+    """The page's statement also asks the change queue; a queued book is caught up and the page
+    read again, so the answer shows the change."""
+    rows = ["exchange,symbol,side,quantity,price,trade_time,realized_pnl"]
+    rows += [f"binance_futures,BTCUSDT,BUY,1,100,{TIMES[0] + timedelta(hours=h)}," for h in (1, 2)]
+    r = client.post(
+        f"{API}/trades/import",
+        headers=user.headers,
+        files={"file": ("t.csv", ("\n".join(rows) + "\n").encode(), "text/csv")},
+    )
+    assert r.status_code == 200, r.text
+    before = client.get(f"{API}/portfolio/positions", headers=user.headers).json()
+    assert [p["net_qty"] for p in before["positions"]] == ["2"]
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE trade_events SET qty = 3 WHERE id = (SELECT id FROM trade_events"
+            " WHERE user_id = %s ORDER BY executed_at LIMIT 1)",
+            (user.id,),
+        )
+        queued = conn.execute(
+            "SELECT count(*) FROM ledger_pnl_dirty WHERE user_id = %s", (user.id,)
+        ).fetchone()
+    assert queued is not None and queued[0] > 0
+    r = client.get(f"{API}/portfolio/positions", headers=user.headers)
+    got = exactly_declared(f"{API}/portfolio/positions", r.content)
+    assert [p["net_qty"] for p in got["positions"]] == ["4"]
+    left = _rows(db, "SELECT count(*) AS n FROM ledger_pnl_dirty WHERE user_id = %s", user.id)
+    assert left[0]["n"] == 0
