@@ -73,7 +73,21 @@ def test_spreadsheet_formulas_are_neutralised_and_numbers_kept() -> None:
     for bad in ("+1+1", "-1+cmd", "@SUM(A1)", "\tx", "\rx"):
         assert safe_cell(bad) == "'" + bad
     assert safe_cell("-12.5") == "-12.5" and safe_cell("-3%") == "-3%" and safe_cell(5) == 5
-    assert attachment('a"b\r\n.csv') == {"Content-Disposition": 'attachment; filename="a_b__.csv"'}
+    assert attachment('a"b\r\n.csv') == {
+        "Content-Disposition": "attachment; filename=a_b__.csv; filename*=UTF-8''a_b__.csv"
+    }
+
+
+def test_download_names_are_bare_as_the_reference_sent_them() -> None:
+    # The KIFU client keeps quotes in the saved file's name, so the filename is a bare token,
+    # with the RFC 5987 form beside it.
+    assert attachment("kifu_bubbles_2026-01-02.csv") == {
+        "Content-Disposition": "attachment; filename=kifu_bubbles_2026-01-02.csv;"
+        " filename*=UTF-8''kifu_bubbles_2026-01-02.csv"
+    }
+    assert attachment("") == {
+        "Content-Disposition": "attachment; filename=download; filename*=UTF-8''download"
+    }
 
 
 # -- through the API ---------------------------------------------------------------------------
