@@ -320,8 +320,14 @@ def test_bad_input(client, user, ledger, make_user) -> None:
         assert r.json()["run_status"] == status and status in r.json()["message"]
     ok = ledger.run()
     r = gen(client, user, ok, range="90d")
-    assert r.status_code == 400 and r.json()["code"] == "INVALID_RANGE"
+    # the reference's code for an unsupported range when generating (§2.15)
+    assert r.status_code == 400 and r.json()["code"] == "PACK_GENERATE_FAILED"
+    assert "unsupported range: '90d'" in r.json()["message"]
     assert "7d, 30d, all" in r.json()["message"]
+    r = client.post("/api/v1/packs/generate-latest", json={"range": "1y"}, headers=user.headers)
+    assert r.status_code == 400 and r.json()["code"] == "PACK_GENERATE_FAILED"
+    r = client.get("/api/v1/packs/latest?range=1y", headers=user.headers)
+    assert r.status_code == 400 and r.json()["code"] == "INVALID_RANGE"
     r = gen(client, user, ok, tz="Mars/Olympus")
     assert r.status_code == 400 and r.json()["code"] == "INVALID_TIMEZONE"
     r = gen(client, user, ok, extra=1)
