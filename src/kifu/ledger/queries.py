@@ -11,6 +11,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from kifu.kit import venues as venue_codes
 from kifu.kit.money import dec_str
 from kifu.kit.timeutil import rfc3339
 from kifu.ledger import curve, pnl, tracker
@@ -301,7 +302,7 @@ async def timeline(
         params["end"] = f.end
     for col, name, values in (
         ("e.asset_class", "ac", f.asset_classes),
-        ("v.code", "venues", f.venues),
+        ("v.code", "venues", venue_codes.filter_codes(f.venues) if f.venues else None),
         ("e.source", "sources", f.sources),
         ("e.event_type", "types", f.event_types),
     ):
@@ -375,7 +376,7 @@ async def positions(
         params["ac"] = asset_classes
     if venues:
         parts.append("v.code = ANY(%(venues)s)")
-        params["venues"] = venues
+        params["venues"] = venue_codes.filter_codes(venues)
     cur = await conn.execute(
         "SELECT v.code, v.display_name, v.venue_type, i.symbol, i.asset_class, a.label, p.status,"
         " p.size, p.avg_entry, p.avg_exit, p.buy_qty, p.sell_qty, p.buy_notional,"
@@ -818,7 +819,7 @@ SELECT * FROM (
     WHERE e.user_id = %(u)s AND e.executed_at >= %(start)s AND e.executed_at < %(end)s
       AND e.event_type IN {_TRADE_TYPES}
       AND (%(ac)s::text IS NULL OR e.asset_class = %(ac)s)
-      AND (%(venue)s::text IS NULL OR lower(v.code) = %(venue)s
+      AND (%(venue)s::text IS NULL OR lower(v.code) = ANY(%(venues)s::text[])
            OR lower(v.display_name) = %(venue)s)
     UNION ALL
     SELECT NULL, t.id, t.trade_time, 'crypto', lower(coalesce(t.exchange, 'legacy')),
@@ -828,7 +829,8 @@ SELECT * FROM (
     WHERE t.user_id = %(u)s AND t.event_id IS NULL
       AND t.trade_time >= %(start)s AND t.trade_time < %(end)s
       AND (%(ac)s::text IS NULL OR %(ac)s = 'crypto')
-      AND (%(venue)s::text IS NULL OR lower(coalesce(t.exchange, 'legacy')) = %(venue)s)
+      AND (%(venue)s::text IS NULL
+           OR lower(coalesce(t.exchange, 'legacy')) = ANY(%(venues)s::text[]))
 ) c
 WHERE %(after_at)s::timestamptz IS NULL OR c.executed_at < %(after_at)s
    OR (c.executed_at = %(after_at)s AND (c.symbol, c.k) > (%(after_sym)s, %(after_k)s))
@@ -850,7 +852,8 @@ async def fills_to_check(
 ) -> list[CheckFill]:
     """One page of the trade fills of ``[start, end)``, newest first (then symbol, id), each
     once: an event with the ``trades`` row that projects it, or a legacy ``trades`` row no event
-    projects. ``venue`` matches the venue code or display name (lower case). Indexes
+    projects. ``venue`` matches the venue code (an alias or umbrella name matches the venues it
+    names, ``kit.venues.filter_codes``) or display name (lower case). Indexes
     ``idx_trade_events_user_time`` and ``idx_trades_user_time``; ``after`` is the last row's
     (time, symbol, id) of the previous page."""
     cur = await conn.execute(
@@ -861,6 +864,7 @@ async def fills_to_check(
             "end": end,
             "ac": asset_class,
             "venue": venue.lower() if venue else None,
+            "venues": venue_codes.filter_codes([venue]) if venue else None,
             "after_at": after[0] if after else None,
             "after_sym": after[1] if after else None,
             "after_k": after[2] if after else None,
