@@ -14,7 +14,7 @@ from psycopg import AsyncConnection
 from kifu.kit import venues as venue_codes
 from kifu.kit.money import dec_str
 from kifu.kit.timeutil import rfc3339
-from kifu.ledger import curve, pnl, tracker
+from kifu.ledger import curve, pnl, rules, tracker
 from kifu.ledger.curve import Segment
 
 
@@ -176,11 +176,14 @@ def _rollup_rows(timed: bool, keys: str, raw_keys: str) -> str:
 
 def _summary_sql(timed: bool, keys: str, raw_keys: str) -> str:
     rows = _rollup_rows(timed, keys, raw_keys)
-    # kind: 0 totals, 1 by side, 2 by symbol, 3 by exchange; ordered as the summary lists them.
+    # kind: 0 totals, 1 by side, 2 by symbol, 3 by exchange, ordered as the summary lists them;
+    # 4: the volume of each (exchange, symbol, side), which decides its quote currency (as many
+    # rows as the rollup rows read, so the summary stays O(rollups)).
     return f"""
-SELECT CASE WHEN grouping(f.side) = 0 THEN 1 WHEN grouping(f.symbol) = 0 THEN 2
+SELECT CASE WHEN grouping(f.exchange, f.symbol, f.side) = 0 THEN 4
+            WHEN grouping(f.side) = 0 THEN 1 WHEN grouping(f.symbol) = 0 THEN 2
             WHEN grouping(f.exchange) = 0 THEN 3 ELSE 0 END AS kind,
-       coalesce(f.side, f.symbol, f.exchange) AS key,
+       coalesce(f.side, f.symbol, f.exchange) AS key, f.exchange, f.symbol,
        coalesce(sum(f.n), 0), coalesce(sum(f.n) FILTER (WHERE f.side = 'BUY'), 0),
        coalesce(sum(f.n) FILTER (WHERE f.side = 'SELL'), 0), coalesce(sum(f.volume), 0),
        coalesce(sum(f.pnl), 0), coalesce(sum(f.pnl_n), 0), coalesce(sum(f.wins), 0),
@@ -188,20 +191,34 @@ SELECT CASE WHEN grouping(f.side) = 0 THEN 1 WHEN grouping(f.symbol) = 0 THEN 2
        sum(f.pnl) / nullif(sum(f.pnl_n), 0)  -- as avg() divides: Σ / count, same scale rule
 FROM ({rows}
 ) f(exchange, symbol, side, n, volume, pnl, pnl_n, wins, losses, breakeven)
-GROUP BY GROUPING SETS ((), (f.side), (f.symbol), (f.exchange))
+GROUP BY GROUPING SETS ((), (f.side), (f.symbol), (f.exchange), (f.exchange, f.symbol, f.side))
 ORDER BY 1, CASE WHEN grouping(f.symbol) = 0 AND grouping(f.side) = 1 THEN sum(f.n) END DESC, 2
 """
 
 
+def _volume(by_quote: dict[str, Decimal]) -> dict[str, Any]:
+    """The one-currency total the reference's field had (as packs give it): the only quote's
+    volume, ``"0"`` when none, null when several; every quote's volume beside it."""
+    if not by_quote:
+        single: str | None = "0"
+    elif len(by_quote) == 1:
+        single = dec_str(next(iter(by_quote.values())))
+    else:
+        single = None
+    return {
+        "total_volume": single,
+        "total_volume_by_currency": {q: dec_str(v) for q, v in sorted(by_quote.items())},
+    }
+
+
 def _agg(row: tuple[Any, ...]) -> dict[str, Any]:
-    n, buys, sells, volume, pnl, _pnl_n, wins, losses, breakeven, avg_pnl = row
+    n, buys, sells, _vol, pnl, _pnl_n, wins, losses, breakeven, avg_pnl = row
     avg = Decimal(avg_pnl).quantize(Decimal("1e-10")) if avg_pnl is not None else Decimal(0)
     return {
         "total_trades": int(n),
         "trade_count": int(n),
         "buy_count": int(buys),
         "sell_count": int(sells),
-        "total_volume": dec_str(Decimal(volume)),
         "realized_pnl_total": dec_str(Decimal(pnl)),
         "average_pnl": dec_str(avg),
         "wins": int(wins),
@@ -249,18 +266,34 @@ async def trade_summary(
 ) -> dict[str, Any]:
     """Totals, by side, top 20 symbols (most trades first, then by symbol) and by exchange over
     the filtered trades, in one statement over the rollups (see above). ``total_volume`` is
-    Σ quantity × price (quote notional); ``average_pnl`` is the mean over trades that carry a
+    Σ quantity × price (quote notional) when the trades have one quote currency, else null
+    (``total_volume_by_currency`` has each; the quote comes from the exchange and symbol the
+    rollups are keyed by, ``rules.quote_of``); ``average_pnl`` is the mean over trades that carry a
     realized PnL (divided as ``avg()`` does), to ten places."""
     timed, keys, raw_keys, params = _rollup_query(user_id, f)
     cur = await conn.execute(_summary_sql(timed, keys, raw_keys), params)
     totals = _agg((0, 0, 0, 0, 0, 0, 0, 0, 0, None))
     groups: dict[int, list[dict[str, Any]]] = {1: [], 2: [], 3: []}
     names = {1: "side", 2: "symbol", 3: "exchange"}
-    for kind, key, *figures in await cur.fetchall():
-        if kind == 0:
+    # volume per quote currency of the totals (kind 0) and of each group (kind, key)
+    volumes: dict[tuple[int, str | None], dict[str, Decimal]] = {}
+    quotes: dict[tuple[str, str], str] = {}
+    for kind, key, exchange, symbol, *figures in await cur.fetchall():
+        if kind == 4:
+            quote = quotes.get((exchange, symbol))
+            if quote is None:
+                quote = quotes[exchange, symbol] = rules.quote_of(exchange, symbol)
+            for group in ((0, None), (1, key), (2, symbol), (3, exchange)):
+                by_quote = volumes.setdefault(group, {})
+                by_quote[quote] = by_quote.get(quote, Decimal(0)) + Decimal(figures[3])
+        elif kind == 0:
             totals = _agg(tuple(figures))
         elif kind != 2 or len(groups[2]) < 20:
             groups[kind].append({names[kind]: key, **_agg(tuple(figures))})
+    totals.update(_volume(volumes.get((0, None), {})))
+    for kind, items in groups.items():
+        for item in items:
+            item.update(_volume(volumes.get((kind, item[names[kind]]), {})))
     return {
         "exchange": f.exchange or "all",
         "totals": totals,

@@ -69,7 +69,13 @@ class TradeTotals(BaseModel):
     trade_count: int = Field(description="same as total_trades (both names are read)")
     buy_count: int
     sell_count: int
-    total_volume: DecimalText = Field(description="Σ quantity × price (quote notional)")
+    total_volume: DecimalText | None = Field(
+        description="Σ quantity × price in the one quote currency of these trades; null when"
+        " they have several (KRW is never added to USDT), `0` when there are none"
+    )
+    total_volume_by_currency: dict[str, DecimalText] = Field(
+        description="Σ quantity × price per quote currency (`?` for a symbol that cannot be read)"
+    )
     realized_pnl_total: DecimalText
     average_pnl: DecimalText = Field(description="mean over trades with a realized PnL")
     wins: int
