@@ -234,3 +234,23 @@ def test_an_umbrella_venue_is_reported_and_found_as_the_venue_it_was_stored_unde
     assert r.status_code == 200, r.text
     # (the two ETH fills of one second apart are one split-fill group)
     assert sorted(i["venue"] for i in r.json()["items"]) == ["binance_futures", "binance_spot"]
+
+
+def test_average_prices_are_served_to_ten_decimals(upload, client, user):
+    # as the reference's NUMERIC(30,10) columns held them, rounded half away from zero
+    data = GENERIC_HEADER + (
+        "2026-01-02T00:00:00Z,ABC/USDT,buy,1,1,,\n"
+        "2026-01-02T00:00:01Z,ABC/USDT,buy,1,2,,\n"
+        "2026-01-02T00:00:02Z,ABC/USDT,buy,1,2,,\n"
+        "2026-01-02T00:00:03Z,DEF/USDT,buy,3,1,,\n"
+        "2026-01-02T00:00:04Z,DEF/USDT,sell,3,0.6666666666666666666666,,\n"
+        "2026-01-02T00:00:05Z,XYZ/USDT,buy,1,1,,\n"
+        "2026-01-02T00:00:06Z,XYZ/USDT,buy,1,1.0000000001,,\n"
+    )
+    assert upload(data.encode(), venue="binance_spot").json()["imported"] == 7
+    r = client.get("/api/v1/portfolio/positions", headers=user.headers)
+    by = {p["instrument"]: p for p in r.json()["positions"]}
+    assert by["ABC/USDT"]["avg_entry"] == "1.6666666667"  # 5/3
+    assert by["DEF/USDT"]["avg_exit"] == "0.6666666667"
+    # 1.00000000005: a tie goes away from zero, as PostgreSQL's NUMERIC rounds
+    assert by["XYZ/USDT"]["avg_entry"] == "1.0000000001"

@@ -12,7 +12,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from kifu.kit import venues as venue_codes
-from kifu.kit.money import dec_str
+from kifu.kit.money import dec_str, round_places
 from kifu.kit.timeutil import rfc3339
 from kifu.ledger import curve, pnl, rules, tracker
 from kifu.ledger.curve import Segment
@@ -379,6 +379,11 @@ async def timeline(
     return out
 
 
+# Average prices are shown to 10 decimals, as the reference's NUMERIC(30,10) columns held them
+# (kifu stores them unrounded since migration 024, so FIFO adds up exactly).
+AVG_PLACES = 10
+
+
 async def positions(
     conn: AsyncConnection,
     user_id: uuid.UUID,
@@ -437,8 +442,8 @@ async def positions(
                 "venue_type": vtype,
                 "status": r[6],
                 "net_qty": dec_str(r[7]) or "0",
-                "avg_entry": dec_str(r[8]) or "0",
-                "avg_exit": dec_str(r[9]),
+                "avg_entry": dec_str(round_places(r[8], AVG_PLACES)) or "0",
+                "avg_exit": dec_str(round_places(r[9], AVG_PLACES)),
                 "buy_qty": dec_str(r[10]) or "0",
                 "sell_qty": dec_str(r[11]) or "0",
                 "buy_notional": dec_str(r[12]) or "0",
