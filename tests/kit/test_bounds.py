@@ -223,3 +223,39 @@ def test_group_roots_with_a_trailing_slash_are_served(client: TestClient, user: 
     for path in ("/trades/", "/bubbles/", "/notes/"):
         r = client.get(f"{API}{path}", headers=user.headers, follow_redirects=False)
         assert r.status_code == 200, (path, r.status_code)
+
+
+def test_every_get_route_answers_the_same_with_a_trailing_slash(
+    client: TestClient, user: ApiUser
+) -> None:
+    # Every GET route the app documents, not a hand list: the answer with a trailing slash is
+    # the answer without one (never a 307 the client would have to follow).
+    doc = client.get("/openapi.json").json()
+    paths = sorted(p for p, ops in doc["paths"].items() if "get" in ops and "{" not in p)
+    assert len(paths) > 30
+    for path in paths:
+        plain = client.get(path, headers=user.headers, follow_redirects=False)
+        slash = client.get(f"{path}/", headers=user.headers, follow_redirects=False)
+        assert slash.status_code == plain.status_code, (path, slash.status_code)
+        if plain.headers.get("content-type", "").startswith("application/json"):
+            a, b = plain.json(), slash.json()
+            assert (sorted(a) if isinstance(a, dict) else type(a)) == (
+                sorted(b) if isinstance(b, dict) else type(b)
+            ), path
+    r = client.post(
+        f"{API}/bubbles/",
+        headers=user.headers,
+        json={
+            "symbol": "BTCUSDT",
+            "timeframe": "1h",
+            "candle_time": "2026-01-01T00:00:00Z",
+            "price": "1",
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code in (200, 201), r.text
+    r = client.options(
+        f"{API}/trades/",
+        headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "GET"},
+    )
+    assert r.status_code == 200
