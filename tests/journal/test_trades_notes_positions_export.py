@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import uuid
 
 import psycopg
@@ -107,6 +108,9 @@ def test_notes(client: TestClient, user: ApiUser) -> None:
     )
     assert r.status_code == 201
     note = r.json()
+    # whole seconds, as the reference's NoteResponse printed them
+    for field in ("created_at", "updated_at"):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", note[field]), note[field]
     assert (
         note["emotion"] == "calm"
         and note["bubble_id"] is None

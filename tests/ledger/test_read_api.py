@@ -60,6 +60,7 @@ def test_trades_list_filters_and_pages(client, user, trades, make_user):
 
 def test_trade_summary_fills_every_field(client, user, trades):
     s = client.get("/api/v1/trades/summary", headers=user.headers).json()
+    assert s["exchange"] == ""  # the reference's value when no exchange filter is given
     t = s["totals"]
     assert t["total_trades"] == 5 and t["buy_count"] == 3 and t["sell_count"] == 2
     # KRW (Upbit's KRW-BTC) is never added to USDT: per quote currency, no single total
@@ -91,6 +92,7 @@ def test_trade_summary_fills_every_field(client, user, trades):
     usdt = client.get("/api/v1/trades/summary?exchange=binance_futures", headers=user.headers)
     assert usdt.json()["totals"]["total_volume_by_currency"].keys() == {"USDT"}
     assert usdt.json()["totals"]["total_volume"] is not None
+    assert usdt.json()["exchange"] == "binance_futures"
     assert empty["by_symbol"] == []
 
 

@@ -81,7 +81,7 @@ def old_summary(conn: psycopg.Connection, user_id: uuid.UUID, f: TradeFilter) ->
         ).fetchall()
     ]
     return {
-        "exchange": f.exchange or "all",
+        "exchange": f.exchange or "",  # the reference's empty string (kifu sent "all" once)
         "totals": totals,
         "by_side": by_side,
         "by_symbol": by_symbol,

@@ -366,3 +366,17 @@ def test_generate_latest_and_list(client, user, ledger) -> None:
     page2 = client.get("/api/v1/packs?limit=1&page=2", headers=user.headers).json()
     assert page2["items"][0]["pack_id"] == body["pack_id"]
     assert client.get("/api/v1/packs?limit=0", headers=user.headers).status_code == 400
+
+
+def test_range_ends_and_anchor_are_whole_seconds_as_the_reference_printed_them(
+    client, user, ledger
+) -> None:
+    run = ledger.run(finished=ANCHOR + timedelta(microseconds=654321))
+    r = client.post("/api/v1/packs/generate-latest", json={"range": "7d"}, headers=user.headers)
+    assert r.status_code == 200 and r.json()["source_run_id"] == str(run)
+    assert r.json()["anchor_ts"] == "2026-03-01T12:00:00Z"
+    body = pack(client, user, r.json()["pack_id"])
+    assert body["payload"]["time_range"]["end_ts"] == "2026-03-01T12:00:00Z"
+    assert body["payload"]["time_range"]["start_ts"] == "2026-02-23T00:00:00Z"
+    # the stored row's own time keeps its precision, as the reference's entity did
+    assert body["created_at"].endswith("Z")

@@ -14,7 +14,7 @@ from kifu.journal.schemas import NoteBody
 from kifu.journal.service import own_bubble, parse_id
 from kifu.kit.errors import BadRequest, NotFound
 from kifu.kit.pagination import MAX_PAGE, parse_positive_int
-from kifu.kit.timeutil import rfc3339
+from kifu.kit.timeutil import rfc3339_seconds
 
 NOTE_NOT_FOUND = "NOTE_NOT_FOUND"
 AI_SUMMARY_TITLE = "AI 복기 요약"  # "AI review summary": the client's auto-saved AI answers
@@ -35,8 +35,9 @@ def note_json(row: dict[str, Any]) -> dict[str, Any]:
         "tags": list(row["tags"] or []),
         "lesson_learned": row["lesson_learned"],
         "emotion": row["emotion"],
-        "created_at": rfc3339(row["created_at"]),
-        "updated_at": rfc3339(row["updated_at"]),
+        # whole seconds, as the reference's NoteResponse printed them
+        "created_at": rfc3339_seconds(row["created_at"]),
+        "updated_at": rfc3339_seconds(row["updated_at"]),
     }
 
 

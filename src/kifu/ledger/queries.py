@@ -295,7 +295,7 @@ async def trade_summary(
         for item in items:
             item.update(_volume(volumes.get((kind, item[names[kind]]), {})))
     return {
-        "exchange": f.exchange or "all",
+        "exchange": f.exchange or "",  # as the reference sent it: empty when not filtered
         "totals": totals,
         "by_side": groups[1],
         "by_symbol": groups[2],

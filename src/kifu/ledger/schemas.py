@@ -109,7 +109,7 @@ class ExchangeTotals(TradeTotals, _Exchange):
 
 
 class TradeSummary(BaseModel):
-    exchange: str = Field(description="the exchange filter, or `all`")
+    exchange: str = Field(description='the exchange filter, or `""` (as the reference sent it)')
     totals: TradeTotals
     by_side: list[SideTotals]
     by_symbol: list[SymbolTotals] = Field(description="the 20 most traded symbols")
