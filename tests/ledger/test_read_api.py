@@ -40,6 +40,9 @@ def test_trades_list_filters_and_pages(client, user, trades, make_user):
     item = r["items"][1]
     assert set(item) >= {"id", "exchange", "symbol", "side", "quantity", "price", "trade_time"}
     assert item["quantity"] == "2" and item["binance_trade_id"] == 4
+    # optional fields the reference left out when null are left out (realized_pnl "0" is kept)
+    assert item["realized_pnl"] == "0" and "bubble_id" not in item
+    assert "realized_pnl" not in r["items"][0] and "position_side" not in r["items"][0]
     r = client.get(
         "/api/v1/trades?exchange=binance_futures&side=sell&sort=asc", headers=user.headers
     ).json()

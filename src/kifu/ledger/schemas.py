@@ -9,7 +9,14 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from kifu.kit import venues
-from kifu.kit.fields import DecimalText, Timestamp, choice, positive_int, query_time
+from kifu.kit.fields import (
+    DecimalText,
+    OmitNull,
+    Timestamp,
+    choice,
+    positive_int,
+    query_time,
+)
 
 # -- query types -----------------------------------------------------------------------------------
 
@@ -41,7 +48,12 @@ BackfillPage = positive_int(at_most=5000, description="rows read per page, defau
 # -- responses -------------------------------------------------------------------------------------
 
 
-class Trade(BaseModel):
+class Trade(OmitNull):
+    # left out when null, as the reference did (kit.fields.OmitNull)
+    omit_when_null = frozenset(
+        {"bubble_id", "position_side", "open_close", "reduce_only", "realized_pnl"}
+    )
+
     id: uuid.UUID
     bubble_id: uuid.UUID | None
     exchange: str
@@ -116,7 +128,12 @@ class TradeSummary(BaseModel):
     by_exchange: list[ExchangeTotals]
 
 
-class TimelineEvent(BaseModel):
+class TimelineEvent(OmitNull):
+    # left out when null, as the reference did (kit.fields.OmitNull)
+    omit_when_null = frozenset(
+        {"account_label", "side", "qty", "price", "fee", "fee_asset", "external_id", "metadata"}
+    )
+
     id: uuid.UUID
     executed_at: Timestamp
     asset_class: str
