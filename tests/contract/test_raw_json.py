@@ -1,14 +1,16 @@
 """Endpoints that answer JSON written by PostgreSQL (``kifu.kit.jsonsql``) bypass FastAPI's
 response validation, so here every such answer is checked against the ``response_model`` its
-route declares (exactly: no field more or less, every value of the declared type), and its
-values against what the Python rules print (``rfc3339``, ``dec_str``, the row helpers) for
-awkward data: microseconds, trailing zeros, tiny and huge numbers, NULLs, empty and unicode
-text, a session in another time zone."""
+route declares (exactly: no field more or less, in the model's order, every value of the
+declared type, the ``omit_when_null`` fields left out when null), and its values against what
+the Python rules print (``rfc3339``, ``rfc3339_seconds``, ``dec_str``, ``round_places``, the row
+helpers) for awkward data: microseconds, trailing zeros, tiny and huge numbers, ties, NULLs,
+empty and unicode text, a session in another time zone."""
 
 from __future__ import annotations
 
 import inspect
 import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -23,10 +25,12 @@ from psycopg.rows import dict_row
 from kifu.app import _routers
 from kifu.journal import notes as journal_notes
 from kifu.journal import service as journal_service
+from kifu.journal.schemas import Bubble, Note
 from kifu.journal.store import BUBBLE_COLUMNS
 from kifu.kit import jsonsql
-from kifu.kit.money import dec_str
-from kifu.kit.timeutil import rfc3339
+from kifu.kit.money import dec_str, round_places
+from kifu.kit.timeutil import rfc3339, rfc3339_seconds
+from kifu.ledger.queries import AVG_PLACES
 from tests.helpers import ApiUser
 
 API = "/api/v1"
@@ -58,6 +62,15 @@ NUMBERS = [
     Decimal("12345678901234567890.0123456789"),
     Decimal("-42000.5"),
 ]
+# Ties and near-ties at the 10th decimal (positions' averages), both signs.
+TIES = [
+    Decimal("1.00000000005"),
+    Decimal("-1.00000000005"),
+    Decimal("0.000000000049999"),
+    Decimal("-0.00000000004"),
+    Decimal("0.6666666666666666666666"),
+    Decimal("2.50000000000000"),
+]
 TEXTS = ["", "plain", 'quote " backslash \\ tab \t new\nline', "한글 メモ ✓ \u0001", "é" * 99]
 
 
@@ -72,12 +85,29 @@ def declared_model(path: str) -> Any:
     raise AssertionError(f"no GET route {path}")
 
 
+def _key_order(value: Any) -> Any:
+    """The keys of every object in ``value``, in order, nested as ``value`` is."""
+    if isinstance(value, dict):
+        return [(k, _key_order(v)) for k, v in value.items()]
+    if isinstance(value, list):
+        return [_key_order(v) for v in value]
+    return None
+
+
 def exactly_declared(path: str, body: bytes) -> Any:
-    """The parsed answer, after checking it is exactly an instance of the declared model."""
+    """The parsed answer, after checking it is exactly an instance of the declared model, its
+    keys in the model's order."""
     model = declared_model(path)
     parsed = json.loads(body)
-    assert parsed == model.model_validate_json(body).model_dump(mode="json")
+    dumped = model.model_validate_json(body).model_dump(mode="json")
+    assert parsed == dumped
+    assert _key_order(parsed) == _key_order(dumped)
     return parsed
+
+
+def _omit(item: dict[str, Any], *names: str) -> dict[str, Any]:
+    """``item`` without those of ``names`` that are None (``kit.fields.OmitNull``)."""
+    return {k: v for k, v in item.items() if not (k in names and v is None)}
 
 
 def test_every_raw_json_route_is_listed() -> None:
@@ -96,9 +126,11 @@ def test_expressions_print_as_python(db: str, zone: str) -> None:
         conn.execute(f"SET TIME ZONE '{zone}'")
         for t in TIMES:
             got = conn.execute(
-                f"SELECT {jsonsql.rfc3339('x.t')} FROM (SELECT %s::timestamptz AS t) x", (t,)
+                f"SELECT {jsonsql.rfc3339('x.t')}, {jsonsql.rfc3339_seconds('x.t')}"
+                " FROM (SELECT %s::timestamptz AS t) x",
+                (t,),
             ).fetchone()
-            assert got == (rfc3339(t),)
+            assert got == (rfc3339(t), rfc3339_seconds(t))
         for n in NUMBERS:
             got = conn.execute(
                 f"SELECT {jsonsql.dec('x.d')}, {jsonsql.plain('x.d')}"
@@ -106,9 +138,18 @@ def test_expressions_print_as_python(db: str, zone: str) -> None:
                 (n,),
             ).fetchone()
             assert got == (dec_str(n), format(n, "f"))
+        for n in NUMBERS + TIES:
+            # positions' averages: round(numeric, 10) is half away from zero, as round_places
+            got = conn.execute(
+                f"SELECT {jsonsql.dec(f'round(x.d, {AVG_PLACES})')}"
+                " FROM (SELECT %s::numeric AS d) x",
+                (n,),
+            ).fetchone()
+            assert got == (dec_str(round_places(n, AVG_PLACES)),), n
         assert conn.execute(
-            f"SELECT {jsonsql.rfc3339('NULL::timestamptz')}, {jsonsql.dec('NULL::numeric')}"
-        ).fetchone() == (None, None)
+            f"SELECT {jsonsql.rfc3339('NULL::timestamptz')}, {jsonsql.dec('NULL::numeric')},"
+            f" {jsonsql.rfc3339_seconds('NULL::timestamptz')}"
+        ).fetchone() == (None, None, None)
 
 
 def _awkward_journal(db: str, user: ApiUser) -> None:
@@ -174,10 +215,18 @@ def test_bubbles_and_notes_answer_as_python_did(client: TestClient, db: str, use
                 limit,
                 (page - 1) * limit,
             )
-            want = [journal_service.bubble_json(row) for row in rows]
+            # what the route answered when Python built it: the row helper through the model
+            want = [
+                Bubble.model_validate(journal_service.bubble_json(row)).model_dump(mode="json")
+                for row in rows
+            ]
             assert got == {"page": page, "limit": limit, "total": 30, "items": want}
     filtered = client.get(f"{API}/bubbles?tags=a&limit=5", headers=user.headers).json()
     assert filtered["total"] == 18 and len(filtered["items"]) == 5
+    # left out when null, as the reference did (kit.fields.OmitNull); lists stay arrays
+    every = client.get(f"{API}/bubbles?limit=200", headers=user.headers).json()["items"]
+    absent = [sum(k not in b for b in every) for k in ("asset_class", "venue_name", "memo", "tags")]
+    assert absent == [15, 20, 8, 0]
     for page, limit in ((1, 100), (2, 8), (5, 8)):
         r = client.get(f"{API}/notes?page={page}&limit={limit}", headers=user.headers)
         assert r.status_code == 200, r.text
@@ -191,12 +240,21 @@ def test_bubbles_and_notes_answer_as_python_did(client: TestClient, db: str, use
             (page - 1) * limit,
         )
         assert got == {
-            "notes": [journal_notes.note_json(row) for row in rows],
+            "notes": [
+                Note.model_validate(journal_notes.note_json(row)).model_dump(mode="json")
+                for row in rows
+            ],
             "total": 30,
             "page": page,
             "limit": limit,
             "total_pages": -(-30 // limit),
         }
+    every = client.get(f"{API}/notes?limit=100", headers=user.headers).json()["notes"]
+    absent = [sum(k not in n for n in every) for k in ("bubble_id", "lesson_learned", "emotion")]
+    assert absent == [15, 15, 20]
+    # whole seconds, as the reference's NoteResponse printed them (the data has fractions)
+    times = [n[k] for n in every for k in ("created_at", "updated_at")]
+    assert all(re.fullmatch(r"-?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", t) for t in times), times
 
 
 def test_empty_pages_are_empty_arrays(client: TestClient, user: ApiUser) -> None:
@@ -220,10 +278,11 @@ def test_unknown_user_token_sees_nothing(client: TestClient) -> None:
 
 
 # -- the ledger's lists: the Python the routes used before, as the reference ----------------------
+# (as the models serialise them now: the reference's omitted nulls left out, averages rounded)
 
 
 def _trade(r: dict[str, Any]) -> dict[str, Any]:
-    return {
+    item = {
         "id": str(r["id"]),
         "bubble_id": str(r["bubble_id"]) if r["bubble_id"] else None,
         "exchange": r["exchange"],
@@ -238,10 +297,11 @@ def _trade(r: dict[str, Any]) -> dict[str, Any]:
         "trade_time": rfc3339(r["trade_time"]),
         "binance_trade_id": r["binance_trade_id"],
     }
+    return _omit(item, "bubble_id", "position_side", "open_close", "reduce_only", "realized_pnl")
 
 
 def _event(r: dict[str, Any]) -> dict[str, Any]:
-    return {
+    item = {
         "id": str(r["id"]),
         "executed_at": rfc3339(r["executed_at"]),
         "asset_class": r["asset_class"],
@@ -260,6 +320,8 @@ def _event(r: dict[str, Any]) -> dict[str, Any]:
         "external_id": r["external_id"],
         "metadata": r["metadata"],
     }
+    optional = ("account_label", "side", "qty", "price", "fee", "fee_asset", "external_id")
+    return _omit(item, *optional, "metadata")
 
 
 def _position(r: dict[str, Any]) -> dict[str, Any]:
@@ -276,8 +338,8 @@ def _position(r: dict[str, Any]) -> dict[str, Any]:
         "venue_type": r["venue_type"],
         "status": r["status"],
         "net_qty": zero("size"),
-        "avg_entry": zero("avg_entry"),
-        "avg_exit": dec_str(r["avg_exit"]),
+        "avg_entry": dec_str(round_places(r["avg_entry"], 10)) or "0",
+        "avg_exit": dec_str(round_places(r["avg_exit"], 10)),
         "buy_qty": zero("buy_qty"),
         "sell_qty": zero("sell_qty"),
         "buy_notional": zero("buy_notional"),
@@ -328,11 +390,23 @@ def _awkward_ledger(client: TestClient, db: str, user: ApiUser) -> None:
             " WHERE id = (SELECT min(id::text)::uuid FROM positions WHERE user_id = %s)",
             (user.id,),
         )
+        # averages with more than 10 decimals: served rounded, a tie away from zero
+        conn.execute(
+            "UPDATE positions SET avg_entry = 1.00000000005, avg_exit = -0.00000000004"
+            " WHERE id = (SELECT max(id::text)::uuid FROM positions WHERE user_id = %s)",
+            (user.id,),
+        )
         conn.execute("UPDATE venues SET display_name = '' WHERE code = 'upbit'")
         conn.execute(
             "UPDATE trade_events SET metadata = %s::jsonb, fee = 0.00010, fee_asset = 'USDT'"
             " WHERE id IN (SELECT id FROM trade_events WHERE user_id = %s LIMIT 5)",
             (METADATA, user.id),
+        )
+        # a JSON null reads as None in Python: left out as SQL NULL is
+        conn.execute(
+            "UPDATE trade_events SET metadata = 'null'::jsonb, external_id = NULL"
+            " WHERE id = (SELECT max(id::text)::uuid FROM trade_events WHERE user_id = %s)",
+            (user.id,),
         )
         conn.execute("DELETE FROM ledger_pnl_dirty WHERE user_id = %s", (user.id,))
 
@@ -362,6 +436,9 @@ def test_ledger_lists_answer_as_python_did(client: TestClient, db: str, user: Ap
             )
             assert got["items"] == [_trade(row) for row in rows], query
             assert got["total"] == (8 if symbol else 24), query
+            if query == "limit=50":  # left out when null (the CSV has no PnL on every 4th)
+                assert sum("realized_pnl" not in t for t in got["items"]) == 6
+                assert all({"quantity", "binance_trade_id"} <= t.keys() for t in got["items"])
     events = _rows(
         db,
         "SELECT e.*, v.code, v.display_name, a.label, i.symbol FROM trade_events e"
@@ -381,6 +458,14 @@ def test_ledger_lists_answer_as_python_did(client: TestClient, db: str, user: Ap
             break
         cursor = f"&cursor={page['next_cursor']}"
     assert seen == [_event(row) for row in events]
+    assert any("metadata" not in e for e in seen) and any("metadata" in e for e in seen)
+    # the nulls the reference printed stay null (venue_name falls back to the code)
+    assert all({"venue", "venue_name", "instrument"} <= e.keys() for e in seen)
+    # a venue alias finds the venues it stands for (kit.venues.filter_codes: = ANY)
+    r = client.get(f"{API}/portfolio/timeline?limit=200&venue=binance", headers=user.headers)
+    aliased = exactly_declared(f"{API}/portfolio/timeline", r.content)["items"]
+    assert aliased == [_event(row) for row in events if row["code"].startswith("binance_")]
+    assert {e["venue"] for e in aliased} == {"binance_futures", "binance_spot"}
     positions = _rows(
         db,
         "SELECT p.*, v.code, v.display_name, v.venue_type, i.symbol, i.asset_class, a.label"
@@ -395,10 +480,16 @@ def test_ledger_lists_answer_as_python_did(client: TestClient, db: str, user: Ap
     got = exactly_declared(f"{API}/portfolio/positions", r.content)
     assert got == {"positions": [_position(row) for row in positions], "count": len(positions)}
     assert any(p["avg_exit"] is None and p["last_executed_at"] is None for p in got["positions"])
+    # to 10 decimals, half away from zero (kit.money.round_places, round() in SQL)
+    assert any(p["avg_entry"] == "1.0000000001" and p["avg_exit"] == "0" for p in got["positions"])
+    r = client.get(f"{API}/portfolio/positions?venue=binance", headers=user.headers)
+    aliased = exactly_declared(f"{API}/portfolio/positions", r.content)["positions"]
+    assert aliased == [_position(row) for row in positions if row["code"].startswith("binance_")]
+    assert len(aliased) == 2
 
 
 def _alert(r: dict[str, Any]) -> dict[str, Any]:
-    return {
+    item = {
         "id": str(r["id"]),
         "user_id": str(r["user_id"]),
         "rule_id": str(r["rule_id"]),
@@ -410,6 +501,7 @@ def _alert(r: dict[str, Any]) -> dict[str, Any]:
         "notified_at": rfc3339(r["notified_at"]),
         "created_at": rfc3339(r["created_at"]) or "",
     }
+    return _omit(item, "notified_at")
 
 
 def test_alerts_answer_as_python_did(client: TestClient, db: str, user: ApiUser) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
+from kifu.alerts.schemas import AlertOut
 from kifu.kit import jsonsql
 
 # -- rules --------------------------------------------------------------------------------------
@@ -236,7 +237,8 @@ async def alerts_page_json(
         + jsonsql.json_array(
             f"SELECT {_ALERT_JSON_COLUMNS} FROM (SELECT * FROM alerts {where}"
             " ORDER BY created_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s) a"
-            " ORDER BY a.created_at DESC, a.id DESC"
+            " ORDER BY a.created_at DESC, a.id DESC",
+            AlertOut,
         ),
         {"user": user_id, "status": status, "limit": limit, "offset": offset},
     )

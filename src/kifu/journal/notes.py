@@ -10,12 +10,12 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from kifu.journal import store
-from kifu.journal.schemas import NoteBody
+from kifu.journal.schemas import Note, NoteBody
 from kifu.journal.service import own_bubble, parse_id
 from kifu.kit import jsonsql
 from kifu.kit.errors import BadRequest, NotFound
 from kifu.kit.pagination import MAX_PAGE, parse_positive_int
-from kifu.kit.timeutil import rfc3339
+from kifu.kit.timeutil import rfc3339_seconds
 
 NOTE_NOT_FOUND = "NOTE_NOT_FOUND"
 AI_SUMMARY_TITLE = "AI 복기 요약"  # "AI review summary": the client's auto-saved AI answers
@@ -29,8 +29,8 @@ COLUMNS = "id, bubble_id, title, content, tags, lesson_learned, emotion, created
 JSON_COLUMNS = (
     "id, bubble_id, title, content,"
     f" {jsonsql.text_array('tags')} AS tags, lesson_learned, emotion,"
-    f" {jsonsql.rfc3339('created_at')} AS created_at,"
-    f" {jsonsql.rfc3339('updated_at')} AS updated_at"
+    f" {jsonsql.rfc3339_seconds('created_at')} AS created_at,"
+    f" {jsonsql.rfc3339_seconds('updated_at')} AS updated_at"
 )
 
 
@@ -43,8 +43,9 @@ def note_json(row: dict[str, Any]) -> dict[str, Any]:
         "tags": list(row["tags"] or []),
         "lesson_learned": row["lesson_learned"],
         "emotion": row["emotion"],
-        "created_at": rfc3339(row["created_at"]),
-        "updated_at": rfc3339(row["updated_at"]),
+        # whole seconds, as the reference's NoteResponse printed them
+        "created_at": rfc3339_seconds(row["created_at"]),
+        "updated_at": rfc3339_seconds(row["updated_at"]),
     }
 
 
@@ -128,7 +129,8 @@ async def listing(
         + jsonsql.json_array(
             f"SELECT {JSON_COLUMNS} FROM (SELECT * FROM review_notes WHERE user_id = %s"
             " ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s) n"
-            " ORDER BY n.created_at DESC, n.id DESC"
+            " ORDER BY n.created_at DESC, n.id DESC",
+            Note,
         ),
         (user_id, user_id, limit, (page - 1) * limit),
     )

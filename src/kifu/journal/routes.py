@@ -293,10 +293,6 @@ async def delete_position(position_id: IdPath, user: CurrentUser, conn: Conn) ->
 # -- exports --------------------------------------------------------------------------------------
 
 
-def _attachment(name: str) -> dict[str, str]:
-    return attachment(name)
-
-
 @router.get(
     "/export/stats",
     response_class=Response,
@@ -311,7 +307,7 @@ async def export_stats(
     """CSV ``Category,Metric,Value``: overall, per period, per tag, per symbol."""
     body = await export.stats_csv(conn, user, period)
     name = f"kifu_stats_{utc_now():%Y-%m-%d}.csv"
-    return Response(body, media_type="text/csv; charset=utf-8", headers=_attachment(name))
+    return Response(body, media_type="text/csv; charset=utf-8", headers=attachment(name))
 
 
 @router.get(
@@ -326,5 +322,5 @@ async def export_bubbles(request: Request, user: CurrentUser) -> StreamingRespon
     return StreamingResponse(
         export.bubbles_csv(request.app.state.pool, user),
         media_type="text/csv; charset=utf-8",
-        headers=_attachment(name),
+        headers=attachment(name),
     )

@@ -13,6 +13,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from kifu.journal.schemas import Bubble
 from kifu.kit import jsonsql
 
 BUBBLE_COLUMNS = (
@@ -112,7 +113,8 @@ async def bubble_page_json(
         + jsonsql.json_array(
             f"SELECT {BUBBLE_JSON_COLUMNS} FROM (SELECT * FROM bubbles WHERE {where}"
             f" ORDER BY candle_time {direction}, id {direction} LIMIT %s OFFSET %s) b"
-            f" ORDER BY b.candle_time {direction}, b.id {direction}"
+            f" ORDER BY b.candle_time {direction}, b.id {direction}",
+            Bubble,
         ),
         [*args, *args, limit, offset],
     )

@@ -12,9 +12,11 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from kifu.kit import jsonsql
+from kifu.kit import venues as venue_codes
 from kifu.kit.money import dec_str
-from kifu.ledger import curve, pnl, tracker
+from kifu.ledger import curve, pnl, rules, tracker
 from kifu.ledger.curve import Segment
+from kifu.ledger.schemas import Position, TimelineEvent, Trade
 
 
 @dataclass
@@ -128,11 +130,14 @@ def _rollup_rows(timed: bool, keys: str, raw_keys: str) -> str:
 
 def _summary_sql(timed: bool, keys: str, raw_keys: str) -> str:
     rows = _rollup_rows(timed, keys, raw_keys)
-    # kind: 0 totals, 1 by side, 2 by symbol, 3 by exchange; ordered as the summary lists them.
+    # kind: 0 totals, 1 by side, 2 by symbol, 3 by exchange, ordered as the summary lists them;
+    # 4: the volume of each (exchange, symbol, side), which decides its quote currency (as many
+    # rows as the rollup rows read, so the summary stays O(rollups)).
     return f"""
-SELECT CASE WHEN grouping(f.side) = 0 THEN 1 WHEN grouping(f.symbol) = 0 THEN 2
+SELECT CASE WHEN grouping(f.exchange, f.symbol, f.side) = 0 THEN 4
+            WHEN grouping(f.side) = 0 THEN 1 WHEN grouping(f.symbol) = 0 THEN 2
             WHEN grouping(f.exchange) = 0 THEN 3 ELSE 0 END AS kind,
-       coalesce(f.side, f.symbol, f.exchange) AS key,
+       coalesce(f.side, f.symbol, f.exchange) AS key, f.exchange, f.symbol,
        coalesce(sum(f.n), 0), coalesce(sum(f.n) FILTER (WHERE f.side = 'BUY'), 0),
        coalesce(sum(f.n) FILTER (WHERE f.side = 'SELL'), 0), coalesce(sum(f.volume), 0),
        coalesce(sum(f.pnl), 0), coalesce(sum(f.pnl_n), 0), coalesce(sum(f.wins), 0),
@@ -140,20 +145,34 @@ SELECT CASE WHEN grouping(f.side) = 0 THEN 1 WHEN grouping(f.symbol) = 0 THEN 2
        sum(f.pnl) / nullif(sum(f.pnl_n), 0)  -- as avg() divides: Σ / count, same scale rule
 FROM ({rows}
 ) f(exchange, symbol, side, n, volume, pnl, pnl_n, wins, losses, breakeven)
-GROUP BY GROUPING SETS ((), (f.side), (f.symbol), (f.exchange))
+GROUP BY GROUPING SETS ((), (f.side), (f.symbol), (f.exchange), (f.exchange, f.symbol, f.side))
 ORDER BY 1, CASE WHEN grouping(f.symbol) = 0 AND grouping(f.side) = 1 THEN sum(f.n) END DESC, 2
 """
 
 
+def _volume(by_quote: dict[str, Decimal]) -> dict[str, Any]:
+    """The one-currency total the reference's field had (as packs give it): the only quote's
+    volume, ``"0"`` when none, null when several; every quote's volume beside it."""
+    if not by_quote:
+        single: str | None = "0"
+    elif len(by_quote) == 1:
+        single = dec_str(next(iter(by_quote.values())))
+    else:
+        single = None
+    return {
+        "total_volume": single,
+        "total_volume_by_currency": {q: dec_str(v) for q, v in sorted(by_quote.items())},
+    }
+
+
 def _agg(row: tuple[Any, ...]) -> dict[str, Any]:
-    n, buys, sells, volume, pnl, _pnl_n, wins, losses, breakeven, avg_pnl = row
+    n, buys, sells, _vol, pnl, _pnl_n, wins, losses, breakeven, avg_pnl = row
     avg = Decimal(avg_pnl).quantize(Decimal("1e-10")) if avg_pnl is not None else Decimal(0)
     return {
         "total_trades": int(n),
         "trade_count": int(n),
         "buy_count": int(buys),
         "sell_count": int(sells),
-        "total_volume": dec_str(Decimal(volume)),
         "realized_pnl_total": dec_str(Decimal(pnl)),
         "average_pnl": dec_str(avg),
         "wins": int(wins),
@@ -230,7 +249,8 @@ async def trade_page_json(
         "   ELSE (SELECT coalesce(sum(f.n), 0)::bigint"
         f"        FROM ({_rollup_rows(timed, keys, raw_keys)}\n) f({_SUMMARY_COLS})) END,"
         + jsonsql.json_array(
-            f"SELECT {_TRADE_JSON_COLUMNS} FROM page t ORDER BY t.trade_time {order}, t.id {order}"
+            f"SELECT {_TRADE_JSON_COLUMNS} FROM page t ORDER BY t.trade_time {order}, t.id {order}",
+            Trade,
         ),
         params,
     )
@@ -244,20 +264,36 @@ async def trade_summary(
 ) -> dict[str, Any]:
     """Totals, by side, top 20 symbols (most trades first, then by symbol) and by exchange over
     the filtered trades, in one statement over the rollups (see above). ``total_volume`` is
-    Σ quantity × price (quote notional); ``average_pnl`` is the mean over trades that carry a
+    Σ quantity × price (quote notional) when the trades have one quote currency, else null
+    (``total_volume_by_currency`` has each; the quote comes from the exchange and symbol the
+    rollups are keyed by, ``rules.quote_of``); ``average_pnl`` is the mean over trades that carry a
     realized PnL (divided as ``avg()`` does), to ten places."""
     timed, keys, raw_keys, params = _rollup_query(user_id, f)
     cur = await conn.execute(_summary_sql(timed, keys, raw_keys), params)
     totals = _agg((0, 0, 0, 0, 0, 0, 0, 0, 0, None))
     groups: dict[int, list[dict[str, Any]]] = {1: [], 2: [], 3: []}
     names = {1: "side", 2: "symbol", 3: "exchange"}
-    for kind, key, *figures in await cur.fetchall():
-        if kind == 0:
+    # volume per quote currency of the totals (kind 0) and of each group (kind, key)
+    volumes: dict[tuple[int, str | None], dict[str, Decimal]] = {}
+    quotes: dict[tuple[str, str], str] = {}
+    for kind, key, exchange, symbol, *figures in await cur.fetchall():
+        if kind == 4:
+            quote = quotes.get((exchange, symbol))
+            if quote is None:
+                quote = quotes[exchange, symbol] = rules.quote_of(exchange, symbol)
+            for group in ((0, None), (1, key), (2, symbol), (3, exchange)):
+                by_quote = volumes.setdefault(group, {})
+                by_quote[quote] = by_quote.get(quote, Decimal(0)) + Decimal(figures[3])
+        elif kind == 0:
             totals = _agg(tuple(figures))
         elif kind != 2 or len(groups[2]) < 20:
             groups[kind].append({names[kind]: key, **_agg(tuple(figures))})
+    totals.update(_volume(volumes.get((0, None), {})))
+    for kind, items in groups.items():
+        for item in items:
+            item.update(_volume(volumes.get((kind, item[names[kind]]), {})))
     return {
-        "exchange": f.exchange or "all",
+        "exchange": f.exchange or "",  # as the reference sent it: empty when not filtered
         "totals": totals,
         "by_side": groups[1],
         "by_symbol": groups[2],
@@ -291,7 +327,7 @@ def _timeline_where(
         params["end"] = f.end
     for col, name, values in (
         ("e.asset_class", "ac", f.asset_classes),
-        ("v.code", "venues", f.venues),
+        ("v.code", "venues", venue_codes.filter_codes(f.venues) if f.venues else None),
         ("e.source", "sources", f.sources),
         ("e.event_type", "types", f.event_types),
     ):
@@ -307,7 +343,9 @@ _EVENT_JSON_COLUMNS = (
     " e.code AS venue, coalesce(nullif(e.display_name, ''), e.code) AS venue_name,"
     " e.label AS account_label, e.symbol AS instrument, e.event_type, e.side,"
     f" {jsonsql.dec('e.qty')} AS qty, {jsonsql.dec('e.price')} AS price,"
-    f" {jsonsql.dec('e.fee')} AS fee, e.fee_asset, e.source, e.external_id, e.metadata"
+    f" {jsonsql.dec('e.fee')} AS fee, e.fee_asset, e.source, e.external_id,"
+    # JSON null reads as None in Python, so it is left out as SQL NULL is
+    " nullif(e.metadata, 'null'::jsonb) AS metadata"
 )
 
 
@@ -332,7 +370,8 @@ async def timeline_json(
         f"  WHERE {where} ORDER BY e.executed_at DESC, e.id DESC LIMIT %(limit)s)"
         " SELECT "
         + jsonsql.json_array(
-            f"SELECT {_EVENT_JSON_COLUMNS} FROM page e ORDER BY e.executed_at DESC, e.id DESC"
+            f"SELECT {_EVENT_JSON_COLUMNS} FROM page e ORDER BY e.executed_at DESC, e.id DESC",
+            TimelineEvent,
         )
         + ", (SELECT count(*) FROM page),"
         " (SELECT executed_at FROM page ORDER BY executed_at, id LIMIT 1),"
@@ -350,6 +389,12 @@ def _zero(column: str) -> str:
     return f"coalesce({jsonsql.dec(column)}, '0')"
 
 
+# Average prices are shown to 10 decimals, as the reference's NUMERIC(30,10) columns held them
+# (kifu stores them unrounded since migration 024, so FIFO adds up exactly). PostgreSQL's
+# ``round(numeric, n)`` rounds half away from zero, as ``kit.money.round_places`` does.
+AVG_PLACES = 10
+
+
 # The columns of one ``schemas.Position``, for ``jsonsql.json_array``. ``key`` joins the parts
 # as Python's f-string does (a missing part is ``None``); ``venue_name`` falls back to the code.
 _POSITION_JSON_COLUMNS = (
@@ -358,8 +403,9 @@ _POSITION_JSON_COLUMNS = (
     " p.symbol AS instrument, p.code AS venue,"
     " coalesce(nullif(p.display_name, ''), p.code) AS venue_name, p.label AS account_label,"
     " p.asset_class, p.venue_type, p.status,"
-    f" {_zero('p.size')} AS net_qty, {_zero('p.avg_entry')} AS avg_entry,"
-    f" {jsonsql.dec('p.avg_exit')} AS avg_exit, {_zero('p.buy_qty')} AS buy_qty,"
+    f" {_zero('p.size')} AS net_qty, {_zero(f'round(p.avg_entry, {AVG_PLACES})')} AS avg_entry,"
+    f" {jsonsql.dec(f'round(p.avg_exit, {AVG_PLACES})')} AS avg_exit,"
+    f" {_zero('p.buy_qty')} AS buy_qty,"
     f" {_zero('p.sell_qty')} AS sell_qty, {_zero('p.buy_notional')} AS buy_notional,"
     f" {_zero('p.sell_notional')} AS sell_notional,"
     f" {jsonsql.rfc3339('p.last_executed_at')} AS last_executed_at,"
@@ -405,7 +451,7 @@ async def positions_json(
         params["ac"] = asset_classes
     if venues:
         parts.append("v.code = ANY(%(venues)s)")
-        params["venues"] = venues
+        params["venues"] = venue_codes.filter_codes(venues)
     sql = (
         "WITH page AS ("
         "  SELECT p.*, v.code, v.display_name, v.venue_type, i.symbol, i.asset_class, a.label"
@@ -417,7 +463,8 @@ async def positions_json(
         " SELECT EXISTS (SELECT 1 FROM ledger_pnl_dirty WHERE user_id = %(user)s),"
         + jsonsql.json_array(
             f"SELECT {_POSITION_JSON_COLUMNS} FROM page p"
-            " ORDER BY p.last_executed_at DESC NULLS LAST, p.id"
+            " ORDER BY p.last_executed_at DESC NULLS LAST, p.id",
+            Position,
         )
         + ", (SELECT count(*) FROM page)"
     )
@@ -889,7 +936,7 @@ SELECT * FROM (
     WHERE e.user_id = %(u)s AND e.executed_at >= %(start)s AND e.executed_at < %(end)s
       AND e.event_type IN {_TRADE_TYPES}
       AND (%(ac)s::text IS NULL OR e.asset_class = %(ac)s)
-      AND (%(venue)s::text IS NULL OR lower(v.code) = %(venue)s
+      AND (%(venue)s::text IS NULL OR lower(v.code) = ANY(%(venues)s::text[])
            OR lower(v.display_name) = %(venue)s)
     UNION ALL
     SELECT NULL, t.id, t.trade_time, 'crypto', lower(coalesce(t.exchange, 'legacy')),
@@ -899,7 +946,8 @@ SELECT * FROM (
     WHERE t.user_id = %(u)s AND t.event_id IS NULL
       AND t.trade_time >= %(start)s AND t.trade_time < %(end)s
       AND (%(ac)s::text IS NULL OR %(ac)s = 'crypto')
-      AND (%(venue)s::text IS NULL OR lower(coalesce(t.exchange, 'legacy')) = %(venue)s)
+      AND (%(venue)s::text IS NULL
+           OR lower(coalesce(t.exchange, 'legacy')) = ANY(%(venues)s::text[]))
 ) c
 WHERE %(after_at)s::timestamptz IS NULL OR c.executed_at < %(after_at)s
    OR (c.executed_at = %(after_at)s AND (c.symbol, c.k) > (%(after_sym)s, %(after_k)s))
@@ -921,7 +969,8 @@ async def fills_to_check(
 ) -> list[CheckFill]:
     """One page of the trade fills of ``[start, end)``, newest first (then symbol, id), each
     once: an event with the ``trades`` row that projects it, or a legacy ``trades`` row no event
-    projects. ``venue`` matches the venue code or display name (lower case). Indexes
+    projects. ``venue`` matches the venue code (an alias or umbrella name matches the venues it
+    names, ``kit.venues.filter_codes``) or display name (lower case). Indexes
     ``idx_trade_events_user_time`` and ``idx_trades_user_time``; ``after`` is the last row's
     (time, symbol, id) of the previous page."""
     cur = await conn.execute(
@@ -932,6 +981,7 @@ async def fills_to_check(
             "end": end,
             "ac": asset_class,
             "venue": venue.lower() if venue else None,
+            "venues": venue_codes.filter_codes([venue]) if venue else None,
             "after_at": after[0] if after else None,
             "after_sym": after[1] if after else None,
             "after_k": after[2] if after else None,
