@@ -28,12 +28,14 @@ from kifu.ledger.curve import Segment
 # Per-fill FIFO realized PnL without a row-by-row loop. Per (account, venue, instrument), with fills
 # in time order, B and S are the cumulative bought and sold quantities. FIFO pairs the k-th unit
 # bought with the k-th unit sold whichever side opened the position, so after a fill the matched
-# quantity is M = least(B, S) and the realized PnL so far is Csell(M) − Cbuy(M), where Cbuy(q) is
-# the cost of the first q units bought (piecewise linear over the buy lots) and Csell(q) the
-# proceeds of the first q units sold. A closing fill's own side contributes (M − Mprev) × price;
-# the opposite side's Cbuy/Csell at Mprev and M is looked up by sorting lot starts and lookup
-# points on one axis and carrying the last lot forward (lot bounds are monotone, so a running max
-# carries them). The division in the interpolation is exact: the quotient is price × Δq.
+# quantity is M = least(B, S) and the realized PnL so far is R = Csell(M) − Cbuy(M), where Cbuy(q)
+# is the cost of the first q units bought (piecewise linear over the buy lots) and Csell(q) the
+# proceeds of the first q units sold; a fill that moves M (a closing fill) realizes R − R of the
+# book's previous closing fill. M only grows, so the closing fills are in time order when sorted
+# by M: one sort puts every lot at its start and every closing fill at its M on one axis, a
+# running max carries the last lot of each side to each closing fill (lot bounds are monotone),
+# where Cbuy(M) and Csell(M) are interpolated, and lag() over the same order gives the previous R.
+# The division in the interpolation is exact: the quotient is price × Δq.
 # The replay starts after the book's last flat point before ``since`` (bought = sold: the cumulative
 # sums restart from zero there). Rows are written for fills at or after ``since`` that realize PnL,
 # leave a spot book below zero (the fills a pack reads) or leave the book flat (where the next
@@ -58,7 +60,7 @@ WITH k AS MATERIALIZED (  -- one flat-point probe per book, not one per fill
     ) o ON true
 ), f AS (
     SELECT t.id, t.account_id, t.venue_id, t.instrument_id, t.executed_at, t.price,
-           t.event_type, k.since,
+           t.event_type = 'spot_trade' AS spot, k.since,
            CASE WHEN t.side = 'buy' THEN t.qty ELSE 0 END AS bq,
            CASE WHEN t.side = 'sell' THEN t.qty ELSE 0 END AS sq
     FROM trade_events t
@@ -72,59 +74,62 @@ WITH k AS MATERIALIZED (  -- one flat-point probe per book, not one per fill
 ), a AS (
     SELECT f.*,
            sum(bq) OVER w AS b, sum(sq) OVER w AS s,
-           sum(bq * price) OVER w AS bc, sum(sq * price) OVER w AS sp,
-           dense_rank() OVER (ORDER BY account_id, venue_id, instrument_id) AS p
+           sum(bq * price) OVER w AS bc, sum(sq * price) OVER w AS sp
     FROM f
     WINDOW w AS (PARTITION BY account_id, venue_id, instrument_id
                  ORDER BY executed_at, id ROWS UNBOUNDED PRECEDING)
-), c AS MATERIALIZED (
-    SELECT a.*, least(b, s) AS m, least(b - bq, s - sq) AS mp FROM a
 ), pts AS (
-    -- lots: kind 1, placed at their start; lookups: kind 0 (before a lot starting at the same q)
-    SELECT p, true AS curve, b - bq AS coord, 1 AS kind,
-           b - bq AS c0, bc - bq * price AS v0, b AS c1, bc AS v1, NULL::uuid AS id, 0 AS hi
-    FROM c WHERE bq > 0
-    UNION ALL
-    SELECT p, false, s - sq, 1,
-           s - sq, sp - sq * price, s, sp, NULL::uuid, 0
-    FROM c WHERE sq > 0
-    UNION ALL
-    SELECT p, sq > 0, m, 0,
-           NULL, NULL, NULL, NULL, id, 1
-    FROM c WHERE m > mp AND executed_at >= since
-    UNION ALL
-    SELECT p, sq > 0, mp, 0,
-           NULL, NULL, NULL, NULL, id, 0
-    FROM c WHERE m > mp AND mp > 0 AND executed_at >= since
+    -- each fill's lot (kind 1) on its side's axis, placed at its start; a lookup (kind 0) at M
+    -- after each fill that may be written (closing, or leaving a spot book below zero), sorted
+    -- before a lot starting at the same quantity and, at equal M, in time order
+    SELECT a.account_id, a.venue_id, a.instrument_id, a.id, a.executed_at, a.since, a.spot,
+           a.b - a.s AS position, v.kind, v.coord, a.bq > 0 AS buy,
+           CASE WHEN v.kind = 1 THEN x.c1 - x.q END AS c0,
+           CASE WHEN v.kind = 1 THEN x.v1 - x.q * a.price END AS v0,
+           CASE WHEN v.kind = 1 THEN x.c1 END AS c1,
+           CASE WHEN v.kind = 1 THEN x.v1 END AS v1
+    FROM a
+    CROSS JOIN LATERAL (
+        SELECT least(a.b, a.s) AS m, least(a.b, a.s) > least(a.b - a.bq, a.s - a.sq) AS closing,
+               a.bq + a.sq AS q,
+               CASE WHEN a.bq > 0 THEN a.b ELSE a.s END AS c1,
+               CASE WHEN a.bq > 0 THEN a.bc ELSE a.sp END AS v1
+    ) x
+    CROSS JOIN LATERAL (VALUES (1, x.c1 - x.q), (0, x.m)) v(kind, coord)
+    WHERE v.kind = 1 OR x.closing OR (a.spot AND a.b < a.s AND a.executed_at >= a.since)
 ), carried AS (
-    SELECT id, hi, coord,
-           max(c0) FILTER (WHERE kind = 1) OVER w AS c0,
-           max(v0) FILTER (WHERE kind = 1) OVER w AS v0,
-           max(c1) FILTER (WHERE kind = 1) OVER w AS c1,
-           max(v1) FILTER (WHERE kind = 1) OVER w AS v1,
-           kind
+    SELECT id, executed_at, since, spot, position, kind, account_id, venue_id, instrument_id,
+           coord,
+           max(c0) FILTER (WHERE kind = 1 AND buy) OVER w AS bc0,
+           max(v0) FILTER (WHERE kind = 1 AND buy) OVER w AS bv0,
+           max(c1) FILTER (WHERE kind = 1 AND buy) OVER w AS bc1,
+           max(v1) FILTER (WHERE kind = 1 AND buy) OVER w AS bv1,
+           max(c0) FILTER (WHERE kind = 1 AND NOT buy) OVER w AS sc0,
+           max(v0) FILTER (WHERE kind = 1 AND NOT buy) OVER w AS sv0,
+           max(c1) FILTER (WHERE kind = 1 AND NOT buy) OVER w AS sc1,
+           max(v1) FILTER (WHERE kind = 1 AND NOT buy) OVER w AS sv1
     FROM pts
-    WINDOW w AS (PARTITION BY p, curve ORDER BY coord, kind ROWS UNBOUNDED PRECEDING)
-), looked AS (
-    SELECT id,
-           sum(CASE WHEN hi = 1 THEN 1 ELSE -1 END
-               * (v0 + (v1 - v0) * (coord - c0) / (c1 - c0))) AS other_side
+    WINDOW w AS (PARTITION BY account_id, venue_id, instrument_id
+                 ORDER BY coord, kind, executed_at, id ROWS UNBOUNDED PRECEDING)
+), realized AS (  -- R after each looked-up fill (no lot below M = 0: R = 0)
+    SELECT id, executed_at, since, spot, position, account_id, venue_id, instrument_id, coord,
+           kind,
+           coalesce(sv0 + (sv1 - sv0) * (coord - sc0) / (sc1 - sc0), 0)
+           - coalesce(bv0 + (bv1 - bv0) * (coord - bc0) / (bc1 - bc0), 0) AS r
     FROM carried WHERE kind = 0
-    GROUP BY id
 ), r AS (
-    SELECT c.id, c.account_id, c.venue_id, c.instrument_id, c.executed_at,
-           c.event_type = 'spot_trade' AS spot, c.b - c.s AS position,
-           coalesce(CASE WHEN c.sq > 0 THEN (c.m - c.mp) * c.price - l.other_side
-                         ELSE l.other_side - (c.m - c.mp) * c.price END, 0) AS pnl
-    FROM c LEFT JOIN looked l ON l.id = c.id
-    WHERE c.executed_at >= c.since
+    SELECT id, account_id, venue_id, instrument_id, executed_at, spot, position,
+           r - lag(r, 1, 0::numeric) OVER (PARTITION BY account_id, venue_id, instrument_id
+                                          ORDER BY coord, kind, executed_at, id) AS pnl,
+           executed_at >= since AS due
+    FROM realized
 )
 INSERT INTO ledger_fill_pnl (event_id, user_id, account_id, venue_id, instrument_id, quote,
                              executed_at, pnl, position, spot)
 SELECT r.id, %(user_id)s, r.account_id, r.venue_id, r.instrument_id, i.quote_asset,
        r.executed_at, r.pnl, r.position, r.spot
 FROM r JOIN instruments i ON i.id = r.instrument_id
-WHERE r.pnl <> 0 OR r.position = 0 OR (r.spot AND r.position < 0)
+WHERE r.due AND (r.pnl <> 0 OR r.position = 0 OR (r.spot AND r.position < 0))
 ON CONFLICT (event_id) DO UPDATE SET
     user_id = EXCLUDED.user_id, account_id = EXCLUDED.account_id,
     venue_id = EXCLUDED.venue_id, instrument_id = EXCLUDED.instrument_id,
