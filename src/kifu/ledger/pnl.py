@@ -8,9 +8,11 @@ there. It runs under the user's ledger lock, which serialises it with every kifu
 a second worker doing the same.
 
 A fill's realized PnL depends only on its book's earlier fills, so rows before a book's ``since``
-never change. FIFO needs the cumulative quantities and lot costs from the last point where the
-book was flat (every lot matched: nothing before it can be matched again), so a book is replayed
-from its last stored flat point before ``since``, or from its first fill if it never was flat.
+never change. FIFO needs the cumulative quantities and lot costs from a known point: a book changed
+only after the last fill of its stored replay state (``ledger_fifo_books``: the sums and the lots
+still open there, saved by every replay) continues from that state, so an append replays only the
+new fills; any other book is replayed from its last stored flat point before ``since`` (every lot
+matched: nothing before it can be matched again), or from its first fill if it never was flat.
 """
 
 from __future__ import annotations
@@ -32,109 +34,200 @@ from kifu.ledger.curve import Segment
 # is the cost of the first q units bought (piecewise linear over the buy lots) and Csell(q) the
 # proceeds of the first q units sold; a fill that moves M (a closing fill) realizes R − R of the
 # book's previous closing fill. M only grows, so the closing fills are in time order when sorted
-# by M: one sort puts every lot at its start and every closing fill at its M on one axis, a
-# running max carries the last lot of each side to each closing fill (lot bounds are monotone),
-# where Cbuy(M) and Csell(M) are interpolated, and lag() over the same order gives the previous R.
+# by M: one sort puts every lot at its start and every looked-up fill at its M on one axis, a
+# running max carries the last lot of each side to each lookup (lot bounds are monotone), where
+# Cbuy(M) and Csell(M) are interpolated, and lag() over the same order gives the previous R.
 # The division in the interpolation is exact: the quotient is price × Δq.
-# The replay starts after the book's last flat point before ``since`` (bought = sold: the cumulative
-# sums restart from zero there). Rows are written for fills at or after ``since`` that realize PnL,
-# leave a spot book below zero (the fills a pack reads) or leave the book flat (where the next
-# replay can start).
+#
+# Where a replay starts: a book whose change comes after the last fill of its stored replay state
+# (``ledger_fifo_books``, migration 049) continues from that state: its cumulative sums, the lots
+# later fills can still be matched against (every lot ending at or past M; older lots lie wholly
+# below every later lookup), and a lookup at M (not written) whose R the next closing fill
+# subtracts. Any other book starts after its last flat point before ``since`` (bought = sold: the
+# sums restart from zero there), or at its first fill. Rows are written for fills at or after
+# ``since`` that realize PnL, leave a spot book below zero (the fills a pack reads) or leave the
+# book flat (where a later replay can start); every replayed book's state is saved.
 REPLAY_WORK_MEM = "256MB"
 _ZERO_ID = "00000000-0000-0000-0000-000000000000"
 _REPLAY_SQL = f"""
-WITH k AS MATERIALIZED (  -- one flat-point probe per book, not one per fill
-    SELECT coalesce(k.account_id, '{_ZERO_ID}') AS ak, coalesce(k.venue_id, '{_ZERO_ID}') AS vk,
-           k.instrument_id, k.since,
-           coalesce(o.executed_at, '-infinity') AS o_at,
-           coalesce(o.event_id, '{_ZERO_ID}') AS o_id
+WITH k AS MATERIALIZED (  -- one state lookup or flat-point probe per book, not one per fill
+    SELECT k.account_id, k.venue_id, coalesce(k.account_id, '{_ZERO_ID}') AS ak,
+           coalesce(k.venue_id, '{_ZERO_ID}') AS vk, k.instrument_id, k.since,
+           coalesce(c.executed_at, o.executed_at, '-infinity') AS o_at,
+           coalesce(c.event_id, o.event_id, '{_ZERO_ID}') AS o_id,
+           coalesce(c.bought, 0) AS b0, coalesce(c.sold, 0) AS s0,
+           coalesce(c.cost, 0) AS bc0, coalesce(c.proceeds, 0) AS sp0,
+           c.lot_buy, c.lot_q0, c.lot_v0, c.lot_q1, c.lot_v1
     FROM unnest(%(accounts)s::uuid[], %(venues)s::uuid[], %(instruments)s::uuid[],
                 %(since)s::timestamptz[]) AS k(account_id, venue_id, instrument_id, since)
-    LEFT JOIN LATERAL (  -- the book's last flat point before the change
+    LEFT JOIN ledger_fifo_books c  -- the stored state, when the change comes after it
+      ON c.user_id = %(user_id)s AND c.instrument_id = k.instrument_id
+     AND c.account_key = coalesce(k.account_id, '{_ZERO_ID}')
+     AND c.venue_key = coalesce(k.venue_id, '{_ZERO_ID}') AND c.executed_at < k.since
+    LEFT JOIN LATERAL (  -- else the book's last flat point before the change
         SELECT p.executed_at, p.event_id FROM ledger_fill_pnl p
-        WHERE p.user_id = %(user_id)s AND p.instrument_id = k.instrument_id
+        WHERE c.event_id IS NULL
+          AND p.user_id = %(user_id)s AND p.instrument_id = k.instrument_id
           AND p.position = 0 AND p.executed_at < k.since
           AND p.account_id IS NOT DISTINCT FROM k.account_id
           AND p.venue_id IS NOT DISTINCT FROM k.venue_id
         ORDER BY p.executed_at DESC, p.event_id DESC LIMIT 1
     ) o ON true
 ), f AS (
-    SELECT t.id, t.account_id, t.venue_id, t.instrument_id, t.executed_at, t.price,
-           t.event_type = 'spot_trade' AS spot, k.since,
-           CASE WHEN t.side = 'buy' THEN t.qty ELSE 0 END AS bq,
-           CASE WHEN t.side = 'sell' THEN t.qty ELSE 0 END AS sq
+    -- the book's fills (src 0) after its starting point; a stored state's lots (src 1, first)
+    -- and its lookup at M (src 2, just before the fills), which adds the state's sums: bought and
+    -- sold quantities (bq, sq), cost and proceeds (bv, sv)
+    SELECT 0 AS src, t.id, t.account_id, t.venue_id, t.instrument_id, t.executed_at,
+           t.event_type = 'spot_trade' AS spot, t.executed_at >= k.since AS due, x.bq, x.sq,
+           x.bq * t.price AS bv, x.sq * t.price AS sv,
+           NULL::boolean AS lot_buy, NULL::numeric AS lot_q0, NULL::numeric AS lot_v0,
+           NULL::numeric AS lot_q1, NULL::numeric AS lot_v1
     FROM trade_events t
     JOIN k ON k.instrument_id = t.instrument_id
           AND k.ak = coalesce(t.account_id, '{_ZERO_ID}')
           AND k.vk = coalesce(t.venue_id, '{_ZERO_ID}')
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN t.side = 'buy' THEN t.qty ELSE 0 END AS bq,
+               CASE WHEN t.side = 'sell' THEN t.qty ELSE 0 END AS sq
+    ) x
     WHERE t.user_id = %(user_id)s AND t.instrument_id = ANY(%(instruments)s::uuid[])
       AND t.event_type IN ('spot_trade', 'perp_trade', 'dex_swap')
       AND t.side IN ('buy', 'sell') AND t.qty > 0 AND t.price >= 0
       AND (t.executed_at, t.id) > (k.o_at, k.o_id)
+    UNION ALL
+    SELECT 1, NULL, k.account_id, k.venue_id, k.instrument_id, '-infinity', false, false,
+           0, 0, 0, 0, x.buy, x.q0, x.v0, x.q1, x.v1
+    FROM k CROSS JOIN LATERAL unnest(k.lot_buy, k.lot_q0, k.lot_v0, k.lot_q1, k.lot_v1)
+        AS x(buy, q0, v0, q1, v1)
+    UNION ALL
+    SELECT 2, k.o_id, k.account_id, k.venue_id, k.instrument_id, k.o_at, false, false,
+           k.b0, k.s0, k.bc0, k.sp0, NULL, NULL, NULL, NULL, NULL
+    FROM k WHERE k.lot_buy IS NOT NULL
 ), a AS (
-    SELECT f.*,
-           sum(bq) OVER w AS b, sum(sq) OVER w AS s,
-           sum(bq * price) OVER w AS bc, sum(sq * price) OVER w AS sp
-    FROM f
-    WINDOW w AS (PARTITION BY account_id, venue_id, instrument_id
-                 ORDER BY executed_at, id ROWS UNBOUNDED PRECEDING)
+    SELECT f.src, f.id, f.account_id, f.venue_id, f.instrument_id, f.executed_at, f.spot, f.due,
+           b, s, bc, sp, last,
+           least(b, s) AS m, least(b, s) > least(b - bq, s - sq) AS closing,
+           -- the row's lot on its side's axis: start q0 and end q1, the side's value v0 and v1
+           CASE WHEN src = 1 THEN lot_buy ELSE bq > 0 END AS buy,
+           CASE WHEN src = 1 THEN lot_q0 WHEN bq > 0 THEN b - bq ELSE s - sq END AS q0,
+           CASE WHEN src = 1 THEN lot_v0 WHEN bq > 0 THEN bc - bv ELSE sp - sv END AS v0,
+           CASE WHEN src = 1 THEN lot_q1 WHEN bq > 0 THEN b ELSE s END AS q1,
+           CASE WHEN src = 1 THEN lot_v1 WHEN bq > 0 THEN bc ELSE sp END AS v1
+    FROM (
+        SELECT f.*, sum(bq) OVER w AS b, sum(sq) OVER w AS s, sum(bv) OVER w AS bc,
+               sum(sv) OVER w AS sp, NOT lead(true, 1, false) OVER w AS last
+        FROM f
+        WINDOW w AS (PARTITION BY account_id, venue_id, instrument_id
+                     ORDER BY executed_at, id ROWS UNBOUNDED PRECEDING)
+    ) f
 ), pts AS (
-    -- each fill's lot (kind 1) on its side's axis, placed at its start; a lookup (kind 0) at M
-    -- after each fill that may be written (closing, or leaving a spot book below zero), sorted
-    -- before a lot starting at the same quantity and, at equal M, in time order
-    SELECT a.account_id, a.venue_id, a.instrument_id, a.id, a.executed_at, a.since, a.spot,
-           a.b - a.s AS position, v.kind, v.coord, a.bq > 0 AS buy,
-           CASE WHEN v.kind = 1 THEN x.c1 - x.q END AS c0,
-           CASE WHEN v.kind = 1 THEN x.v1 - x.q * a.price END AS v0,
-           CASE WHEN v.kind = 1 THEN x.c1 END AS c1,
-           CASE WHEN v.kind = 1 THEN x.v1 END AS v1
-    FROM a
-    CROSS JOIN LATERAL (
-        SELECT least(a.b, a.s) AS m, least(a.b, a.s) > least(a.b - a.bq, a.s - a.sq) AS closing,
-               a.bq + a.sq AS q,
-               CASE WHEN a.bq > 0 THEN a.b ELSE a.s END AS c1,
-               CASE WHEN a.bq > 0 THEN a.bc ELSE a.sp END AS v1
-    ) x
-    CROSS JOIN LATERAL (VALUES (1, x.c1 - x.q), (0, x.m)) v(kind, coord)
-    WHERE v.kind = 1 OR x.closing OR (a.spot AND a.b < a.s AND a.executed_at >= a.since)
+    -- on each book's axis, sorted by (coord, kind, time): lookups (kind 0) at M after each fill
+    -- that may be written (closing, or leaving a spot book below zero) and at a stored state's
+    -- M; the book's end (kind 1) at M after its last fill, carrying that fill's sums in place of
+    -- a lot (b, bc, s, sp as q0, v0, q1, v1); lots (kind 2) at their start
+    SELECT a.account_id, a.venue_id, a.instrument_id, a.src = 0 AS fill, a.id, a.executed_at,
+           a.due, a.spot, a.b - a.s AS position, v.kind, v.coord, a.buy,
+           CASE v.kind WHEN 2 THEN a.q0 WHEN 1 THEN a.b END AS q0,
+           CASE v.kind WHEN 2 THEN a.v0 WHEN 1 THEN a.bc END AS v0,
+           CASE v.kind WHEN 2 THEN a.q1 WHEN 1 THEN a.s END AS q1,
+           CASE v.kind WHEN 2 THEN a.v1 WHEN 1 THEN a.sp END AS v1
+    FROM a CROSS JOIN LATERAL (VALUES (2, a.q0), (1, a.m), (0, a.m)) v(kind, coord)
+    WHERE CASE v.kind
+              WHEN 2 THEN a.src < 2
+              WHEN 1 THEN a.src = 0 AND a.last
+              ELSE a.src = 2 OR (a.src = 0 AND (a.closing OR (a.spot AND a.b < a.s AND a.due)))
+          END
 ), carried AS (
-    SELECT id, executed_at, since, spot, position, kind, account_id, venue_id, instrument_id,
-           coord,
-           max(c0) FILTER (WHERE kind = 1 AND buy) OVER w AS bc0,
-           max(v0) FILTER (WHERE kind = 1 AND buy) OVER w AS bv0,
-           max(c1) FILTER (WHERE kind = 1 AND buy) OVER w AS bc1,
-           max(v1) FILTER (WHERE kind = 1 AND buy) OVER w AS bv1,
-           max(c0) FILTER (WHERE kind = 1 AND NOT buy) OVER w AS sc0,
-           max(v0) FILTER (WHERE kind = 1 AND NOT buy) OVER w AS sv0,
-           max(c1) FILTER (WHERE kind = 1 AND NOT buy) OVER w AS sc1,
-           max(v1) FILTER (WHERE kind = 1 AND NOT buy) OVER w AS sv1
+    SELECT *,
+           max(q0) FILTER (WHERE kind = 2 AND buy) OVER w AS bq0,
+           max(v0) FILTER (WHERE kind = 2 AND buy) OVER w AS bv0,
+           max(q1) FILTER (WHERE kind = 2 AND buy) OVER w AS bq1,
+           max(v1) FILTER (WHERE kind = 2 AND buy) OVER w AS bv1,
+           max(q0) FILTER (WHERE kind = 2 AND NOT buy) OVER w AS sq0,
+           max(v0) FILTER (WHERE kind = 2 AND NOT buy) OVER w AS sv0,
+           max(q1) FILTER (WHERE kind = 2 AND NOT buy) OVER w AS sq1,
+           max(v1) FILTER (WHERE kind = 2 AND NOT buy) OVER w AS sv1,
+           count(*) FILTER (WHERE kind = 1) OVER w > 0 AS past_end
     FROM pts
     WINDOW w AS (PARTITION BY account_id, venue_id, instrument_id
                  ORDER BY coord, kind, executed_at, id ROWS UNBOUNDED PRECEDING)
-), realized AS (  -- R after each looked-up fill (no lot below M = 0: R = 0)
-    SELECT id, executed_at, since, spot, position, account_id, venue_id, instrument_id, coord,
-           kind,
-           coalesce(sv0 + (sv1 - sv0) * (coord - sc0) / (sc1 - sc0), 0)
-           - coalesce(bv0 + (bv1 - bv0) * (coord - bc0) / (bc1 - bc0), 0) AS r
-    FROM carried WHERE kind = 0
-), r AS (
-    SELECT id, account_id, venue_id, instrument_id, executed_at, spot, position,
-           r - lag(r, 1, 0::numeric) OVER (PARTITION BY account_id, venue_id, instrument_id
-                                          ORDER BY coord, kind, executed_at, id) AS pnl,
-           executed_at >= since AS due
-    FROM realized
+), outp AS MATERIALIZED (
+    -- the lookups with their realized PnL (R after the fill, no lot below M = 0: R = 0, less R
+    -- after the previous lookup), and what the next replay needs: each book's end, the lot of
+    -- each side it falls in, and the lots past it (every lot ending at or past the end's M)
+    SELECT fill, id, account_id, venue_id, instrument_id, executed_at, spot, position, kind,
+           buy, q0, v0, q1, v1, due,
+           CASE WHEN kind = 0 THEN r - lag(r, 1, 0::numeric) OVER (
+               PARTITION BY account_id, venue_id, instrument_id
+               ORDER BY coord, kind, executed_at, id) END AS pnl,
+           CASE WHEN kind = 1 THEN bq0 END AS bq0, CASE WHEN kind = 1 THEN bv0 END AS bv0,
+           CASE WHEN kind = 1 THEN bq1 END AS bq1, CASE WHEN kind = 1 THEN bv1 END AS bv1,
+           CASE WHEN kind = 1 THEN sq0 END AS sq0, CASE WHEN kind = 1 THEN sv0 END AS sv0,
+           CASE WHEN kind = 1 THEN sq1 END AS sq1, CASE WHEN kind = 1 THEN sv1 END AS sv1
+    FROM (
+        SELECT c.*,
+               CASE WHEN kind = 0 THEN
+                   coalesce(sv0 + (sv1 - sv0) * (coord - sq0) / (sq1 - sq0), 0)
+                   - coalesce(bv0 + (bv1 - bv0) * (coord - bq0) / (bq1 - bq0), 0)
+               END AS r
+        FROM carried c WHERE kind < 2 OR past_end
+    ) c
+), saved AS (  -- each book's state after its last fill
+    INSERT INTO ledger_fifo_books AS c (user_id, account_key, venue_key, instrument_id,
+        executed_at, event_id, bought, sold, cost, proceeds, lot_buy, lot_q0, lot_v0, lot_q1,
+        lot_v1)
+    SELECT %(user_id)s, coalesce(e.account_id, '{_ZERO_ID}'), coalesce(e.venue_id, '{_ZERO_ID}'),
+           e.instrument_id, e.executed_at, e.id, e.q0, e.q1, e.v0, e.v1,
+           coalesce(l.lot_buy, '{{}}'), coalesce(l.lot_q0, '{{}}'), coalesce(l.lot_v0, '{{}}'),
+           coalesce(l.lot_q1, '{{}}'), coalesce(l.lot_v1, '{{}}')
+    FROM outp e
+    LEFT JOIN (
+        SELECT account_id, venue_id, instrument_id, array_agg(buy) AS lot_buy,
+               array_agg(q0) AS lot_q0, array_agg(v0) AS lot_v0, array_agg(q1) AS lot_q1,
+               array_agg(v1) AS lot_v1
+        FROM (
+            SELECT account_id, venue_id, instrument_id, buy, q0, v0, q1, v1 FROM outp
+            WHERE kind = 2
+            UNION ALL
+            SELECT account_id, venue_id, instrument_id, true, bq0, bv0, bq1, bv1 FROM outp
+            WHERE kind = 1 AND bq0 IS NOT NULL
+            UNION ALL
+            SELECT account_id, venue_id, instrument_id, false, sq0, sv0, sq1, sv1 FROM outp
+            WHERE kind = 1 AND sq0 IS NOT NULL
+        ) x
+        GROUP BY 1, 2, 3
+    ) l ON l.instrument_id = e.instrument_id AND l.account_id IS NOT DISTINCT FROM e.account_id
+       AND l.venue_id IS NOT DISTINCT FROM e.venue_id
+    WHERE e.kind = 1
+    ON CONFLICT (user_id, instrument_id, account_key, venue_key) DO UPDATE SET
+        executed_at = EXCLUDED.executed_at, event_id = EXCLUDED.event_id,
+        bought = EXCLUDED.bought, sold = EXCLUDED.sold, cost = EXCLUDED.cost,
+        proceeds = EXCLUDED.proceeds, lot_buy = EXCLUDED.lot_buy, lot_q0 = EXCLUDED.lot_q0,
+        lot_v0 = EXCLUDED.lot_v0, lot_q1 = EXCLUDED.lot_q1, lot_v1 = EXCLUDED.lot_v1
 )
 INSERT INTO ledger_fill_pnl (event_id, user_id, account_id, venue_id, instrument_id, quote,
                              executed_at, pnl, position, spot)
 SELECT r.id, %(user_id)s, r.account_id, r.venue_id, r.instrument_id, i.quote_asset,
        r.executed_at, r.pnl, r.position, r.spot
-FROM r JOIN instruments i ON i.id = r.instrument_id
-WHERE r.due AND (r.pnl <> 0 OR r.position = 0 OR (r.spot AND r.position < 0))
+FROM outp r JOIN instruments i ON i.id = r.instrument_id
+WHERE r.kind = 0 AND r.fill AND r.due
+  AND (r.pnl <> 0 OR r.position = 0 OR (r.spot AND r.position < 0))
 ON CONFLICT (event_id) DO UPDATE SET
     user_id = EXCLUDED.user_id, account_id = EXCLUDED.account_id,
     venue_id = EXCLUDED.venue_id, instrument_id = EXCLUDED.instrument_id,
     quote = EXCLUDED.quote, executed_at = EXCLUDED.executed_at, pnl = EXCLUDED.pnl,
     position = EXCLUDED.position, spot = EXCLUDED.spot
+"""
+
+# A stored replay state that a change at or before its last fill makes stale: such a book
+# replays from its last flat point, and the replay saves its state again.
+_STALE_STATE_SQL = f"""
+DELETE FROM ledger_fifo_books c
+USING unnest(%(accounts)s::uuid[], %(venues)s::uuid[], %(instruments)s::uuid[],
+             %(since)s::timestamptz[]) AS k(account_id, venue_id, instrument_id, since)
+WHERE c.user_id = %(user_id)s AND c.instrument_id = k.instrument_id
+  AND c.account_key = coalesce(k.account_id, '{_ZERO_ID}')
+  AND c.venue_key = coalesce(k.venue_id, '{_ZERO_ID}') AND c.executed_at >= k.since
 """
 
 # The quote of every replayed book, from when it changed: this covers every row the replay
@@ -229,6 +322,7 @@ async def replay(
     )
     work_mem, nestloop = await cur.fetchone()  # type: ignore[misc]
     await conn.execute("SELECT set_config('work_mem', %s, true)", (REPLAY_WORK_MEM,))
+    await conn.execute(_STALE_STATE_SQL, params)
     for sql in (_BOOK_QUOTES_SQL, _FORGET_SQL):
         cur = await conn.execute(sql, params)
         for quote, since in await cur.fetchall():

@@ -13,7 +13,8 @@
 --   * the duplicate flags probe a fill's venue trade id by (venue_id, external_id) whatever the
 --     statistics say (kifu_ledger_flag_sql).
 --   * a deleted fill's ledger_fill_pnl row goes in the delete trigger, and TRUNCATE empties the
---     table (migration 049 dropped the foreign key whose ON DELETE CASCADE did it).
+--     table (migration 049 dropped the foreign key whose ON DELETE CASCADE did it) and the replay
+--     state of 049 (ledger_fifo_books).
 --
 -- Rules for this file: idempotent (CREATE OR REPLACE FUNCTION; DROP TRIGGER IF EXISTS then CREATE
 -- TRIGGER, in one transaction so no write slips between them); definitions only, no data changes
@@ -199,7 +200,8 @@ $fn$;
 CREATE OR REPLACE FUNCTION kifu_trade_events_truncated() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
 BEGIN
-    TRUNCATE ledger_event_hours, ledger_fill_pnl, ledger_pnl_hours, ledger_pnl_dirty;
+    TRUNCATE ledger_event_hours, ledger_fill_pnl, ledger_fifo_books, ledger_pnl_hours,
+             ledger_pnl_dirty;
     RETURN NULL;
 END
 $fn$;
