@@ -191,14 +191,23 @@ async def refresh_positions(
         if not books:
             return 0
         only = (
-            "AND (e.account_id, e.instrument_id) IN (SELECT * FROM unnest("
+            "AND e.instrument_id = ANY(%(book_instruments)s::uuid[])"  # indexed with user_id
+            " AND (e.account_id, e.instrument_id) IN (SELECT * FROM unnest("
             "%(book_accounts)s::uuid[], %(book_instruments)s::uuid[]))"
         )
         params["book_accounts"] = [b[0] for b in books]
         params["book_instruments"] = [b[1] for b in books]
     cur = conn.cursor(row_factory=dict_row)
+    # An aggregate over every fill of the books: hash joins (and parallel workers) at every
+    # size. Right after a large write the statistics do not count the new rows yet, and the
+    # planner would look up each fill's instrument by a nested loop and sort them all to group.
+    await cur.execute(
+        "SELECT current_setting('enable_nestloop') AS n, set_config('enable_nestloop', 'off', true)"
+    )
+    nestloop = (await cur.fetchone())["n"]  # type: ignore[index]
     await cur.execute(_BOOK_TOTALS_SQL.format(only=only), params)
     totals = {(r["account_id"], r["instrument_id"]): r for r in await cur.fetchall()}
+    await cur.execute("SELECT set_config('enable_nestloop', %s, true)", (nestloop,))
     ordered: dict[tuple[Any, Any], dict[str, Any]] = {}
     if totals:
         keys = list(totals)
