@@ -200,14 +200,19 @@ async def refresh_positions(
     cur = conn.cursor(row_factory=dict_row)
     # An aggregate over every fill of the books: hash joins (and parallel workers) at every
     # size. Right after a large write the statistics do not count the new rows yet, and the
-    # planner would look up each fill's instrument by a nested loop and sort them all to group.
+    # planner would look up each fill's instrument by a nested loop, or sort them all to merge
+    # them with the books, and sort them again to group.
     await cur.execute(
-        "SELECT current_setting('enable_nestloop') AS n, set_config('enable_nestloop', 'off', true)"
+        "SELECT current_setting('enable_nestloop') AS n, current_setting('enable_mergejoin') AS m,"
+        " set_config('enable_nestloop', 'off', true), set_config('enable_mergejoin', 'off', true)"
     )
-    nestloop = (await cur.fetchone())["n"]  # type: ignore[index]
+    planner = await cur.fetchone()
     await cur.execute(_BOOK_TOTALS_SQL.format(only=only), params)
     totals = {(r["account_id"], r["instrument_id"]): r for r in await cur.fetchall()}
-    await cur.execute("SELECT set_config('enable_nestloop', %s, true)", (nestloop,))
+    await cur.execute(
+        "SELECT set_config('enable_nestloop', %s, true), set_config('enable_mergejoin', %s, true)",
+        (planner["n"], planner["m"]),  # type: ignore[index]
+    )
     ordered: dict[tuple[Any, Any], dict[str, Any]] = {}
     if totals:
         keys = list(totals)
