@@ -123,14 +123,12 @@ WITH k AS MATERIALIZED (  -- one state lookup or flat-point probe per book, not 
 ), pts AS (
     -- on each book's axis, sorted by (coord, kind, time): lookups (kind 0) at M after each fill
     -- that may be written (closing, or leaving a spot book below zero) and at a stored state's
-    -- M; the book's end (kind 1) at M after its last fill, carrying that fill's sums in place of
-    -- a lot (b, bc, s, sp as q0, v0, q1, v1); lots (kind 2) at their start
+    -- M; the book's end (kind 1) at M after its last fill, with that fill's sums (b, bc, s, sp)
+    -- as its lot; lots (kind 2) at their start, as [q0, v0, q1, v1]
     SELECT a.account_id, a.venue_id, a.instrument_id, a.src = 0 AS fill, a.id, a.executed_at,
            a.due, a.spot, a.b - a.s AS position, v.kind, v.coord, a.buy,
-           CASE v.kind WHEN 2 THEN a.q0 WHEN 1 THEN a.b END AS q0,
-           CASE v.kind WHEN 2 THEN a.v0 WHEN 1 THEN a.bc END AS v0,
-           CASE v.kind WHEN 2 THEN a.q1 WHEN 1 THEN a.s END AS q1,
-           CASE v.kind WHEN 2 THEN a.v1 WHEN 1 THEN a.sp END AS v1
+           CASE v.kind WHEN 2 THEN ARRAY[a.q0, a.v0, a.q1, a.v1]
+                       WHEN 1 THEN ARRAY[a.b, a.bc, a.s, a.sp] END AS lot
     FROM a CROSS JOIN LATERAL (VALUES (2, a.q0), (1, a.m), (0, a.m)) v(kind, coord)
     WHERE CASE v.kind
               WHEN 2 THEN a.src < 2
@@ -138,15 +136,10 @@ WITH k AS MATERIALIZED (  -- one state lookup or flat-point probe per book, not 
               ELSE a.src = 2 OR (a.src = 0 AND (a.closing OR (a.spot AND a.b < a.s AND a.due)))
           END
 ), carried AS (
+    -- the last lot of each side so far: the greatest, as lots start ever higher on their side
     SELECT *,
-           max(q0) FILTER (WHERE kind = 2 AND buy) OVER w AS bq0,
-           max(v0) FILTER (WHERE kind = 2 AND buy) OVER w AS bv0,
-           max(q1) FILTER (WHERE kind = 2 AND buy) OVER w AS bq1,
-           max(v1) FILTER (WHERE kind = 2 AND buy) OVER w AS bv1,
-           max(q0) FILTER (WHERE kind = 2 AND NOT buy) OVER w AS sq0,
-           max(v0) FILTER (WHERE kind = 2 AND NOT buy) OVER w AS sv0,
-           max(q1) FILTER (WHERE kind = 2 AND NOT buy) OVER w AS sq1,
-           max(v1) FILTER (WHERE kind = 2 AND NOT buy) OVER w AS sv1,
+           max(lot) FILTER (WHERE kind = 2 AND buy) OVER w AS bl,
+           max(lot) FILTER (WHERE kind = 2 AND NOT buy) OVER w AS sl,
            count(*) FILTER (WHERE kind = 1) OVER w > 0 AS past_end
     FROM pts
     WINDOW w AS (PARTITION BY account_id, venue_id, instrument_id
@@ -156,19 +149,16 @@ WITH k AS MATERIALIZED (  -- one state lookup or flat-point probe per book, not 
     -- after the previous lookup), and what the next replay needs: each book's end, the lot of
     -- each side it falls in, and the lots past it (every lot ending at or past the end's M)
     SELECT fill, id, account_id, venue_id, instrument_id, executed_at, spot, position, kind,
-           buy, q0, v0, q1, v1, due,
+           buy, lot, due,
            CASE WHEN kind = 0 THEN r - lag(r, 1, 0::numeric) OVER (
                PARTITION BY account_id, venue_id, instrument_id
                ORDER BY coord, kind, executed_at, id) END AS pnl,
-           CASE WHEN kind = 1 THEN bq0 END AS bq0, CASE WHEN kind = 1 THEN bv0 END AS bv0,
-           CASE WHEN kind = 1 THEN bq1 END AS bq1, CASE WHEN kind = 1 THEN bv1 END AS bv1,
-           CASE WHEN kind = 1 THEN sq0 END AS sq0, CASE WHEN kind = 1 THEN sv0 END AS sv0,
-           CASE WHEN kind = 1 THEN sq1 END AS sq1, CASE WHEN kind = 1 THEN sv1 END AS sv1
+           CASE WHEN kind = 1 THEN bl END AS bl, CASE WHEN kind = 1 THEN sl END AS sl
     FROM (
         SELECT c.*,
                CASE WHEN kind = 0 THEN
-                   coalesce(sv0 + (sv1 - sv0) * (coord - sq0) / (sq1 - sq0), 0)
-                   - coalesce(bv0 + (bv1 - bv0) * (coord - bq0) / (bq1 - bq0), 0)
+                   coalesce(sl[2] + (sl[4] - sl[2]) * (coord - sl[1]) / (sl[3] - sl[1]), 0)
+                   - coalesce(bl[2] + (bl[4] - bl[2]) * (coord - bl[1]) / (bl[3] - bl[1]), 0)
                END AS r
         FROM carried c WHERE kind < 2 OR past_end
     ) c
@@ -177,23 +167,22 @@ WITH k AS MATERIALIZED (  -- one state lookup or flat-point probe per book, not 
         executed_at, event_id, bought, sold, cost, proceeds, lot_buy, lot_q0, lot_v0, lot_q1,
         lot_v1)
     SELECT %(user_id)s, coalesce(e.account_id, '{_ZERO_ID}'), coalesce(e.venue_id, '{_ZERO_ID}'),
-           e.instrument_id, e.executed_at, e.id, e.q0, e.q1, e.v0, e.v1,
+           e.instrument_id, e.executed_at, e.id, e.lot[1], e.lot[3], e.lot[2], e.lot[4],
            coalesce(l.lot_buy, '{{}}'), coalesce(l.lot_q0, '{{}}'), coalesce(l.lot_v0, '{{}}'),
            coalesce(l.lot_q1, '{{}}'), coalesce(l.lot_v1, '{{}}')
     FROM outp e
     LEFT JOIN (
         SELECT account_id, venue_id, instrument_id, array_agg(buy) AS lot_buy,
-               array_agg(q0) AS lot_q0, array_agg(v0) AS lot_v0, array_agg(q1) AS lot_q1,
-               array_agg(v1) AS lot_v1
+               array_agg(lot[1]) AS lot_q0, array_agg(lot[2]) AS lot_v0,
+               array_agg(lot[3]) AS lot_q1, array_agg(lot[4]) AS lot_v1
         FROM (
-            SELECT account_id, venue_id, instrument_id, buy, q0, v0, q1, v1 FROM outp
-            WHERE kind = 2
+            SELECT account_id, venue_id, instrument_id, buy, lot FROM outp WHERE kind = 2
             UNION ALL
-            SELECT account_id, venue_id, instrument_id, true, bq0, bv0, bq1, bv1 FROM outp
-            WHERE kind = 1 AND bq0 IS NOT NULL
+            SELECT account_id, venue_id, instrument_id, true, bl FROM outp
+            WHERE kind = 1 AND bl IS NOT NULL
             UNION ALL
-            SELECT account_id, venue_id, instrument_id, false, sq0, sv0, sq1, sv1 FROM outp
-            WHERE kind = 1 AND sq0 IS NOT NULL
+            SELECT account_id, venue_id, instrument_id, false, sl FROM outp
+            WHERE kind = 1 AND sl IS NOT NULL
         ) x
         GROUP BY 1, 2, 3
     ) l ON l.instrument_id = e.instrument_id AND l.account_id IS NOT DISTINCT FROM e.account_id
