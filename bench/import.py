@@ -165,7 +165,7 @@ async def rebuild(conninfo: str, user_id: uuid.UUID) -> tuple[float, float, floa
             (user_id,),
         )
         scan = time.perf_counter() - t
-        await conn.execute("SET work_mem = '64MB'")  # the room the rebuild gives its sort
+        await conn.execute("SET work_mem = '256MB'")  # the room the rebuild gives its sort
         t = time.perf_counter()
         await conn.execute(ORDERED_PASS, (user_id,))
         ordered = time.perf_counter() - t

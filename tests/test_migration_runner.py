@@ -434,8 +434,9 @@ def _definitions(conninfo: str) -> dict[str, str]:
 def test_ledger_rollups_repeatable_changes_only_what_it_says(empty_db: str) -> None:
     """The repeatable repeats 046's functions and triggers: applying it to a database that the
     migrations built adds the synthetic trade id function, makes the rollup trigger queue fee
-    edits (047's change tracker), makes the duplicate flags probe venue trade ids by their index
-    and changes nothing else."""
+    edits (047's change tracker), makes the duplicate flags probe venue trade ids by their index,
+    removes a deleted fill's realized-PnL row and truncates 049's tables (049 dropped the foreign
+    key that did it) and changes nothing else."""
     runner.upgrade(empty_db, repeatables=[])
     before, snap = _definitions(empty_db), _snapshot(empty_db)
     assert "trigger trade_events_rollup_insert" in before
@@ -449,7 +450,13 @@ def test_ledger_rollups_repeatable_changes_only_what_it_says(empty_db: str) -> N
     assert "charged" not in before[rollup] and "charged" in after[rollup]
     flags = "function kifu_ledger_flag_sql(text)"
     assert "OFFSET 0" not in before[flags] and "OFFSET 0" in after[flags]
-    changed = {rollup, flags}
+    # 049 dropped ledger_fill_pnl's foreign key: a deleted fill's row goes in the delete trigger,
+    # and TRUNCATE empties it and 049's replay state
+    assert "ledger_fill_pnl p USING old_rows" in after[rollup]
+    truncated = "function kifu_trade_events_truncated()"
+    assert "ledger_fifo_books" not in before[truncated]
+    assert "ledger_fill_pnl, ledger_fifo_books" in after[truncated]
+    changed = {rollup, flags, truncated}
     assert {k: v for k, v in after.items() if k in before and k not in changed} == {
         k: v for k, v in before.items() if k not in changed
     }

@@ -21,6 +21,7 @@ from kifu import runs
 from kifu.ingest.formats import detect
 from kifu.ingest.formats.base import (
     ImportContext,
+    ParsedRow,
     normalise_header,
     number,
     parse_side,
@@ -156,10 +157,14 @@ async def import_unified(
     return report
 
 
-def _trade_fields(metadata: str | None) -> writer.TradeFields | None:
+def _trade_fields(pr: ParsedRow) -> writer.TradeFields | None:
     """The exchange's own realized PnL of a fill (Binance futures exports carry it), for the
     fill's ``trades`` row, as the exchange sync and the legacy importer already record it, so
-    the Trades screen's summary shows it."""
+    the Trades screen's summary shows it: the format's own parsed figure when it has one (no
+    JSON read back per row), else the metadata's."""
+    if pr.realized_pnl is not None:  # parsed and bounded by the format (finite)
+        return writer.TradeFields(realized_pnl=pr.realized_pnl)
+    metadata = pr.metadata
     if not metadata or '"realized_profit"' not in metadata:
         return None
     try:
@@ -243,7 +248,7 @@ async def _unified(
             stored_venues[nf.venue] += 1
             counts["assumed"] += pr.zone_assumed
             counts["fee_assumed"] += bool(pr.fee and not pr.fee_asset)
-            yield line, nf, _trade_fields(pr.metadata)
+            yield line, nf, _trade_fields(pr)
 
     async with (
         conn.transaction(),

@@ -8,9 +8,11 @@ there. It runs under the user's ledger lock, which serialises it with every kifu
 a second worker doing the same.
 
 A fill's realized PnL depends only on its book's earlier fills, so rows before a book's ``since``
-never change. FIFO needs the cumulative quantities and lot costs from the last point where the
-book was flat (every lot matched: nothing before it can be matched again), so a book is replayed
-from its last stored flat point before ``since``, or from its first fill if it never was flat.
+never change. FIFO needs the cumulative quantities and lot costs from a known point: a book changed
+only after the last fill of its stored replay state (``ledger_fifo_books``: the sums and the lots
+still open there, saved by every replay) continues from that state, so an append replays only the
+new fills; any other book is replayed from its last stored flat point before ``since`` (every lot
+matched: nothing before it can be matched again), or from its first fill if it never was flat.
 """
 
 from __future__ import annotations
@@ -28,108 +30,193 @@ from kifu.ledger.curve import Segment
 # Per-fill FIFO realized PnL without a row-by-row loop. Per (account, venue, instrument), with fills
 # in time order, B and S are the cumulative bought and sold quantities. FIFO pairs the k-th unit
 # bought with the k-th unit sold whichever side opened the position, so after a fill the matched
-# quantity is M = least(B, S) and the realized PnL so far is Csell(M) − Cbuy(M), where Cbuy(q) is
-# the cost of the first q units bought (piecewise linear over the buy lots) and Csell(q) the
-# proceeds of the first q units sold. A closing fill's own side contributes (M − Mprev) × price;
-# the opposite side's Cbuy/Csell at Mprev and M is looked up by sorting lot starts and lookup
-# points on one axis and carrying the last lot forward (lot bounds are monotone, so a running max
-# carries them). The division in the interpolation is exact: the quotient is price × Δq.
-# The replay starts after the book's last flat point before ``since`` (bought = sold: the cumulative
-# sums restart from zero there). Rows are written for fills at or after ``since`` that realize PnL,
-# leave a spot book below zero (the fills a pack reads) or leave the book flat (where the next
-# replay can start).
+# quantity is M = least(B, S) and the realized PnL so far is R = Csell(M) − Cbuy(M), where Cbuy(q)
+# is the cost of the first q units bought (piecewise linear over the buy lots) and Csell(q) the
+# proceeds of the first q units sold; a fill that moves M (a closing fill) realizes R − R of the
+# book's previous closing fill. M only grows, so the closing fills are in time order when sorted
+# by M: one sort puts every lot at its start and every looked-up fill at its M on one axis, a
+# running max carries the last lot of each side to each lookup (lot bounds are monotone), where
+# Cbuy(M) and Csell(M) are interpolated, and lag() over the same order gives the previous R.
+# The division in the interpolation is exact: the quotient is price × Δq.
+#
+# Where a replay starts: a book whose change comes after the last fill of its stored replay state
+# (``ledger_fifo_books``, migration 049) continues from that state: its cumulative sums, the lots
+# later fills can still be matched against (every lot ending at or past M; older lots lie wholly
+# below every later lookup), and a lookup at M (not written) whose R the next closing fill
+# subtracts. Any other book starts after its last flat point before ``since`` (bought = sold: the
+# sums restart from zero there), or at its first fill. Rows are written for fills at or after
+# ``since`` that realize PnL, leave a spot book below zero (the fills a pack reads) or leave the
+# book flat (where a later replay can start); every replayed book's state is saved.
 REPLAY_WORK_MEM = "256MB"
 _ZERO_ID = "00000000-0000-0000-0000-000000000000"
 _REPLAY_SQL = f"""
-WITH k AS MATERIALIZED (  -- one flat-point probe per book, not one per fill
-    SELECT coalesce(k.account_id, '{_ZERO_ID}') AS ak, coalesce(k.venue_id, '{_ZERO_ID}') AS vk,
-           k.instrument_id, k.since,
-           coalesce(o.executed_at, '-infinity') AS o_at,
-           coalesce(o.event_id, '{_ZERO_ID}') AS o_id
+WITH k AS MATERIALIZED (  -- one state lookup or flat-point probe per book, not one per fill
+    SELECT k.account_id, k.venue_id, coalesce(k.account_id, '{_ZERO_ID}') AS ak,
+           coalesce(k.venue_id, '{_ZERO_ID}') AS vk, k.instrument_id, k.since,
+           coalesce(c.executed_at, o.executed_at, '-infinity') AS o_at,
+           coalesce(c.event_id, o.event_id, '{_ZERO_ID}') AS o_id,
+           coalesce(c.bought, 0) AS b0, coalesce(c.sold, 0) AS s0,
+           coalesce(c.cost, 0) AS bc0, coalesce(c.proceeds, 0) AS sp0,
+           c.lot_buy, c.lot_q0, c.lot_v0, c.lot_q1, c.lot_v1
     FROM unnest(%(accounts)s::uuid[], %(venues)s::uuid[], %(instruments)s::uuid[],
                 %(since)s::timestamptz[]) AS k(account_id, venue_id, instrument_id, since)
-    LEFT JOIN LATERAL (  -- the book's last flat point before the change
+    LEFT JOIN ledger_fifo_books c  -- the stored state, when the change comes after it
+      ON c.user_id = %(user_id)s AND c.instrument_id = k.instrument_id
+     AND c.account_key = coalesce(k.account_id, '{_ZERO_ID}')
+     AND c.venue_key = coalesce(k.venue_id, '{_ZERO_ID}') AND c.executed_at < k.since
+    LEFT JOIN LATERAL (  -- else the book's last flat point before the change
         SELECT p.executed_at, p.event_id FROM ledger_fill_pnl p
-        WHERE p.user_id = %(user_id)s AND p.instrument_id = k.instrument_id
+        WHERE c.event_id IS NULL
+          AND p.user_id = %(user_id)s AND p.instrument_id = k.instrument_id
           AND p.position = 0 AND p.executed_at < k.since
           AND p.account_id IS NOT DISTINCT FROM k.account_id
           AND p.venue_id IS NOT DISTINCT FROM k.venue_id
         ORDER BY p.executed_at DESC, p.event_id DESC LIMIT 1
     ) o ON true
 ), f AS (
-    SELECT t.id, t.account_id, t.venue_id, t.instrument_id, t.executed_at, t.price,
-           t.event_type, k.since,
-           CASE WHEN t.side = 'buy' THEN t.qty ELSE 0 END AS bq,
-           CASE WHEN t.side = 'sell' THEN t.qty ELSE 0 END AS sq
+    -- the book's fills (src 0) after its starting point; a stored state's lots (src 1, first)
+    -- and its lookup at M (src 2, just before the fills), which adds the state's sums: bought and
+    -- sold quantities (bq, sq), cost and proceeds (bv, sv)
+    SELECT 0 AS src, t.id, t.account_id, t.venue_id, t.instrument_id, t.executed_at,
+           t.event_type = 'spot_trade' AS spot, t.executed_at >= k.since AS due, x.bq, x.sq,
+           x.bq * t.price AS bv, x.sq * t.price AS sv,
+           NULL::boolean AS lot_buy, NULL::numeric AS lot_q0, NULL::numeric AS lot_v0,
+           NULL::numeric AS lot_q1, NULL::numeric AS lot_v1
     FROM trade_events t
     JOIN k ON k.instrument_id = t.instrument_id
           AND k.ak = coalesce(t.account_id, '{_ZERO_ID}')
           AND k.vk = coalesce(t.venue_id, '{_ZERO_ID}')
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN t.side = 'buy' THEN t.qty ELSE 0 END AS bq,
+               CASE WHEN t.side = 'sell' THEN t.qty ELSE 0 END AS sq
+    ) x
     WHERE t.user_id = %(user_id)s AND t.instrument_id = ANY(%(instruments)s::uuid[])
       AND t.event_type IN ('spot_trade', 'perp_trade', 'dex_swap')
       AND t.side IN ('buy', 'sell') AND t.qty > 0 AND t.price >= 0
       AND (t.executed_at, t.id) > (k.o_at, k.o_id)
+    UNION ALL
+    SELECT 1, NULL, k.account_id, k.venue_id, k.instrument_id, '-infinity', false, false,
+           0, 0, 0, 0, x.buy, x.q0, x.v0, x.q1, x.v1
+    FROM k CROSS JOIN LATERAL unnest(k.lot_buy, k.lot_q0, k.lot_v0, k.lot_q1, k.lot_v1)
+        AS x(buy, q0, v0, q1, v1)
+    UNION ALL
+    SELECT 2, k.o_id, k.account_id, k.venue_id, k.instrument_id, k.o_at, false, false,
+           k.b0, k.s0, k.bc0, k.sp0, NULL, NULL, NULL, NULL, NULL
+    FROM k WHERE k.lot_buy IS NOT NULL
 ), a AS (
-    SELECT f.*,
-           sum(bq) OVER w AS b, sum(sq) OVER w AS s,
-           sum(bq * price) OVER w AS bc, sum(sq * price) OVER w AS sp,
-           dense_rank() OVER (ORDER BY account_id, venue_id, instrument_id) AS p
-    FROM f
-    WINDOW w AS (PARTITION BY account_id, venue_id, instrument_id
-                 ORDER BY executed_at, id ROWS UNBOUNDED PRECEDING)
-), c AS MATERIALIZED (
-    SELECT a.*, least(b, s) AS m, least(b - bq, s - sq) AS mp FROM a
+    SELECT f.src, f.id, f.account_id, f.venue_id, f.instrument_id, f.executed_at, f.spot, f.due,
+           b, s, bc, sp, last,
+           least(b, s) AS m, least(b, s) > least(b - bq, s - sq) AS closing,
+           -- the row's lot on its side's axis: start q0 and end q1, the side's value v0 and v1
+           CASE WHEN src = 1 THEN lot_buy ELSE bq > 0 END AS buy,
+           CASE WHEN src = 1 THEN lot_q0 WHEN bq > 0 THEN b - bq ELSE s - sq END AS q0,
+           CASE WHEN src = 1 THEN lot_v0 WHEN bq > 0 THEN bc - bv ELSE sp - sv END AS v0,
+           CASE WHEN src = 1 THEN lot_q1 WHEN bq > 0 THEN b ELSE s END AS q1,
+           CASE WHEN src = 1 THEN lot_v1 WHEN bq > 0 THEN bc ELSE sp END AS v1
+    FROM (
+        SELECT f.*, sum(bq) OVER w AS b, sum(sq) OVER w AS s, sum(bv) OVER w AS bc,
+               sum(sv) OVER w AS sp, NOT lead(true, 1, false) OVER w AS last
+        FROM f
+        WINDOW w AS (PARTITION BY account_id, venue_id, instrument_id
+                     ORDER BY executed_at, id ROWS UNBOUNDED PRECEDING)
+    ) f
 ), pts AS (
-    -- lots: kind 1, placed at their start; lookups: kind 0 (before a lot starting at the same q)
-    SELECT p, true AS curve, b - bq AS coord, 1 AS kind,
-           b - bq AS c0, bc - bq * price AS v0, b AS c1, bc AS v1, NULL::uuid AS id, 0 AS hi
-    FROM c WHERE bq > 0
-    UNION ALL
-    SELECT p, false, s - sq, 1,
-           s - sq, sp - sq * price, s, sp, NULL::uuid, 0
-    FROM c WHERE sq > 0
-    UNION ALL
-    SELECT p, sq > 0, m, 0,
-           NULL, NULL, NULL, NULL, id, 1
-    FROM c WHERE m > mp AND executed_at >= since
-    UNION ALL
-    SELECT p, sq > 0, mp, 0,
-           NULL, NULL, NULL, NULL, id, 0
-    FROM c WHERE m > mp AND mp > 0 AND executed_at >= since
+    -- on each book's axis, sorted by (coord, kind, time): lookups (kind 0) at M after each fill
+    -- that may be written (closing, or leaving a spot book below zero) and at a stored state's
+    -- M; the book's end (kind 1) at M after its last fill, with that fill's sums (b, bc, s, sp)
+    -- as its lot; lots (kind 2) at their start, as [q0, v0, q1, v1]
+    SELECT a.account_id, a.venue_id, a.instrument_id, a.src = 0 AS fill, a.id, a.executed_at,
+           a.due, a.spot, a.b - a.s AS position, v.kind, v.coord, a.buy,
+           CASE v.kind WHEN 2 THEN ARRAY[a.q0, a.v0, a.q1, a.v1]
+                       WHEN 1 THEN ARRAY[a.b, a.bc, a.s, a.sp] END AS lot
+    FROM a CROSS JOIN LATERAL (VALUES (2, a.q0), (1, a.m), (0, a.m)) v(kind, coord)
+    WHERE CASE v.kind
+              WHEN 2 THEN a.src < 2
+              WHEN 1 THEN a.src = 0 AND a.last
+              ELSE a.src = 2 OR (a.src = 0 AND (a.closing OR (a.spot AND a.b < a.s AND a.due)))
+          END
 ), carried AS (
-    SELECT id, hi, coord,
-           max(c0) FILTER (WHERE kind = 1) OVER w AS c0,
-           max(v0) FILTER (WHERE kind = 1) OVER w AS v0,
-           max(c1) FILTER (WHERE kind = 1) OVER w AS c1,
-           max(v1) FILTER (WHERE kind = 1) OVER w AS v1,
-           kind
+    -- the last lot of each side so far: the greatest, as lots start ever higher on their side
+    SELECT *,
+           max(lot) FILTER (WHERE kind = 2 AND buy) OVER w AS bl,
+           max(lot) FILTER (WHERE kind = 2 AND NOT buy) OVER w AS sl,
+           count(*) FILTER (WHERE kind = 1) OVER w > 0 AS past_end
     FROM pts
-    WINDOW w AS (PARTITION BY p, curve ORDER BY coord, kind ROWS UNBOUNDED PRECEDING)
-), looked AS (
-    SELECT id,
-           sum(CASE WHEN hi = 1 THEN 1 ELSE -1 END
-               * (v0 + (v1 - v0) * (coord - c0) / (c1 - c0))) AS other_side
-    FROM carried WHERE kind = 0
-    GROUP BY id
-), r AS (
-    SELECT c.id, c.account_id, c.venue_id, c.instrument_id, c.executed_at,
-           c.event_type = 'spot_trade' AS spot, c.b - c.s AS position,
-           coalesce(CASE WHEN c.sq > 0 THEN (c.m - c.mp) * c.price - l.other_side
-                         ELSE l.other_side - (c.m - c.mp) * c.price END, 0) AS pnl
-    FROM c LEFT JOIN looked l ON l.id = c.id
-    WHERE c.executed_at >= c.since
+    WINDOW w AS (PARTITION BY account_id, venue_id, instrument_id
+                 ORDER BY coord, kind, executed_at, id ROWS UNBOUNDED PRECEDING)
+), outp AS MATERIALIZED (
+    -- the lookups with their realized PnL (R after the fill, no lot below M = 0: R = 0, less R
+    -- after the previous lookup), and what the next replay needs: each book's end, the lot of
+    -- each side it falls in, and the lots past it (every lot ending at or past the end's M)
+    SELECT fill, id, account_id, venue_id, instrument_id, executed_at, spot, position, kind,
+           buy, lot, due,
+           CASE WHEN kind = 0 THEN r - lag(r, 1, 0::numeric) OVER (
+               PARTITION BY account_id, venue_id, instrument_id
+               ORDER BY coord, kind, executed_at, id) END AS pnl,
+           CASE WHEN kind = 1 THEN bl END AS bl, CASE WHEN kind = 1 THEN sl END AS sl
+    FROM (
+        SELECT c.*,
+               CASE WHEN kind = 0 THEN
+                   coalesce(sl[2] + (sl[4] - sl[2]) * (coord - sl[1]) / (sl[3] - sl[1]), 0)
+                   - coalesce(bl[2] + (bl[4] - bl[2]) * (coord - bl[1]) / (bl[3] - bl[1]), 0)
+               END AS r
+        FROM carried c WHERE kind < 2 OR past_end
+    ) c
+), saved AS (  -- each book's state after its last fill
+    INSERT INTO ledger_fifo_books AS c (user_id, account_key, venue_key, instrument_id,
+        executed_at, event_id, bought, sold, cost, proceeds, lot_buy, lot_q0, lot_v0, lot_q1,
+        lot_v1)
+    SELECT %(user_id)s, coalesce(e.account_id, '{_ZERO_ID}'), coalesce(e.venue_id, '{_ZERO_ID}'),
+           e.instrument_id, e.executed_at, e.id, e.lot[1], e.lot[3], e.lot[2], e.lot[4],
+           coalesce(l.lot_buy, '{{}}'), coalesce(l.lot_q0, '{{}}'), coalesce(l.lot_v0, '{{}}'),
+           coalesce(l.lot_q1, '{{}}'), coalesce(l.lot_v1, '{{}}')
+    FROM outp e
+    LEFT JOIN (
+        SELECT account_id, venue_id, instrument_id, array_agg(buy) AS lot_buy,
+               array_agg(lot[1]) AS lot_q0, array_agg(lot[2]) AS lot_v0,
+               array_agg(lot[3]) AS lot_q1, array_agg(lot[4]) AS lot_v1
+        FROM (
+            SELECT account_id, venue_id, instrument_id, buy, lot FROM outp WHERE kind = 2
+            UNION ALL
+            SELECT account_id, venue_id, instrument_id, true, bl FROM outp
+            WHERE kind = 1 AND bl IS NOT NULL
+            UNION ALL
+            SELECT account_id, venue_id, instrument_id, false, sl FROM outp
+            WHERE kind = 1 AND sl IS NOT NULL
+        ) x
+        GROUP BY 1, 2, 3
+    ) l ON l.instrument_id = e.instrument_id AND l.account_id IS NOT DISTINCT FROM e.account_id
+       AND l.venue_id IS NOT DISTINCT FROM e.venue_id
+    WHERE e.kind = 1
+    ON CONFLICT (user_id, instrument_id, account_key, venue_key) DO UPDATE SET
+        executed_at = EXCLUDED.executed_at, event_id = EXCLUDED.event_id,
+        bought = EXCLUDED.bought, sold = EXCLUDED.sold, cost = EXCLUDED.cost,
+        proceeds = EXCLUDED.proceeds, lot_buy = EXCLUDED.lot_buy, lot_q0 = EXCLUDED.lot_q0,
+        lot_v0 = EXCLUDED.lot_v0, lot_q1 = EXCLUDED.lot_q1, lot_v1 = EXCLUDED.lot_v1
 )
 INSERT INTO ledger_fill_pnl (event_id, user_id, account_id, venue_id, instrument_id, quote,
                              executed_at, pnl, position, spot)
 SELECT r.id, %(user_id)s, r.account_id, r.venue_id, r.instrument_id, i.quote_asset,
        r.executed_at, r.pnl, r.position, r.spot
-FROM r JOIN instruments i ON i.id = r.instrument_id
-WHERE r.pnl <> 0 OR r.position = 0 OR (r.spot AND r.position < 0)
+FROM outp r JOIN instruments i ON i.id = r.instrument_id
+WHERE r.kind = 0 AND r.fill AND r.due
+  AND (r.pnl <> 0 OR r.position = 0 OR (r.spot AND r.position < 0))
 ON CONFLICT (event_id) DO UPDATE SET
     user_id = EXCLUDED.user_id, account_id = EXCLUDED.account_id,
     venue_id = EXCLUDED.venue_id, instrument_id = EXCLUDED.instrument_id,
     quote = EXCLUDED.quote, executed_at = EXCLUDED.executed_at, pnl = EXCLUDED.pnl,
     position = EXCLUDED.position, spot = EXCLUDED.spot
+"""
+
+# A stored replay state that a change at or before its last fill makes stale: such a book
+# replays from its last flat point, and the replay saves its state again.
+_STALE_STATE_SQL = f"""
+DELETE FROM ledger_fifo_books c
+USING unnest(%(accounts)s::uuid[], %(venues)s::uuid[], %(instruments)s::uuid[],
+             %(since)s::timestamptz[]) AS k(account_id, venue_id, instrument_id, since)
+WHERE c.user_id = %(user_id)s AND c.instrument_id = k.instrument_id
+  AND c.account_key = coalesce(k.account_id, '{_ZERO_ID}')
+  AND c.venue_key = coalesce(k.venue_id, '{_ZERO_ID}') AND c.executed_at >= k.since
 """
 
 # The quote of every replayed book, from when it changed: this covers every row the replay
@@ -224,6 +311,7 @@ async def replay(
     )
     work_mem, nestloop = await cur.fetchone()  # type: ignore[misc]
     await conn.execute("SELECT set_config('work_mem', %s, true)", (REPLAY_WORK_MEM,))
+    await conn.execute(_STALE_STATE_SQL, params)
     for sql in (_BOOK_QUOTES_SQL, _FORGET_SQL):
         cur = await conn.execute(sql, params)
         for quote, since in await cur.fetchall():

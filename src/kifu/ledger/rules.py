@@ -36,6 +36,7 @@ from decimal import Decimal, InvalidOperation
 
 from kifu.kit import venues
 from kifu.kit.money import dec_str, size_problem
+from kifu.kit.numbers import MAX_SCALE, MAX_WHOLE_DIGITS
 
 KEY_VERSION = "kifu.fill.v1"
 
@@ -145,6 +146,9 @@ def instrument_symbol(base: str, quote: str) -> str:
     return f"{base}/{quote}"
 
 
+_PLAIN_IN_BOUNDS = min(MAX_WHOLE_DIGITS, MAX_SCALE)
+
+
 def parse_number(text: str | None) -> Decimal | None:
     """A finite decimal from a cell (thousands commas allowed); None when empty; RuleError."""
     if text is None:
@@ -161,7 +165,9 @@ def parse_number(text: str | None) -> Decimal | None:
         raise RuleError(f"not a number: {text.strip()[:40]!r}") from exc
     if not d.is_finite():
         raise RuleError(f"not a number: {text.strip()[:40]!r}")
-    if problem := size_problem(value=d):
+    # Plain text of at most _PLAIN_IN_BOUNDS characters has fewer whole digits and decimal places
+    # than the bounds allow: only a longer or exponent form needs its value checked.
+    if (len(t) > _PLAIN_IN_BOUNDS or "e" in t or "E" in t) and (problem := size_problem(value=d)):
         raise RuleError(problem)
     return d + 0 if d == 0 else d
 

@@ -322,8 +322,7 @@ async def delete_positions_except(
 # stable, so the same fill always maps to the same row.
 _PROJECTED_SQL = """
 CREATE TEMP TABLE _projected ON COMMIT DROP AS
-SELECT DISTINCT ON (x.exchange, x.symbol, x.trade_no)
-       x.*, coalesce(x.trade_ref, gen_random_uuid()) AS trade_id
+SELECT x.*, coalesce(x.trade_ref, gen_random_uuid()) AS trade_id
 FROM (
     SELECT n.event_id, k.row_no, k.trade_ref, k.qty, k.price, k.executed_at, k.realized_pnl,
            k.position_side, k.open_close, k.reduce_only, upper(k.side) AS side,
@@ -336,7 +335,16 @@ FROM (
     WHERE k.event_type IN ('spot_trade', 'perp_trade', 'dex_swap')
       AND k.side IS NOT NULL AND k.qty IS NOT NULL AND k.price IS NOT NULL
 ) x
-ORDER BY x.exchange, x.symbol, x.trade_no, x.row_no
+"""
+
+# One row per (exchange, symbol, trade id): the first staged of new fills that share one. Found
+# by grouping (hashed, and almost always empty) rather than by sorting every row of the write.
+_ONE_PER_TRADE_SQL = """
+DELETE FROM _projected p
+USING (SELECT exchange, symbol, trade_no, min(row_no) AS first FROM _projected
+       GROUP BY 1, 2, 3 HAVING count(*) > 1) d
+WHERE p.exchange = d.exchange AND p.symbol = d.symbol AND p.trade_no = d.trade_no
+  AND p.row_no > d.first
 """
 
 # Existing rows that are these fills get linked; every row of _projected that now has a trades
@@ -429,6 +437,7 @@ async def project_trades(
     params = {"user": user_id}
     linked: dict[uuid.UUID, uuid.UUID] = {}
     await conn.execute(_PROJECTED_SQL)
+    await conn.execute(_ONE_PER_TRADE_SQL)
     # Only a user's own trades rows can be these fills or hold their keys, and a row id can only
     # be taken when the writer chose it (``trade_ref``; the others are fresh random uuids): a
     # user without trades rows (a first import) skips two index probes per fill.

@@ -12,6 +12,9 @@
 --     move a position's fees but not FIFO, so positions and realized PnL share one tracker.
 --   * the duplicate flags probe a fill's venue trade id by (venue_id, external_id) whatever the
 --     statistics say (kifu_ledger_flag_sql).
+--   * a deleted fill's ledger_fill_pnl row goes in the delete trigger, and TRUNCATE empties the
+--     table (migration 049 dropped the foreign key whose ON DELETE CASCADE did it) and the replay
+--     state of 049 (ledger_fifo_books).
 --
 -- Rules for this file: idempotent (CREATE OR REPLACE FUNCTION; DROP TRIGGER IF EXISTS then CREATE
 -- TRIGGER, in one transaction so no write slips between them); definitions only, no data changes
@@ -182,7 +185,9 @@ BEGIN
         '   AND EXISTS (SELECT 1 FROM users u WHERE u.id = d.user_id)'
         ' GROUP BY 1, 2, 3, 4', src);
 
-    IF TG_OP = 'DELETE' THEN  -- a deleted user's curve goes with them
+    IF TG_OP = 'DELETE' THEN
+        DELETE FROM ledger_fill_pnl p USING old_rows o WHERE p.event_id = o.id;
+        -- a deleted user's curve goes with them
         DELETE FROM ledger_pnl_hours h WHERE h.user_id IN (SELECT DISTINCT user_id FROM old_rows)
           AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = h.user_id);
     ELSE
@@ -195,7 +200,8 @@ $fn$;
 CREATE OR REPLACE FUNCTION kifu_trade_events_truncated() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
 BEGIN
-    TRUNCATE ledger_event_hours, ledger_pnl_hours, ledger_pnl_dirty;
+    TRUNCATE ledger_event_hours, ledger_fill_pnl, ledger_fifo_books, ledger_pnl_hours,
+             ledger_pnl_dirty;
     RETURN NULL;
 END
 $fn$;

@@ -44,6 +44,8 @@ class ParsedRow:
     external_id: str | None
     metadata: str | None  # canonical JSON text
     zone_assumed: bool = False
+    # the exchange's own realized PnL, when the format has it (also kept in ``metadata``)
+    realized_pnl: Decimal | None = None
 
 
 RowParser = Callable[[list[str]], ParsedRow]

@@ -60,6 +60,7 @@ class BinanceFutures(Format):
                 fee_asset=fee_asset,
                 external_id=None,
                 metadata=meta,
+                realized_pnl=pnl,
             )
 
         return parse
