@@ -68,6 +68,20 @@ FROM claimed c JOIN bubbles b ON b.id = c.bubble_id
 """
 
 
+# Outcomes land once each (ON CONFLICT) and their claims go with them, in one statement.
+_STORE = """
+WITH done AS (
+    SELECT * FROM unnest(%s::uuid[], %s::text[], %s::numeric[], %s::numeric[], %s::numeric[])
+        AS d(bubble_id, period, reference_price, outcome_price, pnl_percent)
+), saved AS (
+    INSERT INTO outcomes (bubble_id, period, reference_price, outcome_price, pnl_percent)
+    SELECT * FROM done
+    ON CONFLICT (bubble_id, period) DO NOTHING
+)
+DELETE FROM outcome_attempts a USING done d WHERE a.bubble_id = d.bubble_id AND a.period = d.period
+"""
+
+
 class _Outcomes:
     """``outcomes`` and their claims in ``outcome_attempts`` (``kifu.market.outcomes`` runs
     the job)."""
@@ -84,35 +98,40 @@ class _Outcomes:
     async def defer(
         self, conn: AsyncConnection, items: Sequence[tuple[_Work, datetime]], error: str
     ) -> None:
-        async with conn.cursor() as cur:
-            await cur.executemany(
-                "UPDATE outcome_attempts SET status = 'retry', next_attempt_at = %s,"
-                " last_error = %s, updated_at = NOW() WHERE bubble_id = %s AND period = %s",
-                [(when, error, w.bubble_id, w.period) for w, when in items],
-            )
+        await conn.execute(
+            "UPDATE outcome_attempts a SET status = 'retry', next_attempt_at = d.at,"
+            " last_error = %s, updated_at = NOW()"
+            " FROM unnest(%s::uuid[], %s::text[], %s::timestamptz[]) AS d(bubble_id, period, at)"
+            " WHERE a.bubble_id = d.bubble_id AND a.period = d.period",
+            (
+                error,
+                [w.bubble_id for w, _ in items],
+                [w.period for w, _ in items],
+                [when for _, when in items],
+            ),
+        )
 
     async def skip(self, conn: AsyncConnection, items: Sequence[_Work], reason: str) -> None:
-        async with conn.cursor() as cur:
-            await cur.executemany(
-                "UPDATE outcome_attempts SET status = 'skipped', last_error = %s,"
-                " updated_at = NOW() WHERE bubble_id = %s AND period = %s",
-                [(reason[:500], w.bubble_id, w.period) for w in items],
-            )
+        await conn.execute(
+            "UPDATE outcome_attempts a SET status = 'skipped', last_error = %s, updated_at = NOW()"
+            " FROM unnest(%s::uuid[], %s::text[]) AS d(bubble_id, period)"
+            " WHERE a.bubble_id = d.bubble_id AND a.period = d.period",
+            (reason[:500], [w.bubble_id for w in items], [w.period for w in items]),
+        )
 
     async def store(
         self, conn: AsyncConnection, done: Sequence[tuple[_Work, Decimal, Decimal]]
     ) -> None:
-        async with conn.transaction(), conn.cursor() as cur:
-            await cur.executemany(
-                "INSERT INTO outcomes (bubble_id, period, reference_price, outcome_price,"
-                " pnl_percent) VALUES (%s, %s, %s, %s, %s)"
-                " ON CONFLICT (bubble_id, period) DO NOTHING",
-                [(w.bubble_id, w.period, w.price, close, pnl) for w, close, pnl in done],
-            )
-            await cur.executemany(
-                "DELETE FROM outcome_attempts WHERE bubble_id = %s AND period = %s",
-                [(w.bubble_id, w.period) for w, _, _ in done],
-            )
+        await conn.execute(
+            _STORE,
+            (
+                [w.bubble_id for w, _, _ in done],
+                [w.period for w, _, _ in done],
+                [w.price for w, _, _ in done],
+                [close for _, close, _ in done],
+                [pnl for _, _, pnl in done],
+            ),
+        )
 
 
 async def compute_due_outcomes(

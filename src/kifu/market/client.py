@@ -5,10 +5,13 @@ Every price kifu needs goes through ``MarketData``. Closed candles are kept in P
 closed candle is fetched from an exchange once, whichever process asks. A small bounded in-process
 cache (30 s) absorbs chart refreshes. Rate limits (HTTP 429/418) put the venue in a cooldown stored
 in PostgreSQL (``market_cooldowns``) that every process honours; other venues are unaffected.
+Requests to one venue go one at a time until it has answered once without a rate limit, then
+at most ``IN_FLIGHT`` at a time; none after it answered 429/418.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections import OrderedDict
@@ -30,12 +33,16 @@ from kifu.market.rules import (
     BINANCE_FUTURES,
     BINANCE_SPOT,
     INTERVALS,
+    LONGEST_WINDOW,
     MAX_BATCH,
     UPBIT,
     Candle,
     Source,
+    Span,
     Unsupported,
     last_closed_open_time,
+    missing_spans,
+    plan_requests,
     resolve,
     retry_after_seconds,
 )
@@ -43,6 +50,10 @@ from kifu.market.rules import (
 HTTP_TIMEOUT = httpx.Timeout(12.0, connect=5.0)
 MEMORY_TTL = 30.0
 LOOKBACK = timedelta(minutes=5)  # an outcome uses the newest 1m close at most 5 minutes old
+MINUTE = timedelta(minutes=1)
+# Requests one ``MarketData`` has open to a venue at once: a backfill of many windows overlaps
+# their round trips without bursting at the venue (a 429/418 still stops the venue at once).
+IN_FLIGHT = 4
 UPBIT_INTERVAL_PATHS = {
     "1m": "minutes/1",
     "15m": "minutes/15",
@@ -144,9 +155,13 @@ def _ms(at: datetime) -> int:
 
 
 def _dec(value: Any) -> Decimal:
-    if isinstance(value, float | bool) or value is None:
+    kind = type(value)  # exact types only: a float (or bool) is not an exact number
+    if kind is str or kind is int:
+        d = Decimal(value)
+    elif kind is Decimal:  # a JSON number read with parse_float=Decimal
+        d = value
+    else:
         raise ValueError(f"not an exact number: {value!r}")
-    d = Decimal(str(value))
     if not d.is_finite():
         raise ValueError(f"not finite: {value!r}")
     return d
@@ -168,6 +183,9 @@ class MarketData:
         self.clock = clock
         self.requests = 0  # upstream HTTP requests made (benchmarks and tests read it)
         self.request_seconds = 0.0
+        self._slots: dict[str, asyncio.Semaphore] = {}
+        self._answered: set[str] = set()  # venues that answered this run without a rate limit
+        self._limited: dict[str, _RateLimitHit] = {}  # venues that answered 429/418 in this run
 
     # -- public ------------------------------------------------------------------------------
 
@@ -270,9 +288,7 @@ class MarketData:
 
         closed_end = min(anchor, last_closed_open_time(now, seconds))
         has_closed = closed_end >= start
-        if not has_closed or await store.window_covered(
-            conn, source.venue, source.symbol, interval, start, closed_end
-        ):
+        if not has_closed or not await self._missing(conn, source, interval, [(start, closed_end)]):
             candles = (
                 await store.load(conn, source.venue, source.symbol, interval, start, closed_end)
                 if has_closed
@@ -298,30 +314,60 @@ class MarketData:
         wanted = sorted({t for t in targets if t <= last_closed})
         if wanted:
             await self._check_cooldown(conn, source.venue, now)
-        missing_idx = await store.uncovered(
-            conn, source.venue, source.symbol, "1m", [(t - LOOKBACK, t) for t in wanted]
-        )
-        span = timedelta(minutes=MAX_BATCH[source.venue] - 1)
-        windows: list[list[datetime]] = []
-        for t in (wanted[i] for i in missing_idx):
-            if windows and t - windows[-1][0] <= span:
-                windows[-1][1] = t
-            else:
-                windows.append([t - LOOKBACK, t])
-        for a, b in windows:
-            count = int((b - a).total_seconds() // 60) + 1
-            candles = await self._fetch(source, "1m", a, b, count, now)
-            await store.save_window(
-                conn,
-                source.venue,
-                source.symbol,
-                "1m",
-                a,
-                b,
-                [c for c in candles if a <= c.open_time <= b],
+            needed = [(m - LOOKBACK, m) for m in (candle_open(t, 60) for t in wanted)]
+            gaps = await self._missing(conn, source, "1m", needed)
+            await self._fetch_all(
+                conn, source, "1m", plan_requests(gaps, MINUTE, MAX_BATCH[source.venue]), now
             )
         found = await store.closes_at(conn, source.venue, source.symbol, wanted, LOOKBACK)
         return {t: found.get(t) for t in targets}
+
+    async def _missing(
+        self, conn: AsyncConnection, source: Source, interval: str, needed: list[Span]
+    ) -> list[Span]:
+        """The parts of ``needed`` (closed candles) that no fetched window holds."""
+        step = timedelta(seconds=INTERVALS[interval])
+        covered = await store.windows_over(
+            conn, source.venue, source.symbol, interval, needed, step * LONGEST_WINDOW
+        )
+        return missing_spans(needed, covered, step)
+
+    async def _fetch_all(
+        self,
+        conn: AsyncConnection,
+        source: Source,
+        interval: str,
+        spans: Sequence[Span],
+        now: datetime,
+    ) -> None:
+        """Fetch each span of closed candles, ``IN_FLIGHT`` at a time, and store each one (and
+        its window) as it arrives; on the first failure the rest are dropped and it is raised.
+        Only this coroutine touches ``conn``."""
+        step = timedelta(seconds=INTERVALS[interval])
+        pending = {
+            asyncio.ensure_future(self._fetch(source, interval, a, b, (b - a) // step + 1, now)): (
+                a,
+                b,
+            )
+            for a, b in spans
+        }
+        try:
+            while pending:
+                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                failed = [task for task in done if task.exception() is not None]
+                for task in done:
+                    a, b = pending.pop(task)
+                    if task not in failed:
+                        got = [c for c in task.result() if a <= c.open_time <= b]
+                        await store.save_window(
+                            conn, source.venue, source.symbol, interval, a, b, got
+                        )
+                if failed:
+                    failed[0].result()  # raises its exception
+        finally:
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def _check_cooldown(self, conn: AsyncConnection, venue: str, now: datetime) -> None:
         until = await store.cooldown_until(conn, venue, now)
@@ -360,17 +406,37 @@ class MarketData:
                 "endTime": _ms(end) + seconds * 1000 - 1,
                 "limit": count,
             }
-        started = time.perf_counter()
-        self.requests += 1
-        try:
-            response = await self.http.get(url, params=params, timeout=HTTP_TIMEOUT)
-        except httpx.HTTPError as exc:
-            raise UpstreamFailed(
-                f"{source.venue}: request failed ({exc.__class__.__name__})"
-            ) from exc
-        finally:
-            self.request_seconds += time.perf_counter() - started
-        return self._parse(source, response, now)
+        return self._parse(source, await self._get(source.venue, url, params, now))
+
+    async def _get(
+        self, venue: str, url: str, params: dict[str, Any], now: datetime
+    ) -> httpx.Response:
+        """One request to ``venue``: alone until the venue has answered once, then with at most
+        ``IN_FLIGHT`` open; a 429/418 raises ``_RateLimitHit`` and stops every later request to
+        the venue in this run (so an already limited venue is asked once)."""
+        slot = self._slots.setdefault(venue, asyncio.Semaphore(1))
+        async with slot:
+            hit = self._limited.get(venue)
+            if hit is not None and hit.until > now:
+                raise hit
+            started = time.perf_counter()
+            self.requests += 1
+            try:
+                response = await self.http.get(url, params=params, timeout=HTTP_TIMEOUT)
+            except httpx.HTTPError as exc:
+                raise UpstreamFailed(f"{venue}: request failed ({exc.__class__.__name__})") from exc
+            finally:
+                self.request_seconds += time.perf_counter() - started
+            if response.status_code in (418, 429):
+                wait = retry_after_seconds(response.headers.get("Retry-After"), now)
+                hit = _RateLimitHit(venue, now + timedelta(seconds=wait), response.text[:200])
+                self._limited[venue] = hit
+                raise hit
+            if venue not in self._answered:
+                self._answered.add(venue)
+                for _ in range(IN_FLIGHT - 1):
+                    slot.release()
+            return response
 
     async def _ticker_from(self, conn: AsyncConnection, source: Source) -> Decimal:
         now = self.clock()
@@ -384,19 +450,7 @@ class MarketData:
             )
         else:
             url, params = f"{self.urls.binance_spot}/api/v3/ticker/price", {"symbol": source.symbol}
-        started = time.perf_counter()
-        self.requests += 1
-        try:
-            response = await self.http.get(url, params=params, timeout=HTTP_TIMEOUT)
-        except httpx.HTTPError as exc:
-            raise UpstreamFailed(
-                f"{source.venue}: request failed ({exc.__class__.__name__})"
-            ) from exc
-        finally:
-            self.request_seconds += time.perf_counter() - started
-        if response.status_code in (418, 429):
-            wait = retry_after_seconds(response.headers.get("Retry-After"), now)
-            raise _RateLimitHit(source.venue, now + timedelta(seconds=wait), response.text[:200])
+        response = await self._get(source.venue, url, params, now)
         if response.status_code == 404 and source.venue != UPBIT:
             # A Binance-compatible server without the ticker (Binance itself answers 400 for an
             # unknown symbol): the close of the forming 1-minute candle is the latest price.
@@ -417,12 +471,8 @@ class MarketData:
             raise UpstreamFailed(f"{source.venue}: ticker price {price} is not positive")
         return price
 
-    def _parse(self, source: Source, response: httpx.Response, now: datetime) -> list[Candle]:
-        status = response.status_code
-        if status in (418, 429):
-            wait = retry_after_seconds(response.headers.get("Retry-After"), now)
-            raise _RateLimitHit(source.venue, now + timedelta(seconds=wait), response.text[:200])
-        if status != 200:
+    def _parse(self, source: Source, response: httpx.Response) -> list[Candle]:
+        if response.status_code != 200:
             self._raise_for(source, response)
         try:
             payload = json.loads(response.text, parse_float=Decimal)

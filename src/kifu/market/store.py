@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -11,39 +11,26 @@ from psycopg import AsyncConnection
 from kifu.market.rules import Candle
 
 
-async def window_covered(
-    conn: AsyncConnection, venue: str, symbol: str, interval: str, start: datetime, end: datetime
-) -> bool:
-    """True when one fetched window holds every candle open time in [start, end]."""
-    cur = await conn.execute(
-        "SELECT 1 FROM market_candle_windows"
-        " WHERE source = %s AND symbol = %s AND interval = %s AND start_at <= %s AND end_at >= %s"
-        " LIMIT 1",
-        (venue, symbol, interval, start, end),
-    )
-    return await cur.fetchone() is not None
-
-
-async def uncovered(
+async def windows_over(
     conn: AsyncConnection,
     venue: str,
     symbol: str,
     interval: str,
-    ranges: Sequence[tuple[datetime, datetime]],
-) -> list[int]:
-    """Indexes of ``ranges`` that no single fetched window covers."""
-    if not ranges:
+    spans: Sequence[tuple[datetime, datetime]],
+    longest: timedelta,
+) -> list[tuple[datetime, datetime]]:
+    """The fetched windows that share a candle with any of ``spans``, each once. Windows are
+    found by their start, at most ``longest`` before a span (none is longer)."""
+    if not spans:
         return []
     cur = await conn.execute(
-        "SELECT r.i FROM unnest(%s::timestamptz[], %s::timestamptz[]) WITH ORDINALITY"
-        "   AS r(a, b, i)"
-        " WHERE NOT EXISTS (SELECT 1 FROM market_candle_windows w"
-        "   WHERE w.source = %s AND w.symbol = %s AND w.interval = %s"
-        "     AND w.start_at <= r.a AND w.end_at >= r.b)"
-        " ORDER BY r.i",
-        ([a for a, _ in ranges], [b for _, b in ranges], venue, symbol, interval),
+        "SELECT DISTINCT w.start_at, w.end_at"
+        " FROM unnest(%s::timestamptz[], %s::timestamptz[]) AS r(a, b)"
+        " JOIN market_candle_windows w ON w.source = %s AND w.symbol = %s AND w.interval = %s"
+        "   AND w.start_at BETWEEN r.a - %s AND r.b AND w.end_at >= r.a",
+        ([a for a, _ in spans], [b for _, b in spans], venue, symbol, interval, longest),
     )
-    return [int(row[0]) - 1 for row in await cur.fetchall()]
+    return [(a, b) for a, b in await cur.fetchall()]
 
 
 async def load(
@@ -58,6 +45,27 @@ async def load(
     return [Candle(*row) for row in await cur.fetchall()]
 
 
+def _array(texts: Iterable[str]) -> str:
+    """A PostgreSQL array literal of texts that need no quoting (a finite Decimal's ``str``, an
+    ISO 8601 time): the candles of a window are dumped in a millisecond, not value by value."""
+    return "{" + ",".join(texts) + "}"
+
+
+_SAVE_WINDOW = """
+WITH candles AS (
+    INSERT INTO market_candles
+        (source, symbol, interval, open_time, open, high, low, close, volume)
+    SELECT %(venue)s, %(symbol)s, %(interval)s, c.*
+    FROM unnest(%(open_time)s::timestamptz[], %(open)s::numeric[], %(high)s::numeric[],
+                %(low)s::numeric[], %(close)s::numeric[], %(volume)s::numeric[]) AS c
+    ON CONFLICT (source, symbol, interval, open_time) DO NOTHING
+)
+INSERT INTO market_candle_windows (source, symbol, interval, start_at, end_at)
+VALUES (%(venue)s, %(symbol)s, %(interval)s, %(start)s, %(end)s)
+ON CONFLICT DO NOTHING
+"""
+
+
 async def save_window(
     conn: AsyncConnection,
     venue: str,
@@ -67,35 +75,24 @@ async def save_window(
     end: datetime,
     candles: Sequence[Candle],
 ) -> None:
-    """Store closed candles and record [start, end] as fetched, atomically."""
-    async with conn.transaction():
-        if candles:
-            async with conn.cursor() as cur:
-                await cur.executemany(
-                    "INSERT INTO market_candles"
-                    " (source, symbol, interval, open_time, open, high, low, close, volume)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                    " ON CONFLICT (source, symbol, interval, open_time) DO NOTHING",
-                    [
-                        (
-                            venue,
-                            symbol,
-                            interval,
-                            c.open_time,
-                            c.open,
-                            c.high,
-                            c.low,
-                            c.close,
-                            c.volume,
-                        )
-                        for c in candles
-                    ],
-                )
-        await conn.execute(
-            "INSERT INTO market_candle_windows (source, symbol, interval, start_at, end_at)"
-            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            (venue, symbol, interval, start, end),
-        )
+    """Store closed candles (finite, as ``Candle`` holds them) and record [start, end] as
+    fetched: one statement, so both land or neither."""
+    await conn.execute(
+        _SAVE_WINDOW,
+        {
+            "venue": venue,
+            "symbol": symbol,
+            "interval": interval,
+            "start": start,
+            "end": end,
+            "open_time": _array(c.open_time.isoformat() for c in candles),
+            "open": _array(str(c.open) for c in candles),
+            "high": _array(str(c.high) for c in candles),
+            "low": _array(str(c.low) for c in candles),
+            "close": _array(str(c.close) for c in candles),
+            "volume": _array(str(c.volume) for c in candles),
+        },
+    )
 
 
 async def closes_at(
