@@ -11,6 +11,16 @@ from psycopg import AsyncConnection
 from kifu.market.rules import Candle
 
 
+def _array(texts: Iterable[str]) -> str:
+    """A PostgreSQL array literal of texts that need no quoting (a finite Decimal's ``str``, an
+    ISO 8601 time): the candles of a window are dumped in a millisecond, not value by value."""
+    return "{" + ",".join(texts) + "}"
+
+
+def _times(values: Iterable[datetime]) -> str:
+    return _array(t.isoformat() for t in values)
+
+
 async def windows_over(
     conn: AsyncConnection,
     venue: str,
@@ -28,7 +38,14 @@ async def windows_over(
         " FROM unnest(%s::timestamptz[], %s::timestamptz[]) AS r(a, b)"
         " JOIN market_candle_windows w ON w.source = %s AND w.symbol = %s AND w.interval = %s"
         "   AND w.start_at BETWEEN r.a - %s AND r.b AND w.end_at >= r.a",
-        ([a for a, _ in spans], [b for _, b in spans], venue, symbol, interval, longest),
+        (
+            _times(a for a, _ in spans),
+            _times(b for _, b in spans),
+            venue,
+            symbol,
+            interval,
+            longest,
+        ),
     )
     return [(a, b) for a, b in await cur.fetchall()]
 
@@ -43,12 +60,6 @@ async def load(
         (venue, symbol, interval, start, end),
     )
     return [Candle(*row) for row in await cur.fetchall()]
-
-
-def _array(texts: Iterable[str]) -> str:
-    """A PostgreSQL array literal of texts that need no quoting (a finite Decimal's ``str``, an
-    ISO 8601 time): the candles of a window are dumped in a millisecond, not value by value."""
-    return "{" + ",".join(texts) + "}"
 
 
 _SAVE_WINDOW = """
@@ -85,7 +96,7 @@ async def save_window(
             "interval": interval,
             "start": start,
             "end": end,
-            "open_time": _array(c.open_time.isoformat() for c in candles),
+            "open_time": _times(c.open_time for c in candles),
             "open": _array(str(c.open) for c in candles),
             "high": _array(str(c.high) for c in candles),
             "low": _array(str(c.low) for c in candles),
@@ -112,7 +123,7 @@ async def closes_at(
         "   WHERE source = %s AND symbol = %s AND interval = '1m'"
         "     AND open_time <= t.at AND open_time >= t.at - %s"
         "   ORDER BY open_time DESC LIMIT 1) c",
-        (list(targets), venue, symbol, lookback),
+        (_times(targets), venue, symbol, lookback),
     )
     return {row[0]: row[1] for row in await cur.fetchall()}
 
