@@ -50,7 +50,6 @@ from kifu.market.rules import (
 HTTP_TIMEOUT = httpx.Timeout(12.0, connect=5.0)
 MEMORY_TTL = 30.0
 LOOKBACK = timedelta(minutes=5)  # an outcome uses the newest 1m close at most 5 minutes old
-MINUTE = timedelta(minutes=1)
 # Requests one ``MarketData`` has open to a venue at once: a backfill of many windows overlaps
 # their round trips without bursting at the venue (a 429/418 still stops the venue at once).
 IN_FLIGHT = 4
@@ -316,9 +315,7 @@ class MarketData:
             await self._check_cooldown(conn, source.venue, now)
             needed = [(m - LOOKBACK, m) for m in (candle_open(t, 60) for t in wanted)]
             gaps = await self._missing(conn, source, "1m", needed)
-            await self._fetch_all(
-                conn, source, "1m", plan_requests(gaps, MINUTE, MAX_BATCH[source.venue]), now
-            )
+            await self._fetch_missing(conn, source, "1m", gaps, now)
         found = await store.closes_at(conn, source.venue, source.symbol, wanted, LOOKBACK)
         return {t: found.get(t) for t in targets}
 
@@ -332,25 +329,24 @@ class MarketData:
         )
         return missing_spans(needed, covered, step)
 
-    async def _fetch_all(
+    async def _fetch_missing(
         self,
         conn: AsyncConnection,
         source: Source,
         interval: str,
-        spans: Sequence[Span],
+        gaps: list[Span],
         now: datetime,
     ) -> None:
-        """Fetch each span of closed candles, ``IN_FLIGHT`` at a time, and store each one (and
-        its window) as it arrives; on the first failure the rest are dropped and it is raised.
-        Only this coroutine touches ``conn``."""
+        """Fetch the missing closed candles ``gaps`` (sorted, disjoint) in as few requests as the
+        venue's batch allows, ``IN_FLIGHT`` at a time, and store each answer as it arrives: every
+        candle of the window it asked for (a window is stored whole), and the window. On the
+        first failure the rest are dropped and it is raised. The fetching tasks never touch
+        ``conn``."""
         step = timedelta(seconds=INTERVALS[interval])
-        pending = {
-            asyncio.ensure_future(self._fetch(source, interval, a, b, (b - a) // step + 1, now)): (
-                a,
-                b,
-            )
-            for a, b in spans
-        }
+        pending: dict[asyncio.Future[list[Candle]], Span] = {}
+        for a, b in plan_requests(gaps, step, MAX_BATCH[source.venue]):
+            count = (b - a) // step + 1
+            pending[asyncio.ensure_future(self._fetch(source, interval, a, b, count, now))] = (a, b)
         try:
             while pending:
                 done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
