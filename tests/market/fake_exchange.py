@@ -29,6 +29,7 @@ class FakeExchange:
     spot: set[str] = field(default_factory=lambda: {"BTCUSDT", "ETHUSDT", "ETHBTC", "PEPEUSDT"})
     upbit: set[str] = field(default_factory=lambda: {"KRW-BTC", "KRW-ETH"})
     upbit_status: int | None = None  # force Upbit answers (e.g. 429)
+    upbit_limit_after: int | None = None  # answer 429 to Upbit requests after this many
     binance_status: int | None = None
     retry_after: str = "30"
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
@@ -86,6 +87,9 @@ class FakeExchange:
         return 200, rows, {}
 
     def upbit_answer(self, unit: int, q: dict[str, str]) -> tuple[int, object, dict[str, str]]:
+        after = self.upbit_limit_after
+        if after is not None and len(self.paths("/v1/candles")) > after:
+            return 429, {"error": {"name": "too_many_requests"}}, {"Retry-After": self.retry_after}
         if self.upbit_status:
             return (
                 self.upbit_status,

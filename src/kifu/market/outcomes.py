@@ -152,7 +152,7 @@ async def _process(
         if bad:
             await table.skip(conn, bad, table.bad_price)
             run.skipped += len(bad)
-            items = [w for w in items if not (w.price is None or w.price <= 0)]
+            items = [w for w in items if w not in bad]
         if not items:
             continue
         try:
