@@ -30,6 +30,7 @@ class FakeExchange:
     upbit: set[str] = field(default_factory=lambda: {"KRW-BTC", "KRW-ETH"})
     upbit_status: int | None = None  # force Upbit answers (e.g. 429)
     upbit_limit_after: int | None = None  # answer 429 to Upbit requests after this many
+    bad_close: str | None = None  # send this text as every candle's close
     binance_status: int | None = None
     retry_after: str = "30"
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
@@ -80,8 +81,9 @@ class FakeExchange:
         t = first
         while t <= end and t <= now and len(rows) < limit:
             o, h, lo, c, v = self.candle(q["symbol"], t)
+            close = self.bad_close or str(c)
             rows.append(
-                [t * 1000, str(o), str(h), str(lo), str(c), str(v), t * 1000 + step * 1000 - 1]
+                [t * 1000, str(o), str(h), str(lo), close, str(v), t * 1000 + step * 1000 - 1]
             )
             t += step
         return 200, rows, {}
@@ -119,7 +121,7 @@ class FakeExchange:
                         "opening_price": float(o),
                         "high_price": float(h),
                         "low_price": float(lo),
-                        "trade_price": float(c),
+                        "trade_price": self.bad_close or float(c),
                         "candle_acc_trade_volume": float(v),
                         "timestamp": t * 1000,
                     }

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from kifu.config import Settings
-from kifu.market import MarketData, MarketUrls, RateLimited
+from kifu.market import MarketData, MarketUrls, RateLimited, UpstreamFailed
 from kifu.market.client import IN_FLIGHT
 from tests.market.fake_exchange import FakeExchange
 
@@ -158,3 +158,15 @@ def test_a_limited_venue_is_asked_once(db: str, settings: Settings, exchange: Fa
     with pytest.raises(RateLimited):
         _closes(db, settings, "KRW-BTC", [START + MIN * i for i in range(0, 4000, 200)])
     assert len(exchange.requests) == 1
+
+
+@pytest.mark.parametrize("bad", ["NaN", "Infinity", "1,2", "1e999999", "12 5", '"}', "1.2.3"])
+@pytest.mark.parametrize("symbol", ["BTCUSDT", "KRW-BTC"])
+def test_an_answer_that_is_not_plain_numbers_is_refused_whole(
+    db: str, settings: Settings, exchange: FakeExchange, symbol: str, bad: str
+) -> None:
+    exchange.bad_close = bad
+    with pytest.raises(UpstreamFailed, match="unexpected candle data"):
+        _closes(db, settings, symbol, [START + MIN * i for i in range(0, 30, 5)])
+    assert _count(db, "SELECT count(*) FROM market_candles") == 0
+    assert _count(db, "SELECT count(*) FROM market_candle_windows") == 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -22,6 +23,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import httpx
+import psycopg
 from psycopg import AsyncConnection
 
 from kifu.config import Settings
@@ -166,6 +168,41 @@ def _dec(value: Any) -> Decimal:
     return d
 
 
+# What a column of plain numbers may hold (NaN, Infinity, quotes, braces, spaces may not).
+_NOT_PLAIN = re.compile(r"[^0-9eE.+\-,]")
+_UPBIT_FIELDS = (
+    "opening_price",
+    "high_price",
+    "low_price",
+    "trade_price",
+    "candle_acc_trade_volume",
+)
+
+
+def _columns(source: Source, answer: str) -> store.Columns:
+    """A klines answer as PostgreSQL array literals, the numbers kept as the venue wrote them
+    (``UpstreamFailed`` for anything but candles of plain numbers)."""
+    try:
+        rows = json.loads(answer, parse_float=str, parse_int=str)
+        if source.venue == UPBIT:
+            ms = [
+                str(_ms(datetime.fromisoformat(r["candle_date_time_utc"]).replace(tzinfo=UTC)))
+                for r in rows
+            ]
+            values = [[r[f] for r in rows] for f in _UPBIT_FIELDS]
+        else:
+            ms = [r[0] for r in rows]
+            values = [[r[i] for r in rows] for i in range(1, 6)]
+        texts = [",".join(column) for column in (ms, *values)]  # TypeError unless all text
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        raise UpstreamFailed(f"{source.venue}: unexpected candle data ({exc})") from exc
+    for column, text in zip((ms, *values), texts, strict=True):
+        # One element a candle, each a plain number: no empty one, no comma or other sign in one.
+        if "" in column or _NOT_PLAIN.search(text) or text.count(",") != max(len(column) - 1, 0):
+            raise UpstreamFailed(f"{source.venue}: unexpected candle data (not plain numbers)")
+    return store.Columns(*("{" + text + "}" for text in texts))
+
+
 class MarketData:
     """Candles and prices for one unit of work; ``http`` is owned by the caller."""
 
@@ -297,9 +334,14 @@ class MarketData:
                 candles += await self._fetch(source, interval, anchor, anchor, 1, now)
         else:
             candles = await self._fetch(source, interval, start, anchor, limit, now)
-            closed = [c for c in candles if c.open_time <= closed_end]
             await store.save_window(
-                conn, source.venue, source.symbol, interval, start, closed_end, closed
+                conn,
+                source.venue,
+                source.symbol,
+                interval,
+                start,
+                closed_end,
+                store.columns_of([c for c in candles if c.open_time <= closed_end]),
             )
         candles = [c for c in candles if start <= c.open_time <= anchor]
         self.memory.put(key, candles)
@@ -339,14 +381,18 @@ class MarketData:
     ) -> None:
         """Fetch the missing closed candles ``gaps`` (sorted, disjoint) in as few requests as the
         venue's batch allows, ``IN_FLIGHT`` at a time, and store each answer as it arrives: every
-        candle of the window it asked for (a window is stored whole), and the window. On the
-        first failure the rest are dropped and it is raised. The fetching tasks never touch
-        ``conn``."""
+        candle of the window it asked for (a window is stored whole), and the window. The answer's
+        numbers go to PostgreSQL as the venue wrote them (``_columns``: no candle becomes a Python
+        object); an answer that is not candles of plain numbers is refused whole. On the first
+        failure the rest are dropped and it is raised. The fetching tasks never touch ``conn``."""
         step = timedelta(seconds=INTERVALS[interval])
-        pending: dict[asyncio.Future[list[Candle]], Span] = {}
+        pending: dict[asyncio.Future[str], Span] = {}
         for a, b in plan_requests(gaps, step, MAX_BATCH[source.venue]):
             count = (b - a) // step + 1
-            pending[asyncio.ensure_future(self._fetch(source, interval, a, b, count, now))] = (a, b)
+            pending[asyncio.ensure_future(self._answer(source, interval, a, b, count, now))] = (
+                a,
+                b,
+            )
         try:
             while pending:
                 done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
@@ -354,16 +400,51 @@ class MarketData:
                 for task in done:
                     a, b = pending.pop(task)
                     if task not in failed:
-                        got = [c for c in task.result() if a <= c.open_time <= b]
-                        await store.save_window(
-                            conn, source.venue, source.symbol, interval, a, b, got
-                        )
+                        await self._save_answer(conn, source, interval, a, b, task.result())
                 if failed:
                     failed[0].result()  # raises its exception
         finally:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _answer(
+        self,
+        source: Source,
+        interval: str,
+        start: datetime,
+        end: datetime,
+        count: int,
+        now: datetime,
+    ) -> str:
+        response = await self._ask(source, interval, start, end, count, now)
+        if response.status_code != 200:
+            self._raise_for(source, response)
+        return response.text
+
+    async def _save_answer(
+        self,
+        conn: AsyncConnection,
+        source: Source,
+        interval: str,
+        start: datetime,
+        end: datetime,
+        answer: str,
+    ) -> None:
+        try:
+            await store.save_window(
+                conn,
+                source.venue,
+                source.symbol,
+                interval,
+                start,
+                end,
+                _columns(source, answer),
+            )
+        except psycopg.DataError as exc:  # an element PostgreSQL does not take as a number
+            raise UpstreamFailed(
+                f"{source.venue}: unexpected candle data ({exc.diag.message_primary})"
+            ) from exc
 
     async def _check_cooldown(self, conn: AsyncConnection, venue: str, now: datetime) -> None:
         until = await store.cooldown_until(conn, venue, now)
@@ -380,6 +461,18 @@ class MarketData:
         now: datetime,
     ) -> list[Candle]:
         """Candles with open time in [start, end] (``count`` of them at most), oldest first."""
+        return self._parse(source, await self._ask(source, interval, start, end, count, now))
+
+    async def _ask(
+        self,
+        source: Source,
+        interval: str,
+        start: datetime,
+        end: datetime,
+        count: int,
+        now: datetime,
+    ) -> httpx.Response:
+        """The venue's answer for the candles with open time in [start, end] (at most ``count``)."""
         seconds = INTERVALS[interval]
         if source.venue == UPBIT:
             url = f"{self.urls.upbit}/v1/candles/{UPBIT_INTERVAL_PATHS[interval]}"
@@ -402,7 +495,7 @@ class MarketData:
                 "endTime": _ms(end) + seconds * 1000 - 1,
                 "limit": count,
             }
-        return self._parse(source, await self._get(source.venue, url, params, now))
+        return await self._get(source.venue, url, params, now)
 
     async def _get(
         self, venue: str, url: str, params: dict[str, Any], now: datetime

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from psycopg import AsyncConnection
@@ -62,13 +63,45 @@ async def load(
     return [Candle(*row) for row in await cur.fetchall()]
 
 
+_EPOCH, _MS = datetime(1970, 1, 1, tzinfo=UTC), timedelta(milliseconds=1)
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Candles as PostgreSQL array literals, one a column: open times in epoch milliseconds, then
+    open, high, low, close and volume; every element a plain number (digits, sign, point,
+    exponent), so none needs quoting."""
+
+    ms: str
+    open: str
+    high: str
+    low: str
+    close: str
+    volume: str
+
+
+def columns_of(candles: Sequence[Candle]) -> Columns:
+    """The columns of parsed candles (their values are finite: ``Candle`` holds no other)."""
+    return Columns(
+        _array(str((c.open_time - _EPOCH) // _MS) for c in candles),
+        *(
+            _array(str(getattr(c, f)) for c in candles)
+            for f in ("open", "high", "low", "close", "volume")
+        ),
+    )
+
+
 _SAVE_WINDOW = """
-WITH candles AS (
+WITH c AS (
+    SELECT to_timestamp(c.ms / 1000.0) AS open_time, c.open, c.high, c.low, c.close, c.volume
+    FROM unnest(%(ms)s::bigint[], %(open)s::numeric[], %(high)s::numeric[], %(low)s::numeric[],
+                %(close)s::numeric[], %(volume)s::numeric[])
+        AS c(ms, open, high, low, close, volume)
+), candles AS (
     INSERT INTO market_candles
         (source, symbol, interval, open_time, open, high, low, close, volume)
-    SELECT %(venue)s, %(symbol)s, %(interval)s, c.*
-    FROM unnest(%(open_time)s::timestamptz[], %(open)s::numeric[], %(high)s::numeric[],
-                %(low)s::numeric[], %(close)s::numeric[], %(volume)s::numeric[]) AS c
+    SELECT %(venue)s, %(symbol)s, %(interval)s, c.* FROM c
+    WHERE c.open_time BETWEEN %(start)s AND %(end)s
     ON CONFLICT (source, symbol, interval, open_time) DO NOTHING
 )
 INSERT INTO market_candle_windows (source, symbol, interval, start_at, end_at)
@@ -84,10 +117,11 @@ async def save_window(
     interval: str,
     start: datetime,
     end: datetime,
-    candles: Sequence[Candle],
+    candles: Columns,
 ) -> None:
-    """Store closed candles (finite, as ``Candle`` holds them) and record [start, end] as
-    fetched: one statement, so both land or neither."""
+    """Store the closed candles that open in [start, end] and record [start, end] as fetched:
+    one statement, so both land or neither. Elements that are not numbers PostgreSQL takes
+    raise ``psycopg.DataError`` (and store nothing)."""
     await conn.execute(
         _SAVE_WINDOW,
         {
@@ -96,12 +130,12 @@ async def save_window(
             "interval": interval,
             "start": start,
             "end": end,
-            "open_time": _times(c.open_time for c in candles),
-            "open": _array(str(c.open) for c in candles),
-            "high": _array(str(c.high) for c in candles),
-            "low": _array(str(c.low) for c in candles),
-            "close": _array(str(c.close) for c in candles),
-            "volume": _array(str(c.volume) for c in candles),
+            "ms": candles.ms,
+            "open": candles.open,
+            "high": candles.high,
+            "low": candles.low,
+            "close": candles.close,
+            "volume": candles.volume,
         },
     )
 
