@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from kifu.kit.errors import describe_validation_errors, validation_code
 from kifu.kit.fields import (
     Body,
+    OmitNull,
     QueryModel,
     Refused,
     choice,
@@ -147,3 +148,37 @@ def test_schemas_say_the_code_and_the_base_type() -> None:
     assert props["tags"]["anyOf"][0]["type"] == "array"
     assert props["at"]["anyOf"][0]["format"] == "date-time"
     assert Thing.model_json_schema()["required"] == ["symbol"]
+
+
+def test_omitted_fields_are_left_out_when_null_and_documented_so() -> None:
+    class Item(OmitNull):
+        omit_when_null = frozenset({"memo"})
+        name: str
+        memo: str | None
+        other: str | None
+
+    class Page(BaseModel):
+        items: list[Item]
+
+    page = Page(items=[Item(name="a", memo=None, other=None), Item(name="b", memo="m", other="o")])
+    assert page.model_dump(mode="json") == {
+        "items": [{"name": "a", "other": None}, {"name": "b", "memo": "m", "other": "o"}]
+    }
+    schema = Item.model_json_schema(mode="serialization")
+    assert schema["required"] == ["name", "other"]
+    assert schema["properties"]["memo"]["type"] == "string"  # absent, never null
+    assert "anyOf" in schema["properties"]["other"]
+
+
+def test_an_omit_null_model_reads_what_it_writes() -> None:
+    # the answers PostgreSQL writes (kit.jsonsql) leave those fields out and are read back
+    class Item(OmitNull):
+        omit_when_null = frozenset({"memo"})
+        name: str
+        memo: str | None
+        other: str | None
+
+    item = Item.model_validate_json('{"name": "a", "other": null}')
+    assert item.memo is None and item.model_dump(mode="json") == {"name": "a", "other": None}
+    with pytest.raises(ValidationError):  # a field not left out when null is still required
+        Item.model_validate({"name": "a", "memo": "m"})

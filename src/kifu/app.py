@@ -46,6 +46,7 @@ def _routers() -> list[APIRouter]:
         ingest_routes.router,
         packs_routes.router,
         exchanges_routes.router,
+        exchanges_routes.connections,
         review_routes.router,
         ai_routes.router,
         alerts_routes.router,

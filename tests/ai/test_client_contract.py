@@ -75,7 +75,7 @@ def test_accuracy_ranking_numbers_and_export(client: TestClient, user: ApiUser, 
         "by_provider",
     )
     r = client.get(f"{API}/export/accuracy?period=30d&outcome_period=1h", headers=user.headers)
-    assert (
-        r.status_code == 200 and 'filename="kifu_ai_accuracy_' in r.headers["content-disposition"]
-    )
+    assert r.status_code == 200
+    assert r.headers["content-disposition"].startswith("attachment; filename=kifu_ai_accuracy_")
+    assert "; filename*=UTF-8''kifu_ai_accuracy_" in r.headers["content-disposition"]
     assert r.text.splitlines()[1].startswith("gemini,1,1,100.00,1,1,100.00,0,0,0.00")

@@ -9,6 +9,7 @@ Source of truth: reference/kifu-client-contract.md and kifu-behaviour.md §2.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -616,7 +617,11 @@ def test_exports_are_csv_attachments(client: TestClient, user: ApiUser) -> None:
         r = client.get(f"{API}/export/{path}", headers=user.headers)
         assert r.status_code == 200, r.text
         assert r.headers["content-type"].startswith("text/csv")
-        assert f'filename="{prefix}' in r.headers["content-disposition"]
+        name = re.fullmatch(
+            rf"attachment; filename=({prefix}\d{{4}}-\d\d-\d\d\.csv); filename\*=UTF-8''(\S+)",
+            r.headers["content-disposition"],
+        )
+        assert name and name[1] == name[2], r.headers["content-disposition"]
         assert len(r.text.splitlines()) >= 2
 
 

@@ -149,7 +149,8 @@ def test_declared_field_types_list_their_codes(doc: dict[str, Any]) -> None:
         "/api/v1/market/klines", "get"
     )
     assert "INVALID_EXCHANGE" in codes("/api/v1/trades", "get")
-    assert {"INVALID_RANGE", "INVALID_TIMEZONE"} <= codes("/api/v1/packs/generate", "post")
+    assert {"PACK_GENERATE_FAILED", "INVALID_TIMEZONE"} <= codes("/api/v1/packs/generate", "post")
+    assert {"INVALID_RANGE", "INVALID_TIMEZONE"} <= codes("/api/v1/packs/latest", "get")
     # errors the services raise are declared by the routes
     assert "404" in doc["paths"]["/api/v1/bubbles/{bubble_id}"]["get"]["responses"]
     assert "409" in doc["paths"]["/api/v1/auth/register"]["post"]["responses"]

@@ -196,3 +196,61 @@ def test_two_concurrent_imports_store_each_fill_once(db, user, sql):
     assert sorted([a["imported"], b["imported"]]) == [0, 5]
     assert count(sql) == 5
     assert sql("SELECT count(*) FROM positions")[0][0] == 1
+
+
+def test_an_umbrella_venue_is_reported_and_found_as_the_venue_it_was_stored_under(
+    upload, client, user
+):
+    # ``binance`` is an umbrella: spot fills are stored as binance_spot, perp fills as
+    # binance_futures. The report names what was stored, and a filter by the name finds both.
+    spot = (GENERIC_HEADER + ROW).encode()
+    body = upload(spot, venue="binance").json()
+    assert body["imported"] == 1
+    assert (body["venue"], body["venues"]) == ("binance_spot", ["binance_spot"])
+    perp = "executed_at,pair,side,quantity,price,event_type\n" + (
+        "2026-01-03T03:04:05Z,ETHUSDT,BUY,1,10,perp_trade\n"
+        "2026-01-03T03:04:06Z,ETHUSDT,BUY,1,10,perp_trade\n"
+        "2026-01-03T03:04:07Z,BTCUSDT,BUY,1,10,spot_trade\n"
+    )
+    body = upload(perp.encode(), venue="binance").json()
+    assert body["venue"] == "binance_futures"
+    assert body["venues"] == ["binance_futures", "binance_spot"]
+    empty = upload(GENERIC_HEADER.encode(), venue="binance").json()
+    assert (empty["venue"], empty["venues"]) == ("binance_spot", ["binance_spot"])
+
+    def venues_of(path: str) -> list[str]:
+        r = client.get(f"/api/v1/portfolio/{path}", headers=user.headers)
+        assert r.status_code == 200, r.text
+        return sorted(i["venue"] for i in r.json()["items" if "timeline" in path else "positions"])
+
+    assert venues_of("timeline?venue=binance") == ["binance_futures"] * 2 + ["binance_spot"] * 2
+    assert venues_of("timeline?venue=binance_spot") == ["binance_spot"] * 2
+    assert venues_of("timeline?venue=binanceusdm") == ["binance_futures"] * 2
+    assert venues_of("timeline?venue=upbit,BINANCE-FUTURES") == ["binance_futures"] * 2
+    assert venues_of("positions?venue=binance") == ["binance_futures", "binance_spot"]
+    assert venues_of("positions?venue=binance_futures") == ["binance_futures"]
+    assert venues_of("positions?venue=upbit") == []
+    r = client.get("/api/v1/safety/today?date=2026-01-03&venue=binance", headers=user.headers)
+    assert r.status_code == 200, r.text
+    # (the two ETH fills of one second apart are one split-fill group)
+    assert sorted(i["venue"] for i in r.json()["items"]) == ["binance_futures", "binance_spot"]
+
+
+def test_average_prices_are_served_to_ten_decimals(upload, client, user):
+    # as the reference's NUMERIC(30,10) columns held them, rounded half away from zero
+    data = GENERIC_HEADER + (
+        "2026-01-02T00:00:00Z,ABC/USDT,buy,1,1,,\n"
+        "2026-01-02T00:00:01Z,ABC/USDT,buy,1,2,,\n"
+        "2026-01-02T00:00:02Z,ABC/USDT,buy,1,2,,\n"
+        "2026-01-02T00:00:03Z,DEF/USDT,buy,3,1,,\n"
+        "2026-01-02T00:00:04Z,DEF/USDT,sell,3,0.6666666666666666666666,,\n"
+        "2026-01-02T00:00:05Z,XYZ/USDT,buy,1,1,,\n"
+        "2026-01-02T00:00:06Z,XYZ/USDT,buy,1,1.0000000001,,\n"
+    )
+    assert upload(data.encode(), venue="binance_spot").json()["imported"] == 7
+    r = client.get("/api/v1/portfolio/positions", headers=user.headers)
+    by = {p["instrument"]: p for p in r.json()["positions"]}
+    assert by["ABC/USDT"]["avg_entry"] == "1.6666666667"  # 5/3
+    assert by["DEF/USDT"]["avg_exit"] == "0.6666666667"
+    # 1.00000000005: a tie goes away from zero, as PostgreSQL's NUMERIC rounds
+    assert by["XYZ/USDT"]["avg_entry"] == "1.0000000001"

@@ -73,7 +73,21 @@ def test_spreadsheet_formulas_are_neutralised_and_numbers_kept() -> None:
     for bad in ("+1+1", "-1+cmd", "@SUM(A1)", "\tx", "\rx"):
         assert safe_cell(bad) == "'" + bad
     assert safe_cell("-12.5") == "-12.5" and safe_cell("-3%") == "-3%" and safe_cell(5) == 5
-    assert attachment('a"b\r\n.csv') == {"Content-Disposition": 'attachment; filename="a_b__.csv"'}
+    assert attachment('a"b\r\n.csv') == {
+        "Content-Disposition": "attachment; filename=a_b__.csv; filename*=UTF-8''a_b__.csv"
+    }
+
+
+def test_download_names_are_bare_as_the_reference_sent_them() -> None:
+    # The KIFU client keeps quotes in the saved file's name, so the filename is a bare token,
+    # with the RFC 5987 form beside it.
+    assert attachment("kifu_bubbles_2026-01-02.csv") == {
+        "Content-Disposition": "attachment; filename=kifu_bubbles_2026-01-02.csv;"
+        " filename*=UTF-8''kifu_bubbles_2026-01-02.csv"
+    }
+    assert attachment("") == {
+        "Content-Disposition": "attachment; filename=download; filename*=UTF-8''download"
+    }
 
 
 # -- through the API ---------------------------------------------------------------------------
@@ -209,3 +223,39 @@ def test_group_roots_with_a_trailing_slash_are_served(client: TestClient, user: 
     for path in ("/trades/", "/bubbles/", "/notes/"):
         r = client.get(f"{API}{path}", headers=user.headers, follow_redirects=False)
         assert r.status_code == 200, (path, r.status_code)
+
+
+def test_every_get_route_answers_the_same_with_a_trailing_slash(
+    client: TestClient, user: ApiUser
+) -> None:
+    # Every GET route the app documents, not a hand list: the answer with a trailing slash is
+    # the answer without one (never a 307 the client would have to follow).
+    doc = client.get("/openapi.json").json()
+    paths = sorted(p for p, ops in doc["paths"].items() if "get" in ops and "{" not in p)
+    assert len(paths) > 30
+    for path in paths:
+        plain = client.get(path, headers=user.headers, follow_redirects=False)
+        slash = client.get(f"{path}/", headers=user.headers, follow_redirects=False)
+        assert slash.status_code == plain.status_code, (path, slash.status_code)
+        if plain.headers.get("content-type", "").startswith("application/json"):
+            a, b = plain.json(), slash.json()
+            assert (sorted(a) if isinstance(a, dict) else type(a)) == (
+                sorted(b) if isinstance(b, dict) else type(b)
+            ), path
+    r = client.post(
+        f"{API}/bubbles/",
+        headers=user.headers,
+        json={
+            "symbol": "BTCUSDT",
+            "timeframe": "1h",
+            "candle_time": "2026-01-01T00:00:00Z",
+            "price": "1",
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code in (200, 201), r.text
+    r = client.options(
+        f"{API}/trades/",
+        headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "GET"},
+    )
+    assert r.status_code == 200

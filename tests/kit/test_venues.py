@@ -63,3 +63,14 @@ def test_every_market_data_source_is_served_by_the_market_client() -> None:
     assert venues.market_source("binance") == "binance_futures"
     assert venues.market_source("binanceusdm") is None  # exact codes only, as klines accepts
     assert venues.market_source("bybit") is None
+
+
+def test_a_venue_filter_means_the_codes_its_name_stands_for() -> None:
+    assert venues.filter_codes(["binance"]) == ["binance", "binance_futures", "binance_spot"]
+    assert venues.filter_codes(["binanceusdm"]) == ["binanceusdm", "binance_futures"]
+    assert venues.filter_codes(["Binance-Futures", "upbit"]) == [
+        "binance-futures",
+        "binance_futures",
+        "upbit",
+    ]
+    assert venues.filter_codes(["my_dex"]) == ["my_dex"]

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import random
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import psycopg
 from hypothesis import given
 from hypothesis import strategies as st
 
 from kifu.kit.money import dec_str
-from kifu.ledger import curve
+from kifu.ledger import curve, pnl
 from kifu.packs import rules
+from tests.helpers import ApiUser
 
 pnls_st = st.lists(st.decimals(min_value=-50, max_value=50, places=2), max_size=30)
 
@@ -50,3 +55,47 @@ def test_long_decimals_are_not_rounded() -> None:
     assert dec_str(Decimal("123456789012345678901234567890.123456789")) == (
         "123456789012345678901234567890.123456789"
     )
+
+
+def test_postgresql_folds_the_hours_as_curve_fold(db: str, user: ApiUser) -> None:
+    """``pnl.folded_hours`` (the fold in SQL) equals ``curve.fold`` of ``pnl.hour_segments``,
+    for random hours of two quotes and every window over them."""
+    rnd = random.Random(17)
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    with psycopg.connect(db, autocommit=True) as conn:
+        for quote in ("USDT", "KRW"):
+            for h in rnd.sample(range(48), 30):
+                pnls = [
+                    Decimal(rnd.randint(-5000, 5000)).scaleb(-rnd.randint(0, 12))
+                    for _ in range(rnd.randint(1, 6))
+                ]
+                seg = curve.of(pnls)
+                conn.execute(
+                    "INSERT INTO ledger_pnl_hours (user_id, quote, hour, fills, pnl, peak,"
+                    " trough, fall) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                    (
+                        user.id,
+                        quote,
+                        start + timedelta(hours=h),
+                        len(pnls),
+                        seg.total,
+                        seg.peak,
+                        seg.trough,
+                        seg.fall,
+                    ),
+                )
+
+    async def check() -> None:
+        async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
+            windows = [(None, start + timedelta(days=9))] + [
+                (start + timedelta(hours=a), start + timedelta(hours=b))
+                for a, b in ((0, 48), (3, 4), (5, 30), (20, 21), (47, 60), (60, 70))
+            ]
+            for first, stop in windows:
+                want: dict[str, list[curve.Segment]] = {}
+                for quote, _hour, seg in await pnl.hour_segments(conn, user.id, first, stop):
+                    want.setdefault(quote, []).append(seg)
+                got = await pnl.folded_hours(conn, user.id, first, stop)
+                assert got == {q: curve.fold(s) for q, s in want.items()}, (first, stop)
+
+    asyncio.run(check())

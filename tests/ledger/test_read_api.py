@@ -40,6 +40,9 @@ def test_trades_list_filters_and_pages(client, user, trades, make_user):
     item = r["items"][1]
     assert set(item) >= {"id", "exchange", "symbol", "side", "quantity", "price", "trade_time"}
     assert item["quantity"] == "2" and item["binance_trade_id"] == 4
+    # optional fields the reference left out when null are left out (realized_pnl "0" is kept)
+    assert item["realized_pnl"] == "0" and "bubble_id" not in item
+    assert "realized_pnl" not in r["items"][0] and "position_side" not in r["items"][0]
     r = client.get(
         "/api/v1/trades?exchange=binance_futures&side=sell&sort=asc", headers=user.headers
     ).json()
@@ -60,9 +63,12 @@ def test_trades_list_filters_and_pages(client, user, trades, make_user):
 
 def test_trade_summary_fills_every_field(client, user, trades):
     s = client.get("/api/v1/trades/summary", headers=user.headers).json()
+    assert s["exchange"] == ""  # the reference's value when no exchange filter is given
     t = s["totals"]
     assert t["total_trades"] == 5 and t["buy_count"] == 3 and t["sell_count"] == 2
-    assert D(t["total_volume"]) == 100 + 110 + 100 + 104 + 500
+    # KRW (Upbit's KRW-BTC) is never added to USDT: per quote currency, no single total
+    assert t["total_volume"] is None
+    assert t["total_volume_by_currency"] == {"KRW": "500", "USDT": str(100 + 110 + 100 + 104)}
     assert t["realized_pnl_total"] == "6"
     assert D(t["average_pnl"]) == 2
     assert (t["wins"], t["losses"], t["breakeven"]) == (1, 1, 1)
@@ -70,10 +76,26 @@ def test_trade_summary_fills_every_field(client, user, trades):
     assert sides["BUY"]["trade_count"] == 3 and D(sides["SELL"]["total_volume"]) == 210
     sym = {x["symbol"]: x for x in s["by_symbol"]}
     assert sym["ETHUSDT"]["buy_count"] == 1 and sym["ETHUSDT"]["sell_count"] == 1
+    assert sym["KRW-BTC"]["total_volume"] == "500"
+    assert sym["KRW-BTC"]["total_volume_by_currency"] == {"KRW": "500"}
     ex = {x["exchange"]: x for x in s["by_exchange"]}
+    assert ex["upbit"]["total_volume"] == "500" and ex["binance_futures"]["total_volume"]
     assert ex["upbit"]["total_trades"] == 1 and ex["binance_futures"]["realized_pnl_total"] == "6"
     empty = client.get("/api/v1/trades/summary?symbol=NOPE", headers=user.headers).json()
     assert empty["totals"]["total_trades"] == 0 and empty["totals"]["average_pnl"] == "0"
+    assert empty["totals"]["total_volume"] == "0"
+    assert empty["totals"]["total_volume_by_currency"] == {}
+    timed = client.get(
+        "/api/v1/trades/summary?from=2026-01-01T00:30:00Z", headers=user.headers
+    ).json()["totals"]
+    assert (timed["total_volume"], timed["total_volume_by_currency"]) == (
+        None,
+        {"KRW": "500", "USDT": "314"},
+    )
+    usdt = client.get("/api/v1/trades/summary?exchange=binance_futures", headers=user.headers)
+    assert usdt.json()["totals"]["total_volume_by_currency"].keys() == {"USDT"}
+    assert usdt.json()["totals"]["total_volume"] is not None
+    assert usdt.json()["exchange"] == "binance_futures"
     assert empty["by_symbol"] == []
 
 

@@ -44,6 +44,8 @@ def _old_agg(row: tuple[Any, ...]) -> dict[str, Any]:
         "buy_count": buys,
         "sell_count": sells,
         "total_volume": dec_str(Decimal(volume)),
+        # every symbol here is quoted in USDT, so the one-currency total is the whole sum
+        "total_volume_by_currency": {"USDT": dec_str(Decimal(volume))} if n else {},
         "realized_pnl_total": dec_str(Decimal(pnl)),
         "average_pnl": dec_str(avg),
         "wins": wins,
@@ -79,7 +81,7 @@ def old_summary(conn: psycopg.Connection, user_id: uuid.UUID, f: TradeFilter) ->
         ).fetchall()
     ]
     return {
-        "exchange": f.exchange or "all",
+        "exchange": f.exchange or "",  # the reference's empty string (kifu sent "all" once)
         "totals": totals,
         "by_side": by_side,
         "by_symbol": by_symbol,

@@ -320,8 +320,14 @@ def test_bad_input(client, user, ledger, make_user) -> None:
         assert r.json()["run_status"] == status and status in r.json()["message"]
     ok = ledger.run()
     r = gen(client, user, ok, range="90d")
-    assert r.status_code == 400 and r.json()["code"] == "INVALID_RANGE"
+    # the reference's code for an unsupported range when generating (§2.15)
+    assert r.status_code == 400 and r.json()["code"] == "PACK_GENERATE_FAILED"
+    assert "unsupported range: '90d'" in r.json()["message"]
     assert "7d, 30d, all" in r.json()["message"]
+    r = client.post("/api/v1/packs/generate-latest", json={"range": "1y"}, headers=user.headers)
+    assert r.status_code == 400 and r.json()["code"] == "PACK_GENERATE_FAILED"
+    r = client.get("/api/v1/packs/latest?range=1y", headers=user.headers)
+    assert r.status_code == 400 and r.json()["code"] == "INVALID_RANGE"
     r = gen(client, user, ok, tz="Mars/Olympus")
     assert r.status_code == 400 and r.json()["code"] == "INVALID_TIMEZONE"
     r = gen(client, user, ok, extra=1)
@@ -360,3 +366,17 @@ def test_generate_latest_and_list(client, user, ledger) -> None:
     page2 = client.get("/api/v1/packs?limit=1&page=2", headers=user.headers).json()
     assert page2["items"][0]["pack_id"] == body["pack_id"]
     assert client.get("/api/v1/packs?limit=0", headers=user.headers).status_code == 400
+
+
+def test_range_ends_and_anchor_are_whole_seconds_as_the_reference_printed_them(
+    client, user, ledger
+) -> None:
+    run = ledger.run(finished=ANCHOR + timedelta(microseconds=654321))
+    r = client.post("/api/v1/packs/generate-latest", json={"range": "7d"}, headers=user.headers)
+    assert r.status_code == 200 and r.json()["source_run_id"] == str(run)
+    assert r.json()["anchor_ts"] == "2026-03-01T12:00:00Z"
+    body = pack(client, user, r.json()["pack_id"])
+    assert body["payload"]["time_range"]["end_ts"] == "2026-03-01T12:00:00Z"
+    assert body["payload"]["time_range"]["start_ts"] == "2026-02-23T00:00:00Z"
+    # the stored row's own time keeps its precision, as the reference's entity did
+    assert body["created_at"].endswith("Z")

@@ -118,3 +118,68 @@ def test_sweep_leaves_live_runs_and_is_idempotent(db, user):
     assert (first, second) == (1, 0)
     assert live_status == "completed"
     assert dead_status == "failed"
+
+
+# An import that reaches the ledger write at once and waits there, in PostgreSQL, for the user's
+# ledger lock (which the test holds, as a second import of the same user would).
+WAITING_IMPORTER = """
+import asyncio, io, sys, uuid, psycopg
+from kifu.ingest import service
+
+async def main():
+    data = io.BytesIO(sys.stdin.buffer.read())
+    async with await psycopg.AsyncConnection.connect(sys.argv[1], autocommit=True) as conn:
+        req = service.UnifiedRequest(venue="binance_futures")
+        await service.import_unified(conn, uuid.UUID(sys.argv[2]), data, req)
+
+asyncio.run(main())
+"""
+
+
+def test_an_importer_killed_while_postgresql_runs_its_statement_is_closed_within_seconds(
+    db, client, user
+):
+    with psycopg.connect(db) as holder:
+        # the user's ledger lock, held in an open transaction for the whole test
+        holder.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('kifu.ledger:' || %s, 0))",
+            (str(user.id),),
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WAITING_IMPORTER, db, str(user.id)],
+            stdin=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        )
+        try:
+            assert proc.stdin is not None
+            proc.stdin.write(HEADER + ROW * 10)
+            proc.stdin.close()
+            run = _wait_for_running(client, user, proc)
+            deadline = time.monotonic() + 30
+            while True:  # the importer's statement is waiting for the lock, inside PostgreSQL
+                row = holder.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+                    " AND wait_event_type = 'Lock' AND query LIKE %s",
+                    ("%pg_advisory_xact_lock%",),
+                ).fetchone()
+                if row and row[0] == 1:
+                    break
+                assert proc.poll() is None and time.monotonic() < deadline, "never waited"
+                time.sleep(0.05)
+            assert _runs(client, user)[0]["status"] == "running"
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        killed = time.monotonic()
+        # still holding the lock: the statement never ends by itself, yet the run is closed
+        while (item := _runs(client, user)[0])["status"] == "running":
+            assert time.monotonic() - killed < 5, "the dead run stayed running"
+            time.sleep(0.1)
+        assert item["run_id"] == run["run_id"]
+        assert item["status"] == "failed" and item["meta"]["code"] == "INTERRUPTED"
+        holder.rollback()
+    with psycopg.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM trade_events").fetchone() == (0,)

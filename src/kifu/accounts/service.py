@@ -169,10 +169,10 @@ class Profile:
 
 
 async def profile(conn: AsyncConnection, user_id: uuid.UUID) -> Profile:
-    user = await store.user_by_id(conn, user_id)
-    if user is None:
+    found = await store.profile_of(conn, user_id)
+    if found is None:
         raise NotFound("USER_NOT_FOUND", "user not found")
-    return Profile(user, await store.subscription_of(conn, user_id))
+    return Profile(*found)
 
 
 async def rename(conn: AsyncConnection, user_id: uuid.UUID, name: str) -> Profile:

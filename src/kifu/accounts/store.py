@@ -78,6 +78,24 @@ async def user_by_id(conn: AsyncConnection, user_id: uuid.UUID) -> UserRow | Non
         return await cur.fetchone()
 
 
+async def profile_of(
+    conn: AsyncConnection, user_id: uuid.UUID
+) -> tuple[UserRow, SubscriptionRow | None] | None:
+    """The user and their subscription (``user_by_id`` and ``subscription_of``) in one round
+    trip; None when there is no such user."""
+    cur = await conn.execute(
+        f"SELECT {_USER_COLUMNS}, s.* FROM users"
+        f" LEFT JOIN LATERAL (SELECT {_SUB_COLUMNS} FROM subscriptions WHERE user_id = users.id"
+        " LIMIT 1) s ON true WHERE users.id = %s",
+        (user_id,),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    user = UserRow(*row[:6])
+    return user, None if row[6] is None else SubscriptionRow(*row[6:])
+
+
 async def set_password_hash(conn: AsyncConnection, user_id: uuid.UUID, password_hash: str) -> None:
     await conn.execute(
         "UPDATE users SET password_hash = %s, updated_at = now() WHERE id = %s",

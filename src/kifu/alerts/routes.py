@@ -30,6 +30,7 @@ from kifu.alerts.schemas import (
 from kifu.config import Settings
 from kifu.kit.auth import CurrentUser
 from kifu.kit.db import Conn
+from kifu.kit.jsonsql import RawJSON
 from kifu.kit.money import dec_str
 from kifu.kit.pagination import parse_offset, parse_positive_int
 from kifu.kit.timeutil import rfc3339
@@ -195,11 +196,10 @@ async def list_alerts(
     status: Annotated[str | None, Query(description="pending, briefed, decided or expired")] = None,
     limit: Annotated[str | None, Query(description="default 20, at most 200")] = None,
     offset: Annotated[str | None, Query(description="default 0")] = None,
-) -> AlertsResponse:
+) -> RawJSON:
     """The user's alerts, newest first."""
     lim, off = _paging(limit, offset)
-    rows, total = await service.list_alerts(conn, user_id, status or None, lim, off)
-    return AlertsResponse(alerts=[_alert_out(a) for a in rows], total=total)
+    return RawJSON(await service.alerts_page_json(conn, user_id, status or None, lim, off))
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertDetail)

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kifu.kit.fields import DecimalText, Timestamp
+from kifu.kit.fields import DecimalText, OmitNull, Timestamp
 
 
 class Body(BaseModel):
@@ -86,7 +86,10 @@ class CheckState(BaseModel):
     was_above_ma: bool | None = None
 
 
-class RuleOut(BaseModel):
+class RuleOut(OmitNull):
+    # left out when null, as the reference did (kit.fields.OmitNull)
+    omit_when_null = frozenset({"last_triggered_at", "last_check_state"})
+
     id: uuid.UUID
     user_id: uuid.UUID
     name: str
@@ -114,7 +117,10 @@ class DeletedResponse(BaseModel):
     deleted: bool
 
 
-class AlertOut(BaseModel):
+class AlertOut(OmitNull):
+    # left out when null, as the reference did (kit.fields.OmitNull)
+    omit_when_null = frozenset({"notified_at"})
+
     id: uuid.UUID
     user_id: uuid.UUID
     rule_id: uuid.UUID
@@ -132,7 +138,10 @@ class AlertsResponse(BaseModel):
     total: int
 
 
-class BriefingOut(BaseModel):
+class BriefingOut(OmitNull):
+    # left out when null, as the reference did (kit.fields.OmitNull)
+    omit_when_null = frozenset({"tokens_used"})
+
     id: uuid.UUID
     alert_id: uuid.UUID
     provider: str
@@ -149,7 +158,10 @@ class DecisionRequest(Body):
     confidence: str | None = Field(default=None, description="high, medium or low")
 
 
-class DecisionOut(BaseModel):
+class DecisionOut(OmitNull):
+    # left out when null, as the reference did (kit.fields.OmitNull)
+    omit_when_null = frozenset({"memo", "confidence"})
+
     id: uuid.UUID
     alert_id: uuid.UUID
     user_id: uuid.UUID
@@ -171,7 +183,10 @@ class OutcomeOut(BaseModel):
     calculated_at: Timestamp
 
 
-class AlertDetail(BaseModel):
+class AlertDetail(OmitNull):
+    # left out when null, as the reference did (kit.fields.OmitNull)
+    omit_when_null = frozenset({"decision"})
+
     alert: AlertOut
     briefings: list[BriefingOut]
     decision: DecisionOut | None

@@ -11,6 +11,7 @@ from psycopg import AsyncConnection
 from kifu.alerts import rules, store
 from kifu.alerts.rules import ConfigError
 from kifu.config import Settings
+from kifu.kit import jsonsql
 from kifu.kit.errors import BadRequest, Conflict, NotFound
 from kifu.market import MarketError, MemoryCache, SymbolUnsupported, open_market
 from kifu.market.rules import Unsupported, resolve
@@ -159,14 +160,16 @@ async def toggle_rule(conn: AsyncConnection, user_id: uuid.UUID, rule_id: uuid.U
 # -- alerts --------------------------------------------------------------------------------------
 
 
-async def list_alerts(
+async def alerts_page_json(
     conn: AsyncConnection, user_id: uuid.UUID, status: str | None, limit: int, offset: int
-) -> tuple[list[store.AlertRow], int]:
+) -> bytes:
+    """``schemas.AlertsResponse`` as finished JSON (the page written by PostgreSQL)."""
     if status is not None and status not in rules.ALERT_STATUSES:
         raise BadRequest(
             "INVALID_REQUEST", f"status: must be one of {', '.join(rules.ALERT_STATUSES)}"
         )
-    return await store.list_alerts(conn, user_id, status, limit, offset)
+    total, alerts = await store.alerts_page_json(conn, user_id, status, limit, offset)
+    return jsonsql.document(alerts=jsonsql.Raw(alerts), total=total)
 
 
 async def get_alert(

@@ -11,6 +11,9 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
+from kifu.alerts.schemas import AlertOut
+from kifu.kit import jsonsql
+
 # -- rules --------------------------------------------------------------------------------------
 
 
@@ -213,20 +216,35 @@ def _alert(row: tuple[Any, ...]) -> AlertRow:
     return AlertRow(*row)
 
 
-async def list_alerts(
+# The columns of one ``schemas.AlertOut`` (``routes._alert_out`` in SQL), for ``kit.jsonsql``.
+_ALERT_JSON_COLUMNS = (
+    "id, user_id, rule_id, symbol,"
+    f" coalesce({jsonsql.dec('trigger_price')}, '0') AS trigger_price, trigger_reason, severity,"
+    f" status, {jsonsql.rfc3339('notified_at')} AS notified_at,"
+    f" coalesce({jsonsql.rfc3339('created_at')}, '') AS created_at"
+)
+
+
+async def alerts_page_json(
     conn: AsyncConnection, user_id: uuid.UUID, status: str | None, limit: int, offset: int
-) -> tuple[list[AlertRow], int]:
-    where = "WHERE user_id = %s AND (%s::text IS NULL OR status = %s)"
-    params = (user_id, status, status)
+) -> tuple[int, str]:
+    """The user's alerts (of one ``status``, or all), newest first: their number and one page
+    as JSON text (``kit.jsonsql``), in one statement; index ``idx_alerts_user_created`` for the
+    page and ``idx_alerts_user_status`` for the count."""
+    where = "WHERE user_id = %(user)s AND (%(status)s::text IS NULL OR status = %(status)s)"
     cur = await conn.execute(
-        f"SELECT {ALERT_COLUMNS} FROM alerts {where}"
-        " ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s",
-        (*params, limit, offset),
+        f"SELECT (SELECT count(*) FROM alerts {where}),"
+        + jsonsql.json_array(
+            f"SELECT {_ALERT_JSON_COLUMNS} FROM (SELECT * FROM alerts {where}"
+            " ORDER BY created_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s) a"
+            " ORDER BY a.created_at DESC, a.id DESC",
+            AlertOut,
+        ),
+        {"user": user_id, "status": status, "limit": limit, "offset": offset},
     )
-    rows = [_alert(r) for r in await cur.fetchall()]
-    cur = await conn.execute(f"SELECT count(*) FROM alerts {where}", params)
-    total = (await cur.fetchone())[0]  # type: ignore[index]
-    return rows, total
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row[0]), row[1]
 
 
 async def get_alert(

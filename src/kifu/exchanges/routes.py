@@ -9,6 +9,8 @@ from fastapi import APIRouter, Query, Request
 
 from kifu.exchanges import service
 from kifu.exchanges.schemas import (
+    ConnectionAccepted,
+    ConnectionBody,
     CredentialList,
     CredentialOut,
     Deleted,
@@ -21,6 +23,7 @@ from kifu.kit.db import Conn
 from kifu.kit.openapi import errors
 
 router = APIRouter(prefix="/api/v1/exchanges", tags=["exchanges"])
+connections = APIRouter(prefix="/api/v1/connections", tags=["exchanges"])
 
 DENIED = (400, "EXCHANGE_PERMISSION_DENIED")
 NOT_FOUND = (404, "EXCHANGE_NOT_FOUND")
@@ -90,3 +93,10 @@ async def sync(
         full_backfill=full_backfill,
         history_days=history_days,
     )
+
+
+@connections.post("", status_code=202, response_model=ConnectionAccepted)
+async def connect(body: ConnectionBody, user: CurrentUser) -> Any:
+    """The reference's connection stub: 202 with what was asked, nothing stored (an API-key
+    connection is ``POST /exchanges``, a file ``POST /imports/trades``; the message says which)."""
+    return service.accept_connection(body)

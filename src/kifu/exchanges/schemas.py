@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kifu.kit.fields import INVALID_REQUEST, Body, Refused, Timestamp, coded
+from kifu.kit.fields import (
+    INVALID_REQUEST,
+    Body,
+    Refused,
+    Timestamp,
+    bounded_text,
+    choice,
+    coded,
+    pattern_text,
+)
 from kifu.kit.venues import EXCHANGE_CODES as EXCHANGES
 
 MAX_KEY_LENGTH = 512
@@ -126,3 +136,88 @@ class SyncResult(BaseModel):
     )
     history_from: Timestamp | None = Field(default=None, description="Upbit: oldest order asked")
     orders_fetched: int | None = Field(default=None, description="Upbit: orders read")
+
+
+# -- POST /connections (the reference's stub) ---------------------------------------------------
+
+MAX_ADDRESS_LENGTH = 128
+
+
+def _optional_secret(raw: Any) -> str | None:
+    # Accepted and dropped; never echoed (it may be a secret).
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    if not isinstance(raw, str):
+        raise Refused("must be a string")
+    if len(raw.strip()) > MAX_KEY_LENGTH:
+        raise Refused(f"at most {MAX_KEY_LENGTH} characters")
+    return raw.strip()
+
+
+def _address(raw: Any) -> str | None:
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    if not isinstance(raw, str):
+        raise Refused("must be a string")
+    text = raw.strip()
+    if len(text) > MAX_ADDRESS_LENGTH or any(c.isspace() for c in text):
+        raise Refused(f"one word of at most {MAX_ADDRESS_LENGTH} characters")
+    return text
+
+
+_CODE = re.compile(r"[a-z0-9_\-]{2,30}")
+OptionalSecret = coded(
+    INVALID_REQUEST, _optional_secret, nullable=True, json_schema={"maxLength": MAX_KEY_LENGTH}
+)
+
+
+_CODE_REASON = "letters, digits, _ or -, 2-30 characters"
+VenueCode = pattern_text(
+    INVALID_REQUEST,
+    _CODE,
+    _CODE_REASON,
+    case="lower",
+    required_reason="required",
+    description="venue code (`binance_futures`, `upbit`, `uniswap`, …)",
+)
+SourceCode = pattern_text(
+    INVALID_REQUEST,
+    _CODE,
+    _CODE_REASON,
+    case="lower",
+    blank_is_none=True,
+    description="how its data would come: `api`, `csv`, `wallet`, …",
+)
+VenueType = choice(INVALID_REQUEST, ("cex", "dex", "broker"), blank_is_none=True)
+Label = bounded_text(100, description="the user's name for the connection")
+WalletAddress = coded(
+    INVALID_REQUEST, _address, nullable=True, json_schema={"maxLength": MAX_ADDRESS_LENGTH}
+)
+
+
+class ConnectionBody(Body):
+    """The reference's connection request. Nothing in it is stored: API-key connections are
+    made with ``POST /exchanges``, files come in through ``POST /imports/trades``."""
+
+    venue: VenueCode
+    venue_type: VenueType | None = None
+    source: SourceCode | None = None
+    label: Label | None = None
+    api_key: OptionalSecret | None = None
+    api_secret: OptionalSecret | None = None
+    wallet_address: WalletAddress | None = None
+
+    def __repr__(self) -> str:  # never echo the key or secret in logs or tracebacks
+        return f"ConnectionBody(venue={self.venue!r}, source={self.source!r})"
+
+    __str__ = __repr__
+
+
+class ConnectionAccepted(BaseModel):
+    status: str = Field(description="`accepted`")
+    venue: str
+    source: str | None
+    label: str | None
+    message: str = Field(
+        description="`connection registered (stub)`, and where the venue can really be connected"
+    )

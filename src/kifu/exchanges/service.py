@@ -11,7 +11,7 @@ from psycopg import AsyncConnection
 from kifu.config import Settings
 from kifu.exchanges import store
 from kifu.exchanges.rules import last4, mask
-from kifu.exchanges.schemas import RegisterBody
+from kifu.exchanges.schemas import ConnectionBody, RegisterBody
 from kifu.exchanges.sync import decrypt_credentials, sync_credential, venue_urls
 from kifu.ingest.venues import open_venue
 from kifu.ingest.venues.base import (
@@ -182,3 +182,22 @@ async def sync(
     return await sync_credential(
         conn, settings, row, full_backfill=full_backfill, history_days=history_days
     )
+
+
+def accept_connection(body: ConnectionBody) -> dict[str, Any]:
+    """``POST /connections``: the reference's stub, answered as it did (202, nothing stored),
+    with the way to connect the venue for real in the message. The key, secret and address are
+    checked for shape and dropped."""
+    message = "connection registered (stub)"
+    code = venues.ALIASES.get(body.venue.replace("-", "_"), body.venue.replace("-", "_"))
+    if code in venues.EXCHANGE_CODES:
+        message += f"; to sync {code} with an API key use POST /api/v1/exchanges"
+    else:
+        message += "; to bring its trades in use POST /api/v1/imports/trades"
+    return {
+        "status": "accepted",
+        "venue": body.venue,
+        "source": body.source,
+        "label": body.label,
+        "message": message,
+    }

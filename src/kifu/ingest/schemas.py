@@ -69,7 +69,11 @@ class ImportReport(BaseModel):
     positions_refreshed: bool
     positions_updated: int
     positions_refresh_error: str | None
-    venue: str
+    venue: str = Field(
+        description="the venue code the events were stored under (the one most rows went to):"
+        " `binance` is stored as `binance_spot` or `binance_futures`"
+    )
+    venues: list[str] = Field(description="every venue code the file's events were stored under")
     source: str
     format: str = Field(description="the export format recognised by the header")
     encoding: str

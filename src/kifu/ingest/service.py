@@ -9,6 +9,7 @@ import logging
 import re
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -203,6 +204,7 @@ async def _unified(
     cache: dict = {}
     clock = [time.perf_counter()]
     counts = {"rows": 0, "rejected": 0, "assumed": 0, "fee_assumed": 0}
+    stored_venues: Counter[str] = Counter()  # the venue codes the fills are stored under
 
     yielder = _Yielder()
 
@@ -238,6 +240,7 @@ async def _unified(
                 counts["rejected"] += 1
                 issues.add(line, str(exc))
                 continue
+            stored_venues[nf.venue] += 1
             counts["assumed"] += pr.zone_assumed
             counts["fee_assumed"] += bool(pr.fee and not pr.fee_asset)
             yield line, nf, _trade_fields(pr.metadata)
@@ -280,6 +283,9 @@ async def _unified(
             notes.append(fmt.time_note)
         if fee_assumed:
             notes.append(f"{fee_assumed} fee(s) without an asset were taken in the quote asset")
+        # The venue the events were stored under (``binance`` is stored as ``binance_spot`` or
+        # ``binance_futures``), so the report names what a filter will find.
+        stored = [v for v, _ in stored_venues.most_common()] or [canonical_venue(venue)]
         report = {
             "imported": result.inserted,
             "skipped": rejected + duplicates,
@@ -292,7 +298,8 @@ async def _unified(
             "positions_refreshed": result.inserted > 0,
             "positions_updated": refreshed,
             "positions_refresh_error": None,
-            "venue": venue,
+            "venue": stored[0],
+            "venues": sorted(stored),
             "source": req.source,
             "format": fmt.name,
             "encoding": src.encoding.replace("-sig", ""),
@@ -304,7 +311,8 @@ async def _unified(
             run_id,
             {
                 "format": fmt.name,
-                "venue": venue,
+                "venue": stored[0],
+                "venues": sorted(stored),
                 "exchange_rows_imported": result.inserted,
                 "exchange_rows_skipped": rejected + duplicates,
                 "exchange_rows_duplicated": duplicates,

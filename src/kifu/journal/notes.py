@@ -10,11 +10,12 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from kifu.journal import store
-from kifu.journal.schemas import NoteBody
+from kifu.journal.schemas import Note, NoteBody
 from kifu.journal.service import own_bubble, parse_id
+from kifu.kit import jsonsql
 from kifu.kit.errors import BadRequest, NotFound
 from kifu.kit.pagination import MAX_PAGE, parse_positive_int
-from kifu.kit.timeutil import rfc3339
+from kifu.kit.timeutil import rfc3339_seconds
 
 NOTE_NOT_FOUND = "NOTE_NOT_FOUND"
 AI_SUMMARY_TITLE = "AI 복기 요약"  # "AI review summary": the client's auto-saved AI answers
@@ -24,6 +25,13 @@ MAX_TAGS = 20
 MAX_TAG_LEN = 64
 MAX_BUBBLE_NOTES = 200
 COLUMNS = "id, bubble_id, title, content, tags, lesson_learned, emotion, created_at, updated_at"
+# The columns of one ``schemas.Note`` (``note_json`` in SQL), for ``jsonsql.json_array``.
+JSON_COLUMNS = (
+    "id, bubble_id, title, content,"
+    f" {jsonsql.text_array('tags')} AS tags, lesson_learned, emotion,"
+    f" {jsonsql.rfc3339_seconds('created_at')} AS created_at,"
+    f" {jsonsql.rfc3339_seconds('updated_at')} AS updated_at"
+)
 
 
 def note_json(row: dict[str, Any]) -> dict[str, Any]:
@@ -35,8 +43,9 @@ def note_json(row: dict[str, Any]) -> dict[str, Any]:
         "tags": list(row["tags"] or []),
         "lesson_learned": row["lesson_learned"],
         "emotion": row["emotion"],
-        "created_at": rfc3339(row["created_at"]),
-        "updated_at": rfc3339(row["updated_at"]),
+        # whole seconds, as the reference's NoteResponse printed them
+        "created_at": rfc3339_seconds(row["created_at"]),
+        "updated_at": rfc3339_seconds(row["updated_at"]),
     }
 
 
@@ -109,25 +118,30 @@ async def create(
 
 async def listing(
     conn: AsyncConnection, user_id: uuid.UUID, page_raw: str | None, limit_raw: str | None
-) -> dict[str, Any]:
+) -> bytes:
+    """``schemas.NotePage`` as finished JSON, newest first."""
     page = parse_positive_int(page_raw, "page", 1, at_most=MAX_PAGE)
     limit = min(parse_positive_int(limit_raw, "limit", DEFAULT_LIMIT), MAX_LIMIT)
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute("SELECT count(*) AS n FROM review_notes WHERE user_id = %s", (user_id,))
-        total = (await cur.fetchone())["n"]  # type: ignore[index]
-        await cur.execute(
-            f"SELECT {COLUMNS} FROM review_notes WHERE user_id = %s"
-            " ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s",
-            (user_id, limit, (page - 1) * limit),
-        )
-        rows = await cur.fetchall()
-    return {
-        "notes": [note_json(r) for r in rows],
-        "total": total,
-        "page": page,
-        "limit": limit,
-        "total_pages": math.ceil(total / limit),
-    }
+    # One round trip: the count (index-only on idx_review_notes_user_id) and the page
+    # (idx_review_notes_user_created) as JSON text written by PostgreSQL (``kit.jsonsql``).
+    cur = await conn.execute(
+        "SELECT (SELECT count(*) FROM review_notes WHERE user_id = %s),"
+        + jsonsql.json_array(
+            f"SELECT {JSON_COLUMNS} FROM (SELECT * FROM review_notes WHERE user_id = %s"
+            " ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s) n"
+            " ORDER BY n.created_at DESC, n.id DESC",
+            Note,
+        ),
+        (user_id, user_id, limit, (page - 1) * limit),
+    )
+    total, notes = await cur.fetchone()  # type: ignore[misc]
+    return jsonsql.document(
+        notes=jsonsql.Raw(notes),
+        total=total,
+        page=page,
+        limit=limit,
+        total_pages=math.ceil(total / limit),
+    )
 
 
 async def get(conn: AsyncConnection, user_id: uuid.UUID, raw_id: str) -> dict[str, Any]:

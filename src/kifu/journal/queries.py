@@ -77,30 +77,31 @@ async def outcome_stats(
     conn: AsyncConnection, user_id: uuid.UUID, scope: BubbleScope
 ) -> OutcomeStats:
     """Counts of the scoped bubbles, and their outcomes folded per period (all periods) and, for
-    1h outcomes, per tag and per symbol."""
+    1h outcomes, per tag and per symbol: one statement, the scoped bubbles read once."""
     where, params = scope.where(user_id)
+    agg = _AGG.replace("o.pnl_percent", "j.pnl_percent")
     cur = await conn.execute(
-        "SELECT count(*), count(*) FILTER (WHERE EXISTS"
-        " (SELECT 1 FROM outcomes o WHERE o.bubble_id = b.id))"
-        f" FROM bubbles b WHERE {where}",
+        f"WITH s AS (SELECT b.id, b.symbol, b.tags FROM bubbles b WHERE {where}),"
+        " j AS (SELECT s.symbol, s.tags, o.period, o.pnl_percent"
+        "       FROM s JOIN outcomes o ON o.bubble_id = s.id)"
+        " SELECT 'count', NULL, count(*), count(*) FILTER (WHERE EXISTS"
+        "   (SELECT 1 FROM outcomes o WHERE o.bubble_id = s.id)), 0::bigint,"
+        "   NULL::numeric, NULL::numeric, NULL::numeric FROM s"
+        f" UNION ALL SELECT 'period', j.period, {agg} FROM j GROUP BY j.period"
+        f" UNION ALL SELECT 'tag', t.tag, {agg} FROM j CROSS JOIN LATERAL unnest(j.tags) AS t(tag)"
+        "   WHERE j.period = '1h' GROUP BY t.tag"
+        f" UNION ALL SELECT 'symbol', j.symbol, {agg} FROM j WHERE j.period = '1h'"
+        "   GROUP BY j.symbol",
         params,
     )
-    total, with_outcome = await cur.fetchone()  # type: ignore[misc]
-    joined = f"FROM bubbles b JOIN outcomes o ON o.bubble_id = b.id WHERE {where}"
-    cur = await conn.execute(f"SELECT o.period, {_AGG} {joined} GROUP BY o.period", params)
-    by_period = {r[0]: _row(r[1:]) for r in await cur.fetchall()}
-    cur = await conn.execute(
-        f"SELECT t.tag, {_AGG} FROM bubbles b JOIN outcomes o ON o.bubble_id = b.id"
-        f" CROSS JOIN LATERAL unnest(b.tags) AS t(tag)"
-        f" WHERE {where} AND o.period = '1h' GROUP BY t.tag",
-        params,
-    )
-    by_tag = {r[0]: _row(r[1:]) for r in await cur.fetchall()}
-    cur = await conn.execute(
-        f"SELECT b.symbol, {_AGG} {joined} AND o.period = '1h' GROUP BY b.symbol", params
-    )
-    by_symbol = {r[0]: _row(r[1:]) for r in await cur.fetchall()}
-    return OutcomeStats(int(total), int(with_outcome), by_period, by_tag, by_symbol)
+    total = with_outcome = 0
+    groups: dict[str, dict[str, OutcomeRow]] = {"period": {}, "tag": {}, "symbol": {}}
+    for r in await cur.fetchall():
+        if r[0] == "count":
+            total, with_outcome = int(r[2]), int(r[3])
+        else:
+            groups[r[0]][r[1]] = _row(r[2:])
+    return OutcomeStats(total, with_outcome, groups["period"], groups["tag"], groups["symbol"])
 
 
 @dataclass(frozen=True)

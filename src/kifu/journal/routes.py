@@ -44,6 +44,7 @@ from kifu.kit.auth import CurrentUser
 from kifu.kit.csvout import attachment
 from kifu.kit.db import Conn
 from kifu.kit.fields import IdPath, choice, instant_text, positive_int
+from kifu.kit.jsonsql import RawJSON
 from kifu.kit.openapi import csv_download, errors
 from kifu.kit.pagination import PageParams
 from kifu.kit.timeutil import utc_now
@@ -78,11 +79,11 @@ async def list_bubbles(
     from_: Annotated[instant_text() | None, Query(alias="from")] = None,
     to: TimeQ = None,
     sort: Annotated[Sort | None, Query(description="desc (default) or asc")] = None,
-) -> dict[str, Any]:
+) -> RawJSON:
     """The caller's bubbles by candle_time (``sort`` desc by default), ``{page, limit, total,
     items}``; ``tags`` matches any of the comma-separated tags."""
     f = service.bubble_filter(symbol, tags, from_, to)
-    return await service.list_bubbles(conn, user, f, sort == "asc", page)
+    return RawJSON(await service.bubble_page_json(conn, user, f, sort == "asc", page))
 
 
 # Declared before /bubbles/{bubble_id} so the id route cannot capture it (reference bug §7.2 #1).
@@ -217,10 +218,10 @@ async def list_notes(
     conn: Conn,
     page: Annotated[positive_int() | None, Query(description="from 1")] = None,
     limit: Annotated[positive_int() | None, Query(description="default 20, at most 100")] = None,
-) -> dict:
+) -> RawJSON:
     """``{notes, total, page, limit, total_pages}``, newest first; limit default 20, ≤100."""
-    return await notes.listing(
-        conn, user, str(page) if page else None, str(limit) if limit else None
+    return RawJSON(
+        await notes.listing(conn, user, str(page) if page else None, str(limit) if limit else None)
     )
 
 
@@ -292,10 +293,6 @@ async def delete_position(position_id: IdPath, user: CurrentUser, conn: Conn) ->
 # -- exports --------------------------------------------------------------------------------------
 
 
-def _attachment(name: str) -> dict[str, str]:
-    return attachment(name)
-
-
 @router.get(
     "/export/stats",
     response_class=Response,
@@ -310,7 +307,7 @@ async def export_stats(
     """CSV ``Category,Metric,Value``: overall, per period, per tag, per symbol."""
     body = await export.stats_csv(conn, user, period)
     name = f"kifu_stats_{utc_now():%Y-%m-%d}.csv"
-    return Response(body, media_type="text/csv; charset=utf-8", headers=_attachment(name))
+    return Response(body, media_type="text/csv; charset=utf-8", headers=attachment(name))
 
 
 @router.get(
@@ -325,5 +322,5 @@ async def export_bubbles(request: Request, user: CurrentUser) -> StreamingRespon
     return StreamingResponse(
         export.bubbles_csv(request.app.state.pool, user),
         media_type="text/csv; charset=utf-8",
-        headers=_attachment(name),
+        headers=attachment(name),
     )

@@ -13,6 +13,7 @@ from kifu.journal import rules
 from kifu.kit.fields import (
     Body,
     DecimalText,
+    OmitNull,
     Refused,
     Timestamp,
     bounded_text,
@@ -183,7 +184,10 @@ class ManualPositionCreate(ManualPositionBody):
 # -- responses -------------------------------------------------------------------------------------
 
 
-class Bubble(BaseModel):
+class Bubble(OmitNull):
+    # left out when null, as the reference did (kit.fields.OmitNull)
+    omit_when_null = frozenset({"asset_class", "venue_name", "memo"})
+
     id: uuid.UUID
     symbol: str
     timeframe: str
@@ -210,8 +214,11 @@ class OutcomeOfPeriod(BaseModel):
     pnl_percent: DecimalText
 
 
-class TaggedBubble(BaseModel):
+class TaggedBubble(OmitNull):
     """A bubble found by its tags, with its outcome for the asked period when there is one."""
+
+    # left out when null, as the reference did (kit.fields.OmitNull)
+    omit_when_null = frozenset({"memo", "outcome"})
 
     id: uuid.UUID
     symbol: str
@@ -258,7 +265,10 @@ class BubbleOutcomes(BaseModel):
     outcomes: list[OutcomeView] = Field(description="always 1h, 4h and 1d, in that order")
 
 
-class LinkedTrade(BaseModel):
+class LinkedTrade(OmitNull):
+    # left out when null, as the reference did (kit.fields.OmitNull)
+    omit_when_null = frozenset({"bubble_id", "realized_pnl"})
+
     id: uuid.UUID
     bubble_id: uuid.UUID | None
     exchange: str
@@ -307,7 +317,10 @@ class Deleted(BaseModel):
     deleted: bool
 
 
-class Note(BaseModel):
+class Note(OmitNull):
+    # left out when null, as the reference did (kit.fields.OmitNull)
+    omit_when_null = frozenset({"bubble_id", "lesson_learned", "emotion"})
+
     id: uuid.UUID
     bubble_id: uuid.UUID | None
     title: str
@@ -331,7 +344,23 @@ class NotePage(BaseModel):
     total_pages: int
 
 
-class ManualPosition(BaseModel):
+class ManualPosition(OmitNull):
+    # left out when null, as the reference did (kit.fields.OmitNull)
+    omit_when_null = frozenset(
+        {
+            "venue",
+            "strategy",
+            "memo",
+            "size",
+            "entry_price",
+            "stop_loss",
+            "take_profit",
+            "leverage",
+            "opened_at",
+            "closed_at",
+        }
+    )
+
     id: uuid.UUID
     symbol: str
     asset_class: str

@@ -11,7 +11,7 @@ from psycopg import AsyncConnection
 
 from kifu.journal import auto, rules, store
 from kifu.journal.schemas import BubbleCreate, BubbleUpdate
-from kifu.kit import locks
+from kifu.kit import jsonsql, locks
 from kifu.kit.errors import BadRequest, NotFound
 from kifu.kit.ids import parse_id
 from kifu.kit.money import parse_decimal
@@ -108,11 +108,15 @@ def parse_sort(raw: str | None) -> bool:
     return value == "asc"
 
 
-async def list_bubbles(
+async def bubble_page_json(
     conn: AsyncConnection, user_id: uuid.UUID, f: store.BubbleFilter, ascending: bool, page: Page
-) -> dict[str, Any]:
-    rows, total = await store.list_bubbles(conn, user_id, f, ascending, page.limit, page.offset)
-    return page.envelope([bubble_json(r) for r in rows], total)
+) -> bytes:
+    """A page of the filtered bubbles as finished JSON (``schemas.BubblePage``), the items by
+    PostgreSQL."""
+    total, items = await store.bubble_page_json(
+        conn, user_id, f, ascending, page.limit, page.offset
+    )
+    return jsonsql.document(page=page.page, limit=page.limit, total=total, items=jsonsql.Raw(items))
 
 
 async def update_bubble(

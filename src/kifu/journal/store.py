@@ -13,6 +13,9 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from kifu.journal.schemas import Bubble
+from kifu.kit import jsonsql
+
 BUBBLE_COLUMNS = (
     "id, symbol, timeframe, candle_time, price, bubble_type, asset_class, venue_name, memo, tags,"
     " created_at, updated_at"
@@ -81,25 +84,43 @@ async def get_bubble(
         return await cur.fetchone()
 
 
-async def list_bubbles(
+# The columns of one ``schemas.Bubble`` (``service.bubble_json`` in SQL), for ``jsonsql``.
+BUBBLE_JSON_COLUMNS = (
+    "id, symbol, timeframe,"
+    f" {jsonsql.rfc3339('candle_time')} AS candle_time, {jsonsql.plain('price')} AS price,"
+    " bubble_type, asset_class, venue_name, memo,"
+    f" {jsonsql.text_array('tags')} AS tags,"
+    f" {jsonsql.rfc3339('created_at')} AS created_at,"
+    f" {jsonsql.rfc3339('updated_at')} AS updated_at"
+)
+
+
+async def bubble_page_json(
     conn: AsyncConnection,
     user_id: uuid.UUID,
     f: BubbleFilter,
     ascending: bool,
     limit: int,
     offset: int,
-) -> tuple[list[dict], int]:
+) -> tuple[int, str]:
+    """The total and one page of the filtered bubbles, the page as JSON text
+    (``jsonsql.json_array``), in one round trip:
+    the count and the page both from ``idx_bubbles_user_candle_time``."""
     where, args = _where(user_id, f)
     direction = "ASC" if ascending else "DESC"
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(f"SELECT count(*) AS n FROM bubbles WHERE {where}", args)
-        total = (await cur.fetchone())["n"]  # type: ignore[index]
-        await cur.execute(
-            f"SELECT {BUBBLE_COLUMNS} FROM bubbles WHERE {where}"
-            f" ORDER BY candle_time {direction}, id {direction} LIMIT %s OFFSET %s",
-            [*args, limit, offset],
-        )
-        return await cur.fetchall(), total
+    cur = await conn.execute(
+        f"SELECT (SELECT count(*) FROM bubbles WHERE {where}),"
+        + jsonsql.json_array(
+            f"SELECT {BUBBLE_JSON_COLUMNS} FROM (SELECT * FROM bubbles WHERE {where}"
+            f" ORDER BY candle_time {direction}, id {direction} LIMIT %s OFFSET %s) b"
+            f" ORDER BY b.candle_time {direction}, b.id {direction}",
+            Bubble,
+        ),
+        [*args, *args, limit, offset],
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return row[0], row[1]
 
 
 async def update_bubble(

@@ -13,6 +13,7 @@ import csv
 import re
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?%?")
@@ -42,7 +43,14 @@ class SafeWriter:
 
 
 def attachment(name: str) -> dict[str, str]:
-    """The ``Content-Disposition`` of a download (``name`` is made of letters, digits, ``_``,
-    ``-`` and ``.``; anything else is replaced, so no header can be injected)."""
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)
-    return {"Content-Disposition": f'attachment; filename="{safe}"'}
+    """The ``Content-Disposition`` of every download, as the reference sent it:
+    ``attachment; filename=<name>; filename*=UTF-8''<name>``.
+
+    The filename is bare, not quoted: the KIFU client takes the text after ``filename=`` as it is,
+    so quotes would end up in the saved file's name. A bare value must be an RFC 7230 token, so
+    ``name`` is kept to letters, digits, ``_``, ``-`` and ``.`` (anything else is replaced, which
+    also means no header can be injected); the RFC 5987 ``filename*`` beside it is what browsers
+    prefer when both are present.
+    """
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name) or "download"
+    return {"Content-Disposition": f"attachment; filename={safe}; filename*=UTF-8''{quote(safe)}"}

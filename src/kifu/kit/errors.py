@@ -160,6 +160,7 @@ STATUS_BY_CODE: dict[str, int] = {
     # summary packs
     "INVALID_RANGE": 400,
     "INVALID_TIMEZONE": 400,
+    "PACK_GENERATE_FAILED": 400,
     # whole-file import failures
     "EMPTY_FILE": 400,
     "NOT_CSV": 400,

@@ -28,11 +28,15 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
+    SerializerFunctionWrapHandler,
     ValidatorFunctionWrapHandler,
     WrapValidator,
+    model_serializer,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 
 from kifu.kit.numbers import EXACT, size_problem
 
@@ -483,3 +487,55 @@ Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
 
 IdPath = Annotated[str, Path(description="UUID", json_schema_extra={"format": "uuid"})]
 """A path id, checked by the service (``id: not a valid id`` when it is not a UUID)."""
+
+
+class OmitNull(BaseModel):
+    """A response object whose optional fields named in ``omit_when_null`` are left out when
+    they have no value, as the reference left them out (Go ``omitempty``): a client or an
+    integration that tells an absent field from a ``null`` one sees what it saw before. The
+    schema says so: those fields are not required and not nullable. Lists are never left out
+    (the client reads them as arrays). The model reads what it writes: an absent one of those
+    fields is validated as null (``tests/contract/test_raw_json.py`` reads answers back)."""
+
+    omit_when_null: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _absent_is_null(cls, data: Any) -> Any:
+        if isinstance(data, dict) and cls.omit_when_null:
+            absent = [name for name in cls.omit_when_null if name not in data]
+            if absent:
+                data = {**data, **dict.fromkeys(absent)}
+        return data
+
+    # No return annotation: pydantic would take it as the serialised schema (``Any`` is `{}`);
+    # without one the schema stays the model's own.
+    @model_serializer(mode="wrap")
+    def _omit_nulls(self, handler: SerializerFunctionWrapHandler):
+        data = handler(self)
+        if isinstance(data, dict):
+            for name in self.omit_when_null:
+                if name in data and data[name] is None:
+                    del data[name]
+        return data
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler.resolve_ref_schema(handler(core_schema))
+        props = schema.get("properties", {})
+        for name in cls.omit_when_null:
+            prop = props.get(name)
+            if prop is None:
+                continue
+            kinds = [k for k in prop.get("anyOf", []) if k.get("type") != "null"]
+            if len(kinds) == 1:
+                del prop["anyOf"]
+                prop.update(kinds[0])
+            prop["description"] = (prop.get("description", "") + " (absent when not set)").strip()
+        if "required" in schema:
+            schema["required"] = [n for n in schema["required"] if n not in cls.omit_when_null]
+            if not schema["required"]:
+                del schema["required"]
+        return schema

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from kifu.kit.errors import InvalidInput
 from kifu.kit.numbers import EXACT, size_problem
 
-__all__ = ["EXACT", "dec_str", "parse_decimal", "pnl_percent", "size_problem"]
+__all__ = ["EXACT", "dec_str", "parse_decimal", "pnl_percent", "round_places", "size_problem"]
 
 
 def parse_decimal(value: object, field: str) -> Decimal:
@@ -42,6 +42,14 @@ def dec_str(value: Decimal | int | None) -> str | None:
     if d == 0:
         return "0"
     return format(d.normalize(EXACT), "f")
+
+
+def round_places(value: Decimal | None, places: int) -> Decimal | None:
+    """``value`` rounded to ``places`` decimals, half away from zero, as a PostgreSQL
+    ``NUMERIC(p, places)`` column stores it (the reference kept averages in ``NUMERIC(30,10)``)."""
+    if value is None:
+        return None
+    return Decimal(value).quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP, EXACT)
 
 
 def pnl_percent(reference: Decimal, outcome: Decimal) -> Decimal:

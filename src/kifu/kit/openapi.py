@@ -73,7 +73,7 @@ def csv_download(description: str) -> dict[int | str, dict[str, Any]]:
             "content": {"text/csv": {"schema": {"type": "string"}}},
             "headers": {
                 "Content-Disposition": {
-                    "description": "attachment; filename=…",
+                    "description": "attachment; filename=<name>; filename*=UTF-8''<name>",
                     "schema": {"type": "string"},
                 }
             },

@@ -55,6 +55,14 @@ def parse_instant(value: str, field: str) -> datetime:
         raise InvalidInput(f"{value[:40]!r} is out of range", field=field) from exc
 
 
+def rfc3339_seconds(value: datetime | None) -> str | None:
+    """``2026-01-02T03:04:05Z``, whole seconds (the fraction dropped, as Go's RFC 3339 layout
+    printed it): for the times the reference sent without a fraction (notes, pack ranges)."""
+    if value is None:
+        return None
+    return rfc3339(value.replace(microsecond=0))
+
+
 def rfc3339(value: datetime | None) -> str | None:
     """``2026-01-02T03:04:05Z`` (microseconds kept when present)."""
     if value is None:

@@ -137,3 +137,21 @@ def market_source(code: str) -> str | None:
     """The market-data source serving ``code``'s candles; None when kifu has none for it."""
     venue = BY_CODE.get(code)
     return venue.market_data if venue else None
+
+
+def filter_codes(names: list[str] | tuple[str, ...]) -> list[str]:
+    """Every venue code a filter by ``names`` means, so a filter can stay ``code = ANY(...)``:
+    each name as given, the venue an alias names (``binanceusdm`` → ``binance_futures``), and the
+    venues an umbrella name's fills are stored under (``binance`` → ``binance_spot`` and
+    ``binance_futures``, besides ``binance`` itself)."""
+    out: list[str] = []
+    for name in names:
+        raw = name.strip().lower()
+        code = raw.replace("-", "_").replace(" ", "_")
+        code = ALIASES.get(code, code)
+        venue = BY_CODE.get(code)
+        split = [target for _, target in venue.by_event_type] if venue else []
+        for c in (raw, code, *split):
+            if c and c not in out:
+                out.append(c)
+    return out

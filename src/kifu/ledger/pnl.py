@@ -267,6 +267,41 @@ async def hour_segments(
     ]
 
 
+# ``curve.fold`` of the hourly segments of each quote, in SQL (one row per quote instead of one
+# per hour): with c the running total before a segment and P the highest point before it (≥ 0,
+# the start counts), the fold's total is Σ pnl, its peak max(0, c + peak), its trough
+# min(0, c + trough) and its fall the largest of the segments' own falls and P − (c + trough).
+_FOLDED_HOURS_SQL = """
+WITH h AS (
+    SELECT quote, hour, pnl, peak, trough, fall,
+           coalesce(sum(pnl) OVER before, 0) AS c
+    FROM ledger_pnl_hours
+    WHERE user_id = %(u)s AND hour >= coalesce(%(first)s::timestamptz, '-infinity')
+      AND hour < %(stop)s
+    WINDOW before AS (PARTITION BY quote ORDER BY hour ROWS BETWEEN UNBOUNDED PRECEDING
+                      AND 1 PRECEDING)
+), r AS (
+    SELECT h.*, greatest(0, max(c + peak) OVER before) AS top
+    FROM h
+    WINDOW before AS (PARTITION BY quote ORDER BY hour ROWS BETWEEN UNBOUNDED PRECEDING
+                      AND 1 PRECEDING)
+)
+SELECT quote, sum(pnl), greatest(0, max(c + peak)), least(0, min(c + trough)),
+       greatest(0, max(fall), max(top - (c + trough)))
+FROM r GROUP BY quote
+"""
+
+
+async def folded_hours(
+    conn: AsyncConnection, user_id: uuid.UUID, first: datetime | None, stop: datetime
+) -> dict[str, Segment]:
+    """Per quote, the stored hourly segments with ``first <= hour < stop`` composed in time
+    order (``curve.fold`` of ``hour_segments``, folded by PostgreSQL): index
+    ``ledger_pnl_hours_pkey`` (user_id, quote, hour)."""
+    cur = await conn.execute(_FOLDED_HOURS_SQL, {"u": user_id, "first": first, "stop": stop})
+    return {r[0]: Segment(r[1], r[2], r[3], r[4]) for r in await cur.fetchall()}
+
+
 Span = tuple[datetime, datetime, bool]  # start, stop, stop inclusive
 
 

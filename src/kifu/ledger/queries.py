@@ -11,10 +11,12 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from kifu.kit import jsonsql
+from kifu.kit import venues as venue_codes
 from kifu.kit.money import dec_str
-from kifu.kit.timeutil import rfc3339
-from kifu.ledger import curve, pnl, tracker
+from kifu.ledger import curve, pnl, rules, tracker
 from kifu.ledger.curve import Segment
+from kifu.ledger.schemas import Position, TimelineEvent, Trade
 
 
 @dataclass
@@ -44,53 +46,6 @@ class TradeFilter:
             parts.append("t.trade_time < %(end)s")
             params["end"] = self.end
         return " AND ".join(parts), params
-
-
-def _trade_item(r: tuple[Any, ...]) -> dict[str, Any]:
-    (tid, bubble_id, exchange, symbol, side, pside, oc, ro, qty, price, pnl, at, btid) = r
-    item: dict[str, Any] = {
-        "id": str(tid),
-        "bubble_id": str(bubble_id) if bubble_id else None,
-        "exchange": exchange,
-        "symbol": symbol,
-        "side": side,
-        "position_side": pside,
-        "open_close": oc,
-        "reduce_only": ro,
-        "quantity": dec_str(qty),
-        "price": dec_str(price),
-        "realized_pnl": dec_str(pnl),
-        "trade_time": rfc3339(at),
-        "binance_trade_id": btid,
-    }
-    return item
-
-
-async def list_trades(
-    conn: AsyncConnection,
-    user_id: uuid.UUID,
-    f: TradeFilter,
-    *,
-    ascending: bool,
-    limit: int,
-    offset: int,
-) -> tuple[list[dict[str, Any]], int]:
-    """Index ``idx_trades_user_time`` (user_id, trade_time DESC, id DESC); the total comes from
-    the summary's rollups (``trade_count``)."""
-    where, params = f.where()
-    params.update(user=user_id, limit=limit, offset=offset)
-    order = "ASC" if ascending else "DESC"
-    cur = await conn.execute(
-        "SELECT t.id, t.bubble_id, t.exchange, t.symbol, t.side, t.position_side, t.open_close,"
-        " t.reduce_only, t.quantity, t.price, t.realized_pnl, t.trade_time, t.binance_trade_id"
-        f" FROM trades t WHERE {where} ORDER BY t.trade_time {order}, t.id {order}"
-        " LIMIT %(limit)s OFFSET %(offset)s",
-        params,
-    )
-    items = [_trade_item(r) for r in await cur.fetchall()]
-    if offset == 0 and len(items) < limit:  # the whole selection is on this page
-        return items, len(items)
-    return items, await trade_count(conn, user_id, f)
 
 
 # -- the trade summary, from the rollups of migration 048 ------------------------------------------
@@ -175,11 +130,14 @@ def _rollup_rows(timed: bool, keys: str, raw_keys: str) -> str:
 
 def _summary_sql(timed: bool, keys: str, raw_keys: str) -> str:
     rows = _rollup_rows(timed, keys, raw_keys)
-    # kind: 0 totals, 1 by side, 2 by symbol, 3 by exchange; ordered as the summary lists them.
+    # kind: 0 totals, 1 by side, 2 by symbol, 3 by exchange, ordered as the summary lists them;
+    # 4: the volume of each (exchange, symbol, side), which decides its quote currency (as many
+    # rows as the rollup rows read, so the summary stays O(rollups)).
     return f"""
-SELECT CASE WHEN grouping(f.side) = 0 THEN 1 WHEN grouping(f.symbol) = 0 THEN 2
+SELECT CASE WHEN grouping(f.exchange, f.symbol, f.side) = 0 THEN 4
+            WHEN grouping(f.side) = 0 THEN 1 WHEN grouping(f.symbol) = 0 THEN 2
             WHEN grouping(f.exchange) = 0 THEN 3 ELSE 0 END AS kind,
-       coalesce(f.side, f.symbol, f.exchange) AS key,
+       coalesce(f.side, f.symbol, f.exchange) AS key, f.exchange, f.symbol,
        coalesce(sum(f.n), 0), coalesce(sum(f.n) FILTER (WHERE f.side = 'BUY'), 0),
        coalesce(sum(f.n) FILTER (WHERE f.side = 'SELL'), 0), coalesce(sum(f.volume), 0),
        coalesce(sum(f.pnl), 0), coalesce(sum(f.pnl_n), 0), coalesce(sum(f.wins), 0),
@@ -187,20 +145,34 @@ SELECT CASE WHEN grouping(f.side) = 0 THEN 1 WHEN grouping(f.symbol) = 0 THEN 2
        sum(f.pnl) / nullif(sum(f.pnl_n), 0)  -- as avg() divides: Σ / count, same scale rule
 FROM ({rows}
 ) f(exchange, symbol, side, n, volume, pnl, pnl_n, wins, losses, breakeven)
-GROUP BY GROUPING SETS ((), (f.side), (f.symbol), (f.exchange))
+GROUP BY GROUPING SETS ((), (f.side), (f.symbol), (f.exchange), (f.exchange, f.symbol, f.side))
 ORDER BY 1, CASE WHEN grouping(f.symbol) = 0 AND grouping(f.side) = 1 THEN sum(f.n) END DESC, 2
 """
 
 
+def _volume(by_quote: dict[str, Decimal]) -> dict[str, Any]:
+    """The one-currency total the reference's field had (as packs give it): the only quote's
+    volume, ``"0"`` when none, null when several; every quote's volume beside it."""
+    if not by_quote:
+        single: str | None = "0"
+    elif len(by_quote) == 1:
+        single = dec_str(next(iter(by_quote.values())))
+    else:
+        single = None
+    return {
+        "total_volume": single,
+        "total_volume_by_currency": {q: dec_str(v) for q, v in sorted(by_quote.items())},
+    }
+
+
 def _agg(row: tuple[Any, ...]) -> dict[str, Any]:
-    n, buys, sells, volume, pnl, _pnl_n, wins, losses, breakeven, avg_pnl = row
+    n, buys, sells, _vol, pnl, _pnl_n, wins, losses, breakeven, avg_pnl = row
     avg = Decimal(avg_pnl).quantize(Decimal("1e-10")) if avg_pnl is not None else Decimal(0)
     return {
         "total_trades": int(n),
         "trade_count": int(n),
         "buy_count": int(buys),
         "sell_count": int(sells),
-        "total_volume": dec_str(Decimal(volume)),
         "realized_pnl_total": dec_str(Decimal(pnl)),
         "average_pnl": dec_str(avg),
         "wins": int(wins),
@@ -243,25 +215,85 @@ async def trade_count(conn: AsyncConnection, user_id: uuid.UUID, f: TradeFilter)
     return int((await cur.fetchone())[0])  # type: ignore[index]
 
 
+# The columns of one ``schemas.Trade`` (``_trade_item`` in SQL), for ``jsonsql.json_array``.
+_TRADE_JSON_COLUMNS = (
+    "t.id, t.bubble_id, t.exchange, t.symbol, t.side, t.position_side, t.open_close,"
+    f" t.reduce_only, {jsonsql.dec('t.quantity')} AS quantity, {jsonsql.dec('t.price')} AS price,"
+    f" {jsonsql.dec('t.realized_pnl')} AS realized_pnl,"
+    f" {jsonsql.rfc3339('t.trade_time')} AS trade_time, t.binance_trade_id"
+)
+
+
+async def trade_page_json(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    f: TradeFilter,
+    *,
+    ascending: bool,
+    limit: int,
+    offset: int,
+) -> tuple[int, str]:
+    """``list_trades`` in one round trip, the page as JSON text (``kit.jsonsql``): the page from
+    ``idx_trades_user_time``; the total is the page's size when the whole selection is on it,
+    else ``trade_count``'s sum of the rollups (a lazily run subquery of the same statement)."""
+    where, params = f.where()
+    timed, keys, raw_keys, count_params = _rollup_query(user_id, f)
+    params.update(count_params, user=user_id, limit=limit, offset=offset)
+    order = "ASC" if ascending else "DESC"
+    cur = await conn.execute(
+        "WITH page AS ("
+        f"  SELECT * FROM trades t WHERE {where}"
+        f"  ORDER BY t.trade_time {order}, t.id {order} LIMIT %(limit)s OFFSET %(offset)s)"
+        " SELECT CASE WHEN %(offset)s = 0 AND (SELECT count(*) FROM page) < %(limit)s"
+        "   THEN (SELECT count(*) FROM page)"
+        "   ELSE (SELECT coalesce(sum(f.n), 0)::bigint"
+        f"        FROM ({_rollup_rows(timed, keys, raw_keys)}\n) f({_SUMMARY_COLS})) END,"
+        + jsonsql.json_array(
+            f"SELECT {_TRADE_JSON_COLUMNS} FROM page t ORDER BY t.trade_time {order}, t.id {order}",
+            Trade,
+        ),
+        params,
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row[0]), row[1]
+
+
 async def trade_summary(
     conn: AsyncConnection, user_id: uuid.UUID, f: TradeFilter
 ) -> dict[str, Any]:
     """Totals, by side, top 20 symbols (most trades first, then by symbol) and by exchange over
     the filtered trades, in one statement over the rollups (see above). ``total_volume`` is
-    Σ quantity × price (quote notional); ``average_pnl`` is the mean over trades that carry a
+    Σ quantity × price (quote notional) when the trades have one quote currency, else null
+    (``total_volume_by_currency`` has each; the quote comes from the exchange and symbol the
+    rollups are keyed by, ``rules.quote_of``); ``average_pnl`` is the mean over trades that carry a
     realized PnL (divided as ``avg()`` does), to ten places."""
     timed, keys, raw_keys, params = _rollup_query(user_id, f)
     cur = await conn.execute(_summary_sql(timed, keys, raw_keys), params)
     totals = _agg((0, 0, 0, 0, 0, 0, 0, 0, 0, None))
     groups: dict[int, list[dict[str, Any]]] = {1: [], 2: [], 3: []}
     names = {1: "side", 2: "symbol", 3: "exchange"}
-    for kind, key, *figures in await cur.fetchall():
-        if kind == 0:
+    # volume per quote currency of the totals (kind 0) and of each group (kind, key)
+    volumes: dict[tuple[int, str | None], dict[str, Decimal]] = {}
+    quotes: dict[tuple[str, str], str] = {}
+    for kind, key, exchange, symbol, *figures in await cur.fetchall():
+        if kind == 4:
+            quote = quotes.get((exchange, symbol))
+            if quote is None:
+                quote = quotes[exchange, symbol] = rules.quote_of(exchange, symbol)
+            for group in ((0, None), (1, key), (2, symbol), (3, exchange)):
+                by_quote = volumes.setdefault(group, {})
+                by_quote[quote] = by_quote.get(quote, Decimal(0)) + Decimal(figures[3])
+        elif kind == 0:
             totals = _agg(tuple(figures))
         elif kind != 2 or len(groups[2]) < 20:
             groups[kind].append({names[kind]: key, **_agg(tuple(figures))})
+    totals.update(_volume(volumes.get((0, None), {})))
+    for kind, items in groups.items():
+        for item in items:
+            item.update(_volume(volumes.get((kind, item[names[kind]]), {})))
     return {
-        "exchange": f.exchange or "all",
+        "exchange": f.exchange or "",  # as the reference sent it: empty when not filtered
         "totals": totals,
         "by_side": groups[1],
         "by_symbol": groups[2],
@@ -279,15 +311,9 @@ class EventFilter:
     event_types: list[str] | None = None
 
 
-async def timeline(
-    conn: AsyncConnection,
-    user_id: uuid.UUID,
-    f: EventFilter,
-    *,
-    after: tuple[datetime, uuid.UUID] | None,
-    limit: int,
-) -> list[dict[str, Any]]:
-    """Keyset page, newest first; index ``idx_trade_events_user_time``."""
+def _timeline_where(
+    user_id: uuid.UUID, f: EventFilter, after: tuple[datetime, uuid.UUID] | None, limit: int
+) -> tuple[str, dict[str, Any]]:
     parts = ["e.user_id = %(user)s"]
     params: dict[str, Any] = {"user": user_id, "limit": limit}
     if after:
@@ -301,51 +327,100 @@ async def timeline(
         params["end"] = f.end
     for col, name, values in (
         ("e.asset_class", "ac", f.asset_classes),
-        ("v.code", "venues", f.venues),
+        ("v.code", "venues", venue_codes.filter_codes(f.venues) if f.venues else None),
         ("e.source", "sources", f.sources),
         ("e.event_type", "types", f.event_types),
     ):
         if values:
             parts.append(f"{col} = ANY(%({name})s)")
             params[name] = values
+    return " AND ".join(parts), params
+
+
+# The columns of one ``schemas.TimelineEvent`` (``timeline`` in SQL), for ``jsonsql``.
+_EVENT_JSON_COLUMNS = (
+    f"e.id, {jsonsql.rfc3339('e.executed_at')} AS executed_at, e.asset_class, e.venue_type,"
+    " e.code AS venue, coalesce(nullif(e.display_name, ''), e.code) AS venue_name,"
+    " e.label AS account_label, e.symbol AS instrument, e.event_type, e.side,"
+    f" {jsonsql.dec('e.qty')} AS qty, {jsonsql.dec('e.price')} AS price,"
+    f" {jsonsql.dec('e.fee')} AS fee, e.fee_asset, e.source, e.external_id,"
+    # JSON null reads as None in Python, so it is left out as SQL NULL is
+    " nullif(e.metadata, 'null'::jsonb) AS metadata"
+)
+
+
+async def timeline_json(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    f: EventFilter,
+    *,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> tuple[str, int, tuple[datetime, uuid.UUID] | None]:
+    """``timeline`` in one round trip: the page as JSON text (``kit.jsonsql``), its number of
+    events and the (executed_at, id) of its last one (the next cursor's key). Index
+    ``idx_trade_events_user_time``."""
+    where, params = _timeline_where(user_id, f, after, limit)
     cur = await conn.execute(
-        "SELECT e.id, e.executed_at, e.asset_class, e.venue_type, v.code, v.display_name,"
-        " a.label, i.symbol, e.event_type, e.side, e.qty, e.price, e.fee, e.fee_asset, e.source,"
-        " e.external_id, e.metadata"
-        " FROM trade_events e LEFT JOIN venues v ON v.id = e.venue_id"
-        " LEFT JOIN accounts a ON a.id = e.account_id"
-        " LEFT JOIN instruments i ON i.id = e.instrument_id"
-        f" WHERE {' AND '.join(parts)} ORDER BY e.executed_at DESC, e.id DESC LIMIT %(limit)s",
+        "WITH page AS ("
+        "  SELECT e.*, v.code, v.display_name, a.label, i.symbol"
+        "  FROM trade_events e LEFT JOIN venues v ON v.id = e.venue_id"
+        "  LEFT JOIN accounts a ON a.id = e.account_id"
+        "  LEFT JOIN instruments i ON i.id = e.instrument_id"
+        f"  WHERE {where} ORDER BY e.executed_at DESC, e.id DESC LIMIT %(limit)s)"
+        " SELECT "
+        + jsonsql.json_array(
+            f"SELECT {_EVENT_JSON_COLUMNS} FROM page e ORDER BY e.executed_at DESC, e.id DESC",
+            TimelineEvent,
+        )
+        + ", (SELECT count(*) FROM page),"
+        " (SELECT executed_at FROM page ORDER BY executed_at, id LIMIT 1),"
+        " (SELECT id FROM page ORDER BY executed_at, id LIMIT 1)",
         params,
     )
-    out = []
-    for r in await cur.fetchall():
-        out.append(
-            {
-                "id": str(r[0]),
-                "executed_at": rfc3339(r[1]),
-                "asset_class": r[2],
-                "venue_type": r[3],
-                "venue": r[4],
-                "venue_name": r[5] or r[4],
-                "account_label": r[6],
-                "instrument": r[7],
-                "event_type": r[8],
-                "side": r[9],
-                "qty": dec_str(r[10]),
-                "price": dec_str(r[11]),
-                "fee": dec_str(r[12]),
-                "fee_asset": r[13],
-                "source": r[14],
-                "external_id": r[15],
-                "metadata": r[16],
-                "_at": r[1],
-            }
-        )
-    return out
+    row = await cur.fetchone()
+    assert row is not None
+    items, n, last_at, last_id = row
+    last = (last_at, last_id) if n else None
+    return items, int(n), last
 
 
-async def positions(
+def _zero(column: str) -> str:
+    return f"coalesce({jsonsql.dec(column)}, '0')"
+
+
+# Average prices are shown to 10 decimals, as the reference's NUMERIC(30,10) columns held them
+# (kifu stores them unrounded since migration 024, so FIFO adds up exactly). PostgreSQL's
+# ``round(numeric, n)`` rounds half away from zero, as ``kit.money.round_places`` does.
+AVG_PLACES = 10
+
+
+# The columns of one ``schemas.Position``, for ``jsonsql.json_array``. ``key`` joins the parts
+# as Python's f-string does (a missing part is ``None``); ``venue_name`` falls back to the code.
+_POSITION_JSON_COLUMNS = (
+    "concat_ws('|', coalesce(p.code, 'None'), coalesce(p.symbol, 'None'),"
+    " coalesce(p.asset_class, 'None'), coalesce(p.label, 'None')) AS key,"
+    " p.symbol AS instrument, p.code AS venue,"
+    " coalesce(nullif(p.display_name, ''), p.code) AS venue_name, p.label AS account_label,"
+    " p.asset_class, p.venue_type, p.status,"
+    f" {_zero('p.size')} AS net_qty, {_zero(f'round(p.avg_entry, {AVG_PLACES})')} AS avg_entry,"
+    f" {jsonsql.dec(f'round(p.avg_exit, {AVG_PLACES})')} AS avg_exit,"
+    f" {_zero('p.buy_qty')} AS buy_qty,"
+    f" {_zero('p.sell_qty')} AS sell_qty, {_zero('p.buy_notional')} AS buy_notional,"
+    f" {_zero('p.sell_notional')} AS sell_notional,"
+    f" {jsonsql.rfc3339('p.last_executed_at')} AS last_executed_at,"
+    f" {jsonsql.rfc3339('p.opened_at')} AS opened_at,"
+    f" {jsonsql.rfc3339('p.closed_at')} AS closed_at, p.quote_asset,"
+    f" {_zero('p.realized_pnl')} AS realized_pnl, {_zero('p.fees')} AS fees,"
+    f" {_zero('p.realized_pnl_usdt')} AS realized_pnl_usdt,"
+    f" {_zero('p.realized_pnl_krw')} AS realized_pnl_krw,"
+    f" {_zero('p.fees_usdt')} AS fees_usdt, {_zero('p.fees_krw')} AS fees_krw,"
+    " coalesce(nullif(p.unconverted_fees, '{}'::jsonb), '{}'::jsonb) AS unconverted_fees,"
+    " p.event_count"
+)
+
+
+async def positions_json(
     conn: AsyncConnection,
     user_id: uuid.UUID,
     *,
@@ -355,10 +430,11 @@ async def positions(
     asset_classes: list[str] | None,
     venues: list[str] | None,
     limit: int,
-) -> list[dict[str, Any]]:
-    """Index ``idx_positions_user_last_executed`` (user_id, last_executed_at DESC). Changes
-    made by hand since the last write are caught up first (``tracker.fresh``)."""
-    await tracker.fresh(conn, user_id)
+) -> tuple[str, int]:
+    """FIFO positions, most recently traded first, as JSON text (``kit.jsonsql``) and their
+    number; index ``idx_positions_user_last_executed`` (user_id, last_executed_at DESC). The
+    same statement asks whether changes made by hand since the last write wait in the queue;
+    when they do, they are caught up (``tracker.fresh``) and the page read again."""
     parts = ["p.user_id = %(user)s"]
     params: dict[str, Any] = {"user": user_id, "limit": limit}
     if status != "all":
@@ -375,55 +451,30 @@ async def positions(
         params["ac"] = asset_classes
     if venues:
         parts.append("v.code = ANY(%(venues)s)")
-        params["venues"] = venues
-    cur = await conn.execute(
-        "SELECT v.code, v.display_name, v.venue_type, i.symbol, i.asset_class, a.label, p.status,"
-        " p.size, p.avg_entry, p.avg_exit, p.buy_qty, p.sell_qty, p.buy_notional,"
-        " p.sell_notional, p.last_executed_at, p.opened_at, p.closed_at, p.quote_asset,"
-        " p.realized_pnl, p.fees, p.realized_pnl_usdt, p.realized_pnl_krw, p.fees_usdt,"
-        " p.fees_krw, p.unconverted_fees, p.event_count"
-        " FROM positions p LEFT JOIN venues v ON v.id = p.venue_id"
-        " LEFT JOIN instruments i ON i.id = p.instrument_id"
-        " LEFT JOIN accounts a ON a.id = p.account_id"
-        f" WHERE {' AND '.join(parts)}"
-        " ORDER BY p.last_executed_at DESC NULLS LAST, p.id LIMIT %(limit)s",
-        params,
-    )
-    out = []
-    for r in await cur.fetchall():
-        code, vname, vtype, inst, ac, label = r[0:6]
-        out.append(
-            {
-                "key": f"{code}|{inst}|{ac}|{label}",
-                "instrument": inst,
-                "venue": code,
-                "venue_name": vname or code,
-                "account_label": label,
-                "asset_class": ac,
-                "venue_type": vtype,
-                "status": r[6],
-                "net_qty": dec_str(r[7]) or "0",
-                "avg_entry": dec_str(r[8]) or "0",
-                "avg_exit": dec_str(r[9]),
-                "buy_qty": dec_str(r[10]) or "0",
-                "sell_qty": dec_str(r[11]) or "0",
-                "buy_notional": dec_str(r[12]) or "0",
-                "sell_notional": dec_str(r[13]) or "0",
-                "last_executed_at": rfc3339(r[14]),
-                "opened_at": rfc3339(r[15]),
-                "closed_at": rfc3339(r[16]),
-                "quote_asset": r[17],
-                "realized_pnl": dec_str(r[18]) or "0",
-                "fees": dec_str(r[19]) or "0",
-                "realized_pnl_usdt": dec_str(r[20]) or "0",
-                "realized_pnl_krw": dec_str(r[21]) or "0",
-                "fees_usdt": dec_str(r[22]) or "0",
-                "fees_krw": dec_str(r[23]) or "0",
-                "unconverted_fees": r[24] or {},
-                "event_count": r[25],
-            }
+        params["venues"] = venue_codes.filter_codes(venues)
+    sql = (
+        "WITH page AS ("
+        "  SELECT p.*, v.code, v.display_name, v.venue_type, i.symbol, i.asset_class, a.label"
+        "  FROM positions p LEFT JOIN venues v ON v.id = p.venue_id"
+        "  LEFT JOIN instruments i ON i.id = p.instrument_id"
+        "  LEFT JOIN accounts a ON a.id = p.account_id"
+        f"  WHERE {' AND '.join(parts)}"
+        "  ORDER BY p.last_executed_at DESC NULLS LAST, p.id LIMIT %(limit)s)"
+        " SELECT EXISTS (SELECT 1 FROM ledger_pnl_dirty WHERE user_id = %(user)s),"
+        + jsonsql.json_array(
+            f"SELECT {_POSITION_JSON_COLUMNS} FROM page p"
+            " ORDER BY p.last_executed_at DESC NULLS LAST, p.id",
+            Position,
         )
-    return out
+        + ", (SELECT count(*) FROM page)"
+    )
+    cur = await conn.execute(sql, params)
+    dirty, items, n = await cur.fetchone()  # type: ignore[misc]
+    if dirty:
+        await tracker.fresh(conn, user_id)
+        cur = await conn.execute(sql, params)
+        _dirty, items, n = await cur.fetchone()  # type: ignore[misc]
+    return items, int(n)
 
 
 @dataclass(frozen=True)
@@ -528,14 +579,20 @@ _BUCKETS = {
 }
 
 
+async def fresh(conn: AsyncConnection, user_id: uuid.UUID) -> None:
+    """Catch up the changes made by hand since the last write (``tracker.fresh``, one indexed
+    probe when there are none). The PnL reads below do it themselves; a reader that makes
+    several of them calls this once and passes ``caught_up=True``."""
+    await tracker.fresh(conn, user_id)
+
+
 def _window(start: datetime | None, end: datetime | None) -> dict[str, Any]:
     return {"start": start or _NEVER, "end": end or "infinity"}
 
 
-def _pnl_buckets_sql(bucket: str) -> str:
-    return f"""
-SELECT x.quote, {bucket} AS bucket, sum(x.pnl) AS pnl
-FROM (
+# The realized PnL of ``[start, end)``: the hourly rollups of the whole hours, the fills of
+# ``raw_hours`` (the hours a local day boundary cuts), or every fill when ``raw_all``.
+_PNL_ROWS = """
     SELECT h.quote, h.hour AS at, h.pnl FROM ledger_pnl_hours h
     WHERE NOT %(raw_all)s AND h.user_id = %(u)s
       AND h.hour >= date_trunc('hour', %(start)s::timestamptz, 'UTC') AND h.hour < %(end)s
@@ -554,9 +611,57 @@ FROM (
         OFFSET 0  -- kept a subquery, so it runs per hour
     ) p
     WHERE NOT %(raw_all)s AND p.executed_at >= %(start)s AND p.executed_at < %(end)s
-) x
+"""
+
+
+def _pnl_buckets_sql(bucket: str) -> str:
+    return f"""
+SELECT x.quote, {bucket} AS bucket, sum(x.pnl) AS pnl
+FROM ({_PNL_ROWS}) x
 GROUP BY 1, 2
 """
+
+
+# Per quote: by local weekday (0 = Monday), by local hour of day, and in all (both NULL).
+_PNL_WEEK_HOURS_SQL = f"""
+SELECT x.quote, x.weekday, x.hour, sum(x.pnl) AS pnl
+FROM (
+    SELECT r.quote, r.pnl,
+           extract(isodow FROM r.at AT TIME ZONE %(zone)s)::int - 1 AS weekday,
+           extract(hour FROM r.at AT TIME ZONE %(zone)s)::int AS hour
+    FROM ({_PNL_ROWS}) r
+) x
+GROUP BY GROUPING SETS ((x.quote, x.weekday), (x.quote, x.hour), (x.quote))
+"""
+
+
+async def realized_pnl_week_hours(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    zone: str,
+    raw_hours: list[datetime],
+    raw_all: bool,
+    caught_up: bool = False,
+) -> list[tuple[str, int | None, int | None, Decimal]]:
+    """Realized PnL of ``[start, end)`` (read as ``realized_pnl_buckets``) per quote and local
+    weekday (0 = Monday), per quote and local hour of day, and per quote in all: rows
+    (quote, weekday, hour, pnl) with the other key, or both, None."""
+    if not caught_up:
+        await tracker.fresh(conn, user_id)
+    cur = await conn.execute(
+        _PNL_WEEK_HOURS_SQL,
+        {
+            "u": user_id,
+            "zone": zone,
+            "raw_hours": raw_hours,
+            "raw_all": raw_all,
+            **_window(start, end),
+        },
+    )
+    return [(r[0], r[1], r[2], r[3]) for r in await cur.fetchall()]
 
 
 async def realized_pnl_buckets(
@@ -569,12 +674,15 @@ async def realized_pnl_buckets(
     unit: str,
     raw_hours: list[datetime],
     raw_all: bool,
+    caught_up: bool = False,
 ) -> list[tuple[str, datetime, Decimal]]:
     """Realized PnL (FIFO, gross) of fills in ``[start, end)`` per quote and local ``unit``
-    (``day``, ``hour``, or ``none`` for one bucket) start in ``zone`` (naive local time)."""
+    (``day``, ``hour``, or ``none`` for one bucket) start in ``zone`` (naive local time).
+    ``caught_up``: the caller ran ``fresh`` already."""
     if unit not in _BUCKETS:
         raise ValueError(unit)
-    await tracker.fresh(conn, user_id)
+    if not caught_up:
+        await tracker.fresh(conn, user_id)
     cur = await conn.execute(
         _pnl_buckets_sql(_BUCKETS[unit]),
         {
@@ -699,24 +807,37 @@ ORDER BY closed_at, last_id
 
 
 async def closed_trips(
-    conn: AsyncConnection, user_id: uuid.UUID, start: datetime | None, end: datetime | None
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    start: datetime | None,
+    end: datetime | None,
+    *,
+    caught_up: bool = False,
 ) -> list[tuple[str, datetime, Decimal]]:
     """Round trips (a book from flat to flat) that closed in ``[start, end)``: quote, closing
     time and Σ realized PnL of their fills, in closing order. Reads ``ledger_fill_pnl`` only
     (fills that realize PnL or leave their book flat) through ``idx_ledger_fill_pnl_flat`` and
-    ``idx_ledger_fill_pnl_book``."""
-    await tracker.fresh(conn, user_id)
+    ``idx_ledger_fill_pnl_book``. ``caught_up``: the caller ran ``fresh`` already."""
+    if not caught_up:
+        await tracker.fresh(conn, user_id)
     cur = await conn.execute(_TRIPS_SQL, {"u": user_id, **_window(start, end)})
     return [(r[0], r[1], r[2]) for r in await cur.fetchall()]
 
 
 async def realized_curve(
-    conn: AsyncConnection, user_id: uuid.UUID, start: datetime | None, end: datetime | None
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    start: datetime | None,
+    end: datetime | None,
+    *,
+    caught_up: bool = False,
 ) -> dict[str, Segment]:
     """Per quote, the realized-PnL curve of ``[start, end)`` as one segment (total, peak,
     trough, largest fall: ``kifu.ledger.curve``): the stored hourly segments of the whole hours
-    and the fills of the partial hours at the ends, composed in time order."""
-    await tracker.fresh(conn, user_id)
+    (folded by PostgreSQL, ``pnl.folded_hours``) and the fills of the partial hours at the
+    ends, composed in time order. ``caught_up``: the caller ran ``fresh`` already."""
+    if not caught_up:
+        await tracker.fresh(conn, user_id)
     first = None if start is None else _ceil_hour(start)
     stop = _FAR if end is None else _floor_hour(end)
     head: list[pnl.Span] = []
@@ -725,21 +846,18 @@ async def realized_curve(
         head.append((start, min(first, end or first), False))
     if end is not None and stop < end and (first is None or stop >= first):
         tail.append((stop, end, False))
-    parts: dict[str, list[tuple[int, datetime, Segment]]] = {}
+    parts: dict[str, list[tuple[int, Segment]]] = {}
     for quote, _i, seg in await pnl.span_segments(conn, user_id, head):
-        parts.setdefault(quote, []).append((0, _EPOCH, seg))
+        parts.setdefault(quote, []).append((0, seg))
     if first is None or stop > first:
-        for quote, hour, seg in await pnl.hour_segments(conn, user_id, first, stop):
-            parts.setdefault(quote, []).append((1, hour, seg))
+        for quote, seg in (await pnl.folded_hours(conn, user_id, first, stop)).items():
+            parts.setdefault(quote, []).append((1, seg))
     for quote, _i, seg in await pnl.span_segments(conn, user_id, tail):
-        parts.setdefault(quote, []).append((2, _EPOCH, seg))
-    return {
-        q: curve.fold(s for _k, _h, s in sorted(v, key=lambda x: x[:2])) for q, v in parts.items()
-    }
+        parts.setdefault(quote, []).append((2, seg))
+    return {q: curve.fold(s for _k, s in sorted(v, key=lambda x: x[0])) for q, v in parts.items()}
 
 
 _FAR = datetime(9999, 1, 1, tzinfo=UTC)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _floor_hour(t: datetime) -> datetime:
@@ -818,7 +936,7 @@ SELECT * FROM (
     WHERE e.user_id = %(u)s AND e.executed_at >= %(start)s AND e.executed_at < %(end)s
       AND e.event_type IN {_TRADE_TYPES}
       AND (%(ac)s::text IS NULL OR e.asset_class = %(ac)s)
-      AND (%(venue)s::text IS NULL OR lower(v.code) = %(venue)s
+      AND (%(venue)s::text IS NULL OR lower(v.code) = ANY(%(venues)s::text[])
            OR lower(v.display_name) = %(venue)s)
     UNION ALL
     SELECT NULL, t.id, t.trade_time, 'crypto', lower(coalesce(t.exchange, 'legacy')),
@@ -828,7 +946,8 @@ SELECT * FROM (
     WHERE t.user_id = %(u)s AND t.event_id IS NULL
       AND t.trade_time >= %(start)s AND t.trade_time < %(end)s
       AND (%(ac)s::text IS NULL OR %(ac)s = 'crypto')
-      AND (%(venue)s::text IS NULL OR lower(coalesce(t.exchange, 'legacy')) = %(venue)s)
+      AND (%(venue)s::text IS NULL
+           OR lower(coalesce(t.exchange, 'legacy')) = ANY(%(venues)s::text[]))
 ) c
 WHERE %(after_at)s::timestamptz IS NULL OR c.executed_at < %(after_at)s
    OR (c.executed_at = %(after_at)s AND (c.symbol, c.k) > (%(after_sym)s, %(after_k)s))
@@ -850,7 +969,8 @@ async def fills_to_check(
 ) -> list[CheckFill]:
     """One page of the trade fills of ``[start, end)``, newest first (then symbol, id), each
     once: an event with the ``trades`` row that projects it, or a legacy ``trades`` row no event
-    projects. ``venue`` matches the venue code or display name (lower case). Indexes
+    projects. ``venue`` matches the venue code (an alias or umbrella name matches the venues it
+    names, ``kit.venues.filter_codes``) or display name (lower case). Indexes
     ``idx_trade_events_user_time`` and ``idx_trades_user_time``; ``after`` is the last row's
     (time, symbol, id) of the previous page."""
     cur = await conn.execute(
@@ -861,6 +981,7 @@ async def fills_to_check(
             "end": end,
             "ac": asset_class,
             "venue": venue.lower() if venue else None,
+            "venues": venue_codes.filter_codes([venue]) if venue else None,
             "after_at": after[0] if after else None,
             "after_sym": after[1] if after else None,
             "after_k": after[2] if after else None,

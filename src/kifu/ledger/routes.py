@@ -8,9 +8,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from kifu.kit import jsonsql
 from kifu.kit.auth import CurrentUser
 from kifu.kit.db import Conn
 from kifu.kit.errors import BadRequest
+from kifu.kit.jsonsql import RawJSON
 from kifu.kit.pagination import PageParams, decode_cursor, encode_cursor
 from kifu.ledger import queries, service
 from kifu.ledger.schemas import (
@@ -75,13 +77,15 @@ async def list_trades(
     from_: FromQ = None,
     to: ToQ = None,
     sort: Annotated[str | None, Query(description="`asc` for oldest first")] = None,
-) -> dict[str, Any]:
+) -> RawJSON:
     """The user's trades, newest first (``sort=asc`` for oldest first), page/limit paginated."""
     f = _trade_filter(exchange, symbol, side, from_, to)
-    items, total = await queries.list_trades(
+    total, items = await queries.trade_page_json(
         conn, user_id, f, ascending=sort == "asc", limit=page.limit, offset=page.offset
     )
-    return page.envelope(items, total)
+    return RawJSON(
+        jsonsql.document(page=page.page, limit=page.limit, total=total, items=jsonsql.Raw(items))
+    )
 
 
 @router.get("/trades/summary", response_model=TradeSummary, tags=["trades"])
@@ -111,7 +115,7 @@ async def timeline(
     event_type: ListQ = None,
     limit: Annotated[Limit200 | None, Query()] = None,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
-) -> dict[str, Any]:
+) -> RawJSON:
     """Trade events newest first with a keyset cursor (``next_cursor`` when a page is full)."""
     n = limit or 50
     after = None
@@ -134,14 +138,11 @@ async def timeline(
         sources=_list(source),
         event_types=_list(event_type),
     )
-    items = await queries.timeline(conn, user_id, f, after=after, limit=n)
+    items, count, last = await queries.timeline_json(conn, user_id, f, after=after, limit=n)
     next_cursor = None
-    if len(items) == n:
-        last = items[-1]
-        next_cursor = encode_cursor(last["_at"].astimezone(UTC).isoformat(), last["id"])
-    for item in items:
-        del item["_at"]
-    return {"items": items, "next_cursor": next_cursor}
+    if count == n and last is not None:
+        next_cursor = encode_cursor(last[0].astimezone(UTC).isoformat(), str(last[1]))
+    return RawJSON(jsonsql.document(items=jsonsql.Raw(items), next_cursor=next_cursor))
 
 
 @router.get("/portfolio/positions", response_model=Positions, tags=["portfolio"])
@@ -154,9 +155,9 @@ async def positions(
     asset_class: ListQ = None,
     venue: ListQ = None,
     limit: Annotated[Limit200 | None, Query()] = None,
-) -> dict[str, Any]:
+) -> RawJSON:
     """FIFO positions per account and instrument, most recently traded first."""
-    items = await queries.positions(
+    items, count = await queries.positions_json(
         conn,
         user_id,
         status=status or "all",
@@ -166,7 +167,7 @@ async def positions(
         venues=_list(venue),
         limit=limit or 50,
     )
-    return {"positions": items, "count": len(items)}
+    return RawJSON(jsonsql.document(positions=jsonsql.Raw(items), count=count))
 
 
 @router.post("/portfolio/backfill-events", response_model=BackfillEvents, tags=["portfolio"])

@@ -89,6 +89,16 @@ def default_event_type(venue: str, venue_type: str) -> str:
     return "spot_trade"
 
 
+def quote_of(exchange: str | None, symbol: str) -> str:
+    """The quote currency of a ``trades`` row from its exchange and symbol (``BTCUSDT`` →
+    ``USDT``, Upbit's ``KRW-BTC`` → ``KRW``, a bare ``BTC`` on a KRW venue → ``KRW``); ``"?"``
+    when the symbol cannot be read, so its amounts are never added to a known currency."""
+    try:
+        return split_symbol(symbol, venue=(exchange or "").lower())[1]
+    except RuleError:
+        return "?"
+
+
 def split_symbol(
     raw: str,
     *,

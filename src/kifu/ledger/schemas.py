@@ -9,7 +9,14 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from kifu.kit import venues
-from kifu.kit.fields import DecimalText, Timestamp, choice, positive_int, query_time
+from kifu.kit.fields import (
+    DecimalText,
+    OmitNull,
+    Timestamp,
+    choice,
+    positive_int,
+    query_time,
+)
 
 # -- query types -----------------------------------------------------------------------------------
 
@@ -41,7 +48,12 @@ BackfillPage = positive_int(at_most=5000, description="rows read per page, defau
 # -- responses -------------------------------------------------------------------------------------
 
 
-class Trade(BaseModel):
+class Trade(OmitNull):
+    # left out when null, as the reference did (kit.fields.OmitNull)
+    omit_when_null = frozenset(
+        {"bubble_id", "position_side", "open_close", "reduce_only", "realized_pnl"}
+    )
+
     id: uuid.UUID
     bubble_id: uuid.UUID | None
     exchange: str
@@ -69,7 +81,13 @@ class TradeTotals(BaseModel):
     trade_count: int = Field(description="same as total_trades (both names are read)")
     buy_count: int
     sell_count: int
-    total_volume: DecimalText = Field(description="Σ quantity × price (quote notional)")
+    total_volume: DecimalText | None = Field(
+        description="Σ quantity × price in the one quote currency of these trades; null when"
+        " they have several (KRW is never added to USDT), `0` when there are none"
+    )
+    total_volume_by_currency: dict[str, DecimalText] = Field(
+        description="Σ quantity × price per quote currency (`?` for a symbol that cannot be read)"
+    )
     realized_pnl_total: DecimalText
     average_pnl: DecimalText = Field(description="mean over trades with a realized PnL")
     wins: int
@@ -103,14 +121,19 @@ class ExchangeTotals(TradeTotals, _Exchange):
 
 
 class TradeSummary(BaseModel):
-    exchange: str = Field(description="the exchange filter, or `all`")
+    exchange: str = Field(description='the exchange filter, or `""` (as the reference sent it)')
     totals: TradeTotals
     by_side: list[SideTotals]
     by_symbol: list[SymbolTotals] = Field(description="the 20 most traded symbols")
     by_exchange: list[ExchangeTotals]
 
 
-class TimelineEvent(BaseModel):
+class TimelineEvent(OmitNull):
+    # left out when null, as the reference did (kit.fields.OmitNull)
+    omit_when_null = frozenset(
+        {"account_label", "side", "qty", "price", "fee", "fee_asset", "external_id", "metadata"}
+    )
+
     id: uuid.UUID
     executed_at: Timestamp
     asset_class: str

@@ -69,7 +69,7 @@ async def generate_latest(
         "content_hash": pack["content_hash"],
         "created": created,
         "source_run_id": run["run_id"],
-        "anchor_ts": rules.ts(service.anchor_of(run)),
+        "anchor_ts": rules.ts_seconds(service.anchor_of(run)),
     }
 
 

@@ -49,7 +49,7 @@ from zoneinfo import ZoneInfo
 
 from kifu.kit.errors import DomainError
 from kifu.kit.money import EXACT, dec_str
-from kifu.kit.timeutil import find_zone, rfc3339
+from kifu.kit.timeutil import find_zone, rfc3339, rfc3339_seconds
 
 SCHEMA_VERSION = "summary_pack_v1"
 CALC_VERSION = "kifu_ledger_calc_2.1.0"
@@ -187,6 +187,9 @@ def sort_suspects(suspects: list[dict]) -> list[dict]:
 # Decimals and instants in the payload use kit's canonical texts (the hash depends on them).
 dec = dec_str
 ts = rfc3339
+# The range's ends and the anchor are printed in whole seconds, as the reference printed them
+# (RFC 3339 without a fraction); the range itself still ends at the exact anchor.
+ts_seconds = rfc3339_seconds
 
 
 def _canonical(obj: Any) -> Any:

@@ -29,6 +29,16 @@ def _range(raw: Any) -> str | None:
         raise Refused(exc.message) from None
 
 
+def _generate_range(raw: Any) -> str | None:
+    try:
+        return _range(raw)
+    except Refused:
+        shown = raw if isinstance(raw, str) else type(raw).__name__
+        raise Refused(
+            f"unsupported range: {shown[:40]!r} (accepted: {', '.join(rules.RANGES)})"
+        ) from None
+
+
 def _zone(raw: Any) -> str | None:
     if raw is None or raw == "":
         return None
@@ -48,6 +58,15 @@ PackRange = coded(
     description="7d, 30d (default) or all",
     json_schema={"enum": list(rules.RANGES)},
 )
+# Generating with a range the reference did not support was its PACK_GENERATE_FAILED (400,
+# "unsupported range: x"); reading packs by range keeps INVALID_RANGE.
+GenerateRange = coded(
+    "PACK_GENERATE_FAILED",
+    _generate_range,
+    nullable=True,
+    description="7d, 30d (default) or all",
+    json_schema={"enum": list(rules.RANGES)},
+)
 TimeZone = coded(
     "INVALID_TIMEZONE",
     _zone,
@@ -60,12 +79,12 @@ PackId = uuid_value(description="pack id")
 
 class GenerateRequest(Body):
     source_run_id: uuid.UUID = Field(description="a completed sync or import run of the caller")
-    range: PackRange | None = None
+    range: GenerateRange | None = None
     tz: TimeZone | None = None
 
 
 class GenerateLatestRequest(Body):
-    range: PackRange | None = None
+    range: GenerateRange | None = None
     tz: TimeZone | None = None
 
 

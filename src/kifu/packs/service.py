@@ -197,8 +197,8 @@ async def build_payload(
         "time_range": {
             "range": window.range,
             "timezone": window.timezone,
-            "start_ts": rules.ts(start),
-            "end_ts": rules.ts(end),
+            "start_ts": rules.ts_seconds(start),
+            "end_ts": rules.ts_seconds(end),
         },
         "data_sources": {
             "exchanges": sorted(exchanges),

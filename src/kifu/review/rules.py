@@ -455,6 +455,25 @@ def weekday_hour(
     return by_weekday, by_hour
 
 
+def weekday_hour_sums(
+    rows: Iterable[tuple[str, int | None, int | None, Decimal]],
+) -> tuple[dict[str, dict[str, Decimal]], dict[str, dict[str, Decimal]], dict[str, Decimal]]:
+    """(quote, weekday, hour, PnL) rows summed by the database (weekday 0 = Monday; a row with
+    both None is the quote's total) → PnL per quote by weekday, by hour of day (the keys of
+    ``weekday_hour``) and in all."""
+    by_weekday: dict[str, dict[str, Decimal]] = {}
+    by_hour: dict[str, dict[str, Decimal]] = {}
+    totals: dict[str, Decimal] = {}
+    for quote, weekday, hour, pnl in rows:
+        if weekday is not None:
+            _add(by_weekday.setdefault(quote, {}), str(weekday), pnl)
+        elif hour is not None:
+            _add(by_hour.setdefault(quote, {}), str(hour), pnl)
+        else:
+            _add(totals, quote, pnl)
+    return by_weekday, by_hour, totals
+
+
 # -- guided review (reference §4.13) ----------------------------------------------------------
 
 BUNDLE_GAP = timedelta(seconds=90)

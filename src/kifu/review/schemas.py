@@ -12,6 +12,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kifu.kit.fields import OmitNull
+
 Money = str  # canonical decimal text (kifu.kit.money.dec_str)
 ByCcy = dict[str, Money]
 
@@ -133,7 +135,10 @@ class TrendResponse(BaseModel):
 # -- guided review --------------------------------------------------------------------------------
 
 
-class GuidedReviewOut(BaseModel):
+class GuidedReviewOut(OmitNull):
+    # left out when null, as the reference did (kit.fields.OmitNull)
+    omit_when_null = frozenset({"completed_at"})
+
     id: str
     user_id: str
     review_date: str
@@ -142,7 +147,12 @@ class GuidedReviewOut(BaseModel):
     created_at: str
 
 
-class GuidedItemOut(BaseModel):
+class GuidedItemOut(OmitNull):
+    # left out when null, as the reference did (kit.fields.OmitNull)
+    omit_when_null = frozenset(
+        {"trade_id", "bundle_key", "side", "pnl", "intent", "pattern_match", "memo"}
+    )
+
     id: str
     review_id: str
     trade_id: str | None
@@ -177,7 +187,10 @@ class OkResponse(BaseModel):
     ok: bool
 
 
-class StreakOut(BaseModel):
+class StreakOut(OmitNull):
+    # left out when null, as the reference did (kit.fields.OmitNull)
+    omit_when_null = frozenset({"last_review_date"})
+
     user_id: str
     current_streak: int
     longest_streak: int
@@ -193,14 +206,20 @@ class CompleteResponse(BaseModel):
 # -- safety quick-check ---------------------------------------------------------------------------
 
 
-class MemberTarget(BaseModel):
+class MemberTarget(OmitNull):
+    # left out when null, as the reference did (kit.fields.OmitNull)
+    omit_when_null = frozenset({"verdict"})
+
     target_type: str
     target_id: str
     reviewed: bool
     verdict: str | None
 
 
-class SafetyItemOut(BaseModel):
+class SafetyItemOut(OmitNull):
+    # left out when null, as the reference did (kit.fields.OmitNull)
+    omit_when_null = frozenset({"qty", "price", "verdict", "note", "reviewed_at"})
+
     target_type: str
     target_id: str
     executed_at: str
@@ -236,7 +255,10 @@ class SafetyReviewRequest(Body):
     note: Annotated[str, Field(max_length=5_000)] | None = None
 
 
-class SafetyReviewOut(BaseModel):
+class SafetyReviewOut(OmitNull):
+    # left out when null, as the reference did (kit.fields.OmitNull)
+    omit_when_null = frozenset({"note"})
+
     id: str
     target_type: str
     target_id: str

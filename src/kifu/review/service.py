@@ -23,13 +23,21 @@ from kifu.review import rules, store
 # -- the ledger figures in the user's days --------------------------------------------------------
 
 
+# Zones the database server has answered for: a server never forgets a zone while it runs, so
+# each process asks once per zone (a round trip less per read); unknown ones are asked again.
+_KNOWN_ZONES: set[str] = set()
+
+
 async def _zone_known(conn: AsyncConnection, zone: ZoneInfo) -> None:
     """Local days are cut in SQL (``AT TIME ZONE``): a zone Python's tz database has and the
     server's lacks is the caller's bad value (400), not a server error."""
+    if zone.key in _KNOWN_ZONES:
+        return
     if not await store.zone_known(conn, zone.key):
         raise BadRequest(
             "INVALID_TIMEZONE", f"timezone: {zone.key!r} is not known to the database server"
         )
+    _KNOWN_ZONES.add(zone.key)
 
 
 async def _money_by_bucket(
@@ -41,7 +49,8 @@ async def _money_by_bucket(
     unit: str,
     boundaries: list[datetime],
 ) -> dict[datetime | None, rules.MoneyByCcy]:
-    """Realized PnL, fees, funding and fill counts per local ``unit`` (``day`` or ``none``)."""
+    """Realized PnL, fees, funding and fill counts per local ``unit`` (``day`` or ``none``).
+    The caller ran ``ledger.fresh``."""
     raw_hours = rules.straddled_hours(boundaries)
     args: dict[str, Any] = {
         "start": start,
@@ -52,7 +61,9 @@ async def _money_by_bucket(
         "raw_all": False,
     }
     out: dict[datetime | None, rules.MoneyByCcy] = {}
-    for quote, bucket, pnl in await ledger.realized_pnl_buckets(conn, user_id, **args):
+    for quote, bucket, pnl in await ledger.realized_pnl_buckets(
+        conn, user_id, **args, caught_up=True
+    ):
         m = out.setdefault(bucket, rules.MoneyByCcy())
         m.realized_pnl[quote] = EXACT.add(m.realized_pnl.get(quote, Decimal(0)), pnl)
     for g in await ledger.fee_buckets(conn, user_id, **args):
@@ -68,26 +79,43 @@ async def _trading(
     start = rules.day_start(first_day, zone) if first_day else None
     end = rules.day_start(last_day + timedelta(days=1), zone)
     edges = [t for t in (start, end) if t is not None]
-    totals = (await _money_by_bucket(conn, user_id, zone, start, end, "none", edges)).get(
-        None, rules.MoneyByCcy()
-    )
+    await ledger.fresh(conn, user_id)
     # Weekday and hour of day: whole-hour zones bucket the hourly rollups; others read fills.
     aligned = rules.hour_aligned(zone, [*edges, now])
-    hours = await ledger.realized_pnl_buckets(
+    straddled = rules.straddled_hours(edges)
+    week_hours = await ledger.realized_pnl_week_hours(
         conn,
         user_id,
         start=start,
         end=end,
         zone=zone.key,
-        unit="hour",
-        raw_hours=[] if not aligned else rules.straddled_hours(edges),
+        raw_hours=straddled if aligned else [],
         raw_all=not aligned,
+        caught_up=True,
     )
-    by_weekday, by_hour = rules.weekday_hour(hours)
+    by_weekday, by_hour, pnl_totals = rules.weekday_hour_sums(week_hours)
+    if aligned:
+        # Those rows are the ones a single bucket reads: their per-quote sum is the total.
+        totals = rules.MoneyByCcy(realized_pnl=pnl_totals)
+        for g in await ledger.fee_buckets(
+            conn,
+            user_id,
+            start=start,
+            end=end,
+            zone=zone.key,
+            unit="none",
+            raw_hours=straddled,
+            raw_all=False,
+        ):
+            rules.add_fee_group(totals, g)
+    else:
+        totals = (await _money_by_bucket(conn, user_id, zone, start, end, "none", edges)).get(
+            None, rules.MoneyByCcy()
+        )
     trips: dict[str, list[Decimal]] = {}
-    for quote, _at, pnl in await ledger.closed_trips(conn, user_id, start, end):
+    for quote, _at, pnl in await ledger.closed_trips(conn, user_id, start, end, caught_up=True):
         trips.setdefault(quote, []).append(pnl)
-    curves = await ledger.realized_curve(conn, user_id, start, end)
+    curves = await ledger.realized_curve(conn, user_id, start, end, caught_up=True)
     quotes = sorted(set(trips) | set(curves) | set(by_hour) | set(totals.realized_pnl))
     by_currency = {}
     for q in quotes:
@@ -173,6 +201,7 @@ async def _days(
         r.day: rules.DayOutcomes(r.bubbles, r.wins, r.losses, r.with_outcome, r.total)
         for r in await journal.outcomes_by_day(conn, user_id, start, end, zone.key)
     }
+    await ledger.fresh(conn, user_id)
     money = await _money_by_bucket(conn, user_id, zone, start, end, "day", edges)
     return outcomes, {k.date(): v for k, v in money.items() if k is not None}
 

@@ -9,6 +9,13 @@ that starts a run holds a session advisory lock on the run id until the run ends
 releases it when that connection goes away: a ``running`` row whose lock can be taken has no
 owner any more, and ``fail_orphans`` marks it ``failed`` (code ``INTERRUPTED``). No clock or
 timeout is involved, so a slow import is never mistaken for a dead one.
+
+PostgreSQL drops a session whose client is gone only when it notices, which by default is when it
+next talks to the client: a process killed while the server runs one of its statements (a long
+insert, a wait for the user's ledger lock) would keep its run ``running`` until that statement
+ended. So the owning connection asks the server to check its client every second while a
+statement runs (``client_connection_check_interval``) and to probe a silent peer with TCP
+keepalives (``store.watch_client``): a killed importer's run is closed within seconds.
 """
 
 from __future__ import annotations
@@ -34,6 +41,9 @@ async def start(conn: AsyncConnection, user_id: uuid.UUID, run_type: str, meta: 
     """Record a ``running`` run owned by this connection (see the module docstring); runs of the
     user left ``running`` by a process that died are closed first."""
     await fail_orphans(conn, user_id)
+    # The lock must not outlive the process: a server still running one of its statements
+    # would keep it (and the run ``running``) until that statement ends.
+    await store.watch_client(conn)
     run_id = uuid.uuid4()
     # Locked before the row exists, so no sweeper can ever see this run without its owner.
     await locks.lock(conn, RUN_LOCK, run_id)

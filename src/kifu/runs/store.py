@@ -10,6 +10,27 @@ from psycopg.types.json import Jsonb
 
 from kifu.kit import locks
 
+# How often PostgreSQL looks, while a statement of a run's connection executes, whether the
+# client is still there (``client_connection_check_interval``, PostgreSQL 14+), and the TCP
+# keepalives that find a client whose machine vanished without closing the socket.
+CLIENT_CHECK_MS = 1000
+KEEPALIVE = {"tcp_keepalives_idle": 15, "tcp_keepalives_interval": 5, "tcp_keepalives_count": 3}
+
+
+async def watch_client(conn: AsyncConnection) -> None:
+    """Make the server end this connection's session soon after its client dies, even while a
+    statement runs (by default PostgreSQL notices only when it next writes to the client, after
+    the statement, which can take minutes or, waiting on a lock, forever); the session's locks,
+    the run's among them, go with it. Session settings: they stay on a pooled connection, where
+    stopping the statements of a vanished client is as right. On PostgreSQL 13 only the
+    keepalives apply."""
+    settings = dict(KEEPALIVE)
+    if conn.info.server_version >= 140000:
+        settings["client_connection_check_interval"] = CLIENT_CHECK_MS
+    calls = ", ".join("set_config(%s, %s, false)" for _ in settings)
+    params: list[str] = [v for name, value in settings.items() for v in (name, str(value))]
+    await conn.execute(f"SELECT {calls}", params)
+
 
 async def insert_running(
     conn: AsyncConnection, run_id: uuid.UUID, user_id: uuid.UUID, run_type: str, meta: dict
