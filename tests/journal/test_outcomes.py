@@ -109,6 +109,53 @@ def test_two_workers_compute_each_outcome_once(
         assert conn.execute("SELECT count(*) FROM outcomes").fetchone() == (120,)
 
 
+def test_two_workers_over_many_rounds_claim_each_outcome_once(
+    db: str, settings: Settings, user: ApiUser, exchange: FakeExchange
+) -> None:
+    """Small rounds (several passes over the due work, each round's keys claimed again) on two
+    workers at once: every outcome is claimed once, computed once, and its claim is gone."""
+    with psycopg.connect(db) as conn:
+        for i, symbol in enumerate(["BTCUSDT", "ETHUSDT", "BTCKRW"] * 30):
+            conn.execute(
+                "INSERT INTO bubbles (user_id, symbol, timeframe, candle_time, price, bubble_type)"
+                " VALUES (%s, %s, '1m', %s, 50000, 'manual')",
+                (user.id, symbol, CANDLE + timedelta(minutes=7 * i)),
+            )
+
+    async def worker(http: httpx.AsyncClient) -> tuple[object, int]:
+        market = MarketData(MarketUrls.from_settings(settings), http)
+        async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
+            return await compute_due_outcomes(
+                conn, market, batch=7, max_rounds=1000
+            ), market.requests
+
+    async def both() -> list[tuple[object, int]]:
+        async with httpx.AsyncClient() as http:
+            return list(await asyncio.gather(worker(http), worker(http)))
+
+    runs = [run for run, _ in asyncio.run(both())]
+    assert sum(r.claimed for r in runs) == sum(r.computed for r in runs) == 270  # type: ignore[attr-defined]
+    with psycopg.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM outcomes").fetchone() == (270,)
+        assert conn.execute("SELECT count(*) FROM outcome_attempts").fetchone() == (0,)
+    got = _outcomes_by_bubble(db)
+    assert len(got) == 270
+    for (symbol, candle, period), close in got.items():
+        target = (candle + rules.PERIODS[period]).replace(second=0)
+        assert close == FakeExchange.close(VENUE.get(symbol, symbol), target)
+    ((again, requests),) = asyncio.run(_run(db, settings))
+    assert again.claimed == 0 and requests == 0  # type: ignore[attr-defined]
+
+
+def _outcomes_by_bubble(db: str) -> dict[tuple[str, datetime, str], Decimal]:
+    with psycopg.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT b.symbol, b.candle_time, o.period, o.outcome_price"
+            " FROM outcomes o JOIN bubbles b ON b.id = o.bubble_id"
+        ).fetchall()
+    return {(s, c, p): price for s, c, p, price in rows}
+
+
 @given(
     st.decimals(min_value="0.00000001", max_value="1e9", places=8, allow_nan=False),
     st.decimals(min_value="0", max_value="1e9", places=8, allow_nan=False),

@@ -1,7 +1,9 @@
 """A local HTTP server that answers like Binance (futures + spot klines) and Upbit (candles).
 
 Prices are a deterministic function of (symbol, open time), so tests can compute the expected
-close of any candle with ``FakeExchange.close``. Every request is recorded.
+close of any candle with ``FakeExchange.close``. Every request is recorded. Like the venues, it
+keeps connections alive (HTTP/1.1) and answers at most 1500 futures, 1000 spot and 200 Upbit
+candles a request.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 SECONDS = {"1m": 60, "15m": 900, "1h": 3600, "4h": 14400, "1d": 86400}
+FUTURES_PATH, SPOT_PATH = "/fapi/v1/klines", "/api/v3/klines"
+MOST = {FUTURES_PATH: 1500, SPOT_PATH: 1000}
 UPBIT_UNITS = {"1": 60, "15": 900, "60": 3600, "240": 14400}
 
 
@@ -25,10 +29,17 @@ class FakeExchange:
     spot: set[str] = field(default_factory=lambda: {"BTCUSDT", "ETHUSDT", "ETHBTC", "PEPEUSDT"})
     upbit: set[str] = field(default_factory=lambda: {"KRW-BTC", "KRW-ETH"})
     upbit_status: int | None = None  # force Upbit answers (e.g. 429)
+    upbit_limit_after: int | None = None  # answer 429 to Upbit requests after this many
+    bad_close: str | None = None  # send this text as every candle's close
     binance_status: int | None = None
     retry_after: str = "30"
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    # Wall time during which at least one request was being answered (answers that overlap count
+    # once), and the CPU time of the answering threads.
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    answering: int = 0
+    busy_since: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
 
@@ -47,7 +58,9 @@ class FakeExchange:
 
     # -- answers ---------------------------------------------------------------------------------
 
-    def binance(self, listed: set[str], q: dict[str, str]) -> tuple[int, object, dict[str, str]]:
+    def binance(
+        self, listed: set[str], q: dict[str, str], most: int
+    ) -> tuple[int, object, dict[str, str]]:
         if self.binance_status:
             return (
                 self.binance_status,
@@ -57,7 +70,7 @@ class FakeExchange:
         if q.get("symbol") not in listed:
             return 400, {"code": -1121, "msg": "Invalid symbol."}, {}
         step = SECONDS[q["interval"]]
-        limit = int(q.get("limit", 500))
+        limit = min(int(q.get("limit", 500)), most)
         now = int(time.time())
         end = int(q["endTime"]) // 1000 if "endTime" in q else now
         if "startTime" in q:
@@ -68,13 +81,17 @@ class FakeExchange:
         t = first
         while t <= end and t <= now and len(rows) < limit:
             o, h, lo, c, v = self.candle(q["symbol"], t)
+            close = self.bad_close or str(c)
             rows.append(
-                [t * 1000, str(o), str(h), str(lo), str(c), str(v), t * 1000 + step * 1000 - 1]
+                [t * 1000, str(o), str(h), str(lo), close, str(v), t * 1000 + step * 1000 - 1]
             )
             t += step
         return 200, rows, {}
 
     def upbit_answer(self, unit: int, q: dict[str, str]) -> tuple[int, object, dict[str, str]]:
+        after = self.upbit_limit_after
+        if after is not None and len(self.paths("/v1/candles")) > after:
+            return 429, {"error": {"name": "too_many_requests"}}, {"Retry-After": self.retry_after}
         if self.upbit_status:
             return (
                 self.upbit_status,
@@ -104,7 +121,7 @@ class FakeExchange:
                         "opening_price": float(o),
                         "high_price": float(h),
                         "low_price": float(lo),
-                        "trade_price": float(c),
+                        "trade_price": self.bad_close or float(c),
                         "candle_acc_trade_volume": float(v),
                         "timestamp": t * 1000,
                     }
@@ -113,10 +130,10 @@ class FakeExchange:
         return 200, rows, {}
 
     def answer(self, path: str, q: dict[str, str]) -> tuple[int, object, dict[str, str]]:
-        if path == "/fapi/v1/klines":
-            return self.binance(self.futures, q)
-        if path == "/api/v3/klines":
-            return self.binance(self.spot, q)
+        if path == FUTURES_PATH:
+            return self.binance(self.futures, q, MOST[path])
+        if path == SPOT_PATH:
+            return self.binance(self.spot, q, MOST[path])
         if path.startswith("/v1/candles/minutes/"):
             return self.upbit_answer(UPBIT_UNITS[path.rsplit("/", 1)[1]], q)
         if path == "/v1/candles/days":
@@ -126,12 +143,18 @@ class FakeExchange:
 
 def serve(fake: FakeExchange) -> tuple[ThreadingHTTPServer, threading.Thread]:
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as the venues
+        disable_nagle_algorithm = True  # headers and body go out at once, not 40 ms apart
+
         def do_GET(self) -> None:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.thread_time()
             parsed = urlparse(self.path)
             q = {k: v[0] for k, v in parse_qs(parsed.query).items()}
             with fake.lock:
                 fake.requests.append((parsed.path, q))
+                if not fake.answering:
+                    fake.busy_since = started
+                fake.answering += 1
             status, body, headers = fake.answer(parsed.path, q)
             data = json.dumps(body).encode()
             self.send_response(status)
@@ -142,7 +165,10 @@ def serve(fake: FakeExchange) -> tuple[ThreadingHTTPServer, threading.Thread]:
             self.end_headers()
             self.wfile.write(data)
             with fake.lock:
-                fake.seconds += time.perf_counter() - started
+                fake.answering -= 1
+                if not fake.answering:
+                    fake.seconds += time.perf_counter() - fake.busy_since
+                fake.cpu_seconds += time.thread_time() - cpu
 
         def log_message(self, *args: object) -> None:
             pass

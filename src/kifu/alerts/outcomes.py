@@ -72,6 +72,23 @@ JOIN alert_decisions d ON d.alert_id = c.alert_id
 """
 
 
+# Outcomes land once each (ON CONFLICT) and their claims go with them, in one statement.
+_STORE = """
+WITH done AS (
+    SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::text[], %s::numeric[], %s::numeric[],
+                         %s::numeric[])
+        AS d(alert_id, decision_id, period, reference_price, outcome_price, pnl_percent)
+), saved AS (
+    INSERT INTO alert_outcomes
+        (alert_id, decision_id, period, reference_price, outcome_price, pnl_percent)
+    SELECT * FROM done
+    ON CONFLICT (alert_id, period) DO NOTHING
+)
+DELETE FROM alert_outcome_attempts t USING done d
+WHERE t.alert_id = d.alert_id AND t.period = d.period
+"""
+
+
 class _AlertOutcomes:
     """``alert_outcomes`` and their claims in ``alert_outcome_attempts``
     (``kifu.market.outcomes`` runs the job)."""
@@ -88,35 +105,41 @@ class _AlertOutcomes:
     async def defer(
         self, conn: AsyncConnection, items: Sequence[tuple[_Work, datetime]], error: str
     ) -> None:
-        async with conn.cursor() as cur:
-            await cur.executemany(
-                "UPDATE alert_outcome_attempts SET status = 'retry', next_attempt_at = %s,"
-                " last_error = %s, updated_at = NOW() WHERE alert_id = %s AND period = %s",
-                [(when, error, w.alert_id, w.period) for w, when in items],
-            )
+        await conn.execute(
+            "UPDATE alert_outcome_attempts t SET status = 'retry', next_attempt_at = d.at,"
+            " last_error = %s, updated_at = NOW()"
+            " FROM unnest(%s::uuid[], %s::text[], %s::timestamptz[]) AS d(alert_id, period, at)"
+            " WHERE t.alert_id = d.alert_id AND t.period = d.period",
+            (
+                error,
+                [w.alert_id for w, _ in items],
+                [w.period for w, _ in items],
+                [when for _, when in items],
+            ),
+        )
 
     async def skip(self, conn: AsyncConnection, items: Sequence[_Work], reason: str) -> None:
-        async with conn.cursor() as cur:
-            await cur.executemany(
-                "UPDATE alert_outcome_attempts SET status = 'skipped', last_error = %s,"
-                " updated_at = NOW() WHERE alert_id = %s AND period = %s",
-                [(reason[:500], w.alert_id, w.period) for w in items],
-            )
+        await conn.execute(
+            "UPDATE alert_outcome_attempts t SET status = 'skipped', last_error = %s,"
+            " updated_at = NOW() FROM unnest(%s::uuid[], %s::text[]) AS d(alert_id, period)"
+            " WHERE t.alert_id = d.alert_id AND t.period = d.period",
+            (reason[:500], [w.alert_id for w in items], [w.period for w in items]),
+        )
 
     async def store(
         self, conn: AsyncConnection, done: Sequence[tuple[_Work, Decimal, Decimal]]
     ) -> None:
-        async with conn.transaction(), conn.cursor() as cur:
-            await cur.executemany(
-                "INSERT INTO alert_outcomes (alert_id, decision_id, period, reference_price,"
-                " outcome_price, pnl_percent) VALUES (%s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (alert_id, period) DO NOTHING",
-                [(w.alert_id, w.decision_id, w.period, w.price, c, pnl) for w, c, pnl in done],
-            )
-            await cur.executemany(
-                "DELETE FROM alert_outcome_attempts WHERE alert_id = %s AND period = %s",
-                [(w.alert_id, w.period) for w, _, _ in done],
-            )
+        await conn.execute(
+            _STORE,
+            (
+                [w.alert_id for w, _, _ in done],
+                [w.decision_id for w, _, _ in done],
+                [w.period for w, _, _ in done],
+                [w.price for w, _, _ in done],
+                [close for _, close, _ in done],
+                [pnl for _, _, pnl in done],
+            ),
+        )
 
 
 async def compute_due_outcomes(

@@ -7,14 +7,16 @@
 
 Safe on several workers: work is claimed in ``outcome_attempts`` with an upsert that only takes
 rows nobody holds (a claim is a lease; a crashed worker's claims free up after ``LEASE``), and
-outcomes are inserted with ON CONFLICT DO NOTHING. Bubbles whose symbol has no price source are
-marked ``skipped`` once; candles not available yet are retried with a growing delay; a venue's
-rate limit defers only that venue's bubbles until its cooldown ends.
+outcomes are inserted with ON CONFLICT DO NOTHING. One pass over the tables reads the due work of
+many rounds; each round then claims its keys, checked again. Bubbles whose symbol has no price
+source are marked ``skipped`` once; candles not available yet are retried with a growing delay; a
+venue's rate limit defers only that venue's bubbles until its cooldown ends.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,20 +42,32 @@ class _Work:
     target: datetime
 
 
-_CLAIM = """
-WITH due AS (
-    SELECT b.id AS bubble_id, p.period
-    FROM bubbles b
-    CROSS JOIN (VALUES ('1h', interval '1 hour'), ('4h', interval '4 hours'),
-                       ('1d', interval '1 day')) AS p(period, span)
-    WHERE b.candle_time <= %(now)s - p.span
+_PERIODS = (
+    "(VALUES ('1h', interval '1 hour'), ('4h', interval '4 hours'), ('1d', interval '1 day'))"
+)
+# Due at ``now``: the period has passed, there is no outcome, and nobody holds or skipped it.
+_OPEN = """b.candle_time <= %(now)s - p.span
       AND NOT EXISTS (SELECT 1 FROM outcomes o
                       WHERE o.bubble_id = b.id AND o.period = p.period)
       AND NOT EXISTS (SELECT 1 FROM outcome_attempts a
                       WHERE a.bubble_id = b.id AND a.period = p.period
-                        AND (a.status = 'skipped' OR a.next_attempt_at > %(now)s))
-    ORDER BY b.candle_time, b.id
-    LIMIT %(batch)s
+                        AND (a.status = 'skipped' OR a.next_attempt_at > %(now)s))"""
+# The due work, oldest bubble first: one pass over the tables for many rounds ...
+_DUE = f"""
+SELECT b.id, p.period
+FROM bubbles b CROSS JOIN {_PERIODS} AS p(period, span)
+WHERE {_OPEN}
+ORDER BY b.candle_time, b.id, p.period
+LIMIT %(limit)s
+"""
+# ... claimed a round at a time, each key checked again (another worker may have taken it).
+_CLAIM = f"""
+WITH due AS (
+    SELECT b.id AS bubble_id, p.period
+    FROM unnest(%(ids)s::uuid[], %(periods)s::text[]) AS k(bubble_id, period)
+    JOIN bubbles b ON b.id = k.bubble_id
+    JOIN {_PERIODS} AS p(period, span) ON p.period = k.period
+    WHERE {_OPEN}
 ), claimed AS (
     INSERT INTO outcome_attempts AS a (bubble_id, period, status, attempts, next_attempt_at)
     SELECT bubble_id, period, 'retry', 1, %(lease)s FROM due
@@ -66,6 +80,22 @@ WITH due AS (
 SELECT c.bubble_id, c.period, c.attempts, b.symbol, b.price, b.candle_time
 FROM claimed c JOIN bubbles b ON b.id = c.bubble_id
 """
+# Rounds of due work read in one pass (a pass costs about as much as a round's claim).
+_ROUNDS_A_PASS = 16
+
+
+# Outcomes land once each (ON CONFLICT) and their claims go with them, in one statement.
+_STORE = """
+WITH done AS (
+    SELECT * FROM unnest(%s::uuid[], %s::text[], %s::numeric[], %s::numeric[], %s::numeric[])
+        AS d(bubble_id, period, reference_price, outcome_price, pnl_percent)
+), saved AS (
+    INSERT INTO outcomes (bubble_id, period, reference_price, outcome_price, pnl_percent)
+    SELECT * FROM done
+    ON CONFLICT (bubble_id, period) DO NOTHING
+)
+DELETE FROM outcome_attempts a USING done d WHERE a.bubble_id = d.bubble_id AND a.period = d.period
+"""
 
 
 class _Outcomes:
@@ -74,45 +104,73 @@ class _Outcomes:
 
     bad_price = "reference price is not positive"
 
+    def __init__(self) -> None:
+        self._due: deque[tuple[uuid.UUID, str]] = deque()  # read, not claimed yet
+        self._all_read = False  # the last pass found less than it could take
+
     async def claim(self, conn: AsyncConnection, now: datetime, batch: int) -> list[_Work]:
-        cur = await conn.execute(_CLAIM, {"now": now, "batch": batch, "lease": now + LEASE})
-        return [
-            _Work(bid, period, attempts, symbol, price, rules.outcome_target(candle, period))
-            for bid, period, attempts, symbol, price, candle in await cur.fetchall()
-        ]
+        params: dict[str, object] = {"now": now, "lease": now + LEASE}
+        while True:
+            if not self._due:
+                if self._all_read:
+                    return []
+                limit = batch * _ROUNDS_A_PASS
+                cur = await conn.execute(_DUE, {**params, "limit": limit})
+                self._due.extend(await cur.fetchall())
+                self._all_read = len(self._due) < limit
+                if not self._due:
+                    return []
+            keys = [self._due.popleft() for _ in range(min(batch, len(self._due)))]
+            cur = await conn.execute(
+                _CLAIM,
+                {**params, "ids": [k[0] for k in keys], "periods": [k[1] for k in keys]},
+            )
+            rows = await cur.fetchall()
+            if rows:  # none: another worker took all of these keys; try the next ones
+                return [
+                    _Work(
+                        bid, period, attempts, symbol, price, rules.outcome_target(candle, period)
+                    )
+                    for bid, period, attempts, symbol, price, candle in rows
+                ]
 
     async def defer(
         self, conn: AsyncConnection, items: Sequence[tuple[_Work, datetime]], error: str
     ) -> None:
-        async with conn.cursor() as cur:
-            await cur.executemany(
-                "UPDATE outcome_attempts SET status = 'retry', next_attempt_at = %s,"
-                " last_error = %s, updated_at = NOW() WHERE bubble_id = %s AND period = %s",
-                [(when, error, w.bubble_id, w.period) for w, when in items],
-            )
+        await conn.execute(
+            "UPDATE outcome_attempts a SET status = 'retry', next_attempt_at = d.at,"
+            " last_error = %s, updated_at = NOW()"
+            " FROM unnest(%s::uuid[], %s::text[], %s::timestamptz[]) AS d(bubble_id, period, at)"
+            " WHERE a.bubble_id = d.bubble_id AND a.period = d.period",
+            (
+                error,
+                [w.bubble_id for w, _ in items],
+                [w.period for w, _ in items],
+                [when for _, when in items],
+            ),
+        )
 
     async def skip(self, conn: AsyncConnection, items: Sequence[_Work], reason: str) -> None:
-        async with conn.cursor() as cur:
-            await cur.executemany(
-                "UPDATE outcome_attempts SET status = 'skipped', last_error = %s,"
-                " updated_at = NOW() WHERE bubble_id = %s AND period = %s",
-                [(reason[:500], w.bubble_id, w.period) for w in items],
-            )
+        await conn.execute(
+            "UPDATE outcome_attempts a SET status = 'skipped', last_error = %s, updated_at = NOW()"
+            " FROM unnest(%s::uuid[], %s::text[]) AS d(bubble_id, period)"
+            " WHERE a.bubble_id = d.bubble_id AND a.period = d.period",
+            (reason[:500], [w.bubble_id for w in items], [w.period for w in items]),
+        )
 
     async def store(
         self, conn: AsyncConnection, done: Sequence[tuple[_Work, Decimal, Decimal]]
     ) -> None:
-        async with conn.transaction(), conn.cursor() as cur:
-            await cur.executemany(
-                "INSERT INTO outcomes (bubble_id, period, reference_price, outcome_price,"
-                " pnl_percent) VALUES (%s, %s, %s, %s, %s)"
-                " ON CONFLICT (bubble_id, period) DO NOTHING",
-                [(w.bubble_id, w.period, w.price, close, pnl) for w, close, pnl in done],
-            )
-            await cur.executemany(
-                "DELETE FROM outcome_attempts WHERE bubble_id = %s AND period = %s",
-                [(w.bubble_id, w.period) for w, _, _ in done],
-            )
+        await conn.execute(
+            _STORE,
+            (
+                [w.bubble_id for w, _, _ in done],
+                [w.period for w, _, _ in done],
+                [w.price for w, _, _ in done],
+                [close for _, close, _ in done],
+                [pnl for _, _, pnl in done],
+            ),
+        )
 
 
 async def compute_due_outcomes(

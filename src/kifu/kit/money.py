@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from fractions import Fraction
 
 from kifu.kit.errors import InvalidInput
 from kifu.kit.numbers import EXACT, size_problem
@@ -58,10 +57,11 @@ def pnl_percent(reference: Decimal, outcome: Decimal) -> Decimal:
     to 8 decimals (as the reference's big.Rat ``FloatString(8)``): bubble and alert outcomes."""
     if reference <= 0:
         raise ValueError("reference price must be positive")
-    exact = (Fraction(outcome) - Fraction(reference)) * 100 / Fraction(reference)
-    scaled = abs(exact) * 10**8
-    whole, rest = divmod(scaled.numerator, scaled.denominator)
-    if rest * 2 >= scaled.denominator:
+    rn, rd = reference.as_integer_ratio()  # exact integers: reference = rn / rd, rn > 0
+    on, od = outcome.as_integer_ratio()
+    scaled = (on * rd - rn * od) * 10**10  # the exact value × 10^8 is scaled / (od × rn)
+    whole, rest = divmod(abs(scaled), od * rn)
+    if rest * 2 >= od * rn:
         whole += 1
     value = Decimal(whole).scaleb(-8)
-    return -value if exact < 0 and whole else value
+    return -value if scaled < 0 and whole else value

@@ -5,11 +5,15 @@ Every price kifu needs goes through ``MarketData``. Closed candles are kept in P
 closed candle is fetched from an exchange once, whichever process asks. A small bounded in-process
 cache (30 s) absorbs chart refreshes. Rate limits (HTTP 429/418) put the venue in a cooldown stored
 in PostgreSQL (``market_cooldowns``) that every process honours; other venues are unaffected.
+Requests to one venue go one at a time until it has answered once without a rate limit, then
+at most ``IN_FLIGHT`` at a time; none after it answered 429/418.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -19,6 +23,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import httpx
+import psycopg
 from psycopg import AsyncConnection
 
 from kifu.config import Settings
@@ -30,12 +35,16 @@ from kifu.market.rules import (
     BINANCE_FUTURES,
     BINANCE_SPOT,
     INTERVALS,
+    LONGEST_WINDOW,
     MAX_BATCH,
     UPBIT,
     Candle,
     Source,
+    Span,
     Unsupported,
     last_closed_open_time,
+    missing_spans,
+    plan_requests,
     resolve,
     retry_after_seconds,
 )
@@ -43,6 +52,9 @@ from kifu.market.rules import (
 HTTP_TIMEOUT = httpx.Timeout(12.0, connect=5.0)
 MEMORY_TTL = 30.0
 LOOKBACK = timedelta(minutes=5)  # an outcome uses the newest 1m close at most 5 minutes old
+# Requests one ``MarketData`` has open to a venue at once: a backfill of many windows overlaps
+# their round trips without bursting at the venue (a 429/418 still stops the venue at once).
+IN_FLIGHT = 4
 UPBIT_INTERVAL_PATHS = {
     "1m": "minutes/1",
     "15m": "minutes/15",
@@ -144,12 +156,51 @@ def _ms(at: datetime) -> int:
 
 
 def _dec(value: Any) -> Decimal:
-    if isinstance(value, float | bool) or value is None:
+    kind = type(value)  # exact types only: a float (or bool) is not an exact number
+    if kind is str or kind is int:
+        d = Decimal(value)
+    elif kind is Decimal:  # a JSON number read with parse_float=Decimal
+        d = value
+    else:
         raise ValueError(f"not an exact number: {value!r}")
-    d = Decimal(str(value))
     if not d.is_finite():
         raise ValueError(f"not finite: {value!r}")
     return d
+
+
+# What a column of plain numbers may hold (NaN, Infinity, quotes, braces, spaces may not).
+_NOT_PLAIN = re.compile(r"[^0-9eE.+\-,]")
+_UPBIT_FIELDS = (
+    "opening_price",
+    "high_price",
+    "low_price",
+    "trade_price",
+    "candle_acc_trade_volume",
+)
+
+
+def _columns(source: Source, answer: str) -> store.Columns:
+    """A klines answer as PostgreSQL array literals, the numbers kept as the venue wrote them
+    (``UpstreamFailed`` for anything but candles of plain numbers)."""
+    try:
+        rows = json.loads(answer, parse_float=str, parse_int=str)
+        if source.venue == UPBIT:
+            ms = [
+                str(_ms(datetime.fromisoformat(r["candle_date_time_utc"]).replace(tzinfo=UTC)))
+                for r in rows
+            ]
+            values = [[r[f] for r in rows] for f in _UPBIT_FIELDS]
+        else:
+            ms = [r[0] for r in rows]
+            values = [[r[i] for r in rows] for i in range(1, 6)]
+        texts = [",".join(column) for column in (ms, *values)]  # TypeError unless all text
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        raise UpstreamFailed(f"{source.venue}: unexpected candle data ({exc})") from exc
+    for column, text in zip((ms, *values), texts, strict=True):
+        # One element a candle, each a plain number: no empty one, no comma or other sign in one.
+        if "" in column or _NOT_PLAIN.search(text) or text.count(",") != max(len(column) - 1, 0):
+            raise UpstreamFailed(f"{source.venue}: unexpected candle data (not plain numbers)")
+    return store.Columns(*("{" + text + "}" for text in texts))
 
 
 class MarketData:
@@ -168,6 +219,9 @@ class MarketData:
         self.clock = clock
         self.requests = 0  # upstream HTTP requests made (benchmarks and tests read it)
         self.request_seconds = 0.0
+        self._slots: dict[str, asyncio.Semaphore] = {}
+        self._answered: set[str] = set()  # venues that answered this run without a rate limit
+        self._limited: dict[str, _RateLimitHit] = {}  # venues that answered 429/418 in this run
 
     # -- public ------------------------------------------------------------------------------
 
@@ -270,9 +324,7 @@ class MarketData:
 
         closed_end = min(anchor, last_closed_open_time(now, seconds))
         has_closed = closed_end >= start
-        if not has_closed or await store.window_covered(
-            conn, source.venue, source.symbol, interval, start, closed_end
-        ):
+        if not has_closed or not await self._missing(conn, source, interval, [(start, closed_end)]):
             candles = (
                 await store.load(conn, source.venue, source.symbol, interval, start, closed_end)
                 if has_closed
@@ -282,9 +334,14 @@ class MarketData:
                 candles += await self._fetch(source, interval, anchor, anchor, 1, now)
         else:
             candles = await self._fetch(source, interval, start, anchor, limit, now)
-            closed = [c for c in candles if c.open_time <= closed_end]
             await store.save_window(
-                conn, source.venue, source.symbol, interval, start, closed_end, closed
+                conn,
+                source.venue,
+                source.symbol,
+                interval,
+                start,
+                closed_end,
+                store.columns_of([c for c in candles if c.open_time <= closed_end]),
             )
         candles = [c for c in candles if start <= c.open_time <= anchor]
         self.memory.put(key, candles)
@@ -298,30 +355,96 @@ class MarketData:
         wanted = sorted({t for t in targets if t <= last_closed})
         if wanted:
             await self._check_cooldown(conn, source.venue, now)
-        missing_idx = await store.uncovered(
-            conn, source.venue, source.symbol, "1m", [(t - LOOKBACK, t) for t in wanted]
+            needed = [(m - LOOKBACK, m) for m in (candle_open(t, 60) for t in wanted)]
+            gaps = await self._missing(conn, source, "1m", needed)
+            await self._fetch_missing(conn, source, "1m", gaps, now)
+        found = await store.closes_at(conn, source.venue, source.symbol, wanted, LOOKBACK)
+        return {t: found.get(t) for t in targets}
+
+    async def _missing(
+        self, conn: AsyncConnection, source: Source, interval: str, needed: list[Span]
+    ) -> list[Span]:
+        """The parts of ``needed`` (closed candles) that no fetched window holds."""
+        step = timedelta(seconds=INTERVALS[interval])
+        covered = await store.windows_over(
+            conn, source.venue, source.symbol, interval, needed, step * LONGEST_WINDOW
         )
-        span = timedelta(minutes=MAX_BATCH[source.venue] - 1)
-        windows: list[list[datetime]] = []
-        for t in (wanted[i] for i in missing_idx):
-            if windows and t - windows[-1][0] <= span:
-                windows[-1][1] = t
-            else:
-                windows.append([t - LOOKBACK, t])
-        for a, b in windows:
-            count = int((b - a).total_seconds() // 60) + 1
-            candles = await self._fetch(source, "1m", a, b, count, now)
+        return missing_spans(needed, covered, step)
+
+    async def _fetch_missing(
+        self,
+        conn: AsyncConnection,
+        source: Source,
+        interval: str,
+        gaps: list[Span],
+        now: datetime,
+    ) -> None:
+        """Fetch the missing closed candles ``gaps`` (sorted, disjoint) in as few requests as the
+        venue's batch allows, ``IN_FLIGHT`` at a time, and store each answer as it arrives: every
+        candle of the window it asked for (a window is stored whole), and the window. The answer's
+        numbers go to PostgreSQL as the venue wrote them (``_columns``: no candle becomes a Python
+        object); an answer that is not candles of plain numbers is refused whole. On the first
+        failure the rest are dropped and it is raised. The fetching tasks never touch ``conn``."""
+        step = timedelta(seconds=INTERVALS[interval])
+        pending: dict[asyncio.Future[str], Span] = {}
+        for a, b in plan_requests(gaps, step, MAX_BATCH[source.venue]):
+            count = (b - a) // step + 1
+            pending[asyncio.ensure_future(self._answer(source, interval, a, b, count, now))] = (
+                a,
+                b,
+            )
+        try:
+            while pending:
+                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                failed = [task for task in done if task.exception() is not None]
+                for task in done:
+                    a, b = pending.pop(task)
+                    if task not in failed:
+                        await self._save_answer(conn, source, interval, a, b, task.result())
+                if failed:
+                    failed[0].result()  # raises its exception
+        finally:
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _answer(
+        self,
+        source: Source,
+        interval: str,
+        start: datetime,
+        end: datetime,
+        count: int,
+        now: datetime,
+    ) -> str:
+        response = await self._ask(source, interval, start, end, count, now)
+        if response.status_code != 200:
+            self._raise_for(source, response)
+        return response.text
+
+    async def _save_answer(
+        self,
+        conn: AsyncConnection,
+        source: Source,
+        interval: str,
+        start: datetime,
+        end: datetime,
+        answer: str,
+    ) -> None:
+        try:
             await store.save_window(
                 conn,
                 source.venue,
                 source.symbol,
-                "1m",
-                a,
-                b,
-                [c for c in candles if a <= c.open_time <= b],
+                interval,
+                start,
+                end,
+                _columns(source, answer),
             )
-        found = await store.closes_at(conn, source.venue, source.symbol, wanted, LOOKBACK)
-        return {t: found.get(t) for t in targets}
+        except psycopg.DataError as exc:  # an element PostgreSQL does not take as a number
+            raise UpstreamFailed(
+                f"{source.venue}: unexpected candle data ({exc.diag.message_primary})"
+            ) from exc
 
     async def _check_cooldown(self, conn: AsyncConnection, venue: str, now: datetime) -> None:
         until = await store.cooldown_until(conn, venue, now)
@@ -338,6 +461,18 @@ class MarketData:
         now: datetime,
     ) -> list[Candle]:
         """Candles with open time in [start, end] (``count`` of them at most), oldest first."""
+        return self._parse(source, await self._ask(source, interval, start, end, count, now))
+
+    async def _ask(
+        self,
+        source: Source,
+        interval: str,
+        start: datetime,
+        end: datetime,
+        count: int,
+        now: datetime,
+    ) -> httpx.Response:
+        """The venue's answer for the candles with open time in [start, end] (at most ``count``)."""
         seconds = INTERVALS[interval]
         if source.venue == UPBIT:
             url = f"{self.urls.upbit}/v1/candles/{UPBIT_INTERVAL_PATHS[interval]}"
@@ -360,17 +495,37 @@ class MarketData:
                 "endTime": _ms(end) + seconds * 1000 - 1,
                 "limit": count,
             }
-        started = time.perf_counter()
-        self.requests += 1
-        try:
-            response = await self.http.get(url, params=params, timeout=HTTP_TIMEOUT)
-        except httpx.HTTPError as exc:
-            raise UpstreamFailed(
-                f"{source.venue}: request failed ({exc.__class__.__name__})"
-            ) from exc
-        finally:
-            self.request_seconds += time.perf_counter() - started
-        return self._parse(source, response, now)
+        return await self._get(source.venue, url, params, now)
+
+    async def _get(
+        self, venue: str, url: str, params: dict[str, Any], now: datetime
+    ) -> httpx.Response:
+        """One request to ``venue``: alone until the venue has answered once, then with at most
+        ``IN_FLIGHT`` open; a 429/418 raises ``_RateLimitHit`` and stops every later request to
+        the venue in this run (so an already limited venue is asked once)."""
+        slot = self._slots.setdefault(venue, asyncio.Semaphore(1))
+        async with slot:
+            hit = self._limited.get(venue)
+            if hit is not None and hit.until > now:
+                raise hit
+            started = time.perf_counter()
+            self.requests += 1
+            try:
+                response = await self.http.get(url, params=params, timeout=HTTP_TIMEOUT)
+            except httpx.HTTPError as exc:
+                raise UpstreamFailed(f"{venue}: request failed ({exc.__class__.__name__})") from exc
+            finally:
+                self.request_seconds += time.perf_counter() - started
+            if response.status_code in (418, 429):
+                wait = retry_after_seconds(response.headers.get("Retry-After"), now)
+                hit = _RateLimitHit(venue, now + timedelta(seconds=wait), response.text[:200])
+                self._limited[venue] = hit
+                raise hit
+            if venue not in self._answered:
+                self._answered.add(venue)
+                for _ in range(IN_FLIGHT - 1):
+                    slot.release()
+            return response
 
     async def _ticker_from(self, conn: AsyncConnection, source: Source) -> Decimal:
         now = self.clock()
@@ -384,19 +539,7 @@ class MarketData:
             )
         else:
             url, params = f"{self.urls.binance_spot}/api/v3/ticker/price", {"symbol": source.symbol}
-        started = time.perf_counter()
-        self.requests += 1
-        try:
-            response = await self.http.get(url, params=params, timeout=HTTP_TIMEOUT)
-        except httpx.HTTPError as exc:
-            raise UpstreamFailed(
-                f"{source.venue}: request failed ({exc.__class__.__name__})"
-            ) from exc
-        finally:
-            self.request_seconds += time.perf_counter() - started
-        if response.status_code in (418, 429):
-            wait = retry_after_seconds(response.headers.get("Retry-After"), now)
-            raise _RateLimitHit(source.venue, now + timedelta(seconds=wait), response.text[:200])
+        response = await self._get(source.venue, url, params, now)
         if response.status_code == 404 and source.venue != UPBIT:
             # A Binance-compatible server without the ticker (Binance itself answers 400 for an
             # unknown symbol): the close of the forming 1-minute candle is the latest price.
@@ -417,12 +560,8 @@ class MarketData:
             raise UpstreamFailed(f"{source.venue}: ticker price {price} is not positive")
         return price
 
-    def _parse(self, source: Source, response: httpx.Response, now: datetime) -> list[Candle]:
-        status = response.status_code
-        if status in (418, 429):
-            wait = retry_after_seconds(response.headers.get("Retry-After"), now)
-            raise _RateLimitHit(source.venue, now + timedelta(seconds=wait), response.text[:200])
-        if status != 200:
+    def _parse(self, source: Source, response: httpx.Response) -> list[Candle]:
+        if response.status_code != 200:
             self._raise_for(source, response)
         try:
             payload = json.loads(response.text, parse_float=Decimal)

@@ -5,7 +5,8 @@ same job over different tables: claim due work, look up each target's 1-minute c
 ``pnl_percent`` (``kifu.kit.money.pnl_percent``) or retry later. The capability keeps its SQL
 (claims, outcomes table) behind ``OutcomeTable``; this module is the loop both run:
 
-* work is grouped by symbol, one candle lookup per symbol and round;
+* work is grouped by symbol, one candle lookup per symbol and round, the symbols looked up at
+  once; the outcomes found in a round are stored in one statement;
 * a reference price that is not positive, or a symbol with no price source, is skipped once;
 * a venue's rate limit defers that symbol's work until the cooldown ends; other failures retry
   with a doubling delay (at most ``MAX_BACKOFF``);
@@ -13,11 +14,14 @@ same job over different tables: claim due work, look up each target's 1-minute c
   when it is old (a halted market).
 
 Claims are leases kept by the capability's table (``LEASE``): on several workers each outcome is
-computed once, and a crashed worker's claims free up.
+computed once, and a crashed worker's claims free up. A round is claimed while the one before it
+is priced, and several symbols are priced at once, all on the one connection: each statement of
+the table and of the candle cache stands alone (no transaction spans two).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
@@ -30,7 +34,13 @@ from psycopg import AsyncConnection
 
 from kifu.kit import money
 from kifu.kit.timeutil import utc_now
-from kifu.market.client import MarketData, RateLimited, SymbolUnsupported, UpstreamFailed
+from kifu.market.client import (
+    MarketData,
+    MarketError,
+    RateLimited,
+    SymbolUnsupported,
+    UpstreamFailed,
+)
 from kifu.market.rules import Unsupported
 
 log = logging.getLogger("kifu.market.outcomes")
@@ -99,6 +109,32 @@ async def _defer(
     await table.defer(conn, [(w, until or backoff(w, now)) for w in items], error[:500])
 
 
+async def _closes(
+    conn: AsyncConnection, market: MarketData, symbol: str, items: list[Any]
+) -> dict[datetime, Decimal | None] | MarketError:
+    try:
+        return await market.minute_closes(conn, symbol, [w.target for w in items])
+    except (SymbolUnsupported, RateLimited, UpstreamFailed) as exc:
+        return exc
+
+
+async def _all_closes(
+    conn: AsyncConnection, market: MarketData, priced: dict[str, list[Any]]
+) -> dict[str, dict[datetime, Decimal | None] | MarketError]:
+    """Each symbol's closes (or why there are none), the symbols asked at once: the client keeps
+    each venue's limits, and its statements on ``conn`` each stand alone."""
+    tasks = {
+        s: asyncio.ensure_future(_closes(conn, market, s, items)) for s, items in priced.items()
+    }
+    try:
+        await asyncio.gather(*tasks.values())
+    finally:  # an unexpected error: stop the other symbols before it propagates
+        for task in tasks.values():
+            task.cancel()
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+    return {s: task.result() for s, task in tasks.items()}
+
+
 async def _process(
     table: OutcomeTable,
     conn: AsyncConnection,
@@ -110,6 +146,7 @@ async def _process(
     by_symbol: dict[str, list[Any]] = defaultdict(list)
     for w in work:
         by_symbol[w.symbol].append(w)
+    priced: dict[str, list[Any]] = {}
     for symbol, items in sorted(by_symbol.items()):
         bad = [w for w in items if w.price is None or w.price <= 0]
         if bad:
@@ -124,38 +161,40 @@ async def _process(
             await table.skip(conn, items, f"no price source: {exc}")
             run.skipped += len(items)
             continue
-        try:
-            closes = await market.minute_closes(conn, symbol, [w.target for w in items])
-        except SymbolUnsupported as exc:
-            await table.skip(conn, items, exc.message)
+        priced[symbol] = items
+    done: list[tuple[Any, Decimal, Decimal]] = []
+    for symbol, answer in (await _all_closes(conn, market, priced)).items():
+        items = priced[symbol]
+        if isinstance(answer, SymbolUnsupported):
+            await table.skip(conn, items, answer.message)
             run.skipped += len(items)
             continue
-        except RateLimited as exc:
-            await _defer(table, conn, items, exc.until, now, exc.message)
+        if isinstance(answer, RateLimited):
+            await _defer(table, conn, items, answer.until, now, answer.message)
             run.deferred += len(items)
             continue
-        except UpstreamFailed as exc:
-            log.warning("outcomes for %s: %s", symbol, exc.message)
-            await _defer(table, conn, items, None, now, exc.message)
+        if isinstance(answer, MarketError):
+            log.warning("outcomes for %s: %s", symbol, answer.message)
+            await _defer(table, conn, items, None, now, answer.message)
             run.deferred += len(items)
             continue
-        done, fresh, stale = [], [], []
+        fresh, stale = [], []
         for w in items:
-            close = closes.get(w.target)
+            close = answer.get(w.target)
             if close is not None:
                 done.append((w, close, money.pnl_percent(w.price, close)))
             elif w.target + NOT_CLOSED_DELAY >= now:
                 fresh.append(w)
             else:
                 stale.append(w)
-        if done:
-            await table.store(conn, done)
-            run.computed += len(done)
         if fresh:
             await _defer(table, conn, fresh, now + NOT_CLOSED_DELAY, now, "candle not closed yet")
         if stale:
             await _defer(table, conn, stale, None, now, "no candle within 5 minutes of the target")
         run.deferred += len(fresh) + len(stale)
+    if done:
+        await table.store(conn, done)
+        run.computed += len(done)
 
 
 async def compute_due(
@@ -171,10 +210,22 @@ async def compute_due(
     oldest first. ``conn`` must be in autocommit mode. Returns counts for logs and benchmarks."""
     now = now or utc_now()
     run = OutcomeRun()
-    for _ in range(max_rounds):
-        work = await table.claim(conn, now, batch)
+    work = await table.claim(conn, now, batch) if max_rounds > 0 else []
+    for round_ in range(1, max_rounds + 1):
         if not work:
             break
         run.claimed += len(work)
-        await _process(table, conn, market, work, now, run)
+        # The next round is claimed while this one is priced (this one's work is leased, so it
+        # is not claimed twice): the database claims while the exchanges answer.
+        upcoming = (
+            asyncio.ensure_future(table.claim(conn, now, batch)) if round_ < max_rounds else None
+        )
+        try:
+            await _process(table, conn, market, work, now, run)
+        except BaseException:
+            if upcoming is not None:  # its claims, if made, lapse with their lease
+                upcoming.cancel()
+                await asyncio.gather(upcoming, return_exceptions=True)
+            raise
+        work = await upcoming if upcoming is not None else []
     return run

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -33,6 +34,10 @@ EXCHANGES = venues.MARKET_CODES
 
 # Most candles one request may ask for, per venue.
 MAX_BATCH = {BINANCE_FUTURES: 1500, BINANCE_SPOT: 1000, UPBIT: 200}
+# No fetched window holds more candles than this (a batch, plus the 5-minute lookback that earlier
+# versions added to a full batch of 1m candles): lookups of the windows around a time need not
+# look further back.
+LONGEST_WINDOW = max(MAX_BATCH.values()) + 5
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,54 @@ def resolve(symbol: str, exchange: str | None = None) -> Source:
 def last_closed_open_time(now: datetime, seconds: int) -> datetime:
     """Open time of the newest candle that has closed at ``now``."""
     return candle_open(now, seconds) - timedelta(seconds=seconds)
+
+
+Span = tuple[datetime, datetime]  # candle open times [first, last], both included
+
+
+def _union(spans: Iterable[Span], step: timedelta) -> list[list[datetime]]:
+    """Sorted disjoint spans holding the same candles (touching spans are joined)."""
+    out: list[list[datetime]] = []
+    for a, b in sorted(spans):
+        if out and a <= out[-1][1] + step:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return out
+
+
+def missing_spans(needed: Iterable[Span], covered: Iterable[Span], step: timedelta) -> list[Span]:
+    """The candles of ``needed`` that no span of ``covered`` holds, as sorted disjoint spans
+    (open times on a grid of ``step``)."""
+    have = _union(covered, step)
+    gaps: list[Span] = []
+    i = 0
+    for a, b in _union(needed, step):
+        while a <= b:
+            while i < len(have) and have[i][1] < a:
+                i += 1
+            if i == len(have) or have[i][0] > b:
+                gaps.append((a, b))
+                break
+            if have[i][0] > a:
+                gaps.append((a, have[i][0] - step))
+            a = have[i][1] + step
+    return gaps
+
+
+def plan_requests(gaps: Iterable[Span], step: timedelta, most: int) -> list[Span]:
+    """The fewest requests of at most ``most`` candles that fetch every gap: each starts at the
+    first candle still missing and ends at the last missing one it can reach (so a request may
+    fetch again the few cached candles between two gaps, never a run of them at either end)."""
+    reach = step * (most - 1)
+    out: list[list[datetime]] = []
+    for a, b in gaps:
+        while a <= b:
+            if not out or a > out[-1][0] + reach:
+                out.append([a, a])
+            out[-1][1] = min(b, out[-1][0] + reach)
+            a = out[-1][1] + step
+    return [(a, b) for a, b in out]
 
 
 def retry_after_seconds(value: str | None, now: datetime, default: int = 60) -> int:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from psycopg import AsyncConnection
@@ -11,39 +12,43 @@ from psycopg import AsyncConnection
 from kifu.market.rules import Candle
 
 
-async def window_covered(
-    conn: AsyncConnection, venue: str, symbol: str, interval: str, start: datetime, end: datetime
-) -> bool:
-    """True when one fetched window holds every candle open time in [start, end]."""
-    cur = await conn.execute(
-        "SELECT 1 FROM market_candle_windows"
-        " WHERE source = %s AND symbol = %s AND interval = %s AND start_at <= %s AND end_at >= %s"
-        " LIMIT 1",
-        (venue, symbol, interval, start, end),
-    )
-    return await cur.fetchone() is not None
+def _array(texts: Iterable[str]) -> str:
+    """A PostgreSQL array literal of texts that need no quoting (a finite Decimal's ``str``, an
+    ISO 8601 time): the candles of a window are dumped in a millisecond, not value by value."""
+    return "{" + ",".join(texts) + "}"
 
 
-async def uncovered(
+def _times(values: Iterable[datetime]) -> str:
+    return _array(t.isoformat() for t in values)
+
+
+async def windows_over(
     conn: AsyncConnection,
     venue: str,
     symbol: str,
     interval: str,
-    ranges: Sequence[tuple[datetime, datetime]],
-) -> list[int]:
-    """Indexes of ``ranges`` that no single fetched window covers."""
-    if not ranges:
+    spans: Sequence[tuple[datetime, datetime]],
+    longest: timedelta,
+) -> list[tuple[datetime, datetime]]:
+    """The fetched windows that share a candle with any of ``spans``, each once. Windows are
+    found by their start, at most ``longest`` before a span (none is longer)."""
+    if not spans:
         return []
     cur = await conn.execute(
-        "SELECT r.i FROM unnest(%s::timestamptz[], %s::timestamptz[]) WITH ORDINALITY"
-        "   AS r(a, b, i)"
-        " WHERE NOT EXISTS (SELECT 1 FROM market_candle_windows w"
-        "   WHERE w.source = %s AND w.symbol = %s AND w.interval = %s"
-        "     AND w.start_at <= r.a AND w.end_at >= r.b)"
-        " ORDER BY r.i",
-        ([a for a, _ in ranges], [b for _, b in ranges], venue, symbol, interval),
+        "SELECT DISTINCT w.start_at, w.end_at"
+        " FROM unnest(%s::timestamptz[], %s::timestamptz[]) AS r(a, b)"
+        " JOIN market_candle_windows w ON w.source = %s AND w.symbol = %s AND w.interval = %s"
+        "   AND w.start_at BETWEEN r.a - %s AND r.b AND w.end_at >= r.a",
+        (
+            _times(a for a, _ in spans),
+            _times(b for _, b in spans),
+            venue,
+            symbol,
+            interval,
+            longest,
+        ),
     )
-    return [int(row[0]) - 1 for row in await cur.fetchall()]
+    return [(a, b) for a, b in await cur.fetchall()]
 
 
 async def load(
@@ -58,6 +63,53 @@ async def load(
     return [Candle(*row) for row in await cur.fetchall()]
 
 
+_EPOCH, _MS = datetime(1970, 1, 1, tzinfo=UTC), timedelta(milliseconds=1)
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Candles as PostgreSQL array literals, one a column: open times in epoch milliseconds, then
+    open, high, low, close and volume; every element a plain number (digits, sign, point,
+    exponent), so none needs quoting."""
+
+    ms: str
+    open: str
+    high: str
+    low: str
+    close: str
+    volume: str
+
+
+def columns_of(candles: Sequence[Candle]) -> Columns:
+    """The columns of parsed candles (their values are finite: ``Candle`` holds no other)."""
+    return Columns(
+        _array(str((c.open_time - _EPOCH) // _MS) for c in candles),
+        *(
+            _array(str(getattr(c, f)) for c in candles)
+            for f in ("open", "high", "low", "close", "volume")
+        ),
+    )
+
+
+_SAVE_WINDOW = """
+WITH c AS (
+    SELECT to_timestamp(c.ms / 1000.0) AS open_time, c.open, c.high, c.low, c.close, c.volume
+    FROM unnest(%(ms)s::bigint[], %(open)s::numeric[], %(high)s::numeric[], %(low)s::numeric[],
+                %(close)s::numeric[], %(volume)s::numeric[])
+        AS c(ms, open, high, low, close, volume)
+), candles AS (
+    INSERT INTO market_candles
+        (source, symbol, interval, open_time, open, high, low, close, volume)
+    SELECT %(venue)s, %(symbol)s, %(interval)s, c.* FROM c
+    WHERE c.open_time BETWEEN %(start)s AND %(end)s
+    ON CONFLICT (source, symbol, interval, open_time) DO NOTHING
+)
+INSERT INTO market_candle_windows (source, symbol, interval, start_at, end_at)
+VALUES (%(venue)s, %(symbol)s, %(interval)s, %(start)s, %(end)s)
+ON CONFLICT DO NOTHING
+"""
+
+
 async def save_window(
     conn: AsyncConnection,
     venue: str,
@@ -65,37 +117,27 @@ async def save_window(
     interval: str,
     start: datetime,
     end: datetime,
-    candles: Sequence[Candle],
+    candles: Columns,
 ) -> None:
-    """Store closed candles and record [start, end] as fetched, atomically."""
-    async with conn.transaction():
-        if candles:
-            async with conn.cursor() as cur:
-                await cur.executemany(
-                    "INSERT INTO market_candles"
-                    " (source, symbol, interval, open_time, open, high, low, close, volume)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                    " ON CONFLICT (source, symbol, interval, open_time) DO NOTHING",
-                    [
-                        (
-                            venue,
-                            symbol,
-                            interval,
-                            c.open_time,
-                            c.open,
-                            c.high,
-                            c.low,
-                            c.close,
-                            c.volume,
-                        )
-                        for c in candles
-                    ],
-                )
-        await conn.execute(
-            "INSERT INTO market_candle_windows (source, symbol, interval, start_at, end_at)"
-            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            (venue, symbol, interval, start, end),
-        )
+    """Store the closed candles that open in [start, end] and record [start, end] as fetched:
+    one statement, so both land or neither. Elements that are not numbers PostgreSQL takes
+    raise ``psycopg.DataError`` (and store nothing)."""
+    await conn.execute(
+        _SAVE_WINDOW,
+        {
+            "venue": venue,
+            "symbol": symbol,
+            "interval": interval,
+            "start": start,
+            "end": end,
+            "ms": candles.ms,
+            "open": candles.open,
+            "high": candles.high,
+            "low": candles.low,
+            "close": candles.close,
+            "volume": candles.volume,
+        },
+    )
 
 
 async def closes_at(
@@ -115,7 +157,7 @@ async def closes_at(
         "   WHERE source = %s AND symbol = %s AND interval = '1m'"
         "     AND open_time <= t.at AND open_time >= t.at - %s"
         "   ORDER BY open_time DESC LIMIT 1) c",
-        (list(targets), venue, symbol, lookback),
+        (_times(targets), venue, symbol, lookback),
     )
     return {row[0]: row[1] for row in await cur.fetchall()}
 
