@@ -116,31 +116,20 @@ async def write_batch(
                 rows = [_fill_row(f, n) for n, f in enumerate(fills, 1)]
                 rows += [_income_row(i, n) for n, i in enumerate(incomes, len(fills) + 1)]
                 await w.add_all(rows)
-                texts = {n: f.price_text for n, f in enumerate(fills, 1)}
                 written = await w.finish(
-                    bubbles=auto.for_new_trades(
+                    bubble_rows=auto.for_new_trade_rows(
                         conn,
                         user_id,
-                        lambda t: auto.auto_bubble(
-                            "sync",
-                            trade_id=t.trade_id,
-                            symbol=t.symbol,
-                            side=t.side,
-                            price=t.price,
-                            price_text=texts.get(t.row_no),
-                            at=t.executed_at,
-                            timeframe=bubble_timeframe(tfs.get(t.symbol)),
-                            tags=[],
-                            venue_name=t.exchange,
-                        ),
+                        "sync",
+                        timeframes={s: bubble_timeframe(tf) for s, tf in tfs.items()},
+                        default_timeframe=bubble_timeframe(None),
+                        tags=[],
                     ),
                     catch_up=False,
                 )
             res.events_inserted = written.inserted
             res.fee_events_inserted = written.fees_inserted
             res.trades_inserted = written.trades_created
-            await accounts.watch_traded_symbols(
-                conn, user_id, [t.symbol for t in written.new_trades]
-            )
+            await accounts.watch_traded_symbols(conn, user_id, written.new_symbols)
         await store.save_cursors(conn, user_id, exchange, new_cursors)
     return res

@@ -19,7 +19,9 @@ into them with COPY (call it as often as needed, e.g. once per page or batch); `
    screen, the Chart markers and every trade count see every fill; ``TradeFields`` carries what
    a row holds beyond the fill (the venue's trade number, realized PnL, position side, …), and
    a ``bubbles`` hook (the journal's auto bubbles, ``kifu.journal.auto.for_new_trades``) is
-   handed the new trades first so each row is written with its bubble;
+   handed the new trades first so each row is written with its bubble, or a ``bubble_rows``
+   hook (``kifu.journal.auto.for_new_trade_rows``) stores them with one INSERT … SELECT from
+   a query of the new trades (no row through Python);
 3. catches up positions and realized PnL for the books the write changed
    (``kifu.ledger.tracker``, fed by the table's trigger).
 
@@ -88,7 +90,8 @@ class WriteResult:
     duplicate_rows: list[tuple[int, bool]]  # (row_no, had a trade id), first ``issue_room``
     fees_inserted: int = 0  # of ``inserted``, income/fee events
     trades_created: int = 0
-    new_trades: list[NewTrade] = field(default_factory=list)
+    new_trades: list[NewTrade] = field(default_factory=list)  # with a ``bubbles`` hook
+    new_symbols: list[str] = field(default_factory=list)  # with a ``bubble_rows`` hook
     positions: int = 0  # positions written by the catch-up
     replayed: int = 0  # books whose realized PnL was replayed
     # milliseconds: storing the fills (triggers included), their trades rows, the catch-up
@@ -145,11 +148,14 @@ class LedgerWrite:
         *,
         issue_room: int = 0,
         bubbles: store.BubbleHook | None = None,
+        bubble_rows: store.BubbleRowsHook | None = None,
         catch_up: bool = True,
     ) -> WriteResult:
         """Store what was staged, write the new fills' trades rows, catch up; see the module
         docstring. Call once. ``bubbles`` (the journal's auto bubbles) is handed the new
-        trades before they are written and answers each one's bubble id. ``catch_up=False``
+        trades before they are written and answers each one's bubble id; ``bubble_rows``
+        (the same, set-based) is handed a query of them and stores one bubble per row with the
+        id the row names, and ``WriteResult.new_symbols`` lists their symbols. ``catch_up=False``
         leaves the changed books queued for a later ``tracker.catch_up`` (a sync of many
         batches catches up once, at its end)."""
         if self._finished:
@@ -177,9 +183,12 @@ class LedgerWrite:
         if written.inserted:
             if self._fees:
                 result.fees_inserted = await store.inserted_of_type(conn, "fee")
-            result.trades_created, result.new_trades = await store.project_trades(
-                conn, user, bubbles=bubbles
+            projected = await store.project_trades(
+                conn, user, bubbles=bubbles, bubble_rows=bubble_rows
             )
+            result.trades_created = projected.created
+            result.new_trades = projected.new_trades
+            result.new_symbols = projected.new_symbols
         clock.append(time.perf_counter())
         if written.inserted and catch_up:
             caught = await tracker.catch_up(conn, user)
