@@ -21,8 +21,22 @@ from kifu.ledger.service import NormalFill
 
 ACCOUNT_LABEL = "api-sync"
 
+# A fill or income entry as the ledger's writer takes it, before its row number (given when the
+# write is made of merged pages: fills first, then income, each in the order fetched).
+Entry = tuple[NormalFill, writer.TradeFields | None]
 
-def _fill_row(f: VenueFill, row_no: int) -> writer.Row:
+_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
+def fill_entries(fills: list[VenueFill]) -> list[Entry]:
+    return [_fill_entry(f) for f in fills]
+
+
+def income_entries(incomes: list[VenueIncome]) -> list[Entry]:
+    return [_income_entry(i) for i in incomes]
+
+
+def _fill_entry(f: VenueFill) -> Entry:
     trade_id = uuid.uuid4()
     nf = NormalFill(
         venue=f.exchange,
@@ -39,9 +53,7 @@ def _fill_row(f: VenueFill, row_no: int) -> writer.Row:
         fee_asset=f.fee_asset,
         executed_at=f.executed_at,
         external_id=f.external_id,
-        metadata=json.dumps(
-            {"trade_id": str(trade_id), "exchange": f.exchange, **f.meta}, separators=(",", ":")
-        ),
+        metadata=_JSON.encode({"trade_id": str(trade_id), "exchange": f.exchange, **f.meta}),
     )
     trade = writer.TradeFields(
         ref=trade_id,
@@ -52,10 +64,10 @@ def _fill_row(f: VenueFill, row_no: int) -> writer.Row:
         open_close=f.open_close,
         reduce_only=f.reduce_only,
     )
-    return row_no, nf, trade
+    return nf, trade
 
 
-def _income_row(i: VenueIncome, row_no: int) -> writer.Row:
+def _income_entry(i: VenueIncome) -> Entry:
     """The contract summary packs read: a ``fee`` event, fee = −income (positive = paid),
     fee_asset = asset, metadata with the income type and Binance's own figures; keyed by
     ``<incomeType>:<tranId>`` so a re-sync never doubles it."""
@@ -81,9 +93,9 @@ def _income_row(i: VenueIncome, row_no: int) -> writer.Row:
         fee_asset=i.asset[:20] or None,
         executed_at=i.executed_at,
         external_id=f"{i.income_type}:{i.tran_id}",
-        metadata=json.dumps(meta, separators=(",", ":")),
+        metadata=_JSON.encode(meta),
     )
-    return row_no, nf, None
+    return nf, None
 
 
 @dataclass
@@ -99,12 +111,13 @@ async def write_batch(
     conn: AsyncConnection,
     user_id: uuid.UUID,
     exchange: str,
-    fills: list[VenueFill],
-    incomes: list[VenueIncome],
+    fills: list[Entry],
+    incomes: list[Entry],
     new_cursors: dict[str, Cursor],
     tfs: dict[str, str],
 ) -> BatchResult:
-    """One batch, all or nothing: events (deduped by the ledger, with their trades rows), an
+    """One batch (``fill_entries`` and ``income_entries`` of the pages merged into it), all or
+    nothing: events (deduped by the ledger, with their trades rows), an
     auto bubble on each new trade (on the user's chart timeframe of its symbol), traded symbols
     on the watch-list, and the cursors."""
     res = BatchResult(fills=len(fills), incomes=len(incomes))
@@ -113,9 +126,7 @@ async def write_batch(
             async with writer.open_write(
                 conn, user_id, source="api", account_label=ACCOUNT_LABEL
             ) as w:
-                rows = [_fill_row(f, n) for n, f in enumerate(fills, 1)]
-                rows += [_income_row(i, n) for n, i in enumerate(incomes, len(fills) + 1)]
-                await w.add_all(rows)
+                await w.add_all((n, nf, t) for n, (nf, t) in enumerate(fills + incomes, 1))
                 written = await w.finish(
                     bubble_rows=auto.for_new_trade_rows(
                         conn,
