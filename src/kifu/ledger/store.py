@@ -156,7 +156,7 @@ async def write_staged_fills(
         "SELECT EXISTS (SELECT 1 FROM trade_events WHERE user_id = %s)", (user_id,)
     )
     if (await cur.fetchone())[0]:  # type: ignore[index]
-        await conn.execute("ANALYZE _keyed")
+        await conn.execute("ANALYZE _keyed (dkey, ckey, id_key)")
     cur = await conn.execute("SELECT count(*) FROM _keyed")
     accepted = (await cur.fetchone())[0]  # type: ignore[index]
     cur = await conn.execute(
