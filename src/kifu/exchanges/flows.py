@@ -21,22 +21,22 @@ from kifu.ledger.service import NormalFill
 
 ACCOUNT_LABEL = "api-sync"
 
-# A fill or income entry as the ledger's writer takes it, before its row number (given when the
-# write is made of merged pages: fills first, then income, each in the order fetched).
-Entry = tuple[NormalFill, writer.TradeFields | None]
+# A fill or income entry staged for the ledger's writer as the pages arrive (``writer.stage``),
+# numbered in the order the sync fetched it (row numbers only order a write's rows).
+Entry = writer.Staged
 
 _JSON = json.JSONEncoder(separators=(",", ":"))
 
 
-def fill_entries(fills: list[VenueFill]) -> list[Entry]:
-    return [_fill_entry(f) for f in fills]
+def fill_entries(fills: list[VenueFill], first_row: int) -> list[Entry]:
+    return [writer.stage((n, *_fill_entry(f))) for n, f in enumerate(fills, first_row)]
 
 
-def income_entries(incomes: list[VenueIncome]) -> list[Entry]:
-    return [_income_entry(i) for i in incomes]
+def income_entries(incomes: list[VenueIncome], first_row: int) -> list[Entry]:
+    return [writer.stage((n, *_income_entry(i))) for n, i in enumerate(incomes, first_row)]
 
 
-def _fill_entry(f: VenueFill) -> Entry:
+def _fill_entry(f: VenueFill) -> tuple[NormalFill, writer.TradeFields]:
     trade_id = uuid.uuid4()
     nf = NormalFill(
         venue=f.exchange,
@@ -67,7 +67,7 @@ def _fill_entry(f: VenueFill) -> Entry:
     return nf, trade
 
 
-def _income_entry(i: VenueIncome) -> Entry:
+def _income_entry(i: VenueIncome) -> tuple[NormalFill, None]:
     """The contract summary packs read: a ``fee`` event, fee = −income (positive = paid),
     fee_asset = asset, metadata with the income type and Binance's own figures; keyed by
     ``<incomeType>:<tranId>`` so a re-sync never doubles it."""
@@ -126,7 +126,7 @@ async def write_batch(
             async with writer.open_write(
                 conn, user_id, source="api", account_label=ACCOUNT_LABEL
             ) as w:
-                await w.add_all((n, nf, t) for n, (nf, t) in enumerate(fills + incomes, 1))
+                await w.add_staged(fills + incomes)
                 written = await w.finish(
                     bubble_rows=auto.for_new_trade_rows(
                         conn,

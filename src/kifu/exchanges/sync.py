@@ -51,8 +51,11 @@ T = TypeVar("T")
 
 RUN_TYPE = "exchange_sync"
 SYNC_LOCK = "kifu.exsync"  # per credential, held for a whole sync
-WRITE_ROWS = 5000  # fills and income rows per write (one transaction)
-PREFETCH_PAGES = 8  # venue pages fetched ahead of the writes
+WRITE_ROWS = 20000  # fills and income rows per write (one transaction)
+FIRST_WRITE_ROWS = 5000  # the first write; each next one twice the last, up to WRITE_ROWS
+# Venue pages fetched ahead of the writes: one write's worth of full Binance pages (1,000 rows),
+# so the next write's pages are fetched while the one before is written.
+PREFETCH_PAGES = WRITE_ROWS // 1000 + 1
 
 
 def venue_urls(settings: Settings) -> VenueUrls:
@@ -189,9 +192,11 @@ async def _sync_locked(
     pending = _Page()
 
     async def write_pending() -> None:
-        # Venue pages are merged into writes of about WRITE_ROWS rows: each write is one
+        # Venue pages are merged into writes of up to WRITE_ROWS rows: each write is one
         # transaction with a fixed cost (the ledger's statements and triggers), so fewer, larger
-        # writes make a long sync cost about what importing the same fills costs.
+        # writes make a long sync cost about what importing the same fills costs. The first
+        # writes are smaller (FIRST_WRITE_ROWS, then doubling), so the database starts early
+        # while the next pages are fetched.
         nonlocal pending, stats_rows, unanalyzed
         if not (pending.fills or pending.incomes or pending.cursors):
             return
@@ -215,7 +220,7 @@ async def _sync_locked(
         async with open_venue(exchange, creds, venue_urls(settings)) as venue:
             # The venue is paged by a task of its own while the pages before are written, so
             # the sync waits for the exchange (and parses its pages) only where a write does
-            # not; the queue holds about one write's pages.
+            # not; the queue holds about one write's pages (``PREFETCH_PAGES``).
             pages: asyncio.Queue[_Page | Exception | None] = asyncio.Queue(PREFETCH_PAGES)
             fetcher = asyncio.create_task(_fetch(venue.sync(plan), pages))
             try:
@@ -226,7 +231,8 @@ async def _sync_locked(
                     pending.fills += page.fills
                     pending.incomes += page.incomes
                     pending.cursors.update(page.cursors)
-                    if len(pending.fills) + len(pending.incomes) >= WRITE_ROWS:
+                    limit = min(WRITE_ROWS, FIRST_WRITE_ROWS << counts.batches)
+                    if len(pending.fills) + len(pending.incomes) >= limit:
                         await write_pending()
                 await write_pending()
             finally:
@@ -281,13 +287,15 @@ class _Page:
 async def _fetch(
     batches: AsyncIterator[Batch], pages: asyncio.Queue[_Page | Exception | None]
 ) -> None:
-    """Put the venue's batches on ``pages``, made into ledger entries, then ``None``, or the
-    venue's error."""
+    """Put the venue's batches on ``pages``, staged for the ledger (rows numbered in the order
+    fetched), then ``None``, or the venue's error."""
+    row = 1
     try:
         async for b in batches:
-            await pages.put(
-                _Page(flows.fill_entries(b.fills), flows.income_entries(b.incomes), b.cursors)
-            )
+            fills = flows.fill_entries(b.fills, row)
+            incomes = flows.income_entries(b.incomes, row + len(fills))
+            row += len(fills) + len(incomes)
+            await pages.put(_Page(fills, incomes, b.cursors))
     except Exception as exc:
         await pages.put(exc)
     else:

@@ -6,6 +6,7 @@ what was inserted. Inside the caller's transaction::
 
     async with writer.open_write(conn, user_id, source="csv", account_label="default") as w:
         await w.add_all(rows)  # (row_no, NormalFill, TradeFields | None), sync or async iterable
+        # or w.add_staged(staged): rows made ahead with writer.stage (row_no, fill, trade)
         result = await w.finish(issue_room=issues.room)
 
 ``open_write`` takes the user's ledger lock (writers of one user run one at a time, so the
@@ -46,7 +47,15 @@ from kifu.ledger.store import NewTrade
 if TYPE_CHECKING:
     from kifu.ledger.service import NormalFill
 
-__all__ = ["LedgerWrite", "NewTrade", "TradeFields", "WriteResult", "open_write"]
+__all__ = [
+    "LedgerWrite",
+    "NewTrade",
+    "Staged",
+    "TradeFields",
+    "WriteResult",
+    "open_write",
+    "stage",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +90,21 @@ _NO_TRADE_FIELDS = TradeFields().columns()
 WRITE_WORK_MEM = "64MB"
 
 Row = tuple[int, "NormalFill", TradeFields | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """A row as a write streams it (``stage``), made ahead of the write — e.g. while an
+    earlier write runs — and handed to ``LedgerWrite.add_staged``."""
+
+    values: tuple[Any, ...]
+    fee: bool
+
+
+def stage(row: Row) -> Staged:
+    row_no, fill, trade = row
+    values = fill.stage_row(row_no) + (trade.columns() if trade else _NO_TRADE_FIELDS)
+    return Staged(values, fill.event_type == "fee")
 
 
 @dataclass(slots=True)
@@ -137,11 +161,20 @@ class LedgerWrite:
                     n += 1
         return n
 
+    async def add_staged(self, rows: Iterable[Staged]) -> int:
+        """``add_all`` of rows already staged (``stage``); returns how many."""
+        n = 0
+        async with self._conn.cursor() as cur, cur.copy(store.copy_sql()) as cp:
+            for row in rows:
+                self._fees = self._fees or row.fee
+                await cp.write_row(row.values)
+                n += 1
+        return n
+
     def _stage(self, row: Row) -> tuple[Any, ...]:
-        row_no, fill, trade = row
-        if fill.event_type == "fee":
-            self._fees = True
-        return fill.stage_row(row_no) + (trade.columns() if trade else _NO_TRADE_FIELDS)
+        staged = stage(row)
+        self._fees = self._fees or staged.fee
+        return staged.values
 
     async def finish(
         self,
