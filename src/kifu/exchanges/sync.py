@@ -56,6 +56,7 @@ FIRST_WRITE_ROWS = 5000  # the first write; each next one twice the last, up to 
 # Venue pages fetched ahead of the writes: one write's worth of full Binance pages (1,000 rows),
 # so the next write's pages are fetched while the one before is written.
 PREFETCH_PAGES = WRITE_ROWS // 1000 + 1
+STAGE_SLICE = 100  # fills staged between two turns of the event loop
 
 
 def venue_urls(settings: Settings) -> VenueUrls:
@@ -292,10 +293,16 @@ async def _fetch(
     row = 1
     try:
         async for b in batches:
-            fills = flows.fill_entries(b.fills, row)
-            incomes = flows.income_entries(b.incomes, row + len(fills))
-            row += len(fills) + len(incomes)
-            await pages.put(_Page(fills, incomes, b.cursors))
+            page = _Page(cursors=b.cursors)
+            # in slices, handing the loop back between them: a write waiting for its
+            # statement's answer resumes within a slice, not after a whole page
+            for i in range(0, len(b.fills), STAGE_SLICE):
+                page.fills += flows.fill_entries(b.fills[i : i + STAGE_SLICE], row)
+                row += len(b.fills[i : i + STAGE_SLICE])
+                await asyncio.sleep(0)
+            page.incomes = flows.income_entries(b.incomes, row)
+            row += len(b.incomes)
+            await pages.put(page)
     except Exception as exc:
         await pages.put(exc)
     else:
