@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -184,7 +184,9 @@ async def _sync_locked(
         | await store.watched_symbols(conn, user),
         full_backfill=full_backfill,
         history_days=history_days,
-        known_orders=lambda since: _locked(db, ledger.stored_orders(conn, user, exchange, since)),
+        known_orders=lambda since: _locked(
+            db, lambda: ledger.stored_orders(conn, user, exchange, since)
+        ),
     )
     tfs = await store.timeframes(conn, user)
     server_seconds = 0.0
@@ -309,9 +311,9 @@ async def _fetch(
         await pages.put(None)
 
 
-async def _locked(lock: asyncio.Lock, read: Awaitable[T]) -> T:
+async def _locked(lock: asyncio.Lock, read: Callable[[], Awaitable[T]]) -> T:
     async with lock:
-        return await read
+        return await read()
 
 
 async def _refresh_positions(conn: AsyncConnection, user: uuid.UUID, counts: Counts) -> bool:
