@@ -3,10 +3,12 @@
     python bench/sync.py [--fills 100000] [--symbols 10] [--database-url URL]
 
 Runs kifu's real sync (HTTP client, signatures, paging, batch writes through the ledger's one
-writer: events, trades rows, auto bubbles, positions and realized PnL caught up per batch) against
+writer: events, trades rows, auto bubbles; positions and realized PnL caught up at the end) against
 the local fake exchange of the test suite and prints, from one run: the sync time; the time kifu
-waited for the exchange (and the time the fake spent inside its handlers); their ratio and kifu's
-own overhead per fill; the time of an incremental sync with nothing new; and the time to import
+spent in requests to the exchange (and the time the fake spent inside its handlers; the venue is
+paged while earlier pages are written, so that time overlaps the writes' and includes waiting
+for them); their ratio and the rest per fill; the time of an incremental sync with nothing new;
+and the time to import
 the same fills as a Binance futures CSV export for another user (the same write path), with the
 ratio sync / import (target <= 1.5). Without --database-url it starts kifu's embedded PostgreSQL
 in a temporary directory.

@@ -21,8 +21,22 @@ from kifu.ledger.service import NormalFill
 
 ACCOUNT_LABEL = "api-sync"
 
+# A fill or income entry staged for the ledger's writer as the pages arrive (``writer.stage``),
+# numbered in the order the sync fetched it (row numbers only order a write's rows).
+Entry = writer.Staged
 
-def _fill_row(f: VenueFill, row_no: int) -> writer.Row:
+_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
+def fill_entries(fills: list[VenueFill], first_row: int) -> list[Entry]:
+    return [writer.stage((n, *_fill_entry(f))) for n, f in enumerate(fills, first_row)]
+
+
+def income_entries(incomes: list[VenueIncome], first_row: int) -> list[Entry]:
+    return [writer.stage((n, *_income_entry(i))) for n, i in enumerate(incomes, first_row)]
+
+
+def _fill_entry(f: VenueFill) -> tuple[NormalFill, writer.TradeFields]:
     trade_id = uuid.uuid4()
     nf = NormalFill(
         venue=f.exchange,
@@ -39,9 +53,7 @@ def _fill_row(f: VenueFill, row_no: int) -> writer.Row:
         fee_asset=f.fee_asset,
         executed_at=f.executed_at,
         external_id=f.external_id,
-        metadata=json.dumps(
-            {"trade_id": str(trade_id), "exchange": f.exchange, **f.meta}, separators=(",", ":")
-        ),
+        metadata=_JSON.encode({"trade_id": str(trade_id), "exchange": f.exchange, **f.meta}),
     )
     trade = writer.TradeFields(
         ref=trade_id,
@@ -52,10 +64,10 @@ def _fill_row(f: VenueFill, row_no: int) -> writer.Row:
         open_close=f.open_close,
         reduce_only=f.reduce_only,
     )
-    return row_no, nf, trade
+    return nf, trade
 
 
-def _income_row(i: VenueIncome, row_no: int) -> writer.Row:
+def _income_entry(i: VenueIncome) -> tuple[NormalFill, None]:
     """The contract summary packs read: a ``fee`` event, fee = −income (positive = paid),
     fee_asset = asset, metadata with the income type and Binance's own figures; keyed by
     ``<incomeType>:<tranId>`` so a re-sync never doubles it."""
@@ -81,9 +93,9 @@ def _income_row(i: VenueIncome, row_no: int) -> writer.Row:
         fee_asset=i.asset[:20] or None,
         executed_at=i.executed_at,
         external_id=f"{i.income_type}:{i.tran_id}",
-        metadata=json.dumps(meta, separators=(",", ":")),
+        metadata=_JSON.encode(meta),
     )
-    return row_no, nf, None
+    return nf, None
 
 
 @dataclass
@@ -99,12 +111,13 @@ async def write_batch(
     conn: AsyncConnection,
     user_id: uuid.UUID,
     exchange: str,
-    fills: list[VenueFill],
-    incomes: list[VenueIncome],
+    fills: list[Entry],
+    incomes: list[Entry],
     new_cursors: dict[str, Cursor],
     tfs: dict[str, str],
 ) -> BatchResult:
-    """One batch, all or nothing: events (deduped by the ledger, with their trades rows), an
+    """One batch (``fill_entries`` and ``income_entries`` of the pages merged into it), all or
+    nothing: events (deduped by the ledger, with their trades rows), an
     auto bubble on each new trade (on the user's chart timeframe of its symbol), traded symbols
     on the watch-list, and the cursors."""
     res = BatchResult(fills=len(fills), incomes=len(incomes))
@@ -113,34 +126,21 @@ async def write_batch(
             async with writer.open_write(
                 conn, user_id, source="api", account_label=ACCOUNT_LABEL
             ) as w:
-                rows = [_fill_row(f, n) for n, f in enumerate(fills, 1)]
-                rows += [_income_row(i, n) for n, i in enumerate(incomes, len(fills) + 1)]
-                await w.add_all(rows)
-                texts = {n: f.price_text for n, f in enumerate(fills, 1)}
+                await w.add_staged(fills + incomes)
                 written = await w.finish(
-                    bubbles=auto.for_new_trades(
+                    bubble_rows=auto.for_new_trade_rows(
                         conn,
                         user_id,
-                        lambda t: auto.auto_bubble(
-                            "sync",
-                            trade_id=t.trade_id,
-                            symbol=t.symbol,
-                            side=t.side,
-                            price=t.price,
-                            price_text=texts.get(t.row_no),
-                            at=t.executed_at,
-                            timeframe=bubble_timeframe(tfs.get(t.symbol)),
-                            tags=[],
-                            venue_name=t.exchange,
-                        ),
+                        "sync",
+                        timeframes={s: bubble_timeframe(tf) for s, tf in tfs.items()},
+                        default_timeframe=bubble_timeframe(None),
+                        tags=[],
                     ),
                     catch_up=False,
                 )
             res.events_inserted = written.inserted
             res.fee_events_inserted = written.fees_inserted
             res.trades_inserted = written.trades_created
-            await accounts.watch_traded_symbols(
-                conn, user_id, [t.symbol for t in written.new_trades]
-            )
+            await accounts.watch_traded_symbols(conn, user_id, written.new_symbols)
         await store.save_cursors(conn, user_id, exchange, new_cursors)
     return res

@@ -12,11 +12,14 @@ the end, with every book the writes changed (the ledger's change tracker queued 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
-from dataclasses import asdict, dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from psycopg import AsyncConnection
 
@@ -30,6 +33,7 @@ from kifu.ingest.venues.base import (
     Banned,
     Batch,
     Credentials,
+    Cursor,
     PermissionMissing,
     RateLimited,
     SyncPlan,
@@ -43,10 +47,16 @@ from kifu.ledger import queries as ledger
 from kifu.ledger import tracker
 
 log = logging.getLogger("kifu.exchanges.sync")
+T = TypeVar("T")
 
 RUN_TYPE = "exchange_sync"
 SYNC_LOCK = "kifu.exsync"  # per credential, held for a whole sync
-WRITE_ROWS = 5000  # fills and income rows per write (one transaction)
+WRITE_ROWS = 20000  # fills and income rows per write (one transaction)
+FIRST_WRITE_ROWS = 5000  # the first write; each next one twice the last, up to WRITE_ROWS
+# Venue pages fetched ahead of the writes: one write's worth of full Binance pages (1,000 rows),
+# so the next write's pages are fetched while the one before is written.
+PREFETCH_PAGES = WRITE_ROWS // 1000 + 1
+STAGE_SLICE = 100  # fills staged between two turns of the event loop
 
 
 def venue_urls(settings: Settings) -> VenueUrls:
@@ -166,6 +176,7 @@ async def _sync_locked(
     )
     await store.mark_attempt(conn, cred, run_id)
     counts = Counts()
+    db = asyncio.Lock()  # the connection: the writes, and the venue's reads between them
     plan = SyncPlan(
         now=utc_now(),
         cursors=await store.cursors(conn, user, exchange),
@@ -173,31 +184,33 @@ async def _sync_locked(
         | await store.watched_symbols(conn, user),
         full_backfill=full_backfill,
         history_days=history_days,
-        known_orders=lambda since: ledger.stored_orders(conn, user, exchange, since),
+        known_orders=lambda since: _locked(
+            db, lambda: ledger.stored_orders(conn, user, exchange, since)
+        ),
     )
     tfs = await store.timeframes(conn, user)
     server_seconds = 0.0
     stats_rows = await store.events_reltuples(conn)
     unanalyzed = 0  # events this sync wrote since the statistics were last refreshed
-    pending = Batch()
-    writing = False
+    pending = _Page()
 
     async def write_pending() -> None:
-        # Venue pages are merged into writes of about WRITE_ROWS rows: each write is one
+        # Venue pages are merged into writes of up to WRITE_ROWS rows: each write is one
         # transaction with a fixed cost (the ledger's statements and triggers), so fewer, larger
-        # writes make a long sync cost about what importing the same fills costs.
-        nonlocal pending, stats_rows, unanalyzed, writing
+        # writes make a long sync cost about what importing the same fills costs. The first
+        # writes are smaller (FIRST_WRITE_ROWS, then doubling), so the database starts early
+        # while the next pages are fetched.
+        nonlocal pending, stats_rows, unanalyzed
         if not (pending.fills or pending.incomes or pending.cursors):
             return
-        batch, pending = pending, Batch()
-        writing = True
-        r = await flows.write_batch(
-            conn, user, exchange, batch.fills, batch.incomes, batch.cursors, tfs
-        )
-        writing = False
-        unanalyzed += r.events_inserted
-        if unanalyzed >= max(store.STATS_MIN_ROWS, stats_rows):
-            stats_rows, unanalyzed = await store.analyze_events(conn), 0
+        batch, pending = pending, _Page()
+        async with db:
+            r = await flows.write_batch(
+                conn, user, exchange, batch.fills, batch.incomes, batch.cursors, tfs
+            )
+            unanalyzed += r.events_inserted
+            if unanalyzed >= max(store.STATS_MIN_ROWS, stats_rows):
+                stats_rows, unanalyzed = await store.analyze_events(conn), 0
         counts.batches += 1
         counts.fills_fetched += r.fills
         counts.income_fetched += r.incomes
@@ -208,19 +221,28 @@ async def _sync_locked(
     try:
         creds = decrypt_credentials(settings, cred)
         async with open_venue(exchange, creds, venue_urls(settings)) as venue:
+            # The venue is paged by a task of its own while the pages before are written, so
+            # the sync waits for the exchange (and parses its pages) only where a write does
+            # not; the queue holds about one write's pages (``PREFETCH_PAGES``).
+            pages: asyncio.Queue[_Page | Exception | None] = asyncio.Queue(PREFETCH_PAGES)
+            fetcher = asyncio.create_task(_fetch(venue.sync(plan), pages))
             try:
-                async for batch in venue.sync(plan):
-                    pending.fills += batch.fills
-                    pending.incomes += batch.incomes
-                    pending.cursors.update(batch.cursors)
-                    if len(pending.fills) + len(pending.incomes) >= WRITE_ROWS:
+                while (page := await pages.get()) is not None:
+                    if isinstance(page, Exception):
+                        await write_pending()  # keep every page fetched before the failure
+                        raise page
+                    pending.fills += page.fills
+                    pending.incomes += page.incomes
+                    pending.cursors.update(page.cursors)
+                    limit = min(WRITE_ROWS, FIRST_WRITE_ROWS << counts.batches)
+                    if len(pending.fills) + len(pending.incomes) >= limit:
                         await write_pending()
                 await write_pending()
-            except Exception:
-                if not writing:  # keep every page fetched before a venue failure
-                    await write_pending()
-                raise
             finally:
+                if not fetcher.done():
+                    fetcher.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await fetcher
                 server_seconds = venue.server_seconds
     except Exception as exc:
         await _failed(conn, settings, cred, run_id, before, counts, plan, exc)
@@ -254,6 +276,44 @@ async def _sync_locked(
         "run_id": str(run_id),
         **result,
     }
+
+
+@dataclass
+class _Page:
+    """Venue pages as the ledger's writer takes them (``flows.Entry``), with their cursors."""
+
+    fills: list[flows.Entry] = field(default_factory=list)
+    incomes: list[flows.Entry] = field(default_factory=list)
+    cursors: dict[str, Cursor] = field(default_factory=dict)
+
+
+async def _fetch(
+    batches: AsyncIterator[Batch], pages: asyncio.Queue[_Page | Exception | None]
+) -> None:
+    """Put the venue's batches on ``pages``, staged for the ledger (rows numbered in the order
+    fetched), then ``None``, or the venue's error."""
+    row = 1
+    try:
+        async for b in batches:
+            page = _Page(cursors=b.cursors)
+            # in slices, handing the loop back between them: a write waiting for its
+            # statement's answer resumes within a slice, not after a whole page
+            for i in range(0, len(b.fills), STAGE_SLICE):
+                page.fills += flows.fill_entries(b.fills[i : i + STAGE_SLICE], row)
+                row += len(b.fills[i : i + STAGE_SLICE])
+                await asyncio.sleep(0)
+            page.incomes = flows.income_entries(b.incomes, row)
+            row += len(b.incomes)
+            await pages.put(page)
+    except Exception as exc:
+        await pages.put(exc)
+    else:
+        await pages.put(None)
+
+
+async def _locked(lock: asyncio.Lock, read: Callable[[], Awaitable[T]]) -> T:
+    async with lock:
+        return await read()
 
 
 async def _refresh_positions(conn: AsyncConnection, user: uuid.UUID, counts: Counts) -> bool:

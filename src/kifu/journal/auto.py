@@ -1,10 +1,12 @@
 """Auto bubbles: the journal's one way to put a bubble on a trade's candle.
 
 Four things make them: the legacy CSV importer and exchange sync (one per new trade: the
-ledger's write hands its new trades to ``for_new_trades`` before writing them, and writes each
-with its bubble), ``POST /trades/convert-bubbles`` (one per unlinked trade) and
+ledger's write hands its new trades to ``for_new_trades`` — or, for sync, a query of them to
+``for_new_trade_rows``, one INSERT … SELECT — before writing them, and writes each with its
+bubble), ``POST /trades/convert-bubbles`` (one per unlinked trade) and
 ``POST /portfolio/backfill-bubbles`` (one per ledger fill without one). All of them build an
-``AutoBubble`` with ``auto_bubble`` (the one memo rule, ``rules.auto_memo``, and the candle floor);
+``AutoBubble`` with ``auto_bubble`` (the one memo rule, ``rules.auto_memo``, and the candle floor)
+but sync, whose statement fills in the same rule (``rules.auto_memo_parts``) and floor;
 ``create`` stores bubbles for existing trades and asks the ledger, the owner of ``trades``, to
 link each.
 """
@@ -85,6 +87,40 @@ def for_new_trades(
 
     async def hook(trades: list[NewTrade]) -> dict[uuid.UUID, uuid.UUID]:
         return await insert(conn, user_id, [build(t) for t in trades])
+
+    return hook
+
+
+def for_new_trade_rows(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    origin: str,
+    *,
+    timeframes: dict[str, str],
+    default_timeframe: str,
+    tags: list[str] | None = None,
+    asset_class: str | None = "crypto",
+) -> Callable[[str], Awaitable[None]]:
+    """The ledger write's set-based bubble hook (``LedgerWrite.finish(bubble_rows=…)``): the
+    auto bubble of each new trade, as ``auto_bubble`` makes it (memo of ``origin``, candle of
+    its symbol's timeframe in ``timeframes``, else ``default_timeframe``; the trade's price in
+    plain notation; its exchange as the venue name), stored in one statement from the ledger's
+    query of the new trades."""
+    chosen = {s: (tf, rules.TIMEFRAMES.get(tf, 60)) for s, tf in timeframes.items()}
+    default = (default_timeframe, rules.TIMEFRAMES.get(default_timeframe, 60))
+
+    async def hook(trades_sql: str) -> None:
+        await store.insert_auto_bubbles_from(
+            conn,
+            user_id,
+            trades_sql,
+            memo=rules.auto_memo_parts(origin),
+            timeframes=chosen,
+            default_timeframe=default,
+            tags=tags or [],
+            asset_class=asset_class,
+            venue_name_len=rules.VENUE_NAME_LEN,
+        )
 
     return hook
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -96,9 +97,28 @@ AUTO_ORIGINS = {
 }
 
 
+# The one memo rule of auto bubbles; ``side`` in capitals. ``auto_memo`` fills it in Python,
+# ``auto_memo_parts`` hands its pieces to the store's set-based insert (the same text in SQL).
+AUTO_MEMO = "{origin}: {symbol} {side} @ {price}"
+
+
 def auto_memo(origin: str, symbol: str, side: str, price: str) -> str:
     """The one memo rule of auto bubbles: ``<origin>: <SYMBOL> <SIDE> @ <price>``."""
-    return f"{AUTO_ORIGINS[origin]}: {symbol} {side.upper()} @ {price}"
+    return AUTO_MEMO.format(
+        origin=AUTO_ORIGINS[origin], symbol=symbol, side=side.upper(), price=price
+    )
+
+
+def auto_memo_parts(origin: str) -> list[tuple[str, str | None]]:
+    """``AUTO_MEMO`` of ``origin`` as (literal text, field or None) pieces in order, the origin
+    already filled in; the fields are ``symbol``, ``side`` (to be put in capitals) and ``price``."""
+    parts: list[tuple[str, str | None]] = []
+    for text, name, _, _ in string.Formatter().parse(AUTO_MEMO):
+        if name == "origin":
+            parts.append((text + AUTO_ORIGINS[origin], None))
+        else:
+            parts.append((text, name))
+    return parts
 
 
 def floor_to_timeframe(at: datetime, timeframe: str) -> datetime:

@@ -269,6 +269,60 @@ async def insert_auto_bubbles(
     )
 
 
+async def insert_auto_bubbles_from(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    trades_sql: str,
+    *,
+    memo: Sequence[tuple[str, str | None]],
+    timeframes: dict[str, tuple[str, int]],
+    default_timeframe: tuple[str, int],
+    tags: list[str],
+    asset_class: str | None,
+    venue_name_len: int,
+) -> None:
+    """Insert one auto bubble per row of ``trades_sql`` (a query of new trades: ``bubble_id``,
+    ``symbol``, ``side``, ``price``, ``executed_at``, ``exchange``) in one INSERT … SELECT, with
+    the id each row names: on the candle of its symbol's timeframe (``timeframes``: symbol →
+    (timeframe, seconds), else ``default_timeframe``) holding its time, on the UTC epoch grid as
+    ``kit.timeutil.candle_open`` floors it, its memo the pieces of ``rules.auto_memo_parts``
+    (the price in plain notation, as the row's numeric prints)."""
+    fields = {"symbol": "n.symbol", "side": "upper(n.side)", "price": "n.price::text"}
+    pieces: list[str] = []
+    values: dict[str, Any] = {}
+    for i, (text, name) in enumerate(memo):
+        if text:
+            values[f"memo{i}"] = text
+            pieces.append(f"%(memo{i})s::text")
+        if name is not None:
+            pieces.append(fields[name])
+    await conn.execute(
+        "INSERT INTO bubbles (id, user_id, symbol, timeframe, candle_time, price, bubble_type,"
+        " asset_class, venue_name, memo, tags)"
+        " SELECT n.bubble_id, %(user)s, n.symbol, coalesce(m.timeframe, %(tf)s),"
+        " to_timestamp(floor(extract(epoch FROM n.executed_at) / s.seconds) * s.seconds),"
+        " n.price, 'auto', %(class)s, nullif(left(n.exchange, %(venue_len)s), ''),"
+        f" {' || '.join(pieces)}, %(tags)s::text[]"
+        f" FROM ({trades_sql}) n"
+        " LEFT JOIN unnest(%(symbols)s::text[], %(timeframes)s::text[], %(seconds)s::int[])"
+        "   AS m(symbol, timeframe, seconds) ON m.symbol = n.symbol"
+        " CROSS JOIN LATERAL (SELECT coalesce(m.seconds, %(tf_seconds)s) AS seconds) s"
+        " ORDER BY n.row_no",
+        {
+            **values,
+            "user": user_id,
+            "tf": default_timeframe[0],
+            "tf_seconds": default_timeframe[1],
+            "class": asset_class,
+            "venue_len": venue_name_len,
+            "tags": tags,
+            "symbols": list(timeframes),
+            "timeframes": [t[0] for t in timeframes.values()],
+            "seconds": [t[1] for t in timeframes.values()],
+        },
+    )
+
+
 async def backfill_bubbles(conn: AsyncConnection, user_id: uuid.UUID) -> int:
     """Fill missing labels, memo and tags on the user's bubbles from their earliest linked trade."""
     cur = await conn.execute(

@@ -156,7 +156,7 @@ async def write_staged_fills(
         "SELECT EXISTS (SELECT 1 FROM trade_events WHERE user_id = %s)", (user_id,)
     )
     if (await cur.fetchone())[0]:  # type: ignore[index]
-        await conn.execute("ANALYZE _keyed")
+        await conn.execute("ANALYZE _keyed (dkey, ckey, id_key)")
     cur = await conn.execute("SELECT count(*) FROM _keyed")
     accepted = (await cur.fetchone())[0]  # type: ignore[index]
     cur = await conn.execute(
@@ -322,7 +322,8 @@ async def delete_positions_except(
 # stable, so the same fill always maps to the same row.
 _PROJECTED_SQL = """
 CREATE TEMP TABLE _projected ON COMMIT DROP AS
-SELECT x.*, coalesce(x.trade_ref, gen_random_uuid()) AS trade_id
+SELECT x.*, coalesce(x.trade_ref, gen_random_uuid()) AS trade_id,
+       CASE WHEN %(bubble_ids)s THEN gen_random_uuid() END AS bubble_id  -- set-based bubbles
 FROM (
     SELECT n.event_id, k.row_no, k.trade_ref, k.qty, k.price, k.executed_at, k.realized_pnl,
            k.position_side, k.open_close, k.reduce_only, upper(k.side) AS side,
@@ -376,13 +377,20 @@ _NEW_TRADES_SQL = """
 SELECT trade_id, row_no, exchange, symbol, side, price, executed_at FROM _projected ORDER BY row_no
 """
 
+# The new trades as a set-based bubble hook reads them (``BubbleRowsHook``).
+_NEW_TRADE_ROWS_SQL = (
+    "SELECT trade_id, bubble_id, row_no, exchange, symbol, side, price, executed_at FROM _projected"
+)
+
+_NEW_SYMBOLS_SQL = "SELECT DISTINCT symbol FROM _projected"
+
 _INSERT_TRADES_SQL = """
 INSERT INTO trades (id, user_id, bubble_id, binance_trade_id, exchange, symbol, side,
                     position_side, open_close, reduce_only, quantity, price, realized_pnl,
                     trade_time, event_id)
-SELECT p.trade_id, %(user)s, m.bubble_id, p.trade_no, p.exchange, p.symbol, p.side,
-       p.position_side, p.open_close, p.reduce_only, p.qty, p.price, p.realized_pnl,
-       p.executed_at, p.event_id
+SELECT p.trade_id, %(user)s, coalesce(m.bubble_id, p.bubble_id), p.trade_no, p.exchange,
+       p.symbol, p.side, p.position_side, p.open_close, p.reduce_only, p.qty, p.price,
+       p.realized_pnl, p.executed_at, p.event_id
 FROM _projected p
 LEFT JOIN unnest(%(trades)s::uuid[], %(bubbles)s::uuid[]) AS m(trade_id, bubble_id)
   ON m.trade_id = p.trade_id  -- each row's auto bubble, joined as it is written
@@ -425,18 +433,36 @@ class NewTrade:
 
 
 BubbleHook = Callable[[list[NewTrade]], Awaitable[dict[uuid.UUID, uuid.UUID]]]
+# A set-based bubble hook: given a SELECT of the new trades (trade_id, bubble_id, row_no,
+# exchange, symbol, side, price, executed_at), it stores one bubble per row with id
+# ``bubble_id`` in one statement; each trades row is written pointing at its bubble.
+BubbleRowsHook = Callable[[str], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class Projected:
+    created: int  # trades rows written
+    new_trades: list[NewTrade]  # with a ``bubbles`` hook: the rows, in staged order
+    new_symbols: list[str]  # with a ``bubble_rows`` hook: the new rows' symbols
 
 
 async def project_trades(
-    conn: AsyncConnection, user_id: uuid.UUID, *, bubbles: BubbleHook | None
-) -> tuple[int, list[NewTrade]]:
-    """Write the ``trades`` rows of this write's new fills (after ``write_staged_fills``):
-    how many were created and, with ``bubbles``, which; ``bubbles`` is given the new trades
-    before they are written and answers the bubble of each (trade id → bubble id), which the
-    rows are written with."""
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    *,
+    bubbles: BubbleHook | None,
+    bubble_rows: BubbleRowsHook | None = None,
+) -> Projected:
+    """Write the ``trades`` rows of this write's new fills (after ``write_staged_fills``).
+    ``bubbles`` is given the new trades before they are written and answers the bubble of each
+    (trade id → bubble id); ``bubble_rows`` instead stores them from SQL, without a row through
+    Python (one bubble per new trade, with the id it is handed). The rows are written with
+    their bubbles."""
+    if bubbles is not None and bubble_rows is not None:
+        raise ValueError("a write has one bubble hook")
     params = {"user": user_id}
     linked: dict[uuid.UUID, uuid.UUID] = {}
-    await conn.execute(_PROJECTED_SQL)
+    await conn.execute(_PROJECTED_SQL, {"bubble_ids": bubble_rows is not None})
     await conn.execute(_ONE_PER_TRADE_SQL)
     # Only a user's own trades rows can be these fills or hold their keys, and a row id can only
     # be taken when the writer chose it (``trade_ref``; the others are fresh random uuids): a
@@ -450,8 +476,13 @@ async def project_trades(
         cur = await conn.execute(_NEW_TRADES_SQL)
         made = [NewTrade(*r) for r in await cur.fetchall()]
         linked = await bubbles(made) if made else {}
+    symbols: list[str] = []
+    if bubble_rows is not None:
+        await bubble_rows(_NEW_TRADE_ROWS_SQL)
+        cur = await conn.execute(_NEW_SYMBOLS_SQL)
+        symbols = [r[0] for r in await cur.fetchall()]
     cur = await conn.execute(
         _INSERT_TRADES_SQL,
         {**params, "trades": list(linked), "bubbles": list(linked.values())},
     )
-    return cur.rowcount, made
+    return Projected(cur.rowcount, made, symbols)

@@ -6,6 +6,7 @@ what was inserted. Inside the caller's transaction::
 
     async with writer.open_write(conn, user_id, source="csv", account_label="default") as w:
         await w.add_all(rows)  # (row_no, NormalFill, TradeFields | None), sync or async iterable
+        # or w.add_staged(staged): rows made ahead with writer.stage (row_no, fill, trade)
         result = await w.finish(issue_room=issues.room)
 
 ``open_write`` takes the user's ledger lock (writers of one user run one at a time, so the
@@ -19,7 +20,9 @@ into them with COPY (call it as often as needed, e.g. once per page or batch); `
    screen, the Chart markers and every trade count see every fill; ``TradeFields`` carries what
    a row holds beyond the fill (the venue's trade number, realized PnL, position side, …), and
    a ``bubbles`` hook (the journal's auto bubbles, ``kifu.journal.auto.for_new_trades``) is
-   handed the new trades first so each row is written with its bubble;
+   handed the new trades first so each row is written with its bubble, or a ``bubble_rows``
+   hook (``kifu.journal.auto.for_new_trade_rows``) stores them with one INSERT … SELECT from
+   a query of the new trades (no row through Python);
 3. catches up positions and realized PnL for the books the write changed
    (``kifu.ledger.tracker``, fed by the table's trigger).
 
@@ -44,7 +47,15 @@ from kifu.ledger.store import NewTrade
 if TYPE_CHECKING:
     from kifu.ledger.service import NormalFill
 
-__all__ = ["LedgerWrite", "NewTrade", "TradeFields", "WriteResult", "open_write"]
+__all__ = [
+    "LedgerWrite",
+    "NewTrade",
+    "Staged",
+    "TradeFields",
+    "WriteResult",
+    "open_write",
+    "stage",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +92,21 @@ WRITE_WORK_MEM = "64MB"
 Row = tuple[int, "NormalFill", TradeFields | None]
 
 
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """A row as a write streams it (``stage``), made ahead of the write — e.g. while an
+    earlier write runs — and handed to ``LedgerWrite.add_staged``."""
+
+    values: tuple[Any, ...]
+    fee: bool
+
+
+def stage(row: Row) -> Staged:
+    row_no, fill, trade = row
+    values = fill.stage_row(row_no) + (trade.columns() if trade else _NO_TRADE_FIELDS)
+    return Staged(values, fill.event_type == "fee")
+
+
 @dataclass(slots=True)
 class WriteResult:
     accepted: int  # staged rows that reached the insert (all of them)
@@ -88,7 +114,8 @@ class WriteResult:
     duplicate_rows: list[tuple[int, bool]]  # (row_no, had a trade id), first ``issue_room``
     fees_inserted: int = 0  # of ``inserted``, income/fee events
     trades_created: int = 0
-    new_trades: list[NewTrade] = field(default_factory=list)
+    new_trades: list[NewTrade] = field(default_factory=list)  # with a ``bubbles`` hook
+    new_symbols: list[str] = field(default_factory=list)  # with a ``bubble_rows`` hook
     positions: int = 0  # positions written by the catch-up
     replayed: int = 0  # books whose realized PnL was replayed
     # milliseconds: storing the fills (triggers included), their trades rows, the catch-up
@@ -134,22 +161,34 @@ class LedgerWrite:
                     n += 1
         return n
 
+    async def add_staged(self, rows: Iterable[Staged]) -> int:
+        """``add_all`` of rows already staged (``stage``); returns how many."""
+        n = 0
+        async with self._conn.cursor() as cur, cur.copy(store.copy_sql()) as cp:
+            for row in rows:
+                self._fees = self._fees or row.fee
+                await cp.write_row(row.values)
+                n += 1
+        return n
+
     def _stage(self, row: Row) -> tuple[Any, ...]:
-        row_no, fill, trade = row
-        if fill.event_type == "fee":
-            self._fees = True
-        return fill.stage_row(row_no) + (trade.columns() if trade else _NO_TRADE_FIELDS)
+        staged = stage(row)
+        self._fees = self._fees or staged.fee
+        return staged.values
 
     async def finish(
         self,
         *,
         issue_room: int = 0,
         bubbles: store.BubbleHook | None = None,
+        bubble_rows: store.BubbleRowsHook | None = None,
         catch_up: bool = True,
     ) -> WriteResult:
         """Store what was staged, write the new fills' trades rows, catch up; see the module
         docstring. Call once. ``bubbles`` (the journal's auto bubbles) is handed the new
-        trades before they are written and answers each one's bubble id. ``catch_up=False``
+        trades before they are written and answers each one's bubble id; ``bubble_rows``
+        (the same, set-based) is handed a query of them and stores one bubble per row with the
+        id the row names, and ``WriteResult.new_symbols`` lists their symbols. ``catch_up=False``
         leaves the changed books queued for a later ``tracker.catch_up`` (a sync of many
         batches catches up once, at its end)."""
         if self._finished:
@@ -177,9 +216,12 @@ class LedgerWrite:
         if written.inserted:
             if self._fees:
                 result.fees_inserted = await store.inserted_of_type(conn, "fee")
-            result.trades_created, result.new_trades = await store.project_trades(
-                conn, user, bubbles=bubbles
+            projected = await store.project_trades(
+                conn, user, bubbles=bubbles, bubble_rows=bubble_rows
             )
+            result.trades_created = projected.created
+            result.new_trades = projected.new_trades
+            result.new_symbols = projected.new_symbols
         clock.append(time.perf_counter())
         if written.inserted and catch_up:
             caught = await tracker.catch_up(conn, user)

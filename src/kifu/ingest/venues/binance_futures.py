@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -64,9 +65,14 @@ def position_fields(
     return None, oc, oc == "CLOSE"
 
 
+@functools.lru_cache(maxsize=1024)
+def _pair(symbol: str) -> tuple[str, str]:
+    return split_symbol(symbol, venue=EXCHANGE)  # once per symbol, not once per fill
+
+
 def to_fill(row: dict[str, Any]) -> VenueFill:
     symbol = str(row["symbol"]).upper()
-    base, quote = split_symbol(symbol, venue=EXCHANGE)
+    base, quote = _pair(symbol)
     side = str(row["side"]).lower()
     if side not in ("buy", "sell"):
         raise VenueUnavailable(f"Binance sent a fill with side {row['side']!r}")
