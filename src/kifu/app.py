@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import gc
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -64,6 +67,13 @@ async def _floor(user_id: CurrentUser) -> dict[str, bool]:
     return {"ok": True}
 
 
+SWITCH_INTERVAL = 0.001
+
+
+def _nothing() -> None:
+    return None
+
+
 def create_app_from_env() -> FastAPI:
     """The app of ``kifu serve``'s worker processes (uvicorn's app factory): the database and
     secrets come from the environment, which ``kifu serve`` sets for them (``DATABASE_URL``,
@@ -82,8 +92,19 @@ def create_app(settings: Settings, conninfo: str) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # A request's blocking work (an import's reading and parsing) runs in worker threads;
+        # the event loop waits for the GIL each time it wakes, up to the switch interval
+        # (5 ms by default): 1 ms keeps that wait small for every other request.
+        sys.setswitchinterval(SWITCH_INTERVAL)
+        # The first upload would otherwise import anyio's thread backend on the event loop.
+        await anyio.to_thread.run_sync(_nothing)
         # wait=False: the API starts even when the database is down; /health reports it.
         await app.state.pool.open(wait=False)
+        # A full collection walks every object the process holds, with the GIL held (~80 ms
+        # here, every few seconds while an import allocates): the app's own objects (modules,
+        # routes, models) live as long as it does, so they are left out of every later one.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

@@ -4,16 +4,17 @@ write in one transaction; rows that cannot be read are reported and skipped, nev
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import re
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from psycopg import AsyncConnection
 
@@ -45,10 +46,15 @@ log = logging.getLogger("kifu.ingest")
 
 MAX_ISSUES = 100
 RUN_TYPE = "trade_csv_import"
-# Parsing is Python on the event loop: hand it back often enough that no other request waits
-# long. Checked by the clock (rows differ a lot in cost), every YIELD_CHECK rows.
+# Reading the spooled upload, the CSV parser and each row's parse and normalisation are blocking
+# Python: they run in a worker thread, ROWS_PER_BATCH rows at a time (kifu.ingest.reader reads
+# the file there too), so the event loop only streams ready rows into COPY. That streaming still
+# hands the loop back once YIELD_AFTER_SECONDS passed, checked every YIELD_CHECK rows.
+ROWS_PER_BATCH = 1000
 YIELD_AFTER_SECONDS = 0.01
 YIELD_CHECK = 64
+
+T = TypeVar("T")
 
 
 class _Yielder:
@@ -63,6 +69,20 @@ class _Yielder:
         if self.n % YIELD_CHECK == 0 and time.perf_counter() - self.since > YIELD_AFTER_SECONDS:
             await asyncio.sleep(0)
             self.since = time.perf_counter()
+
+
+async def _off_loop(items: Iterator[T]) -> AsyncIterator[T]:
+    """The items of a blocking iterator, taken ``ROWS_PER_BATCH`` at a time in a worker thread
+    (one batch at a time: the iterator is never advanced by two threads at once)."""
+
+    def take() -> list[T]:
+        return list(itertools.islice(items, ROWS_PER_BATCH))
+
+    yielder = _Yielder()
+    while batch := await asyncio.to_thread(take):
+        for item in batch:
+            await yielder.tick()  # let other requests on this worker run
+            yield item
 
 
 @dataclass
@@ -211,11 +231,8 @@ async def _unified(
     counts = {"rows": 0, "rejected": 0, "assumed": 0, "fee_assumed": 0}
     stored_venues: Counter[str] = Counter()  # the venue codes the fills are stored under
 
-    yielder = _Yielder()
-
-    async def fills() -> AsyncIterator[writer.Row]:
+    def fills() -> Iterator[writer.Row]:  # runs in a worker thread (_off_loop)
         for line, cells in src.rows():
-            await yielder.tick()  # let other requests on this worker run
             counts["rows"] += 1
             if isinstance(cells, BadRow):
                 counts["rejected"] += 1
@@ -260,7 +277,7 @@ async def _unified(
             address=req.address,
         ) as w,
     ):
-        await w.add_all(fills())
+        await w.add_all(_off_loop(fills()))
         rows, rejected = counts["rows"], counts["rejected"]
         assumed, fee_assumed = counts["assumed"], counts["fee_assumed"]
         clock.append(time.perf_counter())
@@ -384,11 +401,8 @@ async def import_legacy(conn: AsyncConnection, user_id: uuid.UUID, raw: BinaryIO
     # kept per row until the trades are known.
     bubbles: dict[int, tuple[str, list[str], str]] = {}
 
-    yielder = _Yielder()
-
-    async def fills() -> AsyncIterator[writer.Row]:
+    def fills() -> Iterator[writer.Row]:  # runs in a worker thread (_off_loop)
         for line, cells in src.rows():
-            await yielder.tick()
             counts["rows"] += 1
             if isinstance(cells, BadRow):
                 counts["rejected"] += 1
@@ -409,7 +423,7 @@ async def import_legacy(conn: AsyncConnection, user_id: uuid.UUID, raw: BinaryIO
             conn.transaction(),
             writer.open_write(conn, user_id, source="csv", account_label="csv-import") as w,
         ):
-            await w.add_all(fills())
+            await w.add_all(_off_loop(fills()))
             result = await w.finish(
                 issue_room=issues.room,
                 bubbles=auto.for_new_trades(
