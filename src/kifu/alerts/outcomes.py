@@ -30,6 +30,9 @@ from kifu.market.outcomes import LEASE, OutcomeRun
 __all__ = ["OutcomeRun", "compute_due_outcomes"]
 
 
+_ATTEMPTS = engine.Attempts("alert_outcome_attempts", "alert_id")
+
+
 @dataclass
 class _Work:
     alert_id: uuid.UUID
@@ -105,26 +108,16 @@ class _AlertOutcomes:
     async def defer(
         self, conn: AsyncConnection, items: Sequence[tuple[_Work, datetime]], error: str
     ) -> None:
-        await conn.execute(
-            "UPDATE alert_outcome_attempts t SET status = 'retry', next_attempt_at = d.at,"
-            " last_error = %s, updated_at = NOW()"
-            " FROM unnest(%s::uuid[], %s::text[], %s::timestamptz[]) AS d(alert_id, period, at)"
-            " WHERE t.alert_id = d.alert_id AND t.period = d.period",
-            (
-                error,
-                [w.alert_id for w, _ in items],
-                [w.period for w, _ in items],
-                [when for _, when in items],
-            ),
+        await _ATTEMPTS.retry(
+            conn,
+            [w.alert_id for w, _ in items],
+            [w.period for w, _ in items],
+            [when for _, when in items],
+            error,
         )
 
     async def skip(self, conn: AsyncConnection, items: Sequence[_Work], reason: str) -> None:
-        await conn.execute(
-            "UPDATE alert_outcome_attempts t SET status = 'skipped', last_error = %s,"
-            " updated_at = NOW() FROM unnest(%s::uuid[], %s::text[]) AS d(alert_id, period)"
-            " WHERE t.alert_id = d.alert_id AND t.period = d.period",
-            (reason[:500], [w.alert_id for w in items], [w.period for w in items]),
-        )
+        await _ATTEMPTS.skip(conn, [w.alert_id for w in items], [w.period for w in items], reason)
 
     async def store(
         self, conn: AsyncConnection, done: Sequence[tuple[_Work, Decimal, Decimal]]

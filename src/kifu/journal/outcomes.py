@@ -32,6 +32,9 @@ from kifu.market.outcomes import LEASE, OutcomeRun
 __all__ = ["OutcomeRun", "compute_due_outcomes"]
 
 
+_ATTEMPTS = engine.Attempts("outcome_attempts", "bubble_id")
+
+
 @dataclass
 class _Work:
     bubble_id: uuid.UUID
@@ -137,26 +140,16 @@ class _Outcomes:
     async def defer(
         self, conn: AsyncConnection, items: Sequence[tuple[_Work, datetime]], error: str
     ) -> None:
-        await conn.execute(
-            "UPDATE outcome_attempts a SET status = 'retry', next_attempt_at = d.at,"
-            " last_error = %s, updated_at = NOW()"
-            " FROM unnest(%s::uuid[], %s::text[], %s::timestamptz[]) AS d(bubble_id, period, at)"
-            " WHERE a.bubble_id = d.bubble_id AND a.period = d.period",
-            (
-                error,
-                [w.bubble_id for w, _ in items],
-                [w.period for w, _ in items],
-                [when for _, when in items],
-            ),
+        await _ATTEMPTS.retry(
+            conn,
+            [w.bubble_id for w, _ in items],
+            [w.period for w, _ in items],
+            [when for _, when in items],
+            error,
         )
 
     async def skip(self, conn: AsyncConnection, items: Sequence[_Work], reason: str) -> None:
-        await conn.execute(
-            "UPDATE outcome_attempts a SET status = 'skipped', last_error = %s, updated_at = NOW()"
-            " FROM unnest(%s::uuid[], %s::text[]) AS d(bubble_id, period)"
-            " WHERE a.bubble_id = d.bubble_id AND a.period = d.period",
-            (reason[:500], [w.bubble_id for w in items], [w.period for w in items]),
-        )
+        await _ATTEMPTS.skip(conn, [w.bubble_id for w in items], [w.period for w in items], reason)
 
     async def store(
         self, conn: AsyncConnection, done: Sequence[tuple[_Work, Decimal, Decimal]]

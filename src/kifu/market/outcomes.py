@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 
 from kifu.kit import money
 from kifu.kit.timeutil import utc_now
@@ -83,6 +83,52 @@ class OutcomeTable(Protocol):
     ) -> None:
         """Keep (work, outcome price, pnl_percent) once each and drop their claims."""
         ...
+
+
+@dataclass(frozen=True)
+class Attempts:
+    """A capability's claims table, keyed by (``key``, ``period``) with the columns every outcome
+    job's claims have (``status``, ``next_attempt_at``, ``last_error``, ``updated_at``): the two
+    statements that release claims, written once. The capability keeps its claim and outcome SQL.
+    """
+
+    table: str
+    key: str
+
+    def _sql(self, text: str) -> sql.Composed:
+        return sql.SQL(text).format(t=sql.Identifier(self.table), k=sql.Identifier(self.key))
+
+    async def retry(
+        self,
+        conn: AsyncConnection,
+        keys: Sequence[Any],
+        periods: Sequence[str],
+        at: Sequence[datetime],
+        error: str,
+    ) -> None:
+        """Release these claims, each to be tried again at its time."""
+        await conn.execute(
+            self._sql(
+                "UPDATE {t} a SET status = 'retry', next_attempt_at = d.at, last_error = %s,"
+                " updated_at = NOW()"
+                " FROM unnest(%s::uuid[], %s::text[], %s::timestamptz[]) AS d(k, period, at)"
+                " WHERE a.{k} = d.k AND a.period = d.period"
+            ),
+            (error, list(keys), list(periods), list(at)),
+        )
+
+    async def skip(
+        self, conn: AsyncConnection, keys: Sequence[Any], periods: Sequence[str], reason: str
+    ) -> None:
+        """Never try these again."""
+        await conn.execute(
+            self._sql(
+                "UPDATE {t} a SET status = 'skipped', last_error = %s, updated_at = NOW()"
+                " FROM unnest(%s::uuid[], %s::text[]) AS d(k, period)"
+                " WHERE a.{k} = d.k AND a.period = d.period"
+            ),
+            (reason[:500], list(keys), list(periods)),
+        )
 
 
 @dataclass
