@@ -43,6 +43,10 @@ class _Work:
     price: Decimal
     target: datetime
 
+    @property
+    def key(self) -> uuid.UUID:
+        return self.alert_id
+
 
 _CLAIM = """
 WITH due AS (
@@ -96,6 +100,7 @@ class _AlertOutcomes:
     """``alert_outcomes`` and their claims in ``alert_outcome_attempts``
     (``kifu.market.outcomes`` runs the job)."""
 
+    attempts = _ATTEMPTS
     bad_price = "trigger price is not positive"
 
     async def claim(self, conn: AsyncConnection, now: datetime, batch: int) -> list[_Work]:
@@ -104,20 +109,6 @@ class _AlertOutcomes:
             _Work(aid, did, period, attempts, symbol, price, rules.outcome_target(at, period))
             for aid, did, period, attempts, symbol, price, at in await cur.fetchall()
         ]
-
-    async def defer(
-        self, conn: AsyncConnection, items: Sequence[tuple[_Work, datetime]], error: str
-    ) -> None:
-        await _ATTEMPTS.retry(
-            conn,
-            [w.alert_id for w, _ in items],
-            [w.period for w, _ in items],
-            [when for _, when in items],
-            error,
-        )
-
-    async def skip(self, conn: AsyncConnection, items: Sequence[_Work], reason: str) -> None:
-        await _ATTEMPTS.skip(conn, [w.alert_id for w in items], [w.period for w in items], reason)
 
     async def store(
         self, conn: AsyncConnection, done: Sequence[tuple[_Work, Decimal, Decimal]]

@@ -44,6 +44,10 @@ class _Work:
     price: Decimal
     target: datetime
 
+    @property
+    def key(self) -> uuid.UUID:
+        return self.bubble_id
+
 
 _PERIODS = (
     "(VALUES ('1h', interval '1 hour'), ('4h', interval '4 hours'), ('1d', interval '1 day'))"
@@ -105,6 +109,7 @@ class _Outcomes:
     """``outcomes`` and their claims in ``outcome_attempts`` (``kifu.market.outcomes`` runs
     the job)."""
 
+    attempts = _ATTEMPTS
     bad_price = "reference price is not positive"
 
     def __init__(self) -> None:
@@ -136,20 +141,6 @@ class _Outcomes:
                     )
                     for bid, period, attempts, symbol, price, candle in rows
                 ]
-
-    async def defer(
-        self, conn: AsyncConnection, items: Sequence[tuple[_Work, datetime]], error: str
-    ) -> None:
-        await _ATTEMPTS.retry(
-            conn,
-            [w.bubble_id for w, _ in items],
-            [w.period for w, _ in items],
-            [when for _, when in items],
-            error,
-        )
-
-    async def skip(self, conn: AsyncConnection, items: Sequence[_Work], reason: str) -> None:
-        await _ATTEMPTS.skip(conn, [w.bubble_id for w in items], [w.period for w in items], reason)
 
     async def store(
         self, conn: AsyncConnection, done: Sequence[tuple[_Work, Decimal, Decimal]]

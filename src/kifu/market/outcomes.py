@@ -51,8 +51,13 @@ NOT_CLOSED_DELAY = timedelta(minutes=1)
 
 
 class Work(Protocol):
-    """One claimed outcome: its symbol, reference price, target minute and tries so far."""
+    """One claimed outcome: its claim's key and period, its symbol, reference price, target minute
+    and tries so far."""
 
+    @property
+    def key(self) -> Any: ...
+
+    period: str
     symbol: str
     price: Decimal | None
     target: datetime
@@ -60,22 +65,13 @@ class Work(Protocol):
 
 
 class OutcomeTable(Protocol):
-    """A capability's claims and outcomes (its own SQL)."""
+    """A capability's claims and outcomes (its own SQL; releasing claims is ``attempts``')."""
 
     bad_price: str  # why work whose reference price is not positive is skipped
+    attempts: Attempts
 
     async def claim(self, conn: AsyncConnection, now: datetime, batch: int) -> list[Any]:
         """Up to ``batch`` due outcomes, each leased until ``now + LEASE``."""
-        ...
-
-    async def defer(
-        self, conn: AsyncConnection, items: Sequence[tuple[Any, datetime]], error: str
-    ) -> None:
-        """Release the claims, to be tried again at each item's time."""
-        ...
-
-    async def skip(self, conn: AsyncConnection, items: Sequence[Any], reason: str) -> None:
-        """Never try these again."""
         ...
 
     async def store(
@@ -99,12 +95,7 @@ class Attempts:
         return sql.SQL(text).format(t=sql.Identifier(self.table), k=sql.Identifier(self.key))
 
     async def retry(
-        self,
-        conn: AsyncConnection,
-        keys: Sequence[Any],
-        periods: Sequence[str],
-        at: Sequence[datetime],
-        error: str,
+        self, conn: AsyncConnection, items: Sequence[Work], at: Sequence[datetime], error: str
     ) -> None:
         """Release these claims, each to be tried again at its time."""
         await conn.execute(
@@ -114,12 +105,10 @@ class Attempts:
                 " FROM unnest(%s::uuid[], %s::text[], %s::timestamptz[]) AS d(k, period, at)"
                 " WHERE a.{k} = d.k AND a.period = d.period"
             ),
-            (error, list(keys), list(periods), list(at)),
+            (error[:500], [w.key for w in items], [w.period for w in items], list(at)),
         )
 
-    async def skip(
-        self, conn: AsyncConnection, keys: Sequence[Any], periods: Sequence[str], reason: str
-    ) -> None:
+    async def skip(self, conn: AsyncConnection, items: Sequence[Work], reason: str) -> None:
         """Never try these again."""
         await conn.execute(
             self._sql(
@@ -127,7 +116,7 @@ class Attempts:
                 " FROM unnest(%s::uuid[], %s::text[]) AS d(k, period)"
                 " WHERE a.{k} = d.k AND a.period = d.period"
             ),
-            (reason[:500], list(keys), list(periods)),
+            (reason[:500], [w.key for w in items], [w.period for w in items]),
         )
 
 
@@ -152,7 +141,7 @@ async def _defer(
     now: datetime,
     error: str,
 ) -> None:
-    await table.defer(conn, [(w, until or backoff(w, now)) for w in items], error[:500])
+    await table.attempts.retry(conn, items, [until or backoff(w, now) for w in items], error)
 
 
 async def _closes(
@@ -196,7 +185,7 @@ async def _process(
     for symbol, items in sorted(by_symbol.items()):
         bad = [w for w in items if w.price is None or w.price <= 0]
         if bad:
-            await table.skip(conn, bad, table.bad_price)
+            await table.attempts.skip(conn, bad, table.bad_price)
             run.skipped += len(bad)
             items = [w for w in items if w not in bad]
         if not items:
@@ -204,7 +193,7 @@ async def _process(
         try:
             market.source_of(symbol)
         except Unsupported as exc:
-            await table.skip(conn, items, f"no price source: {exc}")
+            await table.attempts.skip(conn, items, f"no price source: {exc}")
             run.skipped += len(items)
             continue
         priced[symbol] = items
@@ -212,7 +201,7 @@ async def _process(
     for symbol, answer in (await _all_closes(conn, market, priced)).items():
         items = priced[symbol]
         if isinstance(answer, SymbolUnsupported):
-            await table.skip(conn, items, answer.message)
+            await table.attempts.skip(conn, items, answer.message)
             run.skipped += len(items)
             continue
         if isinstance(answer, RateLimited):
