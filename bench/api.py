@@ -29,7 +29,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -39,9 +38,8 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from _common import fresh_database
+from _common import fresh_database, server
 from kifu.db import runner
-from kifu.db.embedded import EmbeddedPostgres
 from kifu.ingest import service
 from kifu.kit.auth import issue_access_token
 
@@ -360,26 +358,14 @@ def main() -> None:
             " apt-get install -y wrk"
         )
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()}")
-    with tempfile.TemporaryDirectory(prefix="kifu-bench-") as tmp:
-        workdir = Path(tmp)
-        pg = None
-        if args.database_url:
-            admin = args.database_url
-        else:
-            pg = EmbeddedPostgres(workdir / "pg")
-            pg.start()
-            admin = pg.conninfo("postgres")
-        try:
-            conninfo = fresh_database(admin)
-            runner.upgrade(conninfo)
-            user_id = seed(conninfo, workdir, args.trades)
-            for n in (int(x) for x in args.processes.split(",")):
-                serve_and_load(
-                    conninfo, user_id, n, connections=args.connections, duration=args.duration
-                )
-        finally:
-            if pg is not None:
-                pg.stop()
+    with server(args.database_url) as (admin, workdir):
+        conninfo = fresh_database(admin)
+        runner.upgrade(conninfo)
+        user_id = seed(conninfo, workdir, args.trades)
+        for n in (int(x) for x in args.processes.split(",")):
+            serve_and_load(
+                conninfo, user_id, n, connections=args.connections, duration=args.duration
+            )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ import asyncio
 import random
 import resource
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -28,8 +27,8 @@ from pathlib import Path
 
 import psycopg
 
+from _common import server
 from kifu.db import runner
-from kifu.db.embedded import EmbeddedPostgres
 from kifu.ingest import service
 from kifu.ledger import service as ledger
 
@@ -230,17 +229,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="kifu-bench-") as tmp:
-        workdir = Path(tmp)
-        if args.database_url:
-            run(args.database_url, args.rows, workdir)
-            return
-        pg = EmbeddedPostgres(workdir / "pg")
-        pg.start()
-        try:
-            run(pg.conninfo("postgres"), args.rows, workdir)
-        finally:
-            pg.stop()
+    with server(args.database_url) as (admin, workdir):
+        run(admin, args.rows, workdir)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -29,8 +28,8 @@ from pathlib import Path
 import httpx
 import psycopg
 
+from _common import server
 from kifu.db import runner
-from kifu.db.embedded import EmbeddedPostgres
 from kifu.kit.auth import issue_access_token
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -165,17 +164,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="kifu-bench-") as tmp:
-        workdir = Path(tmp)
-        if args.database_url:
-            run(args.database_url, args.rows, workdir)
-            return
-        pg = EmbeddedPostgres(workdir / "pg")
-        pg.start()
-        try:
-            run(pg.conninfo("postgres"), args.rows, workdir)
-        finally:
-            pg.stop()
+    with server(args.database_url) as (admin, workdir):
+        run(admin, args.rows, workdir)
 
 
 if __name__ == "__main__":
