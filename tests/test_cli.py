@@ -116,6 +116,20 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _wait_healthy(proc: subprocess.Popen[str], base: str) -> float:
+    """Wait until ``kifu serve`` answers /health (failing if it exits first); the deadline."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return deadline
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        assert time.monotonic() < deadline, f"kifu serve ({proc.args}) did not become healthy"
+        time.sleep(0.2)
+
+
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 def test_serve_embedded_answers_and_stops_cleanly(tmp_path: Path, stop_signal: int) -> None:
     home = tmp_path / "home"
@@ -133,16 +147,7 @@ def test_serve_embedded_answers_and_stops_cleanly(tmp_path: Path, stop_signal: i
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            assert time.monotonic() < deadline, "kifu serve did not become healthy"
-            time.sleep(0.2)
+        _wait_healthy(proc, base)
         assert httpx.get(f"{base}/health").json() == {"status": "healthy"}
         assert httpx.get(f"{base}/docs").status_code == 200
         missing = httpx.get(f"{base}/nope")
@@ -188,16 +193,7 @@ def test_serve_workers_starts_that_many_processes(db: str) -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            assert time.monotonic() < deadline, "kifu serve --workers 2 did not become healthy"
-            time.sleep(0.2)
+        deadline = _wait_healthy(proc, base)
         # uvicorn's supervisor and two spawned workers (its resource tracker is not a worker).
         while time.monotonic() < deadline:
             workers = [
