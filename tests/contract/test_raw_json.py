@@ -22,6 +22,8 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from psycopg.rows import dict_row
 
+from kifu.alerts import routes as alert_routes
+from kifu.alerts import store as alert_store
 from kifu.app import _routers
 from kifu.journal import notes as journal_notes
 from kifu.journal import service as journal_service
@@ -43,6 +45,7 @@ FAST = {
     "/api/v1/portfolio/timeline": "limit=50",
     "/api/v1/portfolio/positions": "limit=50",
     "/api/v1/alerts": "limit=20&offset=0",
+    "/api/v1/alert-rules": "",
 }
 
 TIMES = [
@@ -550,6 +553,64 @@ def test_alerts_answer_as_python_did(client: TestClient, db: str, user: ApiUser)
         }, query
     bad = client.get(f"{API}/alerts?status=nope", headers=user.headers)
     assert bad.status_code == 400 and bad.json()["code"] == "INVALID_REQUEST"
+
+
+def test_alert_rules_answer_as_python_did(client: TestClient, db: str, user: ApiUser) -> None:
+    configs = [
+        ("price_level", {"price": "50000", "direction": "above"}),
+        ("price_level", {"direction": "lte", "price": "0.00001230"}),
+        (
+            "price_change",
+            {
+                "direction": "both",
+                "threshold_type": "percent",
+                "threshold_value": "2.5",
+                "reference": "24h",
+            },
+        ),
+        ("ma_cross", {"ma_period": 20, "ma_timeframe": "1h", "direction": "below"}),
+        ("volatility_spike", {"timeframe": "15m", "multiplier": "3"}),
+    ]
+    states = [
+        None,
+        {},
+        {"last_price": "42000.5"},
+        {"was_above_level": True, "last_price": "1.0", "was_above_ma": False, "extra": 1},
+    ]
+    with psycopg.connect(db, autocommit=True) as conn:
+        for i in range(12):
+            rule_type, config = configs[i % len(configs)]
+            conn.execute(
+                "INSERT INTO alert_rules (user_id, name, symbol, rule_type, config,"
+                " cooldown_minutes, enabled, last_triggered_at, last_check_state, created_at,"
+                " updated_at) VALUES (%s, %s, 'BTCUSDT', %s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    user.id,
+                    TEXTS[i % len(TEXTS)] or "r",
+                    rule_type,
+                    json.dumps({**config, "ignored": "x"} if i == 7 else config),
+                    i * 5,
+                    i % 2 == 0,
+                    None if i % 3 else TIMES[i % len(TIMES)],
+                    None if states[i % 4] is None else json.dumps(states[i % 4]),
+                    TIMES[i % 4],  # equal times: the id breaks the tie
+                    TIMES[i % len(TIMES)],
+                ),
+            )
+    r = client.get(f"{API}/alert-rules", headers=user.headers)
+    assert r.status_code == 200, r.text
+    got = exactly_declared(f"{API}/alert-rules", r.content)
+    with psycopg.connect(db) as conn:
+        rows = conn.execute(
+            f"SELECT {alert_store.RULE_COLUMNS} FROM alert_rules WHERE user_id = %s"
+            " ORDER BY created_at DESC, id DESC",
+            (user.id,),
+        ).fetchall()
+    assert len(rows) == 12
+    expected = alert_routes.RulesResponse(
+        rules=[alert_routes._rule_out(alert_store.RuleRow(*row)) for row in rows]
+    )
+    assert got == json.loads(expected.model_dump_json())
 
 
 def test_positions_catch_up_a_fill_changed_by_hand(

@@ -143,9 +143,9 @@ async def create_rule(
 
 
 @router.get("/alert-rules", response_model=RulesResponse)
-async def list_rules(conn: Conn, user_id: CurrentUser) -> RulesResponse:
+async def list_rules(conn: Conn, user_id: CurrentUser) -> RawJSON:
     """The user's rules, newest first."""
-    return RulesResponse(rules=[_rule_out(r) for r in await service.list_rules(conn, user_id)])
+    return RawJSON(await service.rules_json(conn, user_id))
 
 
 @router.get("/alert-rules/{rule_id}", response_model=RuleOut)

@@ -90,8 +90,9 @@ async def create_rule(
     )
 
 
-async def list_rules(conn: AsyncConnection, user_id: uuid.UUID) -> list[store.RuleRow]:
-    return await store.list_rules(conn, user_id)
+async def rules_json(conn: AsyncConnection, user_id: uuid.UUID) -> bytes:
+    """``schemas.RulesResponse`` as finished JSON (the rules written by PostgreSQL)."""
+    return jsonsql.document(rules=jsonsql.Raw(await store.rules_json(conn, user_id)))
 
 
 async def get_rule(conn: AsyncConnection, user_id: uuid.UUID, rule_id: uuid.UUID) -> store.RuleRow:

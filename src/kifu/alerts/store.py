@@ -11,7 +11,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
-from kifu.alerts.schemas import AlertOut
+from kifu.alerts.schemas import CONFIG_MODELS, AlertOut, CheckState, RuleOut
 from kifu.kit import jsonsql
 
 # -- rules --------------------------------------------------------------------------------------
@@ -63,13 +63,41 @@ async def insert_rule(
     return _rule(row)
 
 
-async def list_rules(conn: AsyncConnection, user_id: uuid.UUID) -> list[RuleRow]:
+# A rule as ``schemas.RuleOut``: the config as its type's model prints it (a stored config is
+# canonical, ``rules.validate_config``), the check state only when there is one.
+_CONFIG_JSON = (
+    "CASE rule_type "
+    + " ".join(
+        f"WHEN '{rule_type}' THEN {jsonsql.object_from_jsonb('config', model)}"
+        for rule_type, model in CONFIG_MODELS.items()
+    )
+    + " END"
+)
+_RULE_JSON_COLUMNS = (
+    f"id, user_id, name, symbol, rule_type, {_CONFIG_JSON} AS config, cooldown_minutes, enabled,"
+    f" {jsonsql.rfc3339('last_triggered_at')} AS last_triggered_at,"
+    " CASE WHEN jsonb_typeof(last_check_state) = 'object' AND last_check_state <> '{}'::jsonb"
+    f" THEN {jsonsql.object_from_jsonb('last_check_state', CheckState)} END AS last_check_state,"
+    f" coalesce({jsonsql.rfc3339('created_at')}, '') AS created_at,"
+    f" coalesce({jsonsql.rfc3339('updated_at')}, '') AS updated_at"
+)
+
+
+async def rules_json(conn: AsyncConnection, user_id: uuid.UUID) -> str:
+    """The user's rules, newest first, as a JSON array of ``RuleOut`` written by PostgreSQL
+    (``kit.jsonsql``), from ``idx_alert_rules_user_created``."""
     cur = await conn.execute(
-        f"SELECT {RULE_COLUMNS} FROM alert_rules WHERE user_id = %s"
-        " ORDER BY created_at DESC, id DESC",
+        "SELECT "
+        + jsonsql.json_array(
+            f"SELECT {_RULE_JSON_COLUMNS} FROM (SELECT * FROM alert_rules WHERE user_id = %s"
+            " ORDER BY created_at DESC, id DESC) r ORDER BY r.created_at DESC, r.id DESC",
+            RuleOut,
+        ),
         (user_id,),
     )
-    return [_rule(r) for r in await cur.fetchall()]
+    row = await cur.fetchone()
+    assert row is not None
+    return row[0]
 
 
 async def get_rule(
