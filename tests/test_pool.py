@@ -60,3 +60,24 @@ def test_a_dropped_connection_is_replaced_after_the_check_window(db: str) -> Non
             await pool.close()
 
     asyncio.run(run())
+
+
+def test_api_connections_plan_statements_once_and_keep_the_callers_options(db: str) -> None:
+    conninfo = psycopg.conninfo.make_conninfo(db, options="-c statement_timeout=7s")
+    assert pool_module.api_options(db) == pool_module.PLANNING
+    assert pool_module.api_options(conninfo).startswith("-c statement_timeout=7s ")
+
+    async def run() -> tuple[str, str]:
+        pool = pool_module.make_pool(conninfo, max_size=1)
+        await pool.open(wait=True)
+        try:
+            async with pool.connection() as conn:
+                cur = await conn.execute(
+                    "SELECT current_setting('plan_cache_mode'),"
+                    " current_setting('statement_timeout')"
+                )
+                return await cur.fetchone()  # type: ignore[return-value]
+        finally:
+            await pool.close()
+
+    assert asyncio.run(run()) == ("force_generic_plan", "7s")
