@@ -130,6 +130,14 @@ def _rollup_rows(timed: bool, keys: str, raw_keys: str) -> str:
 
 def _summary_sql(timed: bool, keys: str, raw_keys: str) -> str:
     rows = _rollup_rows(timed, keys, raw_keys)
+    if timed:
+        # a range reads a row per day (or hour) and key: added up per key first, the grouping
+        # sets below aggregate a row per key instead of each of them five times (30 days of
+        # 10 symbols: 0.9 -> 0.55 ms); the all-time rollup already has a row per key
+        rows = (
+            "SELECT exchange, symbol, side, sum(n), sum(volume), sum(pnl), sum(pnl_n), sum(wins),"
+            f" sum(losses), sum(breakeven) FROM ({rows}\n) g({_SUMMARY_COLS}) GROUP BY 1, 2, 3"
+        )
     # kind: 0 totals, 1 by side, 2 by symbol, 3 by exchange, ordered as the summary lists them;
     # 4: the volume of each (exchange, symbol, side), which decides its quote currency (as many
     # rows as the rollup rows read, so the summary stays O(rollups)).
