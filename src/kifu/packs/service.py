@@ -14,7 +14,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from kifu.kit.errors import BadRequest, NotFound
-from kifu.ledger import curve, pnl, tracker
+from kifu.ledger import curve, pnl, reconciliation, tracker
 from kifu.ledger.curve import Segment
 from kifu.ledger.store import lock_ledger
 from kifu.packs import rules, store
@@ -132,7 +132,9 @@ async def build_payload(
     start, end = window.start, window.end
     realized, drawdown = await _realized(conn, user_id, start, end)
     suspects = await _spot_suspects(conn, user_id, start, end)
-    totals = rules.fold_groups(await store.event_groups(conn, user_id, start, end))
+    cut = rules.hour_cut(start, end)
+    groups = await reconciliation.event_groups(conn, user_id, cut.first, cut.stop, cut.spans)
+    totals = rules.fold_groups(groups)
     counts, notional, flow = totals.counts, totals.notional, totals.flow
     fees, funding = totals.fees, totals.funding
     trade_count, buys, sells = totals.trade_count, totals.buys, totals.sells
@@ -152,7 +154,7 @@ async def build_payload(
         {
             "code": code,
             "row_count": rows,
-            "event_ids": await store.normalisation_ids(
+            "event_ids": await reconciliation.normalisation_ids(
                 conn,
                 user_id,
                 start,
@@ -187,7 +189,7 @@ async def build_payload(
     if isinstance(sync_exchange, str) and sync_exchange.strip():
         exchanges.add(sync_exchange.strip().lower())
 
-    sample = await store.trade_id_sample(conn, user_id, start, end, rules.MAX_EVIDENCE_IDS)
+    sample = await reconciliation.trade_id_sample(conn, user_id, start, end, rules.MAX_EVIDENCE_IDS)
 
     return {
         "pack_id": str(pack_id),
@@ -298,7 +300,7 @@ async def _spot_suspects(conn, user_id, start, end) -> list[dict]:
 
 async def _duplicate_suspects(conn, user_id, start, end) -> list[dict]:
     out = []
-    for row in await store.duplicates(conn, user_id, start, end):
+    for row in await reconciliation.duplicates(conn, user_id, start, end):
         compared = (
             "venue trade id (external_id) of fills at the same venue"
             if row["kind"] == "duplicate_external_id"
@@ -321,7 +323,7 @@ async def _duplicate_suspects(conn, user_id, start, end) -> list[dict]:
 
 async def _order_suspects(conn, user_id, start, end) -> list[dict]:
     out = []
-    for row in await store.order_fills(conn, user_id, start, end):
+    for row in await reconciliation.order_fills(conn, user_id, start, end):
         executed = _dec(row["executed_text"])
         if executed is None or row["filled"] == executed:
             continue
@@ -348,7 +350,9 @@ async def _order_suspects(conn, user_id, start, end) -> list[dict]:
 async def _time_suspects(conn, user_id, start) -> list[dict]:
     tol = int(rules.FUTURE_TOLERANCE.total_seconds())
     out = []
-    for row in await store.time_suspects(conn, user_id, start, tol, rules.EARLIEST_PLAUSIBLE):
+    for row in await reconciliation.time_suspects(
+        conn, user_id, start, tol, rules.EARLIEST_PLAUSIBLE
+    ):
         if row["kind"] == "future_fill":
             evidence = {
                 "compared": "executed_at vs the time the row was recorded (created_at)",
@@ -377,7 +381,7 @@ async def _time_suspects(conn, user_id, start) -> list[dict]:
 
 async def _cursor_suspects(conn, user_id) -> list[dict]:
     out = []
-    for row in await store.sync_cursors(conn, user_id):
+    for row in await reconciliation.sync_cursors(conn, user_id):
         ledger_max = row["ledger_max_id"]
         if ledger_max is not None and ledger_max >= row["last_trade_id"]:
             continue
@@ -398,7 +402,7 @@ async def _cursor_suspects(conn, user_id) -> list[dict]:
 
 async def _income_suspects(conn, user_id, start, end) -> list[dict]:
     out = []
-    for row in await store.realized_pnl_income(conn, user_id, start, end):
+    for row in await reconciliation.realized_pnl_income(conn, user_id, start, end):
         if _split_symbol is None:
             break
         try:
@@ -406,10 +410,12 @@ async def _income_suspects(conn, user_id, start, end) -> list[dict]:
         except (_SymbolError, ValueError):
             continue
         symbol = f"{base}/{quote}"
-        instrument_id = await store.instrument_by_symbol(conn, symbol)
+        instrument_id = await reconciliation.instrument_by_symbol(conn, symbol)
         if instrument_id is None:
             continue
-        span = await store.flat_points(conn, user_id, row["venue_id"], instrument_id, start, end)
+        span = await reconciliation.flat_points(
+            conn, user_id, row["venue_id"], instrument_id, start, end
+        )
         if span is None:
             continue
         lo, hi = span["start_at"], span["end_at"]
