@@ -248,9 +248,9 @@ def test_withdrawal_key_is_refused(client, user, db, venues, caplog):
 
 
 def test_big_sync_refreshes_planner_statistics(client, user, db, account, monkeypatch):
-    from kifu.exchanges import store
+    from kifu.ledger import statistics
 
-    monkeypatch.setattr(store, "STATS_MIN_ROWS", 1000)
+    monkeypatch.setattr(statistics, "MIN_ROWS", 1000)
     cid = _register(client, user).json()["id"]
     # another session holds the table against ANALYZE (as a running vacuum would): the sync
     # skips the refresh after its lock timeout instead of waiting

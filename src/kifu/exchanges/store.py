@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from psycopg import AsyncConnection, errors
+from psycopg import AsyncConnection
 
 from kifu.ingest.venues.base import Cursor
 
@@ -201,35 +201,6 @@ async def timeframes(conn: AsyncConnection, user_id: uuid.UUID) -> dict[str, str
         "SELECT symbol, timeframe_default FROM user_symbols WHERE user_id = %s", (user_id,)
     )
     return {s: tf for s, tf in await cur.fetchall()}
-
-
-# -- planner statistics ------------------------------------------------------------------------
-
-# Every batch is checked against all the user's stored events (the ledger's dedupe probes). The
-# planner sizes that side from trade_events' statistics; while a first sync fills a young table
-# faster than autovacuum re-analyzes it, it believes the user has a few hundred events and
-# hashes every stored event of the user for every batch (batch 60 of the 100k-fill bench read
-# 54,000 events twice for 999 staged fills): a quadratic sync. So a sync refreshes them itself
-# when it has written more events than the table held at its last analyze (at most about
-# log2(n) times in a big sync, never in an incremental one).
-STATS_MIN_ROWS = 5_000
-
-
-async def events_reltuples(conn: AsyncConnection) -> float:
-    cur = await conn.execute("SELECT reltuples FROM pg_class WHERE oid = 'trade_events'::regclass")
-    return max(0.0, float((await cur.fetchone())[0]))  # type: ignore[index]
-
-
-async def analyze_events(conn: AsyncConnection) -> float:
-    """Refresh trade_events' statistics unless another ANALYZE (or a vacuum) holds the table;
-    its estimated row count afterwards."""
-    try:
-        async with conn.transaction():
-            await conn.execute("SET LOCAL lock_timeout = '200ms'")
-            await conn.execute("ANALYZE trade_events")
-    except errors.LockNotAvailable:
-        pass
-    return await events_reltuples(conn)
 
 
 # -- cursors -----------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ from kifu.kit import crypto, locks
 from kifu.kit.errors import BadGateway, BadRequest, Conflict, KifuError, TooManyRequests
 from kifu.kit.timeutil import rfc3339, utc_now
 from kifu.ledger import queries as ledger
-from kifu.ledger import tracker
+from kifu.ledger import statistics, tracker
 
 log = logging.getLogger("kifu.exchanges.sync")
 T = TypeVar("T")
@@ -190,8 +190,7 @@ async def _sync_locked(
     )
     tfs = await store.timeframes(conn, user)
     server_seconds = 0.0
-    stats_rows = await store.events_reltuples(conn)
-    unanalyzed = 0  # events this sync wrote since the statistics were last refreshed
+    stats = await statistics.Freshness.of(conn)
     pending = _Page()
 
     async def write_pending() -> None:
@@ -200,7 +199,7 @@ async def _sync_locked(
         # writes make a long sync cost about what importing the same fills costs. The first
         # writes are smaller (FIRST_WRITE_ROWS, then doubling), so the database starts early
         # while the next pages are fetched.
-        nonlocal pending, stats_rows, unanalyzed
+        nonlocal pending
         if not (pending.fills or pending.incomes or pending.cursors):
             return
         batch, pending = pending, _Page()
@@ -208,9 +207,7 @@ async def _sync_locked(
             r = await flows.write_batch(
                 conn, user, exchange, batch.fills, batch.incomes, batch.cursors, tfs
             )
-            unanalyzed += r.events_inserted
-            if unanalyzed >= max(store.STATS_MIN_ROWS, stats_rows):
-                stats_rows, unanalyzed = await store.analyze_events(conn), 0
+            await stats.wrote(conn, r.events_inserted)
         counts.batches += 1
         counts.fills_fetched += r.fills
         counts.income_fetched += r.incomes
