@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from kifu.alerts import rules, service
+from kifu.config import Settings
+from kifu.kit.errors import Conflict
 from tests.alerts.planted_market import PlantedExchange
 from tests.helpers import ApiUser
 
@@ -123,3 +128,60 @@ def test_put_accepts_the_whole_rule_object_the_client_sends_back(
     assert r.status_code == 200, r.text
     assert (r.json()["cooldown_minutes"], r.json()["enabled"]) == (15, False)
     assert r.json()["id"] == rule["id"] and r.json()["user_id"] == str(user.id)
+
+
+def test_a_user_keeps_a_bounded_number_of_rules(
+    client: TestClient,
+    user: ApiUser,
+    make_user: Callable[..., ApiUser],
+    exchange: PlantedExchange,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(rules, "MAX_RULES_PER_USER", 3)
+    made = [_create(client, user, name=f"r{i}").json()["id"] for i in range(3)]
+    r = _create(client, user, name="one too many")
+    assert r.status_code == 409, r.text
+    assert r.json()["code"] == "ALERT_RULE_LIMIT" and "at most 3" in r.json()["message"]
+    listed = client.get("/api/v1/alert-rules", headers=user.headers).json()["rules"]
+    assert sorted(x["id"] for x in listed) == sorted(made)  # nothing half-stored
+    other = make_user()  # the bound is per user
+    assert _create(client, other).status_code == 201
+    client.delete(f"/api/v1/alert-rules/{made[0]}", headers=user.headers)
+    assert _create(client, user, name="room again").status_code == 201
+
+
+def test_concurrent_creates_never_pass_the_bound(
+    db: str, user: ApiUser, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rules, "MAX_RULES_PER_USER", 1)
+
+    async def create(conn: psycopg.AsyncConnection) -> str:
+        try:
+            await service.create_rule(
+                conn,
+                settings,
+                None,
+                user.id,
+                name="race",
+                symbol="BTCUSDT",
+                rule_type=LEVEL["rule_type"],
+                config=LEVEL["config"],
+                cooldown_minutes=None,
+                enabled=None,
+                ask_market=False,
+            )
+        except Conflict as exc:
+            return exc.code
+        return "created"
+
+    async def race() -> list[str]:
+        async with (
+            await psycopg.AsyncConnection.connect(db, autocommit=True) as a,
+            await psycopg.AsyncConnection.connect(db, autocommit=True) as b,
+        ):
+            return sorted(await asyncio.gather(create(a), create(b)))
+
+    assert asyncio.run(race()) == ["ALERT_RULE_LIMIT", "created"]
+    with psycopg.connect(db) as conn:
+        n = conn.execute("SELECT count(*) FROM alert_rules WHERE user_id = %s", (user.id,))
+        assert n.fetchone() == (1,)

@@ -32,6 +32,7 @@ from kifu.kit.auth import CurrentUser
 from kifu.kit.db import Conn
 from kifu.kit.jsonsql import RawJSON
 from kifu.kit.money import dec_str
+from kifu.kit.openapi import errors
 from kifu.kit.pagination import parse_offset, parse_positive_int
 from kifu.kit.timeutil import rfc3339
 from kifu.market import MemoryCache
@@ -120,13 +121,18 @@ def _outcome_out(o: store.OutcomeRow) -> OutcomeOut:
 # -- rules ---------------------------------------------------------------------------------------
 
 
-@router.post("/alert-rules", response_model=RuleOut, status_code=201)
+@router.post(
+    "/alert-rules",
+    response_model=RuleOut,
+    status_code=201,
+    responses=errors((409, "ALERT_RULE_LIMIT")),
+)
 async def create_rule(
     body: RuleCreate, request: Request, conn: Conn, user_id: CurrentUser
 ) -> RuleOut:
     """Create a rule. ``config`` is checked for its ``rule_type`` (400 naming the field and the
     allowed values) and the symbol must be one a market kifu reads serves (400
-    ``INVALID_SYMBOL``)."""
+    ``INVALID_SYMBOL``); a user keeps at most 200 rules (409 ``ALERT_RULE_LIMIT``)."""
     rule = await service.create_rule(
         conn,
         _settings(request),

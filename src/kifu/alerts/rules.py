@@ -31,6 +31,10 @@ ACTIONS = ("buy", "sell", "hold", "close", "reduce", "add", "ignore")
 CONFIDENCES = ("high", "medium", "low")
 
 DEFAULT_COOLDOWN_MINUTES = 60
+# Rules one user may keep: ``GET /alert-rules`` answers them all in one list (the client reads
+# no pages), and the monitor checks them every tick, so their number is bounded where they are
+# made (409 ``ALERT_RULE_LIMIT`` beyond it), not by hiding some.
+MAX_RULES_PER_USER = 200
 MIN_COOLDOWN_MINUTES = 1  # every trigger starts a cooldown: what makes a trigger fire once
 MAX_COOLDOWN_MINUTES = 7 * 24 * 60
 MIN_MA_PERIOD = 2

@@ -59,7 +59,8 @@ async def create_rule(
     enabled: bool | None,
     ask_market: bool = True,
 ) -> store.RuleRow:
-    """Validate and save a rule. ``ask_market=False`` (the offline demo) checks the symbol's
+    """Validate and save a rule (409 ``ALERT_RULE_LIMIT`` when the user has
+    ``rules.MAX_RULES_PER_USER``). ``ask_market=False`` (the offline demo) checks the symbol's
     form only, so no market call is made and no venue cooldown can be set."""
     try:
         canonical = rules.validate_config(rule_type, config)
@@ -78,16 +79,24 @@ async def create_rule(
             resolve(checked)
         except Unsupported as exc:
             raise BadRequest("INVALID_SYMBOL", f"symbol: {exc}") from exc
-    return await store.insert_rule(
-        conn,
-        user_id,
-        name.strip(),
-        checked,
-        rule_type,
-        canonical,
-        cooldown,
-        True if enabled is None else enabled,
-    )
+    async with conn.transaction():
+        rule = await store.insert_rule(
+            conn,
+            user_id,
+            name.strip(),
+            checked,
+            rule_type,
+            canonical,
+            cooldown,
+            True if enabled is None else enabled,
+            most=rules.MAX_RULES_PER_USER,
+        )
+    if rule is None:
+        raise Conflict(
+            "ALERT_RULE_LIMIT",
+            f"at most {rules.MAX_RULES_PER_USER} alert rules per user: delete one to add another",
+        )
+    return rule
 
 
 async def rules_json(conn: AsyncConnection, user_id: uuid.UUID) -> bytes:

@@ -12,7 +12,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from kifu.alerts.schemas import CONFIG_MODELS, AlertOut, CheckState, RuleOut
-from kifu.kit import jsonsql
+from kifu.kit import jsonsql, locks
 
 # -- rules --------------------------------------------------------------------------------------
 
@@ -52,15 +52,21 @@ async def insert_rule(
     config: dict[str, Any],
     cooldown_minutes: int,
     enabled: bool,
-) -> RuleRow:
+    *,
+    most: int,
+) -> RuleRow | None:
+    """Save the rule unless the user has ``most`` rules already (None). Inside a transaction:
+    the user's rule lock makes the count and the insert one step for concurrent creates."""
+    await locks.xact_lock(conn, "alerts.rules", user_id)
     cur = await conn.execute(
         "INSERT INTO alert_rules (user_id, name, symbol, rule_type, config, cooldown_minutes,"
-        f" enabled) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {RULE_COLUMNS}",
-        (user_id, name, symbol, rule_type, Jsonb(config), cooldown_minutes, enabled),
+        " enabled) SELECT %s, %s, %s, %s, %s, %s, %s"
+        " WHERE (SELECT count(*) FROM alert_rules WHERE user_id = %s) < %s"
+        f" RETURNING {RULE_COLUMNS}",
+        (user_id, name, symbol, rule_type, Jsonb(config), cooldown_minutes, enabled, user_id, most),
     )
     row = await cur.fetchone()
-    assert row is not None
-    return _rule(row)
+    return _rule(row) if row else None
 
 
 # A rule as ``schemas.RuleOut``: the config as its type's model prints it (a stored config is
