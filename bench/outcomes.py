@@ -2,7 +2,9 @@
 
     .venv/bin/python bench/outcomes.py [--bubbles 10000]
 
-Starts a throw-away embedded PostgreSQL and a local Binance/Upbit stand-in, inserts bubbles spread
+Starts a throw-away embedded PostgreSQL and a local Binance/Upbit stand-in in a process of its own
+(``_candle_server.py``: as an exchange, it shares no interpreter lock with the job; in the job's
+process each side's time counted the other's Python), inserts bubbles spread
 over the last 30 days, runs the outcome job to completion, and prints its time, the candle
 requests it made, the time the server spent answering them (wall time with at least one answer
 under way, so overlapping answers count once; and the answering threads' CPU time), the distinct
@@ -15,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,8 +32,6 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.market.fake_exchange import FakeExchange, serve
-
 from _common import fresh_database
 from kifu.db import runner
 from kifu.db.embedded import EmbeddedPostgres
@@ -37,6 +39,14 @@ from kifu.journal.outcomes import compute_due_outcomes
 from kifu.market import MarketData, MarketUrls
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "BTCKRW", "ETHKRW", "ETHBTC"]
+
+
+def _ask(server: subprocess.Popen[str], command: str) -> dict[str, float]:
+    """The candle server's counters: answering time, its CPU time, requests (``reset`` zeroes
+    them first)."""
+    server.stdin.write(command + "\n")  # type: ignore[union-attr]
+    server.stdin.flush()  # type: ignore[union-attr]
+    return json.loads(server.stdout.readline())  # type: ignore[union-attr]
 
 
 def _seed(conninfo: str, n: int, symbols: list[str], copy: bool = False) -> None:
@@ -72,9 +82,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bubbles", type=int, default=10_000)
     args = parser.parse_args()
-    fake = FakeExchange(futures={"BTCUSDT", "ETHUSDT"}, spot={"ETHBTC"})
-    server, _ = serve(fake)
-    urls = MarketUrls(fake.url, fake.url, fake.url)
+    server = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("_candle_server.py"))],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    url = server.stdout.readline().strip()  # type: ignore[union-attr]
+    urls = MarketUrls(url, url, url)
     with tempfile.TemporaryDirectory() as home:
         pg = EmbeddedPostgres(Path(home))
         pg.start()
@@ -83,7 +98,8 @@ def main() -> None:
             runner.upgrade(conninfo)
             _seed(conninfo, args.bubbles, SYMBOLS)
             seconds, requests, result = asyncio.run(_run(conninfo, urls))
-            server_seconds, server_cpu = fake.seconds, fake.cpu_seconds
+            served = _ask(server, "stats")
+            server_seconds, server_cpu = served["seconds"], served["cpu_seconds"]
             with psycopg.connect(conninfo) as conn:
                 candles = conn.execute("SELECT count(*) FROM market_candles").fetchone()[0]  # type: ignore[index]
                 outcomes = conn.execute("SELECT count(*) FROM outcomes").fetchone()[0]  # type: ignore[index]
@@ -94,7 +110,7 @@ def main() -> None:
                 f" {server_cpu:.2f} s CPU), {candles} distinct 1m candles stored"
             )
             print(f"first run ÷ server time: {seconds / server_seconds:.2f} (target: at most 2)")
-            fake.seconds = fake.cpu_seconds = 0.0
+            _ask(server, "reset")
             with psycopg.connect(conninfo) as conn:  # same bubbles again: every candle cached
                 conn.execute(
                     "INSERT INTO bubbles (user_id, symbol, timeframe, candle_time, price,"
@@ -106,7 +122,7 @@ def main() -> None:
             print(f"ratio second/first time: {seconds2 / seconds:.2f}")
         finally:
             pg.stop()
-            server.shutdown()
+            server.kill()
 
 
 if __name__ == "__main__":
