@@ -22,6 +22,7 @@ from kifu.exchanges import routes as exchanges_routes
 from kifu.ingest import routes as ingest_routes
 from kifu.journal import routes as journal_routes
 from kifu.kit.auth import AuthGateMiddleware, CurrentUser
+from kifu.kit.db import ConnectionsMiddleware
 from kifu.kit.errors import install_error_handlers
 from kifu.kit.middleware import (
     BodyLimitMiddleware,
@@ -132,6 +133,7 @@ def create_app(settings: Settings, conninfo: str) -> FastAPI:
     # Added innermost first: request id wraps everything, then CORS (so 401s and 413s carry
     # CORS headers), then the body limit, then the auth gate, then the input guard (NUL
     # characters, the small JSON body limit).
+    app.add_middleware(ConnectionsMiddleware)
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(InputGuardMiddleware, json_limit=settings.max_json_bytes)
     app.add_middleware(AuthGateMiddleware, secret=settings.jwt_secret)
