@@ -70,6 +70,7 @@ def test_trade_summary_fills_every_field(client, user, trades):
     assert t["total_volume"] is None
     assert t["total_volume_by_currency"] == {"KRW": "500", "USDT": str(100 + 110 + 100 + 104)}
     assert t["realized_pnl_total"] == "6"
+    assert t["realized_pnl_by_currency"] == {"KRW": "0", "USDT": "6"}
     assert D(t["average_pnl"]) == 2
     assert (t["wins"], t["losses"], t["breakeven"]) == (1, 1, 1)
     sides = {x["side"]: x for x in s["by_side"]}
@@ -78,6 +79,7 @@ def test_trade_summary_fills_every_field(client, user, trades):
     assert sym["ETHUSDT"]["buy_count"] == 1 and sym["ETHUSDT"]["sell_count"] == 1
     assert sym["KRW-BTC"]["total_volume"] == "500"
     assert sym["KRW-BTC"]["total_volume_by_currency"] == {"KRW": "500"}
+    assert sym["ETHUSDT"]["realized_pnl_by_currency"] == {"USDT": "-4"}
     ex = {x["exchange"]: x for x in s["by_exchange"]}
     assert ex["upbit"]["total_volume"] == "500" and ex["binance_futures"]["total_volume"]
     assert ex["upbit"]["total_trades"] == 1 and ex["binance_futures"]["realized_pnl_total"] == "6"
@@ -85,6 +87,7 @@ def test_trade_summary_fills_every_field(client, user, trades):
     assert empty["totals"]["total_trades"] == 0 and empty["totals"]["average_pnl"] == "0"
     assert empty["totals"]["total_volume"] == "0"
     assert empty["totals"]["total_volume_by_currency"] == {}
+    assert empty["totals"]["realized_pnl_by_currency"] == {}
     timed = client.get(
         "/api/v1/trades/summary?from=2026-01-01T00:30:00Z", headers=user.headers
     ).json()["totals"]
@@ -223,3 +226,37 @@ def test_open_positions_of_a_pair_across_venues_and_accounts(db, user, make_user
     assert [(p.venue, p.size) for p in asyncio.run(read("BTCUSDT"))] == [
         ("binance_spot", D("-0.25"))
     ]
+
+
+def test_realized_pnl_is_also_given_per_quote_currency(client, user, db):
+    """KRW and USDT PnL are added together in ``realized_pnl_total`` (the reference's field) and
+    kept apart, exactly, in ``realized_pnl_by_currency``, in the totals and every group."""
+    with psycopg.connect(db) as conn:
+        for n, (ex, sym, pnl) in enumerate(
+            [
+                ("upbit", "KRW-BTC", "150000.5"),
+                ("upbit", "KRW-ETH", "-20000"),
+                ("binance_futures", "BTCUSDT", "12.345678901234567890123456789"),
+            ],
+            start=1,
+        ):
+            conn.execute(
+                "INSERT INTO trades (user_id, binance_trade_id, exchange, symbol, side, quantity,"
+                " price, realized_pnl, trade_time) VALUES (%s,%s,%s,%s,'SELL',1,1,%s,%s)",
+                (user.id, n, ex, sym, pnl, T0 + timedelta(hours=n)),
+            )
+    for query in ("", "?from=2026-01-01T00:30:00Z"):
+        s = client.get(f"/api/v1/trades/summary{query}", headers=user.headers).json()
+        t = s["totals"]
+        assert t["realized_pnl_by_currency"] == {
+            "KRW": "130000.5",
+            "USDT": "12.345678901234567890123456789",
+        }
+        assert t["realized_pnl_total"] == "130012.845678901234567890123456789"
+        ex = {x["exchange"]: x["realized_pnl_by_currency"] for x in s["by_exchange"]}
+        assert ex == {
+            "upbit": {"KRW": "130000.5"},
+            "binance_futures": {"USDT": t["realized_pnl_by_currency"]["USDT"]},
+        }
+        side = {x["side"]: x["realized_pnl_by_currency"] for x in s["by_side"]}
+        assert side == {"SELL": t["realized_pnl_by_currency"]}

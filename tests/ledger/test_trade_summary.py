@@ -47,6 +47,7 @@ def _old_agg(row: tuple[Any, ...]) -> dict[str, Any]:
         # every symbol here is quoted in USDT, so the one-currency total is the whole sum
         "total_volume_by_currency": {"USDT": dec_str(Decimal(volume))} if n else {},
         "realized_pnl_total": dec_str(Decimal(pnl)),
+        "realized_pnl_by_currency": {"USDT": dec_str(Decimal(pnl))} if n else {},
         "average_pnl": dec_str(avg),
         "wins": wins,
         "losses": losses,

@@ -13,7 +13,7 @@ from psycopg import AsyncConnection
 
 from kifu.kit import jsonsql
 from kifu.kit import venues as venue_codes
-from kifu.kit.money import dec_str
+from kifu.kit.money import EXACT, dec_str
 from kifu.ledger import curve, pnl, rules, tracker
 from kifu.ledger.curve import Segment
 from kifu.ledger.schemas import Position, TimelineEvent, Trade
@@ -158,18 +158,20 @@ ORDER BY 1, CASE WHEN grouping(f.symbol) = 0 AND grouping(f.side) = 1 THEN sum(f
 """
 
 
-def _volume(by_quote: dict[str, Decimal]) -> dict[str, Any]:
-    """The one-currency total the reference's field had (as packs give it): the only quote's
-    volume, ``"0"`` when none, null when several; every quote's volume beside it."""
-    if not by_quote:
+def _by_currency(volumes: dict[str, Decimal], pnls: dict[str, Decimal]) -> dict[str, Any]:
+    """The one-currency volume the reference's field had (as packs give it): the only quote's
+    volume, ``"0"`` when none, null when several; every quote's volume and realized PnL beside
+    it (``realized_pnl_total`` adds every quote together, as the reference did)."""
+    if not volumes:
         single: str | None = "0"
-    elif len(by_quote) == 1:
-        single = dec_str(next(iter(by_quote.values())))
+    elif len(volumes) == 1:
+        single = dec_str(next(iter(volumes.values())))
     else:
         single = None
     return {
         "total_volume": single,
-        "total_volume_by_currency": {q: dec_str(v) for q, v in sorted(by_quote.items())},
+        "total_volume_by_currency": {q: dec_str(v) for q, v in sorted(volumes.items())},
+        "realized_pnl_by_currency": {q: dec_str(v) for q, v in sorted(pnls.items())},
     }
 
 
@@ -273,16 +275,19 @@ async def trade_summary(
     """Totals, by side, top 20 symbols (most trades first, then by symbol) and by exchange over
     the filtered trades, in one statement over the rollups (see above). ``total_volume`` is
     Σ quantity × price (quote notional) when the trades have one quote currency, else null
-    (``total_volume_by_currency`` has each; the quote comes from the exchange and symbol the
-    rollups are keyed by, ``rules.quote_of``); ``average_pnl`` is the mean over trades that carry a
+    (``total_volume_by_currency`` has each, and ``realized_pnl_by_currency`` each quote's
+    realized PnL; the quote comes from the exchange and symbol the rollups are keyed by,
+    ``rules.quote_of``); ``average_pnl`` is the mean over trades that carry a
     realized PnL (divided as ``avg()`` does), to ten places."""
     timed, keys, raw_keys, params = _rollup_query(user_id, f)
     cur = await conn.execute(_summary_sql(timed, keys, raw_keys), params)
     totals = _agg((0, 0, 0, 0, 0, 0, 0, 0, 0, None))
     groups: dict[int, list[dict[str, Any]]] = {1: [], 2: [], 3: []}
     names = {1: "side", 2: "symbol", 3: "exchange"}
-    # volume per quote currency of the totals (kind 0) and of each group (kind, key)
+    # volume and realized PnL per quote currency of the totals (kind 0) and of each group
+    # (kind, key)
     volumes: dict[tuple[int, str | None], dict[str, Decimal]] = {}
+    pnls: dict[tuple[int, str | None], dict[str, Decimal]] = {}
     quotes: dict[tuple[str, str], str] = {}
     for kind, key, exchange, symbol, *figures in await cur.fetchall():
         if kind == 4:
@@ -290,16 +295,18 @@ async def trade_summary(
             if quote is None:
                 quote = quotes[exchange, symbol] = rules.quote_of(exchange, symbol)
             for group in ((0, None), (1, key), (2, symbol), (3, exchange)):
-                by_quote = volumes.setdefault(group, {})
-                by_quote[quote] = by_quote.get(quote, Decimal(0)) + Decimal(figures[3])
+                for sums, figure in ((volumes, figures[3]), (pnls, figures[4])):
+                    by_quote = sums.setdefault(group, {})
+                    by_quote[quote] = EXACT.add(by_quote.get(quote, Decimal(0)), Decimal(figure))
         elif kind == 0:
             totals = _agg(tuple(figures))
         elif kind != 2 or len(groups[2]) < 20:
             groups[kind].append({names[kind]: key, **_agg(tuple(figures))})
-    totals.update(_volume(volumes.get((0, None), {})))
+    totals.update(_by_currency(volumes.get((0, None), {}), pnls.get((0, None), {})))
     for kind, items in groups.items():
         for item in items:
-            item.update(_volume(volumes.get((kind, item[names[kind]]), {})))
+            group = (kind, item[names[kind]])
+            item.update(_by_currency(volumes.get(group, {}), pnls.get(group, {})))
     return {
         "exchange": f.exchange or "",  # as the reference sent it: empty when not filtered
         "totals": totals,

@@ -88,7 +88,12 @@ class TradeTotals(BaseModel):
     total_volume_by_currency: dict[str, DecimalText] = Field(
         description="Σ quantity × price per quote currency (`?` for a symbol that cannot be read)"
     )
-    realized_pnl_total: DecimalText
+    realized_pnl_total: DecimalText = Field(
+        description="Σ realized PnL, every quote currency added together (as the reference did)"
+    )
+    realized_pnl_by_currency: dict[str, DecimalText] = Field(
+        description="Σ realized PnL per quote currency (`?` for a symbol that cannot be read)"
+    )
     average_pnl: DecimalText = Field(description="mean over trades with a realized PnL")
     wins: int
     losses: int
