@@ -602,7 +602,13 @@ async def fresh(conn: AsyncConnection, user_id: uuid.UUID) -> None:
 
 
 def _window(start: datetime | None, end: datetime | None) -> dict[str, Any]:
-    return {"start": start or _NEVER, "end": end or "infinity"}
+    """``[start, end)`` as parameters, and ``start_hour``: the UTC hour ``start`` falls in, the
+    first hourly rollup row the window reads. Truncated here, not in SQL: the API plans its
+    statements once (``db.pool.PLANNING``), and in such a plan ``date_trunc(…, 'UTC')`` (stable,
+    not immutable) of a parameter filtered every row of a sequential scan (30 days of hourly PnL
+    rows: 1.29 -> 0.46 ms)."""
+    hour = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0) if start else None
+    return {"start": start or _NEVER, "start_hour": hour or _NEVER, "end": end or "infinity"}
 
 
 # The realized PnL of ``[start, end)``: the hourly rollups of the whole hours, the fills of
@@ -610,7 +616,7 @@ def _window(start: datetime | None, end: datetime | None) -> dict[str, Any]:
 _PNL_ROWS = """
     SELECT h.quote, h.hour AS at, h.pnl FROM ledger_pnl_hours h
     WHERE NOT %(raw_all)s AND h.user_id = %(u)s
-      AND h.hour >= date_trunc('hour', %(start)s::timestamptz, 'UTC') AND h.hour < %(end)s
+      AND h.hour >= %(start_hour)s AND h.hour < %(end)s
       AND NOT (h.hour = ANY(%(raw_hours)s::timestamptz[]))
     UNION ALL
     SELECT p.quote, p.executed_at, p.pnl FROM ledger_fill_pnl p
@@ -721,7 +727,7 @@ FROM (
            h.instrument_id, h.n, h.fee_sum, h.funding
     FROM ledger_event_hours h
     WHERE NOT %(raw_all)s AND h.user_id = %(u)s
-      AND h.hour >= date_trunc('hour', %(start)s::timestamptz, 'UTC') AND h.hour < %(end)s
+      AND h.hour >= %(start_hour)s AND h.hour < %(end)s
       AND NOT (h.hour = ANY(%(raw_hours)s::timestamptz[]))
       AND (h.event_type IN {_TRADE_TYPES} OR h.event_type = 'fee')
     UNION ALL
