@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import psycopg
@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kifu.db import runner
-from kifu.ledger import tracker
+from kifu.ledger import queries, tracker
 from tests.packs.ledger_rows import ANCHOR, Ledger
 
 # Every column of ledger_event_hours, recomputed from trade_events by the same grouping.
@@ -157,3 +157,26 @@ def test_truncate_empties_the_rollups(ledger: Ledger) -> None:
             "ledger_duplicate_flags",
         ):
             assert conn.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table
+
+
+@given(
+    at=st.datetimes(
+        min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)
+    ),
+    offset=st.sampled_from([0, 330, -210, 345, 60 * 14, -60 * 12]),
+)
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_a_windows_first_rollup_hour_is_the_one_postgresql_truncates_to(
+    db: str, at: datetime, offset: int
+) -> None:
+    """``start_hour`` is computed in Python (a parameter, so a once-planned statement does not
+    truncate per row); pinned to the ``date_trunc('hour', start, 'UTC')`` the SQL used."""
+    start = at.astimezone(timezone(timedelta(minutes=offset)))  # the same instant, another offset
+    window = queries._window(start, None)
+    with psycopg.connect(db) as conn:
+        row = conn.execute("SELECT date_trunc('hour', %s::timestamptz, 'UTC')", (start,)).fetchone()
+    assert window["start_hour"] == row[0]  # type: ignore[index]
+    assert window["start_hour"].tzinfo is not None
+    assert queries._window(None, None)["start_hour"] == "-infinity"
