@@ -118,7 +118,11 @@ def main() -> None:
                     " FROM bubbles"
                 )
             seconds2, requests2, result2 = asyncio.run(_run(conninfo, urls))
-            print(f"second run: {seconds2:.2f} s, {requests2} candle requests ({result2})")
+            served2 = _ask(server, "stats")["requests"]  # the server's own count: must be 0 too
+            print(
+                f"second run: {seconds2:.2f} s, {requests2} candle requests"
+                f" ({served2:.0f} answered by the server; {result2})"
+            )
             print(f"ratio second/first time: {seconds2 / seconds:.2f}")
         finally:
             pg.stop()
