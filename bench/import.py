@@ -8,8 +8,11 @@ already parsed, into an empty twin of trade_events (same indexes, checks and for
 least any importer of this schema can spend) and the ratios around it; a second import of the same
 file (must add 0 rows) and its ratio to the first; the process's peak RSS; and a full FIFO positions
 rebuild over the imported events against one GROUP BY scan of them, with one ordered running-sum
-pass over the same rows (the least any FIFO replay in SQL can spend) between them. Without
---database-url it starts kifu's embedded PostgreSQL in a temporary directory.
+pass over the same rows (the least any FIFO replay in SQL can spend) between them; and the
+import's catch-up against that ordered pass, and against the ordered pass plus the INSERT of the
+realized-PnL rows the catch-up writes into an empty twin of ledger_fill_pnl (the least a catch-up
+that stores them can spend). Without --database-url it starts kifu's embedded PostgreSQL in a
+temporary directory.
 """
 
 from __future__ import annotations
@@ -106,24 +109,38 @@ def _twin(conn: psycopg.Connection, table: str) -> str:
     return twin
 
 
+def _insert_into_twin(conn: psycopg.Connection, table: str, user_id: uuid.UUID) -> float:
+    """The time to INSERT the user's rows of ``table`` into an empty twin of it (dropped)."""
+    twin = _twin(conn, table)
+    conn.execute("CHECKPOINT")
+    t = time.perf_counter()
+    conn.execute(f"INSERT INTO {twin} SELECT * FROM {table} WHERE user_id = %s", (user_id,))
+    elapsed = time.perf_counter() - t
+    conn.execute(f"DROP TABLE {twin}")
+    return elapsed
+
+
 def write_floor(conninfo: str, user_id: uuid.UUID) -> tuple[float, float]:
     """INSERT the imported events, already parsed and keyed, into an empty twin of trade_events,
     then their trades rows into an empty twin of trades: the cost of writing the rows at all,
     which no importer of this schema can go below (every trade-like fill has both). Returns the
     two times."""
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        events, trades = _twin(conn, "trade_events"), _twin(conn, "trades")
-        conn.execute("CHECKPOINT")
-        t = time.perf_counter()
-        conn.execute(
-            f"INSERT INTO {events} SELECT * FROM trade_events WHERE user_id = %s", (user_id,)
+        return _insert_into_twin(conn, "trade_events", user_id), _insert_into_twin(
+            conn, "trades", user_id
         )
-        t_events = time.perf_counter() - t
-        t = time.perf_counter()
-        conn.execute(f"INSERT INTO {trades} SELECT * FROM trades WHERE user_id = %s", (user_id,))
-        t_trades = time.perf_counter() - t
-        conn.execute(f"DROP TABLE {trades}, {events}")
-    return t_events, t_trades
+
+
+def catch_up_write_floor(conninfo: str, user_id: uuid.UUID) -> tuple[float, int]:
+    """INSERT the catch-up's realized-PnL rows (``ledger_fill_pnl``: one per closing fill, per
+    fill leaving a spot book below zero and per flat point, which the packs read) into an empty
+    twin: what the catch-up spends on writing them whatever computes them. Returns the time and
+    the number of rows."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT count(*) FROM ledger_fill_pnl WHERE user_id = %s", (user_id,)
+        ).fetchone()[0]  # type: ignore[index]
+        return _insert_into_twin(conn, "ledger_fill_pnl", user_id), rows
 
 
 def import_timings(conninfo: str, run_id: str) -> dict:
@@ -195,6 +212,7 @@ def run(conninfo: str, rows: int, workdir: Path) -> None:
     assert again["imported"] == 0, again
     written_events, written_trades = write_floor(conninfo, user_id)
     written = written_events + written_trades
+    pnl_written, pnl_rows = catch_up_write_floor(conninfo, user_id)
     timings = import_timings(conninfo, report["run_id"])
     scan, ordered, full, positions = asyncio.run(rebuild(conninfo, user_id))
 
@@ -220,6 +238,13 @@ def run(conninfo: str, rows: int, workdir: Path) -> None:
     catch_up = timings["catch_up_ms"] / 1000
     print(f"import's catch-up (positions + FIFO PnL of every book): {catch_up:5.2f} s")
     print(f"  ratio catch-up / ordered pass:     {catch_up / ordered:8.2f}x   (target <= 2x)")
+    print(
+        f"catch-up's write floor (INSERT of its {pnl_rows:,} realized-PnL rows into a twin of"
+        f" ledger_fill_pnl): {pnl_written:.2f} s"
+    )
+    least = ordered + pnl_written
+    print(f"  ratio (ordered pass + that write) / ordered pass: {least / ordered:5.2f}x")
+    print(f"  ratio catch-up / (ordered pass + that write):     {catch_up / least:5.2f}x")
     print(f"full FIFO positions rebuild ({positions}):  {full:8.2f} s")
     print(f"  ratio rebuild / GROUP BY:          {full / scan:8.2f}x   (target <= 3x)")
 
