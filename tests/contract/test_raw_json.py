@@ -8,6 +8,7 @@ empty and unicode text, a session in another time zone."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import re
@@ -32,7 +33,9 @@ from kifu.journal.store import BUBBLE_COLUMNS
 from kifu.kit import jsonsql
 from kifu.kit.money import dec_str, round_places
 from kifu.kit.timeutil import rfc3339, rfc3339_seconds
-from kifu.ledger.queries import AVG_PLACES
+from kifu.ledger import queries as ledger_queries
+from kifu.ledger.queries import AVG_PLACES, TradeFilter
+from kifu.ledger.schemas import TradeSummary
 from tests.helpers import ApiUser
 
 API = "/api/v1"
@@ -42,6 +45,7 @@ FAST = {
     "/api/v1/bubbles": "page=1&limit=200&sort=desc",
     "/api/v1/notes": "page=1&limit=100",
     "/api/v1/trades": "page=1&limit=50",
+    "/api/v1/trades/summary": "",
     "/api/v1/portfolio/timeline": "limit=50",
     "/api/v1/portfolio/positions": "limit=50",
     "/api/v1/alerts": "limit=20&offset=0",
@@ -414,6 +418,13 @@ def _awkward_ledger(client: TestClient, db: str, user: ApiUser) -> None:
         conn.execute("DELETE FROM ledger_pnl_dirty WHERE user_id = %s", (user.id,))
 
 
+async def _python_summary(db: str, user_id: uuid.UUID, f: TradeFilter) -> dict[str, Any]:
+    """``/trades/summary`` as Python builds it (``queries.trade_summary``), through the model."""
+    async with await psycopg.AsyncConnection.connect(db) as conn:
+        summary = await ledger_queries.trade_summary(conn, user_id, f)
+    return TradeSummary.model_validate(summary).model_dump(mode="json")
+
+
 def test_ledger_lists_answer_as_python_did(client: TestClient, db: str, user: ApiUser) -> None:
     _awkward_ledger(client, db, user)
     total = _rows(db, "SELECT count(*) AS n FROM trades WHERE user_id = %s", user.id)[0]["n"]
@@ -442,6 +453,16 @@ def test_ledger_lists_answer_as_python_did(client: TestClient, db: str, user: Ap
             if query == "limit=50":  # left out when null (the CSV has no PnL on every 4th)
                 assert sum("realized_pnl" not in t for t in got["items"]) == 6
                 assert all({"quantity", "binance_trade_id"} <= t.keys() for t in got["items"])
+    for query, f in (
+        ("", TradeFilter()),
+        ("exchange=upbit", TradeFilter(exchange="upbit")),
+        ("symbol=ETHUSDT&side=SELL", TradeFilter(symbol="ETHUSDT", side="SELL")),
+        ("from=2026-01-02T03:04:05.1Z", TradeFilter(start=TIMES[1] - timedelta(microseconds=23e3))),
+    ):
+        r = client.get(f"{API}/trades/summary?{query}", headers=user.headers)
+        assert r.status_code == 200, r.text
+        got = exactly_declared(f"{API}/trades/summary", r.content)
+        assert got == asyncio.run(_python_summary(db, user.id, f)), query
     events = _rows(
         db,
         "SELECT e.*, v.code, v.display_name, a.label, i.symbol FROM trade_events e"

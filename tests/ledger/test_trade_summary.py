@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -16,9 +17,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from kifu.kit.money import dec_str
-from kifu.ledger import queries
+from kifu.kit import venues
+from kifu.kit.money import EXACT, dec_str, round_places
+from kifu.ledger import queries, rules
 from kifu.ledger.queries import TradeFilter
+from kifu.ledger.schemas import TradeSummary
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -37,7 +40,7 @@ count(*) FILTER (WHERE t.realized_pnl = 0) AS breakeven
 
 def _old_agg(row: tuple[Any, ...]) -> dict[str, Any]:
     n, buys, sells, volume, pnl, avg_pnl, wins, losses, breakeven = row
-    avg = Decimal(avg_pnl).quantize(Decimal("1e-10")) if avg_pnl is not None else Decimal(0)
+    avg = round_places(avg_pnl, 10) if avg_pnl is not None else Decimal(0)
     return {
         "total_trades": n,
         "trade_count": n,
@@ -90,15 +93,25 @@ def old_summary(conn: psycopg.Connection, user_id: uuid.UUID, f: TradeFilter) ->
     }
 
 
+async def _sent_and_built(
+    conn: psycopg.AsyncConnection, user_id: uuid.UUID, f: TradeFilter
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The summary as the API sends it, and as Python builds it (in the model's key order)."""
+    sent = json.loads(await queries.trade_summary_json(conn, user_id, f))
+    built = TradeSummary.model_validate(await queries.trade_summary(conn, user_id, f))
+    return sent, built.model_dump(mode="json")
+
+
 async def _new(db: str, user_id: uuid.UUID, filters: list[TradeFilter]) -> list[dict[str, Any]]:
+    """The summary of each filter, as the API sends it (written by PostgreSQL), after checking
+    it is what Python's ``trade_summary`` builds, key order included."""
+    out = []
     async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
-        return [
-            {
-                **await queries.trade_summary(conn, user_id, f),
-                "count": await queries.trade_count(conn, user_id, f),
-            }
-            for f in filters
-        ]
+        for f in filters:
+            sent, built = await _sent_and_built(conn, user_id, f)
+            assert json.dumps(sent) == json.dumps(built), f  # the same keys in the same order
+            out.append({**sent, "count": await queries.trade_count(conn, user_id, f)})
+    return out
 
 
 SYMBOLS = [f"S{i:02d}USDT" for i in range(25)]  # more than the 20 listed
@@ -267,3 +280,111 @@ def test_summary_cut_covers_the_range_once():
             assert a[1] == b[0]
         for lo, hi in hours:
             assert lo >= hi or (lo.minute, lo.second, hi.minute, hi.second) == (0, 0, 0, 0)
+
+
+# -- the summary's quote currencies, computed by PostgreSQL -----------------------------------
+
+# Pieces of symbols and venue codes, awkward ones included: every quote (as suffix, prefix and
+# the other side of a separator), each separator, ASCII white space, lower case, dots, digits.
+_PIECES = [
+    *rules.QUOTES,
+    *(q.lower() for q in rules.QUOTES),
+    "BTC", "btc", "DOGE", "1000PEPE", "BRK.B", "A", "X" * 21,
+    "-", "_", "/", ":", " ", "\t", "\n", "\x0b", "\x1c", "\x1f", ".", "0", "",
+]  # fmt: skip
+_EXCHANGES = [
+    *(v.code for v in venues.VENUES),
+    *(v.code.upper() for v in venues.VENUES),
+    "",
+    " upbit",
+    "korbit",
+]
+
+
+def _symbols(rnd: random.Random, n: int) -> list[str]:
+    return ["".join(rnd.choice(_PIECES) for _ in range(rnd.randint(1, 4))) for _ in range(n)]
+
+
+def test_quote_of_in_sql_is_rules_quote_of(db):
+    """``kifu_quote_of`` (db/repeatable/trades_summary.sql) answers as ``rules.quote_of`` for
+    every ASCII exchange and symbol, its copies of the quote list and of the KRW-quoted venues
+    included, and NULL (ask Python) for any text that is not ASCII."""
+    rnd = random.Random(11)
+    cases = [(e, s) for e in _EXCHANGES for s in [*rules.QUOTES, "BTC", "KRW-BTC", "BTC/USDT:USDT"]]
+    cases += [(rnd.choice(_EXCHANGES), s) for s in _symbols(rnd, 6000)]
+    cases += [(e, f"{q}-{p}") for e in ("upbit", "x") for q in rules.QUOTES for p in rules.QUOTES]
+    with psycopg.connect(db) as conn:
+        got = conn.execute(
+            "SELECT kifu_quote_of(e, s) FROM unnest(%s::text[], %s::text[])"
+            " WITH ORDINALITY AS x(e, s, i) ORDER BY i",
+            ([c[0] for c in cases], [c[1] for c in cases]),
+        ).fetchall()
+        for (exchange, symbol), (quote,) in zip(cases, got, strict=True):
+            assert quote == rules.quote_of(exchange, symbol), (exchange, symbol)
+        assert {rules.quote_of(e, s) for e, s in cases} >= {*rules.QUOTES, "?"}  # all reached
+        for exchange, symbol in (("upbit", "ＢＴＣ"), ("binance", "ﬀusdt"), ("upbİt", "BTC")):
+            assert conn.execute("SELECT kifu_quote_of(%s, %s)", (exchange, symbol)).fetchone() == (
+                None,
+            )
+
+
+def _insert_trades(conn: psycopg.Connection, user_id: uuid.UUID, rows: list[tuple]) -> None:
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO trades (user_id, binance_trade_id, exchange, symbol, side, quantity,"
+            " price, realized_pnl, trade_time) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [(user_id, i, *r) for i, r in enumerate(rows, 1)],
+        )
+
+
+async def _both(db: str, user_id: uuid.UUID, f: TradeFilter) -> tuple[dict, dict]:
+    async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
+        return await _sent_and_built(conn, user_id, f)
+
+
+def test_summary_by_currency_written_by_postgres_is_pythons(db, make_user):
+    """Several quote currencies, a symbol no rule reads (``?``), averages that tie at the 11th
+    decimal and sums past 28 digits: PostgreSQL's answer is Python's, key order included."""
+    user = make_user()
+    big = Decimal("12345678901234567890123456789.123456789")
+    with psycopg.connect(db) as conn:
+        _insert_trades(
+            conn,
+            user.id,
+            [
+                ("upbit", "KRW-BTC", "BUY", 1, 50000000, Decimal("0.00000000005"), T0),
+                ("upbit", "BTC", "SELL", 2, 51000000, None, T0),
+                ("binance_futures", "BTCUSDT", "SELL", Decimal("0.5"), 42000, big, T0),
+                ("binance_futures", "BTCUSDT", "BUY", Decimal("0.5"), 41000, big, T0),
+                ("binance_spot", "ETH/USDC", "BUY", 3, 2500, Decimal("-0.00000000015"), T0),
+                ("binance_spot", "??", "BUY", 1, 1, Decimal("1.5"), T0),
+            ],
+        )
+    for f in (TradeFilter(), TradeFilter(exchange="upbit"), TradeFilter(start=T0)):
+        sent, built = asyncio.run(_both(db, user.id, f))
+        assert sent == built and json.dumps(sent) == json.dumps(built), f
+    sent, _ = asyncio.run(_both(db, user.id, TradeFilter()))
+    assert sent["totals"]["total_volume"] is None  # several quotes
+    assert list(sent["totals"]["total_volume_by_currency"]) == ["?", "KRW", "USDC", "USDT"]
+    assert sent["totals"]["realized_pnl_by_currency"]["USDT"] == dec_str(EXACT.add(big, big))
+    upbit = next(g for g in sent["by_exchange"] if g["exchange"] == "upbit")
+    assert upbit["average_pnl"] == "0.0000000001"  # half away from zero, as NUMERIC(30,10)
+    assert upbit["total_volume"] == "152000000"
+
+
+def test_summary_of_a_symbol_only_python_reads(db, make_user):
+    """A stored symbol that is not ASCII: Python's upper() reads ``ﬀusdt`` as FFUSDT, which the
+    database's locale may not; the answer is then built by Python, still in the model's shape."""
+    user = make_user()
+    with psycopg.connect(db) as conn:
+        _insert_trades(
+            conn,
+            user.id,
+            [
+                ("binance_spot", "ﬀusdt", "BUY", 2, 3, Decimal("1"), T0),
+                ("upbit", "KRW-BTC", "BUY", 1, 5, None, T0),
+            ],
+        )
+    sent, built = asyncio.run(_both(db, user.id, TradeFilter()))
+    assert sent == built
+    assert sent["totals"]["total_volume_by_currency"] == {"KRW": "5", "USDT": "6"}

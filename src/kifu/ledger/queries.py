@@ -13,10 +13,10 @@ from psycopg import AsyncConnection
 
 from kifu.kit import jsonsql
 from kifu.kit import venues as venue_codes
-from kifu.kit.money import EXACT, dec_str
+from kifu.kit.money import EXACT, dec_str, round_places
 from kifu.ledger import curve, pnl, rules, tracker
 from kifu.ledger.curve import Segment
-from kifu.ledger.schemas import Position, TimelineEvent, Trade
+from kifu.ledger.schemas import Position, TimelineEvent, Trade, TradeSummary
 
 
 @dataclass
@@ -56,6 +56,12 @@ class TradeFilter:
 # the summary reads the all-time rows; with one, the whole UTC days of the range, the whole hours
 # of its partial days and the trades of its partial hours (index ``idx_trades_user_time``), so
 # its cost depends on the range and the number of symbols, not on the number of fills.
+
+# Averages (prices, the summary's PnL) are shown to 10 decimals, as the reference's
+# NUMERIC(30,10) columns held them (kifu stores them unrounded since migration 024, so FIFO adds
+# up exactly). PostgreSQL's ``round(numeric, n)`` rounds half away from zero, as
+# ``kit.money.round_places`` does.
+AVG_PLACES = 10
 
 _FIRST = datetime(1, 1, 2, tzinfo=UTC)
 _LAST = datetime(9999, 12, 30, tzinfo=UTC)
@@ -128,7 +134,7 @@ def _rollup_rows(timed: bool, keys: str, raw_keys: str) -> str:
     return rows
 
 
-def _summary_sql(timed: bool, keys: str, raw_keys: str) -> str:
+def _summary_groups_sql(timed: bool, keys: str, raw_keys: str) -> str:
     rows = _rollup_rows(timed, keys, raw_keys)
     if timed:
         # a range reads a row per day (or hour) and key: added up per key first, the grouping
@@ -138,23 +144,89 @@ def _summary_sql(timed: bool, keys: str, raw_keys: str) -> str:
             "SELECT exchange, symbol, side, sum(n), sum(volume), sum(pnl), sum(pnl_n), sum(wins),"
             f" sum(losses), sum(breakeven) FROM ({rows}\n) g({_SUMMARY_COLS}) GROUP BY 1, 2, 3"
         )
-    # kind: 0 totals, 1 by side, 2 by symbol, 3 by exchange, ordered as the summary lists them;
-    # 4: the volume of each (exchange, symbol, side), which decides its quote currency (as many
-    # rows as the rollup rows read, so the summary stays O(rollups)).
+    # kind: 0 totals, 1 by side, 2 by symbol, 3 by exchange; 4: the volume of each (exchange,
+    # symbol, side), which decides its quote currency (as many rows as the rollup rows read, so
+    # the summary stays O(rollups)). The last column orders the symbols (most trades first).
     return f"""
 SELECT CASE WHEN grouping(f.exchange, f.symbol, f.side) = 0 THEN 4
             WHEN grouping(f.side) = 0 THEN 1 WHEN grouping(f.symbol) = 0 THEN 2
             WHEN grouping(f.exchange) = 0 THEN 3 ELSE 0 END AS kind,
        coalesce(f.side, f.symbol, f.exchange) AS key, f.exchange, f.symbol,
-       coalesce(sum(f.n), 0), coalesce(sum(f.n) FILTER (WHERE f.side = 'BUY'), 0),
-       coalesce(sum(f.n) FILTER (WHERE f.side = 'SELL'), 0), coalesce(sum(f.volume), 0),
-       coalesce(sum(f.pnl), 0), coalesce(sum(f.pnl_n), 0), coalesce(sum(f.wins), 0),
-       coalesce(sum(f.losses), 0), coalesce(sum(f.breakeven), 0),
-       sum(f.pnl) / nullif(sum(f.pnl_n), 0)  -- as avg() divides: Σ / count, same scale rule
+       coalesce(sum(f.n), 0) AS n, coalesce(sum(f.n) FILTER (WHERE f.side = 'BUY'), 0) AS buys,
+       coalesce(sum(f.n) FILTER (WHERE f.side = 'SELL'), 0) AS sells,
+       coalesce(sum(f.volume), 0) AS volume, coalesce(sum(f.pnl), 0) AS pnl,
+       coalesce(sum(f.pnl_n), 0) AS pnl_n, coalesce(sum(f.wins), 0) AS wins,
+       coalesce(sum(f.losses), 0) AS losses, coalesce(sum(f.breakeven), 0) AS breakeven,
+       sum(f.pnl) / nullif(sum(f.pnl_n), 0) AS avg,  -- as avg() divides: Σ / count, same scale
+       CASE WHEN grouping(f.symbol) = 0 AND grouping(f.side) = 1 THEN sum(f.n) END AS rank_n
 FROM ({rows}
 ) f(exchange, symbol, side, n, volume, pnl, pnl_n, wins, losses, breakeven)
 GROUP BY GROUPING SETS ((), (f.side), (f.symbol), (f.exchange), (f.exchange, f.symbol, f.side))
-ORDER BY 1, CASE WHEN grouping(f.symbol) = 0 AND grouping(f.side) = 1 THEN sum(f.n) END DESC, 2
+"""
+
+
+def _summary_sql(timed: bool, keys: str, raw_keys: str) -> str:
+    """The groups in the order the summary lists them."""
+    return _summary_groups_sql(timed, keys, raw_keys) + "ORDER BY 1, rank_n DESC, 2\n"
+
+
+# The fields of one ``schemas.TradeTotals`` over a row of ``_summary_groups_sql`` (``g``) and its
+# per-currency row (``m``, null when the group has no trades), as ``_agg`` and ``_by_currency``
+# print them.
+_TOTALS_JSON = (
+    "'total_trades', g.n, 'trade_count', g.n, 'buy_count', g.buys, 'sell_count', g.sells,"
+    " 'total_volume', CASE WHEN m.kind IS NULL THEN '0' ELSE m.single END,"
+    " 'total_volume_by_currency', coalesce(m.volumes, '{}'::json),"
+    f" 'realized_pnl_total', {jsonsql.dec('g.pnl')},"
+    " 'realized_pnl_by_currency', coalesce(m.pnls, '{}'::json),"
+    f" 'average_pnl', {jsonsql.dec(f'round(coalesce(g.avg, 0), {AVG_PLACES})')},"
+    " 'wins', g.wins, 'losses', g.losses, 'breakeven', g.breakeven"
+)
+
+
+def _summary_json_sql(timed: bool, keys: str, raw_keys: str) -> str:
+    """``trade_summary``'s answer written by PostgreSQL, and whether it could be: the quote of
+    every (exchange, symbol) is ``kifu_quote_of`` (db/repeatable/trades_summary.sql, the SQL
+    twin of ``rules.quote_of``), which only answers for ASCII text."""
+    return f"""
+WITH g AS MATERIALIZED ({_summary_groups_sql(timed, keys, raw_keys)}
+), p AS MATERIALIZED (  -- one quote lookup per (exchange, symbol), not per side as well
+    SELECT exchange, symbol, kifu_quote_of(exchange, symbol) AS quote
+    FROM g WHERE kind = 4 GROUP BY 1, 2
+), q AS MATERIALIZED (
+    SELECT g.*, p.quote FROM g JOIN p USING (exchange, symbol) WHERE g.kind = 4
+), c AS (  -- volume and realized PnL per quote, of the totals (0) and of each group (1, 2, 3)
+    -- (an unknown quote is counted as "?" here only so the statement ends: then Python answers)
+    SELECT x.kind, x.key, coalesce(q.quote, '?') AS quote, sum(q.volume) AS volume,
+           sum(q.pnl) AS pnl
+    FROM q CROSS JOIN LATERAL (VALUES (0, NULL), (1, q.key), (2, q.symbol), (3, q.exchange))
+        AS x(kind, key)
+    GROUP BY 1, 2, 3
+), m AS (  -- the one-currency volume (null when several) and the two maps, quotes in order
+    SELECT kind, key, CASE WHEN count(*) = 1 THEN {jsonsql.dec("min(volume)")} END AS single,
+           json_object_agg(quote, {jsonsql.dec("volume")} ORDER BY quote COLLATE "C") AS volumes,
+           json_object_agg(quote, {jsonsql.dec("pnl")} ORDER BY quote COLLATE "C") AS pnls
+    FROM c GROUP BY 1, 2
+), o AS (
+    SELECT g.kind, g.key, g.rank_n, CASE g.kind
+        WHEN 0 THEN json_build_object({_TOTALS_JSON})
+        WHEN 1 THEN json_build_object('side', g.key, {_TOTALS_JSON})
+        WHEN 2 THEN json_build_object('symbol', g.key, {_TOTALS_JSON})
+        ELSE json_build_object('exchange', g.key, {_TOTALS_JSON}) END AS item
+    FROM g LEFT JOIN m ON m.kind = g.kind AND m.key IS NOT DISTINCT FROM g.key
+    WHERE g.kind < 4
+)
+SELECT coalesce((SELECT bool_and(quote IS NOT NULL) FROM q), true),
+       json_build_object(
+           'exchange', %(exchange_out)s::text,
+           'totals', (SELECT item FROM o WHERE kind = 0),
+           'by_side', coalesce((SELECT json_agg(item ORDER BY key) FROM o WHERE kind = 1),
+                               '[]'),
+           'by_symbol', coalesce((SELECT json_agg(item ORDER BY rank_n DESC, key)
+                                  FROM (SELECT * FROM o WHERE kind = 2
+                                        ORDER BY rank_n DESC, key LIMIT 20) s), '[]'),
+           'by_exchange', coalesce((SELECT json_agg(item ORDER BY key) FROM o WHERE kind = 3),
+                                   '[]'))::text
 """
 
 
@@ -177,7 +249,7 @@ def _by_currency(volumes: dict[str, Decimal], pnls: dict[str, Decimal]) -> dict[
 
 def _agg(row: tuple[Any, ...]) -> dict[str, Any]:
     n, buys, sells, _vol, pnl, _pnl_n, wins, losses, breakeven, avg_pnl = row
-    avg = Decimal(avg_pnl).quantize(Decimal("1e-10")) if avg_pnl is not None else Decimal(0)
+    avg = round_places(Decimal(avg_pnl), AVG_PLACES) if avg_pnl is not None else Decimal(0)
     return {
         "total_trades": int(n),
         "trade_count": int(n),
@@ -278,7 +350,8 @@ async def trade_summary(
     (``total_volume_by_currency`` has each, and ``realized_pnl_by_currency`` each quote's
     realized PnL; the quote comes from the exchange and symbol the rollups are keyed by,
     ``rules.quote_of``); ``average_pnl`` is the mean over trades that carry a
-    realized PnL (divided as ``avg()`` does), to ten places."""
+    realized PnL (divided as ``avg()`` does), to ten places (half away from zero).
+    ``trade_summary_json`` is the same answer, as the API sends it."""
     timed, keys, raw_keys, params = _rollup_query(user_id, f)
     cur = await conn.execute(_summary_sql(timed, keys, raw_keys), params)
     totals = _agg((0, 0, 0, 0, 0, 0, 0, 0, 0, None))
@@ -289,7 +362,7 @@ async def trade_summary(
     volumes: dict[tuple[int, str | None], dict[str, Decimal]] = {}
     pnls: dict[tuple[int, str | None], dict[str, Decimal]] = {}
     quotes: dict[tuple[str, str], str] = {}
-    for kind, key, exchange, symbol, *figures in await cur.fetchall():
+    for kind, key, exchange, symbol, *figures, _rank in await cur.fetchall():
         if kind == 4:
             quote = quotes.get((exchange, symbol))
             if quote is None:
@@ -314,6 +387,21 @@ async def trade_summary(
         "by_symbol": groups[2],
         "by_exchange": groups[3],
     }
+
+
+async def trade_summary_json(conn: AsyncConnection, user_id: uuid.UUID, f: TradeFilter) -> bytes:
+    """``trade_summary`` as JSON text (``schemas.TradeSummary``), in one round trip written by
+    PostgreSQL (``_summary_json_sql``); when a stored exchange or symbol is not ASCII, which
+    only Python's ``rules.quote_of`` reads, by ``trade_summary``."""
+    timed, keys, raw_keys, params = _rollup_query(user_id, f)
+    cur = await conn.execute(
+        _summary_json_sql(timed, keys, raw_keys), {**params, "exchange_out": f.exchange or ""}
+    )
+    written, text = await cur.fetchone()  # type: ignore[misc]
+    if written:
+        return text.encode()
+    summary = await trade_summary(conn, user_id, f)
+    return TradeSummary.model_validate(summary).model_dump_json().encode()
 
 
 @dataclass
@@ -402,12 +490,6 @@ async def timeline_json(
 
 def _zero(column: str) -> str:
     return f"coalesce({jsonsql.dec(column)}, '0')"
-
-
-# Average prices are shown to 10 decimals, as the reference's NUMERIC(30,10) columns held them
-# (kifu stores them unrounded since migration 024, so FIFO adds up exactly). PostgreSQL's
-# ``round(numeric, n)`` rounds half away from zero, as ``kit.money.round_places`` does.
-AVG_PLACES = 10
 
 
 # The columns of one ``schemas.Position``, for ``jsonsql.json_array``. ``key`` joins the parts

@@ -97,10 +97,10 @@ async def trade_summary(
     side: SideQ = None,
     from_: FromQ = None,
     to: ToQ = None,
-) -> dict[str, Any]:
+) -> RawJSON:
     """Counts, volume (Σ quantity × price) and realized PnL over the filtered trades."""
     f = _trade_filter(exchange, symbol, side, from_, to)
-    return await queries.trade_summary(conn, user_id, f)
+    return RawJSON(await queries.trade_summary_json(conn, user_id, f))
 
 
 @router.get("/portfolio/timeline", response_model=Timeline, tags=["portfolio"])

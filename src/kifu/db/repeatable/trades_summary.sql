@@ -124,3 +124,78 @@ CREATE TRIGGER trades_summary_delete AFTER DELETE ON trades
     FOR EACH STATEMENT EXECUTE FUNCTION kifu_trades_summary();
 CREATE TRIGGER trades_summary_truncate AFTER TRUNCATE ON trades
     FOR EACH STATEMENT EXECUTE FUNCTION kifu_trades_summary_truncated();
+
+-- The quote currency of a trades row from its exchange and symbol, for /trades/summary's
+-- per-currency sums written by the database: kifu.ledger.rules.quote_of (split_symbol of the
+-- symbol on that venue, crypto) for text that is all ASCII, NULL for any other text, whose
+-- case mapping and white space differ between Python and the database's locale (the summary
+-- then asks Python). The quote list (highest priority first), the same by length, and the
+-- venues whose bare symbols are KRW-quoted are copies of rules.QUOTES, rules._SUFFIXES and
+-- kit.venues.KRW_QUOTED; the function is pinned to the Python, those lists included, by
+-- tests/ledger/test_trade_summary.py.
+CREATE OR REPLACE FUNCTION kifu_quote_of(exchange TEXT, symbol TEXT) RETURNS TEXT
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
+DECLARE
+    quotes CONSTANT TEXT[] := ARRAY['USDT', 'USDC', 'FDUSD', 'BUSD', 'TUSD', 'USD', 'KRW', 'EUR',
+                                    'TRY', 'BTC', 'ETH', 'BNB'];
+    -- a quote ending the symbol after at least one character: the earliest-starting match is
+    -- the longest, which rules._SUFFIXES tries first (two of one length cannot both end it)
+    suffixes CONSTANT TEXT := '(FDUSD|USDT|USDC|BUSD|TUSD|USD|KRW|EUR|TRY|BTC|ETH|BNB)$';
+    krw_venues CONSTANT TEXT[] := ARRAY['bithumb', 'kis', 'upbit'];
+    asset CONSTANT TEXT := '^[A-Z0-9][A-Z0-9.]{0,19}$';
+    lower_ascii CONSTANT TEXT := 'abcdefghijklmnopqrstuvwxyz';
+    upper_ascii CONSTANT TEXT := 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
+    s TEXT;
+    b TEXT;
+    q TEXT;
+    parts TEXT[];
+BEGIN
+    IF (exchange || symbol) ~ '[^\x01-\x7f]' THEN
+        RETURN NULL;
+    END IF;
+    -- str.strip() (ASCII white space is these ten), str.upper(), then no spaces
+    s := replace(translate(btrim(symbol, E' \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f'), lower_ascii,
+                           upper_ascii), ' ', '');
+    IF s = '' THEN
+        RETURN '?';
+    END IF;
+    IF position(':' IN s) > 0 THEN  -- ccxt's BTC/USDT:USDT: the settle asset is not the pair's
+        s := split_part(s, ':', 1);
+    END IF;
+    IF position('/' IN s) > 0 THEN
+        parts := string_to_array(s, '/');
+        IF cardinality(parts) <> 2 THEN
+            RETURN '?';
+        END IF;
+        b := parts[1];
+        q := parts[2];
+    ELSIF s ~ '[-_]' THEN
+        parts := regexp_split_to_array(s, '[-_]');
+        IF cardinality(parts) <> 2 THEN
+            RETURN '?';
+        END IF;
+        -- the higher-priority quote asset is the quote (Upbit's KRW-BTC, Binance's BTC-USDT)
+        IF coalesce(array_position(quotes, parts[1]), 99)
+           < coalesce(array_position(quotes, parts[2]), 99) THEN
+            b := parts[2];
+            q := parts[1];
+        ELSE
+            b := parts[1];
+            q := parts[2];
+        END IF;
+    ELSE
+        q := substring(substr(s, 2) FROM suffixes);
+        IF q IS NOT NULL THEN
+            b := left(s, length(s) - length(q));
+        ELSE
+            b := s;
+            q := CASE WHEN translate(exchange, upper_ascii, lower_ascii) = ANY (krw_venues)
+                      THEN 'KRW' ELSE 'USDT' END;
+        END IF;
+    END IF;
+    IF b !~ asset OR q !~ asset OR b = q THEN
+        RETURN '?';
+    END IF;
+    RETURN q;
+END
+$fn$;
