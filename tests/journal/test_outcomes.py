@@ -8,13 +8,14 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 import httpx
 import psycopg
+import pytest
 from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
 
 from kifu.config import Settings
 from kifu.journal import rules
-from kifu.journal.outcomes import compute_due_outcomes
+from kifu.journal.outcomes import SimulatedOutcome, compute_due_outcomes, record_simulated
 from kifu.kit import money
 from kifu.market import MarketData, MarketUrls
 from tests.helpers import ApiUser
@@ -176,3 +177,23 @@ def test_pnl_percent_examples() -> None:
     assert rules.outcome_target(datetime(2026, 1, 1, 10, 7, 30, tzinfo=UTC), "4h") == datetime(
         2026, 1, 1, 14, 7, tzinfo=UTC
     )
+
+
+def test_simulated_outcomes_are_written_for_sandbox_users_only(db: str, user: ApiUser) -> None:
+    """``record_simulated`` asks accounts whether the user is a sandbox user (no SQL of its own
+    on ``users``): anyone else is refused before anything is written."""
+    _insert(db, user, ["BTCUSDT"])
+    with psycopg.connect(db) as conn:
+        bubble = conn.execute("SELECT id FROM bubbles WHERE user_id = %s", (user.id,)).fetchone()
+    outcome = SimulatedOutcome(bubble[0], "1h", Decimal("50500"), Decimal("1"))  # type: ignore[index]
+
+    async def record() -> int:
+        async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
+            return await record_simulated(conn, user.id, [outcome], bubble_ids=[outcome.bubble_id])
+
+    with pytest.raises(ValueError, match="sandbox users only"):
+        asyncio.run(record())
+    with psycopg.connect(db, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM outcomes").fetchone() == (0,)
+        conn.execute("UPDATE users SET is_sandbox = true WHERE id = %s", (user.id,))
+    assert asyncio.run(record()) == 1

@@ -201,6 +201,12 @@ async def watch_list(conn: AsyncConnection, user_id: uuid.UUID) -> list[WatchSym
     return await store.symbols_of(conn, user_id)
 
 
+async def symbol_timeframes(conn: AsyncConnection, user_id: uuid.UUID) -> dict[str, str]:
+    """The user's watch-list as symbol → chart timeframe, whole (for exchange sync, which
+    fetches the watched symbols too, and the chart timeframe of its auto bubbles)."""
+    return await store.symbol_timeframes(conn, user_id)
+
+
 async def watch_traded_symbols(
     conn: AsyncConnection, user_id: uuid.UUID, symbols: list[str]
 ) -> None:
@@ -317,6 +323,12 @@ async def reset_sandbox_user(conn: AsyncConnection, email: str) -> bool:
         for user in found:
             await store.delete_user(conn, user.id)
     return True
+
+
+async def is_sandbox(conn: AsyncConnection, user_id: uuid.UUID) -> bool:
+    """Whether the user is a sandbox user (False when there is no such user)."""
+    flags = await store.sandbox_flags(conn, user_id)
+    return flags is not None and flags[0]
 
 
 async def find_user(conn: AsyncConnection, ref: str) -> store.UserRow:

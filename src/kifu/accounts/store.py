@@ -367,6 +367,14 @@ async def symbols_of(conn: AsyncConnection, user_id: uuid.UUID) -> list[WatchSym
     return [WatchSymbol(symbol, tf) for symbol, tf in await cur.fetchall()]
 
 
+async def symbol_timeframes(conn: AsyncConnection, user_id: uuid.UUID) -> dict[str, str]:
+    """Every symbol of the user's watch-list and its chart timeframe."""
+    cur = await conn.execute(
+        "SELECT symbol, timeframe_default FROM user_symbols WHERE user_id = %s", (user_id,)
+    )
+    return {symbol: tf for symbol, tf in await cur.fetchall()}
+
+
 async def add_symbol_if_missing(
     conn: AsyncConnection, user_id: uuid.UUID, symbol: WatchSymbol
 ) -> None:

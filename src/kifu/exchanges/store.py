@@ -191,18 +191,6 @@ async def cursors(conn: AsyncConnection, user_id: uuid.UUID, exchange: str) -> d
     return {s: Cursor(t, at) for s, t, at in await cur.fetchall()}
 
 
-async def watched_symbols(conn: AsyncConnection, user_id: uuid.UUID) -> set[str]:
-    cur = await conn.execute("SELECT symbol FROM user_symbols WHERE user_id = %s", (user_id,))
-    return {r[0] for r in await cur.fetchall()}
-
-
-async def timeframes(conn: AsyncConnection, user_id: uuid.UUID) -> dict[str, str]:
-    cur = await conn.execute(
-        "SELECT symbol, timeframe_default FROM user_symbols WHERE user_id = %s", (user_id,)
-    )
-    return {s: tf for s, tf in await cur.fetchall()}
-
-
 # -- cursors -----------------------------------------------------------------------------------
 
 

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from psycopg import AsyncConnection
 
 from kifu import runs
+from kifu.accounts import service as accounts
 from kifu.config import Settings
 from kifu.exchanges import flows, store
 from kifu.exchanges.rules import next_attempt
@@ -177,18 +178,17 @@ async def _sync_locked(
     await store.mark_attempt(conn, cred, run_id)
     counts = Counts()
     db = asyncio.Lock()  # the connection: the writes, and the venue's reads between them
+    tfs = await accounts.symbol_timeframes(conn, user)  # the watch-list, and its timeframes
     plan = SyncPlan(
         now=utc_now(),
         cursors=await store.cursors(conn, user, exchange),
-        known_symbols=await ledger.traded_symbols(conn, user, exchange)
-        | await store.watched_symbols(conn, user),
+        known_symbols=await ledger.traded_symbols(conn, user, exchange) | set(tfs),
         full_backfill=full_backfill,
         history_days=history_days,
         known_orders=lambda since: _locked(
             db, lambda: ledger.stored_orders(conn, user, exchange, since)
         ),
     )
-    tfs = await store.timeframes(conn, user)
     server_seconds = 0.0
     stats = await statistics.Freshness.of(conn)
     pending = _Page()

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 from rich.table import Table
 
 from kifu import runtime
+from kifu.accounts import service as accounts
 from kifu.config import get_settings
 from kifu.db import runner
 from kifu.db.embedded import EmbeddedError
@@ -52,10 +53,7 @@ def render(report: dict[str, Any], console: Console) -> None:
 
 async def _run(conninfo: str, path: Path, email: str, req: service.UnifiedRequest) -> dict:
     async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-        cur = await conn.execute("SELECT id FROM users WHERE lower(email) = lower(%s)", (email,))
-        row = await cur.fetchone()
-        if row is None:
-            _fail(f"no user with email {email}")
+        owner = await accounts.find_user(conn, email)  # NotFound, or Conflict when ambiguous
         size = path.stat().st_size
         with (
             Progress(
@@ -70,13 +68,13 @@ async def _run(conninfo: str, path: Path, email: str, req: service.UnifiedReques
         ):
             task = progress.add_task(f"importing {path.name}", total=size)
             return await service.import_unified(
-                conn, row[0], fh, req, on_bytes=lambda n: progress.advance(task, n)
+                conn, owner.id, fh, req, on_bytes=lambda n: progress.advance(task, n)
             )
 
 
 def import_file(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
-    user: str = typer.Option(..., "--user", help="Email of the user who owns the trades."),
+    user: str = typer.Option(..., "--user", help="Email (or id) of the user who owns the trades."),
     venue: str = typer.Option(None, help="Venue code (needed when the header is not an export)."),
     asset_class: str = typer.Option("crypto", help="crypto or stock."),
     account_label: str = typer.Option("default", help="Account label within the venue."),

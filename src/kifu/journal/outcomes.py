@@ -24,6 +24,7 @@ from decimal import Decimal
 
 from psycopg import AsyncConnection
 
+from kifu.accounts import service as accounts
 from kifu.journal import rules
 from kifu.market import MarketData
 from kifu.market import outcomes as engine
@@ -196,9 +197,7 @@ async def record_simulated(
     refused), and mark every other period of ``bubble_ids`` ``skipped`` so the outcome job never
     prices a simulated bubble with real candles. No candle is written anywhere. Returns the
     outcomes stored."""
-    cur = await conn.execute("SELECT is_sandbox FROM users WHERE id = %s", (user_id,))
-    row = await cur.fetchone()
-    if not row or not row[0]:
+    if not await accounts.is_sandbox(conn, user_id):
         raise ValueError("simulated outcomes are written for sandbox users only")
     written = 0
     async with conn.transaction(), conn.cursor() as cur:

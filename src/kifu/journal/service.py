@@ -9,6 +9,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from kifu.accounts import service as accounts
 from kifu.journal import auto, rules, store
 from kifu.journal.schemas import BubbleCreate, BubbleUpdate
 from kifu.kit import jsonsql, locks
@@ -17,6 +18,7 @@ from kifu.kit.ids import parse_id
 from kifu.kit.money import parse_decimal
 from kifu.kit.pagination import Page, parse_positive_int
 from kifu.kit.timeutil import parse_instant, rfc3339
+from kifu.ledger import queries as ledger_queries
 from kifu.ledger import service as ledger
 
 BUBBLE_NOT_FOUND = "BUBBLE_NOT_FOUND"
@@ -256,7 +258,7 @@ def trade_json(row: dict[str, Any]) -> dict[str, Any]:
 
 async def _own_trade(conn: AsyncConnection, user_id: uuid.UUID, raw: object) -> uuid.UUID:
     trade_id = parse_id(raw, "trade_id")
-    if await store.trade_owner(conn, trade_id) != user_id:
+    if await ledger_queries.trade_owner(conn, trade_id) != user_id:
         raise NotFound(TRADE_NOT_FOUND, "trade not found")
     return trade_id
 
@@ -280,17 +282,20 @@ async def unlink(conn: AsyncConnection, user_id: uuid.UUID, raw_trade: object) -
 
 async def bubble_trades(conn: AsyncConnection, user_id: uuid.UUID, raw_id: str) -> dict:
     bubble = await own_bubble(conn, user_id, raw_id)
-    rows = await store.trades_of_bubble(conn, user_id, bubble["id"], MAX_BUBBLE_TRADES)
+    rows = await ledger_queries.trades_of_bubble(conn, user_id, bubble["id"], MAX_BUBBLE_TRADES)
     return {"trades": [trade_json(r) for r in rows]}
 
 
-def auto_bubble_from_trade(row: dict[str, Any], default_timeframe: str) -> auto.AutoBubble | None:
-    """The bubble convert-bubbles makes for one trade; None when the trade cannot have one."""
+def auto_bubble_from_trade(
+    row: dict[str, Any], timeframes: dict[str, str], default_timeframe: str
+) -> auto.AutoBubble | None:
+    """The bubble convert-bubbles makes for one trade, on the chart timeframe of its symbol in
+    the user's watch-list (``timeframes``); None when the trade cannot have one."""
     price = row["price"]
     symbol = (row["symbol"] or "").strip().upper()
     if price is None or price <= 0 or not symbol:
         return None
-    timeframe = row["timeframe_default"]
+    timeframe = timeframes.get(row["symbol"])
     if timeframe not in rules.TIMEFRAMES:
         timeframe = default_timeframe
     side = (row["side"] or "").strip().upper()
@@ -322,15 +327,16 @@ async def convert_bubbles(
     always ends, even when some trade cannot get a bubble (counted as skipped)."""
     created = skipped = 0
     after: tuple[datetime, uuid.UUID] | None = None
+    timeframes = await accounts.symbol_timeframes(conn, user_id)
     while True:
         async with conn.transaction():
-            rows = await store.unlinked_trades(conn, user_id, after, batch)
+            rows = await ledger_queries.unlinked_trades(conn, user_id, after, batch)
             if not rows:
                 break
             after = (rows[-1]["trade_time"], rows[-1]["id"])
             bubbles = []
             for row in rows:
-                made = auto_bubble_from_trade(row, default_timeframe)
+                made = auto_bubble_from_trade(row, timeframes, default_timeframe)
                 if made is None:
                     skipped += 1
                 else:

@@ -194,50 +194,6 @@ async def tagged_with_outcomes(
 
 # -- trades ---------------------------------------------------------------------------------------
 
-TRADE_COLUMNS = (
-    "id, bubble_id, exchange, symbol, side, quantity, price, realized_pnl, trade_time,"
-    " binance_trade_id"
-)
-
-
-async def trade_owner(conn: AsyncConnection, trade_id: uuid.UUID) -> uuid.UUID | None:
-    cur = await conn.execute("SELECT user_id FROM trades WHERE id = %s", (trade_id,))
-    row = await cur.fetchone()
-    return row[0] if row else None
-
-
-async def trades_of_bubble(
-    conn: AsyncConnection, user_id: uuid.UUID, bubble_id: uuid.UUID, limit: int
-) -> list[dict]:
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            f"SELECT {TRADE_COLUMNS} FROM trades WHERE bubble_id = %s AND user_id = %s"
-            " ORDER BY trade_time DESC, id DESC LIMIT %s",
-            (bubble_id, user_id, limit),
-        )
-        return await cur.fetchall()
-
-
-async def unlinked_trades(
-    conn: AsyncConnection,
-    user_id: uuid.UUID,
-    after: tuple[datetime, uuid.UUID] | None,
-    limit: int,
-) -> list[dict]:
-    """The next unlinked trades after ``after`` (trade_time, id), locked for this transaction;
-    rows another request holds are skipped (it is converting them)."""
-    keyset = "AND (t.trade_time, t.id) > (%s, %s)" if after else ""
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            "SELECT t.id, t.symbol, t.side, t.price, t.trade_time, t.exchange,"
-            " us.timeframe_default FROM trades t"
-            " LEFT JOIN user_symbols us ON us.user_id = t.user_id AND us.symbol = t.symbol"
-            f" WHERE t.user_id = %s AND t.bubble_id IS NULL {keyset}"
-            " ORDER BY t.trade_time, t.id LIMIT %s FOR UPDATE OF t SKIP LOCKED",
-            [user_id, *(after or ()), limit],
-        )
-        return await cur.fetchall()
-
 
 async def insert_auto_bubbles(
     conn: AsyncConnection, user_id: uuid.UUID, ids: Sequence[uuid.UUID], rows: Sequence[Any]

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from psycopg import AsyncConnection
+from psycopg.rows import dict_row
 
 from kifu.kit import jsonsql
 from kifu.kit import venues as venue_codes
@@ -1147,3 +1148,51 @@ async def exchange_trade_count(conn: AsyncConnection, user_id: uuid.UUID, exchan
         "SELECT count(*) FROM trades WHERE user_id = %s AND exchange = %s", (user_id, exchange)
     )
     return (await cur.fetchone())[0]  # type: ignore[index]
+
+
+# -- trade <-> bubble links (the journal's reads of them) ---------------------------------------
+
+_LINKED_TRADE_COLUMNS = (
+    "id, bubble_id, exchange, symbol, side, quantity, price, realized_pnl, trade_time,"
+    " binance_trade_id"
+)
+
+
+async def trade_owner(conn: AsyncConnection, trade_id: uuid.UUID) -> uuid.UUID | None:
+    """The user a ``trades`` row belongs to (primary key), or None."""
+    cur = await conn.execute("SELECT user_id FROM trades WHERE id = %s", (trade_id,))
+    row = await cur.fetchone()
+    return row[0] if row else None
+
+
+async def trades_of_bubble(
+    conn: AsyncConnection, user_id: uuid.UUID, bubble_id: uuid.UUID, limit: int
+) -> list[dict]:
+    """The newest ``limit`` of the user's trades linked to the bubble (``idx_trades_bubble_id``)."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            f"SELECT {_LINKED_TRADE_COLUMNS} FROM trades WHERE bubble_id = %s AND user_id = %s"
+            " ORDER BY trade_time DESC, id DESC LIMIT %s",
+            (bubble_id, user_id, limit),
+        )
+        return await cur.fetchall()
+
+
+async def unlinked_trades(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[dict]:
+    """The next of the user's trades without a bubble after ``after`` (trade_time, id), locked
+    for the caller's transaction (``idx_trades_user_unlinked``); rows another transaction holds
+    are skipped (it is linking them)."""
+    keyset = "AND (t.trade_time, t.id) > (%s, %s)" if after else ""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT t.id, t.symbol, t.side, t.price, t.trade_time, t.exchange FROM trades t"
+            f" WHERE t.user_id = %s AND t.bubble_id IS NULL {keyset}"
+            " ORDER BY t.trade_time, t.id LIMIT %s FOR UPDATE OF t SKIP LOCKED",
+            [user_id, *(after or ()), limit],
+        )
+        return await cur.fetchall()

@@ -12,10 +12,11 @@ from rich.console import Console
 from rich.table import Table
 
 from kifu import runtime
+from kifu.accounts import service as accounts
 from kifu.config import get_settings
 from kifu.db import runner
 from kifu.db.embedded import EmbeddedError
-from kifu.kit.errors import DomainError, KifuError
+from kifu.kit.errors import DomainError
 from kifu.packs import service
 
 app = typer.Typer(no_args_is_help=True, help="Summary packs: generate and print.")
@@ -92,7 +93,7 @@ def render(pack: dict[str, Any], created: bool, console: Console) -> None:
 
 @app.command("generate")
 def generate(
-    user: str = typer.Option(..., "--user", help="The user's email address."),
+    user: str = typer.Option(..., "--user", help="The user's email address (or id)."),
     range_: str = typer.Option("30d", "--range", help="7d, 30d or all."),
     tz: str = typer.Option(None, "--tz", help="IANA time zone (default KIFU_DEFAULT_TZ)."),
     run: str = typer.Option(
@@ -110,19 +111,14 @@ def generate(
 
     async def go(conninfo: str) -> tuple[dict, bool]:
         async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-            cur = await conn.execute(
-                "SELECT id FROM users WHERE lower(email) = lower(%s)", (user.strip(),)
-            )
-            row = await cur.fetchone()
-            if row is None:
-                raise KifuError("USER_NOT_FOUND", f"--user: no user with email {user!r}")
+            owner = await accounts.find_user(conn, user.strip())  # NotFound, or ambiguous
             if run_id is None:
                 pack, created, _ = await service.generate_latest(
-                    conn, row[0], range_, tz, settings.default_tz
+                    conn, owner.id, range_, tz, settings.default_tz
                 )
             else:
                 pack, created = await service.generate(
-                    conn, row[0], run_id, range_, tz, settings.default_tz
+                    conn, owner.id, run_id, range_, tz, settings.default_tz
                 )
             return service.pack_entity(pack), created
 
