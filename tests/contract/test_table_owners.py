@@ -9,6 +9,10 @@ every module of ``src/kifu`` (the statements' upper-case keywords, as the projec
 * a read (``FROM``, ``JOIN``) of another capability's table is one of ``CROSS_READS`` below, each
   with the reason it is one statement rather than a call to the owner's read API. A new one
   fails here until it goes through the owner (its ``queries.py`` or service) or is listed.
+
+A table named through ``psycopg.sql.Identifier`` is not seen: the one such writer,
+``kifu.market.outcomes.Attempts``, releases the claims of the table its owner (journal, alerts)
+hands it.
 """
 
 from __future__ import annotations
