@@ -58,6 +58,14 @@ async def catch_up(conn: AsyncConnection, user_id: uuid.UUID) -> CaughtUp:
     return CaughtUp(positions, len(moved))
 
 
+async def hold(conn: AsyncConnection, user_id: uuid.UUID) -> CaughtUp:
+    """For a reader that needs the user's ledger to stand still (a summary pack): inside the
+    caller's transaction, take the ledger lock, so no kifu writer changes the ledger until the
+    transaction ends, and catch up what SQL run by hand queued since the last write."""
+    await store.lock_ledger(conn, user_id)
+    return await catch_up(conn, user_id)
+
+
 async def catch_up_now(conn: AsyncConnection, user_id: uuid.UUID) -> CaughtUp:
     """``catch_up`` in a transaction of its own, under the user's ledger lock."""
     async with conn.transaction():

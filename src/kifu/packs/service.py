@@ -16,7 +16,6 @@ from psycopg import AsyncConnection
 from kifu.kit.errors import BadRequest, NotFound
 from kifu.ledger import curve, pnl, reconciliation, tracker
 from kifu.ledger.curve import Segment
-from kifu.ledger.store import lock_ledger
 from kifu.packs import rules, store
 from kifu.runs import queries as run_queries
 
@@ -90,10 +89,9 @@ async def _generate_for_run(
     window = rules.range_window(range_, zone, anchor_of(run))
     pack_id = uuid.uuid4()
     async with conn.transaction():
-        # Under the ledger lock no kifu writer can change the user's ledger while the pack reads
-        # it, and rows written by hand since the last write are folded in first.
-        await lock_ledger(conn, user_id)
-        await tracker.catch_up(conn, user_id)
+        # The ledger stands still while the pack reads it (no kifu writer can change it), and
+        # rows written by hand since the last write are folded in first.
+        await tracker.hold(conn, user_id)
         payload = await build_payload(conn, user_id, run, window, pack_id)
     digest = rules.content_hash(payload)
     existing = await store.find_by_hash(conn, user_id, digest)
