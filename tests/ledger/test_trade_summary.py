@@ -328,8 +328,9 @@ def test_quote_of_in_sql_is_rules_quote_of(db):
             )
 
 
-def _insert_trades(conn: psycopg.Connection, user_id: uuid.UUID, rows: list[tuple]) -> None:
-    with conn.cursor() as cur:
+def _insert_trades(db: str, user_id: uuid.UUID, rows: list[tuple]) -> None:
+    """(exchange, symbol, side, quantity, price, realized PnL, time) rows as the user's trades."""
+    with psycopg.connect(db) as conn, conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO trades (user_id, binance_trade_id, exchange, symbol, side, quantity,"
             " price, realized_pnl, trade_time) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
@@ -347,19 +348,18 @@ def test_summary_by_currency_written_by_postgres_is_pythons(db, make_user):
     decimal and sums past 28 digits: PostgreSQL's answer is Python's, key order included."""
     user = make_user()
     big = Decimal("12345678901234567890123456789.123456789")
-    with psycopg.connect(db) as conn:
-        _insert_trades(
-            conn,
-            user.id,
-            [
-                ("upbit", "KRW-BTC", "BUY", 1, 50000000, Decimal("0.00000000005"), T0),
-                ("upbit", "BTC", "SELL", 2, 51000000, None, T0),
-                ("binance_futures", "BTCUSDT", "SELL", Decimal("0.5"), 42000, big, T0),
-                ("binance_futures", "BTCUSDT", "BUY", Decimal("0.5"), 41000, big, T0),
-                ("binance_spot", "ETH/USDC", "BUY", 3, 2500, Decimal("-0.00000000015"), T0),
-                ("binance_spot", "??", "BUY", 1, 1, Decimal("1.5"), T0),
-            ],
-        )
+    _insert_trades(
+        db,
+        user.id,
+        [
+            ("upbit", "KRW-BTC", "BUY", 1, 50000000, Decimal("0.00000000005"), T0),
+            ("upbit", "BTC", "SELL", 2, 51000000, None, T0),
+            ("binance_futures", "BTCUSDT", "SELL", Decimal("0.5"), 42000, big, T0),
+            ("binance_futures", "BTCUSDT", "BUY", Decimal("0.5"), 41000, big, T0),
+            ("binance_spot", "ETH/USDC", "BUY", 3, 2500, Decimal("-0.00000000015"), T0),
+            ("binance_spot", "??", "BUY", 1, 1, Decimal("1.5"), T0),
+        ],
+    )
     for f in (TradeFilter(), TradeFilter(exchange="upbit"), TradeFilter(start=T0)):
         sent, built = asyncio.run(_both(db, user.id, f))
         assert sent == built and json.dumps(sent) == json.dumps(built), f
@@ -376,15 +376,14 @@ def test_summary_of_a_symbol_only_python_reads(db, make_user):
     """A stored symbol that is not ASCII: Python's upper() reads ``ﬀusdt`` as FFUSDT, which the
     database's locale may not; the answer is then built by Python, still in the model's shape."""
     user = make_user()
-    with psycopg.connect(db) as conn:
-        _insert_trades(
-            conn,
-            user.id,
-            [
-                ("binance_spot", "ﬀusdt", "BUY", 2, 3, Decimal("1"), T0),
-                ("upbit", "KRW-BTC", "BUY", 1, 5, None, T0),
-            ],
-        )
+    _insert_trades(
+        db,
+        user.id,
+        [
+            ("binance_spot", "ﬀusdt", "BUY", 2, 3, Decimal("1"), T0),
+            ("upbit", "KRW-BTC", "BUY", 1, 5, None, T0),
+        ],
+    )
     sent, built = asyncio.run(_both(db, user.id, TradeFilter()))
     assert sent == built
     assert sent["totals"]["total_volume_by_currency"] == {"KRW": "5", "USDT": "6"}
