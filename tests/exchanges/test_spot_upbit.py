@@ -67,6 +67,26 @@ def test_spot_symbols_from_balances_and_past_trades(client, user, db, venues: Fa
     assert r.json()["inserted_count"] == 0
 
 
+def test_spot_symbols_from_the_watch_list(client, user, db, venues: FakeVenues, now):
+    """A pair with no balance and no past trade is synced because the user watches it (the
+    watch-list comes from accounts, ``symbol_timeframes``); an unwatched one is not."""
+    start = now - timedelta(days=3)
+    venues.add_spot("ADAUSDT", "ADA", "USDT", 4, start=start)
+    venues.add_spot("XRPUSDT", "XRP", "USDT", 3, start=start)
+    with psycopg.connect(db) as conn:
+        conn.execute(
+            "INSERT INTO user_symbols (user_id, symbol, timeframe_default) VALUES (%s,"
+            " 'ADAUSDT', '4h')",
+            (user.id,),
+        )
+    cid = _register(client, user, "binance_spot", BINANCE_KEY, BINANCE_SECRET).json()["id"]
+    r = client.post(f"/api/v1/exchanges/{cid}/sync", headers=user.headers)
+    assert r.status_code == 200, r.text
+    s = r.json()
+    assert s["inserted_count"] == 4 and "ADAUSDT" in s["symbols"]
+    assert "XRPUSDT" not in s["symbols"]
+
+
 def test_upbit_windows_order_fills_and_krw(client, user, db, venues: FakeVenues, caplog, now):
     caplog.set_level(logging.DEBUG)
     o1 = venues.add_upbit_order(
