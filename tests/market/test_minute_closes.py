@@ -127,6 +127,60 @@ def test_a_candle_write_of_many_rows_is_one_statement(
     assert len(statements) <= 4  # cooldown, windows, the write, closes
 
 
+def _statements(db: str, settings: Settings, symbol: str, targets: list[datetime]) -> list[str]:
+    async def job(market: MarketData, conn: CountingConnection) -> list[str]:
+        await market.minute_closes(conn, symbol, targets)
+        return conn.statements
+
+    return _run(db, settings, job)
+
+
+def test_cached_candles_a_request_spans_are_not_stored_again(
+    db: str, settings: Settings, exchange: FakeExchange
+) -> None:
+    """A request over two gaps fetches the cached window between them again (a window no
+    target needs); only the gaps' candles are inserted, without ON CONFLICT (none of them can
+    be stored yet)."""
+    middle = START + MIN * 60
+    _closes(db, settings, "BTCUSDT", [middle])  # the window [middle - 5, middle]
+    targets = [START + MIN * 10, START + MIN * 120]
+    statements = _statements(db, settings, "BTCUSDT", targets)  # the middle not among them
+    assert len(exchange.requests) == 2  # one for the middle, one over both new targets
+    # One write, plain: a cached candle in it would have failed it and been written again.
+    writes = [s for s in statements if "INSERT INTO market_candles" in s]
+    assert len(writes) == 1 and "ON CONFLICT (source" not in writes[0]
+    assert _count(db, "SELECT count(*) FROM market_candles") == 120 - 5 + 1  # the whole window
+    assert _closes(db, settings, "BTCUSDT", [*targets, middle]) == {
+        t: FakeExchange.close("BTCUSDT", t) for t in [*targets, middle]
+    }
+    assert len(exchange.requests) == 2
+
+
+def test_candles_another_worker_stored_meanwhile_are_skipped(
+    db: str, settings: Settings, exchange: FakeExchange
+) -> None:
+    """A candle of a gap stored by someone else after the request was planned (no window of it
+    yet): the plain insert meets it, and the write is made again skipping it."""
+    target = START + MIN * 30
+    raced = target - MIN * 2
+    with psycopg.connect(db) as conn:
+        price = FakeExchange.close("BTCUSDT", raced)
+        conn.execute(
+            "INSERT INTO market_candles VALUES ('binance_futures', 'BTCUSDT', '1m', %s,"
+            " %s, %s, %s, %s, 1)",
+            (raced, price, price, price, price),
+        )
+    statements = _statements(db, settings, "BTCUSDT", [target])
+    writes = [s for s in statements if "INSERT INTO market_candles" in s]
+    assert len(writes) == 2 and "ON CONFLICT (source" in writes[1]
+    assert _count(db, "SELECT count(*) FROM market_candles") == 6
+    assert _count(db, "SELECT count(*) FROM market_candle_windows") == 1
+    assert _closes(db, settings, "BTCUSDT", [target]) == {
+        target: FakeExchange.close("BTCUSDT", target)
+    }
+    assert len(exchange.requests) == 1
+
+
 def test_a_rate_limit_stops_the_venue_with_windows_in_flight(
     db: str, settings: Settings, exchange: FakeExchange
 ) -> None:

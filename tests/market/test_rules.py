@@ -21,6 +21,7 @@ from kifu.market.rules import (
     plan_requests,
     resolve,
     retry_after_seconds,
+    uncached_parts,
 )
 
 
@@ -122,3 +123,9 @@ def test_requests_fetch_exactly_what_is_missing(needed, covered, most) -> None:
         assert a in want and b in want  # no cached candle fetched at either end
     # As few as can be: a request only starts where the one before could not reach.
     assert all(r[0] > q[0] + MIN * (most - 1) for q, r in pairwise(requests))
+    # Each request's uncached parts: inside it, sorted, and exactly what is not covered.
+    parts = uncached_parts(requests, covered, MIN)
+    assert len(parts) == len(requests)
+    for (a, b), mine in zip(requests, parts, strict=True):
+        assert all(a <= x <= y <= b for x, y in mine) and mine == sorted(mine)
+        assert _minutes(mine) == _minutes([(a, b)]) - _minutes(covered)

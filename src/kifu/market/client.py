@@ -47,10 +47,12 @@ from kifu.market.rules import (
     plan_requests,
     resolve,
     retry_after_seconds,
+    uncached_parts,
 )
 
 HTTP_TIMEOUT = httpx.Timeout(12.0, connect=5.0)
 MEMORY_TTL = 30.0
+_MINUTE = timedelta(minutes=1)
 LOOKBACK = timedelta(minutes=5)  # an outcome uses the newest 1m close at most 5 minutes old
 # Requests one ``MarketData`` has open to a venue at once: a backfill of many windows overlaps
 # their round trips without bursting at the venue (a 429/418 still stops the venue at once).
@@ -356,8 +358,11 @@ class MarketData:
         if wanted:
             await self._check_cooldown(conn, source.venue, now)
             needed = [(m - LOOKBACK, m) for m in (candle_open(t, 60) for t in wanted)]
-            gaps = await self._missing(conn, source, "1m", needed)
-            await self._fetch_missing(conn, source, "1m", gaps, now)
+            # Every window in their hull, not only those that share a candle with them: a
+            # request spans the cached candles between two gaps, which are not stored again.
+            covered = await self._covered(conn, source, "1m", [(needed[0][0], needed[-1][1])])
+            gaps = missing_spans(needed, covered, _MINUTE)
+            await self._fetch_missing(conn, source, "1m", gaps, covered, now)
         found = await store.closes_at(conn, source.venue, source.symbol, wanted, LOOKBACK)
         return {t: found.get(t) for t in targets}
 
@@ -366,10 +371,16 @@ class MarketData:
     ) -> list[Span]:
         """The parts of ``needed`` (closed candles) that no fetched window holds."""
         step = timedelta(seconds=INTERVALS[interval])
-        covered = await store.windows_over(
+        return missing_spans(needed, await self._covered(conn, source, interval, needed), step)
+
+    async def _covered(
+        self, conn: AsyncConnection, source: Source, interval: str, needed: list[Span]
+    ) -> list[Span]:
+        """The fetched windows that share a candle with ``needed``."""
+        step = timedelta(seconds=INTERVALS[interval])
+        return await store.windows_over(
             conn, source.venue, source.symbol, interval, needed, step * LONGEST_WINDOW
         )
-        return missing_spans(needed, covered, step)
 
     async def _fetch_missing(
         self,
@@ -377,30 +388,31 @@ class MarketData:
         source: Source,
         interval: str,
         gaps: list[Span],
+        covered: list[Span],
         now: datetime,
     ) -> None:
         """Fetch the missing closed candles ``gaps`` (sorted, disjoint) in as few requests as the
         venue's batch allows, ``IN_FLIGHT`` at a time, and store each answer as it arrives: every
-        candle of the window it asked for (a window is stored whole), and the window. The answer's
+        candle of the window it asked for (a window is stored whole) that no window of ``covered``
+        (the fetched windows around ``gaps``) holds already, and the window. The answer's
         numbers go to PostgreSQL as the venue wrote them (``_columns``: no candle becomes a Python
         object); an answer that is not candles of plain numbers is refused whole. On the first
         failure the rest are dropped and it is raised. The fetching tasks never touch ``conn``."""
         step = timedelta(seconds=INTERVALS[interval])
-        pending: dict[asyncio.Future[str], Span] = {}
-        for a, b in plan_requests(gaps, step, MAX_BATCH[source.venue]):
+        pending: dict[asyncio.Future[str], tuple[Span, list[Span]]] = {}
+        requests = plan_requests(gaps, step, MAX_BATCH[source.venue])
+        for (a, b), new in zip(requests, uncached_parts(requests, covered, step), strict=True):
             count = (b - a) // step + 1
-            pending[asyncio.ensure_future(self._answer(source, interval, a, b, count, now))] = (
-                a,
-                b,
-            )
+            task = asyncio.ensure_future(self._answer(source, interval, a, b, count, now))
+            pending[task] = ((a, b), new)
         try:
             while pending:
                 done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 failed = [task for task in done if task.exception() is not None]
                 for task in done:
-                    a, b = pending.pop(task)
+                    (a, b), new = pending.pop(task)
                     if task not in failed:
-                        await self._save_answer(conn, source, interval, a, b, task.result())
+                        await self._save_answer(conn, source, interval, a, b, new, task.result())
                 if failed:
                     failed[0].result()  # raises its exception
         finally:
@@ -429,6 +441,7 @@ class MarketData:
         interval: str,
         start: datetime,
         end: datetime,
+        new: list[Span],
         answer: str,
     ) -> None:
         try:
@@ -440,6 +453,7 @@ class MarketData:
                 start,
                 end,
                 _columns(source, answer),
+                new,
             )
         except psycopg.DataError as exc:  # an element PostgreSQL does not take as a number
             raise UpstreamFailed(

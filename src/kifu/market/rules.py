@@ -172,6 +172,15 @@ def plan_requests(gaps: Iterable[Span], step: timedelta, most: int) -> list[Span
     return [(a, b) for a, b in out]
 
 
+def uncached_parts(
+    requests: Iterable[Span], covered: Iterable[Span], step: timedelta
+) -> list[list[Span]]:
+    """For each request, the parts of it that no span of ``covered`` holds: the candles of its
+    answer not cached yet (a request may span cached candles between two gaps)."""
+    have = [(a, b) for a, b in _union(covered, step)]
+    return [missing_spans([r], have, step) for r in requests]
+
+
 def retry_after_seconds(value: str | None, now: datetime, default: int = 60) -> int:
     """``Retry-After`` as seconds: a number, or an HTTP date; ``default`` when absent or bad."""
     if not value or not value.strip():
