@@ -15,7 +15,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
+
+from kifu.kit.middleware import HttpMiddleware
 
 _HELD = "kifu.connections"  # the scope's list of the connections the request took
 
@@ -31,18 +33,12 @@ async def db_connection(request: Request) -> AsyncConnection:
 Conn = Annotated[AsyncConnection, Depends(db_connection)]
 
 
-class ConnectionsMiddleware:
+class ConnectionsMiddleware(HttpMiddleware):
     """Gives the connections a request took (``Conn``) back to the pool when it is over. The
     return is shielded: a request cancelled mid-way still gives its connection back (a
     connection never returned would shrink the pool for good)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         held: list[AsyncConnection] = []
         scope[_HELD] = held
         try:

@@ -17,8 +17,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 log = logging.getLogger("kifu.errors")
 
 
-class RequestIdMiddleware:
-    """Give each request an id (or keep the caller's ``X-Request-ID``) and echo it back."""
+class HttpMiddleware:
+    """A plain ASGI middleware of HTTP requests: every other scope (lifespan, websocket) goes
+    to ``app`` untouched; a subclass handles the requests in ``http``."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -27,6 +28,16 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.http(scope, receive, send)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class RequestIdMiddleware(HttpMiddleware):
+    """Give each request an id (or keep the caller's ``X-Request-ID``) and echo it back."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope.get("headers") or [])
         given = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = given if 0 < len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
@@ -48,7 +59,7 @@ class BodyTooLarge(Exception):
     pass
 
 
-class BodyLimitMiddleware:
+class BodyLimitMiddleware(HttpMiddleware):
     """Refuse request bodies over ``limit`` bytes with 413 ``PAYLOAD_TOO_LARGE``.
 
     Checks ``Content-Length`` up front and counts streamed chunks, so a chunked upload cannot
@@ -56,7 +67,7 @@ class BodyLimitMiddleware:
     """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
+        super().__init__(app)
         self.limit = limit
 
     async def _reject(self, send: Send) -> None:
@@ -77,10 +88,7 @@ class BodyLimitMiddleware:
         )
         await send({"type": "http.response.body", "body": data})
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         for name, value in scope.get("headers") or []:
             if name == b"content-length" and value.isdigit() and int(value) > self.limit:
                 await self._reject(send)
@@ -152,7 +160,7 @@ def _nul_code(field: str) -> str:
     return NUL_CODES.get(field.rsplit(".", 1)[-1], "INVALID_REQUEST")
 
 
-class InputGuardMiddleware:
+class InputGuardMiddleware(HttpMiddleware):
     """Checks every request before routing, so a route added later is covered too:
 
     * a NUL character in the path, a query parameter or anywhere in a JSON body is a 400 naming
@@ -165,13 +173,10 @@ class InputGuardMiddleware:
     """
 
     def __init__(self, app: ASGIApp, json_limit: int) -> None:
-        self.app = app
+        super().__init__(app)
         self.json_limit = json_limit
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         if "\x00" in scope.get("path", ""):
             await _answer(send, 400, "INVALID_REQUEST", "path: must not contain NUL characters")
             return
@@ -236,19 +241,13 @@ class InputGuardMiddleware:
         )
 
 
-class UnexpectedErrorMiddleware:
+class UnexpectedErrorMiddleware(HttpMiddleware):
     """The innermost middleware: an exception no handler took is logged once, with its request
     id, and answered 500 ``INTERNAL_ERROR`` in the envelope, here. Left to Starlette, it would be
     answered and then re-raised, so the server logs a second traceback and drops the client's
     keep-alive connection."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def tracking_send(message: Message) -> None:
