@@ -12,10 +12,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-import jwt
 from fastapi import Depends, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from kifu.kit import jws
 from kifu.kit.errors import Unauthorized
 
 ACCESS_TOKEN_TTL = timedelta(minutes=15)
@@ -35,18 +35,16 @@ def issue_access_token(user_id: uuid.UUID, secret: str, *, now: datetime | None 
         # Unique per token, so two tokens issued in the same second still differ.
         "jti": uuid.uuid4().hex,
     }
-    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+    return jws.sign(claims, secret, ALGORITHM)
 
 
 def verify_access_token(token: str, secret: str) -> uuid.UUID:
     """The user id of a valid access token; ``Unauthorized`` for anything else."""
     try:
-        claims = jwt.decode(
-            token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "exp"]}
-        )
-    except jwt.ExpiredSignatureError as exc:
+        claims = jws.verify(token, secret, ALGORITHM, require=("sub", "exp"))
+    except jws.ExpiredToken as exc:
         raise Unauthorized(message="access token expired") from exc
-    except jwt.InvalidTokenError as exc:
+    except jws.InvalidToken as exc:
         raise Unauthorized(message="invalid access token") from exc
     if claims.get("typ", "access") != "access":
         raise Unauthorized(message="not an access token")

@@ -27,8 +27,6 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 from urllib.parse import unquote, urlencode
 
-import jwt
-
 from kifu.ingest.venues.base import (
     AuthRejected,
     Batch,
@@ -44,6 +42,7 @@ from kifu.ingest.venues.base import (
     VenueUrls,
 )
 from kifu.ingest.venues.http import Prepare, VenueHttp
+from kifu.kit import jws
 
 EXCHANGE = "upbit"
 CURSOR = "ALL_MARKETS"
@@ -78,7 +77,7 @@ def token(creds: Credentials, query: str) -> str:
     if query:
         payload["query_hash"] = hashlib.sha512(query.encode()).hexdigest()
         payload["query_hash_alg"] = "SHA512"
-    return jwt.encode(payload, creds.api_secret, algorithm="HS512")
+    return jws.sign(payload, creds.api_secret, "HS512")
 
 
 def authed(creds: Credentials, params: list[tuple[str, str]]) -> Prepare:
