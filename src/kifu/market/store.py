@@ -125,8 +125,9 @@ _SAVE_NEW = _save_window_sql(only_new=True)
 
 
 def _stands_alone(conn: AsyncConnection) -> bool:
-    """Whether a statement on ``conn`` is its own transaction (autocommit, no block open;
-    another task's statement may be running on it: the outcome job's symbols share one)."""
+    """Whether a statement on ``conn`` is its own transaction: autocommit, and no transaction
+    block open (``ACTIVE``: another task's statement is running on it, as the outcome job's
+    symbols share one connection whose statements each stand alone)."""
     return conn.autocommit and conn.info.transaction_status in (
         pq.TransactionStatus.IDLE,
         pq.TransactionStatus.ACTIVE,
@@ -148,11 +149,12 @@ async def save_window(
     raise ``psycopg.DataError`` (and store nothing).
 
     ``new``: the spans of [start, end] that held no cached candle when the request was planned
-    (``rules.missing_parts``); the others are not stored again. Outside a transaction, their
+    (``rules.uncached_parts``); the others are not stored again. Outside a transaction, their
     candles are then inserted without ``ON CONFLICT`` (a speculative insertion costs 75% more
     than a plain one: 1.08 s against 0.61 s for 205,064 candles); only when another worker
     stored some of them in the meantime (a unique violation, which undoes the whole statement)
-    is it run again skipping those. In a transaction it is always run skipping them."""
+    is the write made again, skipping every stored candle. In a transaction it is made that
+    way at once: a failed statement would abort the caller's transaction."""
     params = {
         "venue": venue,
         "symbol": symbol,
