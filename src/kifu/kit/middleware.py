@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from abc import ABC, abstractmethod
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -17,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 log = logging.getLogger("kifu.errors")
 
 
-class HttpMiddleware:
+class HttpMiddleware(ABC):
     """A plain ASGI middleware of HTTP requests: every other scope (lifespan, websocket) goes
     to ``app`` untouched; a subclass handles the requests in ``http``."""
 
@@ -30,8 +31,9 @@ class HttpMiddleware:
             return
         await self.http(scope, receive, send)
 
+    @abstractmethod
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raise NotImplementedError
+        """Handle one HTTP request (call ``self.app`` to pass it on)."""
 
 
 class RequestIdMiddleware(HttpMiddleware):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -173,12 +173,11 @@ def plan_requests(gaps: Iterable[Span], step: timedelta, most: int) -> list[Span
 
 
 def uncached_parts(
-    requests: Iterable[Span], covered: Iterable[Span], step: timedelta
+    requests: Iterable[Span], covered: Sequence[Span], step: timedelta
 ) -> list[list[Span]]:
     """For each request, the parts of it that no span of ``covered`` holds: the candles of its
     answer not cached yet (a request may span cached candles between two gaps)."""
-    have = [(a, b) for a, b in _union(covered, step)]
-    return [missing_spans([r], have, step) for r in requests]
+    return [missing_spans([r], covered, step) for r in requests]
 
 
 def retry_after_seconds(value: str | None, now: datetime, default: int = 60) -> int:
