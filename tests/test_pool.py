@@ -81,3 +81,17 @@ def test_api_connections_plan_statements_once_and_keep_the_callers_options(db: s
             await pool.close()
 
     assert asyncio.run(run()) == ("force_generic_plan", "7s")
+
+
+def test_a_long_statement_is_parsed_once(db: str) -> None:
+    """psycopg's placeholder parsing is cached for texts up to ``LONGEST_CACHED_STATEMENT``
+    (the money statement of the review calendar is longer than psycopg's own 4,096)."""
+    from psycopg import _queries
+
+    assert _queries.MAX_CACHED_STATEMENT_LENGTH == pool_module.LONGEST_CACHED_STATEMENT
+    query = "SELECT %(a)s::int" + " " * 6000 + "-- a long text"
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute(query, {"a": 1})
+        hits = _queries._query2pg.cache_info().hits
+        assert conn.execute(query, {"a": 2}).fetchone() == (2,)
+        assert _queries._query2pg.cache_info().hits == hits + 1

@@ -6,6 +6,7 @@ import logging
 import time
 
 from psycopg import AsyncConnection
+from psycopg import _queries as psycopg_queries
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
@@ -15,6 +16,17 @@ CHECK_EVERY = 1.0
 # The pool logs every checkout at INFO; `kifu serve` logs at INFO, so that was a log record per
 # request. Its warnings (failed connections, a full pool) still show.
 logging.getLogger("psycopg.pool").setLevel(logging.WARNING)
+
+# psycopg turns a query's ``%(name)s`` placeholders into ``$n`` once per text (an LRU cache of
+# 128), but only for texts of at most ``MAX_CACHED_STATEMENT_LENGTH`` (4,096) characters: a
+# longer one is parsed again on every execution (a guard for ORM texts that vary with their
+# rows). kifu's statements are constants or a few shapes each; the calendar's money statement
+# is 5,154 characters, 80 us of parsing a request (py-spy: 4.7% of the API process). Not found
+# in a later psycopg, this sets an unused name and the statements are parsed each time again;
+# tests/db/test_pool.py notices.
+LONGEST_CACHED_STATEMENT = 16_384
+if getattr(psycopg_queries, "MAX_CACHED_STATEMENT_LENGTH", 0) < LONGEST_CACHED_STATEMENT:
+    psycopg_queries.MAX_CACHED_STATEMENT_LENGTH = LONGEST_CACHED_STATEMENT
 
 
 async def check_if_idle(conn: AsyncConnection) -> None:
