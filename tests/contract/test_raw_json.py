@@ -13,9 +13,10 @@ import inspect
 import json
 import re
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -34,8 +35,12 @@ from kifu.kit import jsonsql
 from kifu.kit.money import dec_str, round_places
 from kifu.kit.timeutil import rfc3339, rfc3339_seconds
 from kifu.ledger import queries as ledger_queries
+from kifu.ledger.money import MoneyByCcy
 from kifu.ledger.queries import AVG_PLACES, TradeFilter
 from kifu.ledger.schemas import TradeSummary
+from kifu.review import rules as review_rules
+from kifu.review import service as review_service
+from kifu.review.schemas import CalendarResponse
 from tests.helpers import ApiUser
 
 API = "/api/v1"
@@ -50,6 +55,7 @@ FAST = {
     "/api/v1/portfolio/positions": "limit=50",
     "/api/v1/alerts": "limit=20&offset=0",
     "/api/v1/alert-rules": "",
+    "/api/v1/review/calendar": "from=2026-01-01&to=2026-01-31",
 }
 
 TIMES = [
@@ -106,7 +112,7 @@ def exactly_declared(path: str, body: bytes) -> Any:
     keys in the model's order."""
     model = declared_model(path)
     parsed = json.loads(body)
-    dumped = model.model_validate_json(body).model_dump(mode="json")
+    dumped = model.model_validate_json(body).model_dump(mode="json", by_alias=True)
     assert parsed == dumped
     assert _key_order(parsed) == _key_order(dumped)
     return parsed
@@ -526,6 +532,37 @@ def _alert(r: dict[str, Any]) -> dict[str, Any]:
         "created_at": rfc3339(r["created_at"]) or "",
     }
     return _omit(item, "notified_at")
+
+
+async def _python_calendar(
+    db: str, user_id: uuid.UUID, zone: str, first: date, last: date
+) -> dict[str, Any]:
+    """The calendar as Python built it: the same days, folded by ``ledger.money``."""
+    async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
+        outcomes, money = await review_service._days(conn, user_id, ZoneInfo(zone), first, last)
+    days = {
+        d.isoformat(): {
+            **review_rules.calendar_outcomes(outcomes.get(d)),
+            **money.get(d, MoneyByCcy()).as_json(),
+        }
+        for d in sorted(set(outcomes) | set(money))
+    }
+    answer = {"from_": first.isoformat(), "to": last.isoformat(), "timezone": zone, "days": days}
+    return CalendarResponse.model_validate(answer).model_dump(mode="json", by_alias=True)
+
+
+def test_calendar_answers_as_python_did(client: TestClient, db: str, user: ApiUser) -> None:
+    _awkward_journal(db, user)
+    _awkward_ledger(client, db, user)
+    for zone in ("UTC", "Asia/Seoul", "Asia/Kolkata"):
+        query = f"from=2026-01-01&to=2026-01-05&timezone={zone}"
+        r = client.get(f"{API}/review/calendar?{query}", headers=user.headers)
+        assert r.status_code == 200, r.text
+        got = exactly_declared(f"{API}/review/calendar", r.content)
+        assert len(got["days"]) >= 2 and any(d["fills"] for d in got["days"].values()), zone
+        want = asyncio.run(_python_calendar(db, user.id, zone, date(2026, 1, 1), date(2026, 1, 5)))
+        assert got == want, zone
+        assert list(got["days"]) == list(want["days"]), zone
 
 
 def test_alerts_answer_as_python_did(client: TestClient, db: str, user: ApiUser) -> None:

@@ -174,54 +174,6 @@ def test_max_drawdown_is_the_largest_fall(pnls: list[Decimal]) -> None:
     assert rules.max_drawdown(pnls) == brute
 
 
-def test_fees_and_funding_fold_like_the_pack() -> None:
-    m = rules.MoneyByCcy()
-    base = {"income_type": None, "fee_asset": None, "meta_asset": None, "quote": "USDT"}
-    rules.add_fee_group(
-        m, {**base, "event_type": "perp_trade", "n": 3, "fee_sum": D("0.3"), "funding": D(0)}
-    )
-    rules.add_fee_group(
-        m,
-        {
-            **base,
-            "event_type": "spot_trade",
-            "n": 1,
-            "fee_sum": D("0.01"),
-            "funding": D(0),
-            "fee_asset": "bnb",
-        },
-    )
-    rules.add_fee_group(
-        m,
-        {
-            **base,
-            "event_type": "fee",
-            "n": 1,
-            "fee_sum": D("-2"),
-            "funding": D("2"),
-            "income_type": "FUNDING_FEE",
-            "quote": None,
-            "meta_asset": "USDT",
-        },
-    )
-    rules.add_fee_group(
-        m,
-        {
-            **base,
-            "event_type": "fee",
-            "n": 1,
-            "fee_sum": D("0.5"),
-            "funding": D(0),
-            "income_type": "COMMISSION",
-            "quote": None,
-            "fee_asset": "USDT",
-        },
-    )
-    assert m.fills == 4
-    assert m.fees == {"USDT": D("0.3"), "BNB": D("0.01")}
-    assert m.funding == {"USDT": D("2")}
-
-
 def test_weekday_and_hour_buckets() -> None:
     rows = [
         ("USDT", datetime(2026, 3, 2, 9), D(5)),  # a Monday, 09:00 local

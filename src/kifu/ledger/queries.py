@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -867,6 +867,88 @@ async def fee_buckets(
     )
     names = [d.name for d in cur.description or []]
     return [dict(zip(names, r, strict=True)) for r in await cur.fetchall()]
+
+
+def _ccy_members(kind: str) -> str:
+    """``"kind":{"CCY":"amount",…}`` of one day's ``m`` rows of ``kind``, currencies in
+    code-point order (``COLLATE "C"``: UTF-8 bytes sort as code points), amounts ``dec_str``."""
+    item = f"to_json(m.ccy)::text || ':\"' || {jsonsql.dec('m.amount')} || '\"'"
+    agg = f"string_agg({item}, ',' ORDER BY m.ccy COLLATE \"C\") FILTER (WHERE m.kind = '{kind}')"
+    return f"'\"{kind}\":{{' || coalesce({agg}, '') || '}}'"
+
+
+# ``money.MoneyByCcy.as_json`` of each local day of ``[start, end)`` with realized PnL or event
+# groups, as the members text of a JSON object; ``g`` is ``fee_buckets``' groups, ``c`` each
+# group's part by ``money.add_fee_group`` (its currencies upper-cased for ASCII only: Python's
+# and the server locale's case mappings differ beyond it, so ``foreign`` sends such a span to
+# Python). ``dirty``: changes wait for a catch-up, so the figures may be behind.
+_UPPER = "translate({}, 'abcdefghijklmnopqrstuvwxyz', 'ABCDEFGHIJKLMNOPQRSTUVWXYZ')"
+_MONEY_BY_DAY_SQL = f"""
+WITH g AS ({_fee_buckets_sql(_BUCKETS["day"])}
+), c AS (
+    SELECT g.bucket::date AS day, g.n, g.event_type IN {_TRADE_TYPES} AS trade, g.fee_sum,
+           g.funding,
+           CASE WHEN g.fee_sum <> 0 AND (g.event_type IN {_TRADE_TYPES}
+                                         OR (g.event_type = 'fee' AND g.income_type IS NULL))
+                THEN nullif(coalesce(g.fee_asset, g.quote, g.meta_asset), '') END AS fee_ccy,
+           CASE WHEN g.event_type = 'fee' AND g.income_type = 'FUNDING_FEE'
+                     AND g.funding IS NOT NULL
+                THEN nullif(coalesce(g.meta_asset, g.fee_asset, g.quote), '') END AS funding_ccy
+    FROM g
+), m AS (
+    SELECT x.bucket::date AS day, 'realized_pnl' AS kind, x.quote AS ccy, x.pnl AS amount
+    FROM ({_pnl_buckets_sql(_BUCKETS["day"])}) x
+    UNION ALL
+    SELECT c.day, 'fees', {_UPPER.format("c.fee_ccy")}, sum(c.fee_sum) FROM c
+    WHERE c.fee_ccy IS NOT NULL GROUP BY 1, 3
+    UNION ALL
+    SELECT c.day, 'funding', {_UPPER.format("c.funding_ccy")}, sum(c.funding) FROM c
+    WHERE c.funding_ccy IS NOT NULL GROUP BY 1, 3
+    UNION ALL
+    SELECT c.day, 'fills', NULL, coalesce(sum(c.n) FILTER (WHERE c.trade), 0) FROM c GROUP BY 1
+), d AS (
+    SELECT m.day,
+           {_ccy_members("realized_pnl")} || ',' || {_ccy_members("fees")} || ','
+           || {_ccy_members("funding")} || ',"fills":'
+           || coalesce(sum(m.amount) FILTER (WHERE m.kind = 'fills'), 0)::text AS members
+    FROM m GROUP BY m.day
+)
+SELECT EXISTS (SELECT 1 FROM ledger_pnl_dirty WHERE user_id = %(u)s) AS dirty,
+       EXISTS (SELECT 1 FROM m WHERE m.kind IN ('fees', 'funding')
+               AND m.ccy ~ '[^\\x01-\\x7f]') AS foreign,
+       (SELECT array_agg(d.day ORDER BY d.day) FROM d) AS days,
+       (SELECT array_agg(d.members ORDER BY d.day) FROM d) AS members
+"""
+
+
+async def money_by_day_json(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    *,
+    start: datetime,
+    end: datetime,
+    zone: str,
+    raw_hours: list[datetime],
+) -> dict[date, str] | None:
+    """Per local day of ``[start, end)`` in ``zone`` with realized PnL, fills or fee events:
+    the members text ``"realized_pnl":{…},"fees":{…},"funding":{…},"fills":n`` of
+    ``money.MoneyByCcy.as_json``, written by PostgreSQL in one statement (``raw_hours``: the
+    UTC hours a local midnight cuts, read from the fills). The statement also asks whether hand
+    changes wait for a catch-up; then it catches up (``tracker.fresh``) and asks again, so a
+    read with nothing to catch up is one round trip. None when a fee or funding asset is not
+    ASCII: the caller folds ``fee_buckets`` with ``money.add_fee_group`` then."""
+    params = {"u": user_id, "zone": zone, "raw_hours": raw_hours, "raw_all": False}
+    params.update(_window(start, end))
+    for attempt in range(2):
+        cur = await conn.execute(_MONEY_BY_DAY_SQL, params)
+        dirty, foreign, days, members = await cur.fetchone()  # type: ignore[misc]
+        if dirty and attempt == 0:
+            await tracker.fresh(conn, user_id)  # a writer holding the lock catches up itself
+            continue
+        break
+    if foreign:
+        return None
+    return dict(zip(days or [], members or [], strict=True))
 
 
 _ZERO_UUID = "00000000-0000-0000-0000-000000000000"

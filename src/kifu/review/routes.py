@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 
 from kifu.kit.auth import CurrentUser
 from kifu.kit.db import Conn
+from kifu.kit.jsonsql import RawJSON
 from kifu.kit.openapi import errors
 from kifu.kit.timeutil import utc_now
 from kifu.review import service
@@ -88,17 +89,19 @@ async def review_calendar(
     from_: Annotated[str | None, Query(alias="from", description="YYYY-MM-DD")] = None,
     to: Annotated[str | None, Query(description="YYYY-MM-DD, at most a year after from")] = None,
     timezone: TZ = None,
-) -> Any:
+) -> RawJSON:
     """Per local day with bubbles or fills: bubble counts and the 1h outcome sum, plus realized
     PnL, fees and funding per currency. Defaults: the month up to today."""
-    return await service.calendar(
-        conn,
-        user,
-        from_=from_,
-        to=to,
-        timezone=timezone,
-        default_tz=_default_tz(request),
-        now=utc_now(),
+    return RawJSON(
+        await service.calendar(
+            conn,
+            user,
+            from_=from_,
+            to=to,
+            timezone=timezone,
+            default_tz=_default_tz(request),
+            now=utc_now(),
+        )
     )
 
 

@@ -19,11 +19,8 @@ reference's, and the same as the stats CSV export. Averages and sums are printed
 
 * *realized PnL* — FIFO, gross of fees, per account and instrument (``kifu.ledger.pnl``); a
   fill's realized PnL counts on the day (hour, weekday) it was executed.
-* *fees* ``[asset]`` — Σ ``fee`` of trade fills (asset = ``fee_asset``, else the instrument's
-  quote) plus Σ ``fee`` of fee events without an income type (CSV fee rows). The summary pack's
-  rule (``kifu.packs.rules``).
-* *funding* ``[asset]`` — Σ of the signed funding income of ``FUNDING_FEE`` events (positive =
-  received); asset = the event's ``metadata.asset``, else its fee asset, else the quote.
+* *fees* and *funding* ``[asset]``, and the number of fills — the rules of ``kifu.ledger.money``
+  (fees of trade fills and of CSV fee rows; the signed income of ``FUNDING_FEE`` events).
 * *round trip* — the fills of one book (account, venue, instrument) from the fill after a flat
   point (bought = sold) through the fill that makes it flat again; its PnL is the Σ of their
   realized PnL and it counts where it closes. A book still open has no closed trip; a flip
@@ -213,6 +210,18 @@ def four(value: Decimal | None) -> str:
     return str((value if value is not None else ZERO).quantize(FOUR, ROUND_HALF_UP))
 
 
+def calendar_outcomes(o: DayOutcomes | None) -> dict[str, Any]:
+    """A calendar day's bubble figures (reference §2.9): counts, and the Σ of 1h outcomes."""
+    return {
+        "bubble_count": o.bubbles if o else 0,
+        "win_count": o.wins if o else 0,
+        "loss_count": o.losses if o else 0,
+        "breakeven_count": (o.with_outcome - o.wins - o.losses) if o else 0,
+        "outcome_count": o.with_outcome if o else 0,
+        "total_pnl": four(o.total if o else None),
+    }
+
+
 def rate(wins: int, count: int) -> float:
     return round(wins * 100 / count, 10) if count else 0.0
 
@@ -319,48 +328,6 @@ def trend_points(days: Sequence[date], by_day: dict[date, DayOutcomes]) -> list[
 
 def _add(m: dict[str, Decimal], key: str, value: Decimal) -> None:
     m[key] = EXACT.add(m.get(key, ZERO), value)
-
-
-@dataclass
-class MoneyByCcy:
-    """Realized PnL, fees and funding per currency, and the number of trade fills."""
-
-    realized_pnl: dict[str, Decimal] = field(default_factory=dict)
-    fees: dict[str, Decimal] = field(default_factory=dict)
-    funding: dict[str, Decimal] = field(default_factory=dict)
-    fills: int = 0
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "realized_pnl": {k: dec_str(v) for k, v in sorted(self.realized_pnl.items())},
-            "fees": {k: dec_str(v) for k, v in sorted(self.fees.items())},
-            "funding": {k: dec_str(v) for k, v in sorted(self.funding.items())},
-            "fills": self.fills,
-        }
-
-
-TRADE_EVENT_TYPES = ("spot_trade", "perp_trade", "dex_swap")
-
-
-def _first(*values: str | None) -> str | None:
-    return next((v for v in values if v is not None), None)
-
-
-def add_fee_group(into: MoneyByCcy, g: dict[str, Any]) -> None:
-    """Fold one event group (event type, income type, fee asset, metadata asset, quote, count,
-    Σ fee, Σ funding) into fees, funding and the fill count, by the module docstring's rules."""
-    trade = g["event_type"] in TRADE_EVENT_TYPES
-    fee_event = g["event_type"] == "fee"
-    income = g["income_type"] if fee_event else None
-    if trade:
-        into.fills += int(g["n"])
-    fee_ccy = _first(g["fee_asset"], g["quote"], g["meta_asset"])
-    if g["fee_sum"] and fee_ccy and (trade or (fee_event and income is None)):
-        _add(into.fees, fee_ccy.upper(), g["fee_sum"])
-    if fee_event and income == "FUNDING_FEE" and g["funding"] is not None:
-        ccy = _first(g["meta_asset"], g["fee_asset"], g["quote"])
-        if ccy:
-            _add(into.funding, ccy.upper(), g["funding"])
 
 
 @dataclass(frozen=True)

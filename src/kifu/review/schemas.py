@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from kifu.kit.fields import OmitNull
 
@@ -109,7 +109,8 @@ class CalendarDay(BaseModel):
 
 
 class CalendarResponse(BaseModel):
-    from_: str = Field(serialization_alias="from")
+    # "from" on the wire; "from_" is how the service names it
+    from_: str = Field(validation_alias=AliasChoices("from", "from_"), serialization_alias="from")
     to: str
     timezone: str
     days: dict[str, CalendarDay]

@@ -5,6 +5,7 @@ reads of fills through ``kifu.ledger.queries``; the SQL of review's own tables i
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -14,9 +15,11 @@ from zoneinfo import ZoneInfo
 from psycopg import AsyncConnection
 
 from kifu.journal import queries as journal
+from kifu.kit import jsonsql
 from kifu.kit.errors import BadRequest, NotFound
 from kifu.kit.money import EXACT, dec_str
 from kifu.kit.timeutil import rfc3339
+from kifu.ledger import money
 from kifu.ledger import queries as ledger
 from kifu.review import rules, store
 
@@ -48,7 +51,7 @@ async def _money_by_bucket(
     end: datetime | None,
     unit: str,
     boundaries: list[datetime],
-) -> dict[datetime | None, rules.MoneyByCcy]:
+) -> dict[datetime | None, money.MoneyByCcy]:
     """Realized PnL, fees, funding and fill counts per local ``unit`` (``day`` or ``none``).
     The caller ran ``ledger.fresh``."""
     raw_hours = rules.straddled_hours(boundaries)
@@ -60,14 +63,13 @@ async def _money_by_bucket(
         "raw_hours": raw_hours,
         "raw_all": False,
     }
-    out: dict[datetime | None, rules.MoneyByCcy] = {}
+    out: dict[datetime | None, money.MoneyByCcy] = {}
     for quote, bucket, pnl in await ledger.realized_pnl_buckets(
         conn, user_id, **args, caught_up=True
     ):
-        m = out.setdefault(bucket, rules.MoneyByCcy())
-        m.realized_pnl[quote] = EXACT.add(m.realized_pnl.get(quote, Decimal(0)), pnl)
+        out.setdefault(bucket, money.MoneyByCcy()).add_pnl(quote, pnl)
     for g in await ledger.fee_buckets(conn, user_id, **args):
-        rules.add_fee_group(out.setdefault(g["bucket"], rules.MoneyByCcy()), g)
+        money.add_fee_group(out.setdefault(g["bucket"], money.MoneyByCcy()), g)
     return out
 
 
@@ -96,7 +98,7 @@ async def _trading(
     by_weekday, by_hour, pnl_totals = rules.weekday_hour_sums(week_hours)
     if aligned:
         # Those rows are the ones a single bucket reads: their per-quote sum is the total.
-        totals = rules.MoneyByCcy(realized_pnl=pnl_totals)
+        totals = money.MoneyByCcy(realized_pnl=pnl_totals)
         for g in await ledger.fee_buckets(
             conn,
             user_id,
@@ -107,10 +109,10 @@ async def _trading(
             raw_hours=straddled,
             raw_all=False,
         ):
-            rules.add_fee_group(totals, g)
+            money.add_fee_group(totals, g)
     else:
         totals = (await _money_by_bucket(conn, user_id, zone, start, end, "none", edges)).get(
-            None, rules.MoneyByCcy()
+            None, money.MoneyByCcy()
         )
     trips: dict[str, list[Decimal]] = {}
     for quote, _at, pnl in await ledger.closed_trips(conn, user_id, start, end, caught_up=True):
@@ -190,20 +192,39 @@ async def stats(
     }
 
 
-async def _days(
-    conn: AsyncConnection, user_id: uuid.UUID, zone: ZoneInfo, first: date, last: date
-) -> tuple[dict[date, rules.DayOutcomes], dict[date, rules.MoneyByCcy]]:
-    """Bubble outcomes and ledger money per local day of ``first..last``."""
+def _day_edges(zone: ZoneInfo, first: date, last: date) -> list[datetime]:
+    """The UTC starts of the local days ``first..last`` and of the day after."""
     days = rules.days_between(first, last)
-    edges = [rules.day_start(d, zone) for d in [*days, last + timedelta(days=1)]]
-    start, end = edges[0], edges[-1]
-    outcomes = {
+    return [rules.day_start(d, zone) for d in [*days, last + timedelta(days=1)]]
+
+
+async def _outcomes_by_day(
+    conn: AsyncConnection, user_id: uuid.UUID, zone: ZoneInfo, start: datetime, end: datetime
+) -> dict[date, rules.DayOutcomes]:
+    return {
         r.day: rules.DayOutcomes(r.bubbles, r.wins, r.losses, r.with_outcome, r.total)
         for r in await journal.outcomes_by_day(conn, user_id, start, end, zone.key)
     }
+
+
+async def _days(
+    conn: AsyncConnection, user_id: uuid.UUID, zone: ZoneInfo, first: date, last: date
+) -> tuple[dict[date, rules.DayOutcomes], dict[date, money.MoneyByCcy]]:
+    """Bubble outcomes and ledger money per local day of ``first..last``."""
+    edges = _day_edges(zone, first, last)
+    start, end = edges[0], edges[-1]
+    outcomes = await _outcomes_by_day(conn, user_id, zone, start, end)
     await ledger.fresh(conn, user_id)
-    money = await _money_by_bucket(conn, user_id, zone, start, end, "day", edges)
-    return outcomes, {k.date(): v for k, v in money.items() if k is not None}
+    by_day = await _money_by_bucket(conn, user_id, zone, start, end, "day", edges)
+    return outcomes, {k.date(): v for k, v in by_day.items() if k is not None}
+
+
+def _members(value: dict[str, Any]) -> str:
+    """The members of a JSON object, without its braces (compact, as PostgreSQL writes them)."""
+    return json.dumps(value, separators=(",", ":"))[1:-1]
+
+
+_NO_MONEY = _members(money.MoneyByCcy().as_json())
 
 
 async def calendar(
@@ -215,27 +236,37 @@ async def calendar(
     timezone: str | None,
     default_tz: str,
     now: datetime,
-) -> dict[str, Any]:
+) -> bytes:
     """Per local day of ``from..to`` with bubbles or fills: the reference's bubble counts and
-    1h outcome sum, and the day's realized PnL, fees and funding per currency."""
+    1h outcome sum, and the day's realized PnL, fees and funding per currency
+    (``schemas.CalendarResponse`` as JSON text). The money is written by PostgreSQL
+    (``ledger.money_by_day_json``), or folded here when an asset is not ASCII."""
     zone = rules.check_timezone(timezone, default_tz)
     first, last = rules.calendar_range(from_, to, zone, now)
     await _zone_known(conn, zone)
-    outcomes, money = await _days(conn, user_id, zone, first, last)
-    out: dict[str, Any] = {}
-    for d in sorted(set(outcomes) | set(money)):
-        o = outcomes.get(d)
-        m = money.get(d, rules.MoneyByCcy())
-        out[d.isoformat()] = {
-            "bubble_count": o.bubbles if o else 0,
-            "win_count": o.wins if o else 0,
-            "loss_count": o.losses if o else 0,
-            "breakeven_count": (o.with_outcome - o.wins - o.losses) if o else 0,
-            "outcome_count": o.with_outcome if o else 0,
-            "total_pnl": rules.four(o.total if o else None),
-            **m.as_json(),
+    edges = _day_edges(zone, first, last)
+    start, end = edges[0], edges[-1]
+    outcomes = await _outcomes_by_day(conn, user_id, zone, start, end)
+    raw_hours = rules.straddled_hours(edges)
+    by_day = await ledger.money_by_day_json(
+        conn, user_id, start=start, end=end, zone=zone.key, raw_hours=raw_hours
+    )
+    if by_day is None:  # caught up by money_by_day_json
+        folded = await _money_by_bucket(conn, user_id, zone, start, end, "day", edges)
+        by_day = {k.date(): _members(v.as_json()) for k, v in folded.items() if k is not None}
+    days = ",".join(
+        f'"{d.isoformat()}":{{{_members(rules.calendar_outcomes(outcomes.get(d)))},'
+        f"{by_day.get(d, _NO_MONEY)}}}"
+        for d in sorted(set(outcomes) | set(by_day))
+    )
+    return jsonsql.document(
+        **{
+            "from": first.isoformat(),
+            "to": last.isoformat(),
+            "timezone": zone.key,
+            "days": jsonsql.Raw("{" + days + "}"),
         }
-    return {"from_": first.isoformat(), "to": last.isoformat(), "timezone": zone.key, "days": out}
+    )
 
 
 async def trend(
@@ -254,12 +285,12 @@ async def trend(
     today = rules.today_in(zone, now)
     first = today - timedelta(days=n)
     await _zone_known(conn, zone)
-    outcomes, money = await _days(conn, user_id, zone, first, today)
+    outcomes, by_day = await _days(conn, user_id, zone, first, today)
     days = rules.days_between(first, today)
     points = rules.trend_points(days, outcomes)
     cum: dict[str, Decimal] = {}
     for d, point in zip(days, points, strict=True):
-        m = money.get(d, rules.MoneyByCcy())
+        m = by_day.get(d, money.MoneyByCcy())
         for q, v in m.realized_pnl.items():
             cum[q] = EXACT.add(cum.get(q, Decimal(0)), v)
         point["realized_pnl"] = {k: dec_str(v) for k, v in sorted(m.realized_pnl.items())}
