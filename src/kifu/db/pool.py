@@ -23,7 +23,7 @@ logging.getLogger("psycopg.pool").setLevel(logging.WARNING)
 # rows). kifu's statements are constants or a few shapes each; the calendar's money statement
 # is 5,154 characters, 80 us of parsing a request (py-spy: 4.7% of the API process). Not found
 # in a later psycopg, this sets an unused name and the statements are parsed each time again;
-# tests/db/test_pool.py notices.
+# tests/test_pool.py notices.
 LONGEST_CACHED_STATEMENT = 16_384
 if getattr(psycopg_queries, "MAX_CACHED_STATEMENT_LENGTH", 0) < LONGEST_CACHED_STATEMENT:
     psycopg_queries.MAX_CACHED_STATEMENT_LENGTH = LONGEST_CACHED_STATEMENT
