@@ -194,9 +194,10 @@ def endpoints() -> list[tuple[str, str]]:
         ("notes", "/api/v1/notes?page=1&limit=100"),
         ("users/me", "/api/v1/users/me"),
         ("review/stats 30d", "/api/v1/review/stats?period=30d"),
+        # a month view (the reference's default range), whatever day of the month it is
         (
-            "review/calendar",
-            f"/api/v1/review/calendar?from={day.replace(day=1)}&to={day}",
+            "review/calendar 31d",
+            f"/api/v1/review/calendar?from={day - timedelta(days=30)}&to={day}",
         ),
         ("alerts", "/api/v1/alerts?limit=20&offset=0"),
         ("alert-rules", "/api/v1/alert-rules"),
