@@ -180,11 +180,16 @@ def test_the_sql_days_are_the_python_fold(db, make_user, seed) -> None:
     assert any('"funding":{"' in v for v in written.values())
 
 
-def test_an_asset_that_is_not_ascii_is_left_to_python(db, make_user) -> None:
-    ledger = Ledger(db, make_user().id)
+def test_an_asset_that_is_not_ascii_is_left_to_python(db, make_user, client) -> None:
+    user = make_user()
+    ledger = Ledger(db, user.id)
     ledger.fill("binance_spot", "X/USDT", "buy", "1", "10", ANCHOR, fee="0.1", fee_asset="ﬀ")
     written, folded = asyncio.run(
         _both(db, ledger.user_id, ZoneInfo("UTC"), ANCHOR.date(), ANCHOR.date())
     )
     assert written is None
     assert folded == {ANCHOR.date(): '"realized_pnl":{},"fees":{"FF":"0.1"},"funding":{},"fills":1'}
+    day = ANCHOR.date().isoformat()
+    r = client.get(f"/api/v1/review/calendar?from={day}&to={day}", headers=user.headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["days"][day]["fees"] == {"FF": "0.1"}
