@@ -31,6 +31,17 @@ def _register(client, user, exchange, key, secret):
     )
 
 
+def _spot_sync_after(client, user, db, sql: str) -> tuple[str, dict]:
+    """Run ``sql`` (with the user's id) on the database, then register the Binance spot key and
+    sync it once: the connection id and the sync's answer."""
+    with psycopg.connect(db) as conn:
+        conn.execute(sql, (user.id,))
+    cid = _register(client, user, "binance_spot", BINANCE_KEY, BINANCE_SECRET).json()["id"]
+    r = client.post(f"/api/v1/exchanges/{cid}/sync", headers=user.headers)
+    assert r.status_code == 200, r.text
+    return cid, r.json()
+
+
 def test_spot_symbols_from_balances_and_past_trades(client, user, db, venues: FakeVenues, now):
     start = now - timedelta(days=3)
     venues.add_spot("ETHBTC", "ETH", "BTC", 1205, start=start)
@@ -41,16 +52,13 @@ def test_spot_symbols_from_balances_and_past_trades(client, user, db, venues: Fa
         {"asset": "DOGE", "free": "0", "locked": "0"},
     ]
     # ETHBTC is known from an earlier CSV-era trade (past trades)
-    with psycopg.connect(db) as conn:
-        conn.execute(
-            "INSERT INTO trades (user_id, binance_trade_id, exchange, symbol, side, quantity,"
-            " price, trade_time) VALUES (%s, -5, 'binance_spot', 'ETHBTC', 'BUY', 1, 1, now())",
-            (user.id,),
-        )
-    cid = _register(client, user, "binance_spot", BINANCE_KEY, BINANCE_SECRET).json()["id"]
-    r = client.post(f"/api/v1/exchanges/{cid}/sync", headers=user.headers)
-    assert r.status_code == 200, r.text
-    s = r.json()
+    cid, s = _spot_sync_after(
+        client,
+        user,
+        db,
+        "INSERT INTO trades (user_id, binance_trade_id, exchange, symbol, side, quantity,"
+        " price, trade_time) VALUES (%s, -5, 'binance_spot', 'ETHBTC', 'BUY', 1, 1, now())",
+    )
     assert s["inserted_count"] == 1207 and set(s["symbols"]) >= {"ETHBTC", "SOLUSDT"}
     assert "DOGEUSDT" not in s["symbols"]  # zero balance
     row = _one(db, "SELECT side FROM trades WHERE symbol = 'ETHBTC' AND binance_trade_id = 1")
@@ -73,16 +81,13 @@ def test_spot_symbols_from_the_watch_list(client, user, db, venues: FakeVenues, 
     start = now - timedelta(days=3)
     venues.add_spot("ADAUSDT", "ADA", "USDT", 4, start=start)
     venues.add_spot("XRPUSDT", "XRP", "USDT", 3, start=start)
-    with psycopg.connect(db) as conn:
-        conn.execute(
-            "INSERT INTO user_symbols (user_id, symbol, timeframe_default) VALUES (%s,"
-            " 'ADAUSDT', '4h')",
-            (user.id,),
-        )
-    cid = _register(client, user, "binance_spot", BINANCE_KEY, BINANCE_SECRET).json()["id"]
-    r = client.post(f"/api/v1/exchanges/{cid}/sync", headers=user.headers)
-    assert r.status_code == 200, r.text
-    s = r.json()
+    _, s = _spot_sync_after(
+        client,
+        user,
+        db,
+        "INSERT INTO user_symbols (user_id, symbol, timeframe_default)"
+        " VALUES (%s, 'ADAUSDT', '4h')",
+    )
     assert s["inserted_count"] == 4 and "ADAUSDT" in s["symbols"]
     assert "XRPUSDT" not in s["symbols"]
 
