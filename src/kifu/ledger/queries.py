@@ -15,7 +15,7 @@ from psycopg.rows import dict_row
 from kifu.kit import jsonsql
 from kifu.kit import venues as venue_codes
 from kifu.kit.money import EXACT, dec_str, round_places
-from kifu.ledger import curve, pnl, rules, tracker
+from kifu.ledger import curve, money, pnl, rules, tracker
 from kifu.ledger.curve import Segment
 from kifu.ledger.schemas import Position, TimelineEvent, Trade, TradeSummary
 
@@ -665,7 +665,9 @@ async def instruments(
 # through the user/time indexes, one hour each (``raw_hours``), or the whole window when every
 # hour is cut (``raw_all``).
 
-_TRADE_TYPES = "('spot_trade', 'perp_trade', 'dex_swap')"
+# The event types of trade fills, as SQL: the list ``money.add_fee_group`` counts as fills, so
+# ``money_by_day_json`` (its SQL twin) cannot count others.
+_TRADE_TYPES = "(" + ", ".join(f"'{t}'" for t in money.TRADE_EVENT_TYPES) + ")"
 _NEVER = "-infinity"
 
 
@@ -939,13 +941,12 @@ async def money_by_day_json(
     ASCII: the caller folds ``fee_buckets`` with ``money.add_fee_group`` then."""
     params = {"u": user_id, "zone": zone, "raw_hours": raw_hours, "raw_all": False}
     params.update(_window(start, end))
-    for attempt in range(2):
+    cur = await conn.execute(_MONEY_BY_DAY_SQL, params)
+    dirty, foreign, days, members = await cur.fetchone()  # type: ignore[misc]
+    if dirty:  # (a writer holding the ledger lock catches up itself: then this reads as before)
+        await tracker.fresh(conn, user_id)
         cur = await conn.execute(_MONEY_BY_DAY_SQL, params)
-        dirty, foreign, days, members = await cur.fetchone()  # type: ignore[misc]
-        if dirty and attempt == 0:
-            await tracker.fresh(conn, user_id)  # a writer holding the lock catches up itself
-            continue
-        break
+        _, foreign, days, members = await cur.fetchone()  # type: ignore[misc]
     if foreign:
         return None
     return dict(zip(days or [], members or [], strict=True))
