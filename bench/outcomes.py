@@ -70,29 +70,52 @@ def _seed(conninfo: str, n: int, symbols: list[str], copy: bool = False) -> None
             )
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` so far (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _stat(pid: int | str) -> list[str]:
+    """The fields of ``/proc/PID/stat`` after the command's name (Linux)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
 
-async def _run(conninfo: str, urls: MarketUrls) -> tuple[float, int, object, float, float]:
-    """The job's time, requests, result, and the CPU time it used in this process and in its
-    connection's PostgreSQL backend."""
+def _postgres_cpu(postmaster: int) -> float:
+    """User + system CPU time of the PostgreSQL server so far: the postmaster's live children
+    (backends and helpers), and its children that have exited (the job's extra connections)."""
+    ticks = sum(int(v) for v in _stat(postmaster)[11:15])  # its own, and its reaped children's
+    for pid in os.listdir("/proc"):
+        try:
+            fields = _stat(pid) if pid.isdigit() else None
+        except OSError:  # exited meanwhile
+            continue
+        if fields is not None and fields[1] == str(postmaster):
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+async def _run(
+    conninfo: str, urls: MarketUrls, postmaster: int
+) -> tuple[float, int, object, float, float]:
+    """The job's time, requests, result, and the CPU time it used in this process and in
+    PostgreSQL. It runs as ``kifu worker`` runs it: one connection for its claims, more opened
+    for the symbols' candles."""
+
+    async def connect() -> psycopg.AsyncConnection:
+        return await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
+
     async with httpx.AsyncClient() as http:
         market = MarketData(urls, http)
-        async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-            backend = conn.info.backend_pid
-            cpu, backend_cpu = time.process_time(), _cpu_seconds(backend)
+        async with await connect() as conn:
+            cpu, server_cpu = time.process_time(), _postgres_cpu(postmaster)
             started = time.perf_counter()
-            result = await compute_due_outcomes(conn, market, batch=2000, max_rounds=1000)
+            result = await compute_due_outcomes(
+                conn, market, batch=2000, max_rounds=1000, connect=connect
+            )
             elapsed = time.perf_counter() - started
+            job_cpu = time.process_time() - cpu
+            await asyncio.sleep(0.5)  # the closed connections' backends finish exiting
             return (
                 elapsed,
                 market.requests,
                 result,
-                time.process_time() - cpu,
-                _cpu_seconds(backend) - backend_cpu,
+                job_cpu,
+                _postgres_cpu(postmaster) - server_cpu,
             )
 
 
@@ -115,7 +138,10 @@ def main() -> None:
             conninfo = fresh_database(pg.conninfo("postgres"))
             runner.upgrade(conninfo)
             _seed(conninfo, args.bubbles, SYMBOLS)
-            seconds, requests, result, job_cpu, pg_cpu = asyncio.run(_run(conninfo, urls))
+            postmaster = int((pg.data_dir / "postmaster.pid").read_text().split()[0])
+            seconds, requests, result, job_cpu, pg_cpu = asyncio.run(
+                _run(conninfo, urls, postmaster)
+            )
             served = _ask(server, "stats")
             server_seconds, server_cpu = served["seconds"], served["cpu_seconds"]
             with psycopg.connect(conninfo) as conn:
@@ -133,7 +159,7 @@ def main() -> None:
             cores = os.cpu_count() or 1
             total = job_cpu + pg_cpu + server_cpu
             print(
-                f"CPU: job {job_cpu:.2f} s, its PostgreSQL backend {pg_cpu:.2f} s, server"
+                f"CPU: job {job_cpu:.2f} s, PostgreSQL {pg_cpu:.2f} s, candle server"
                 f" {server_cpu:.2f} s; {total:.2f} s on {cores} cores: no run shorter than"
                 f" {total / cores:.2f} s ({total / cores / server_seconds:.2f}x the server's time)"
             )
@@ -144,7 +170,7 @@ def main() -> None:
                     " bubble_type) SELECT user_id, symbol, timeframe, candle_time, 200, 'manual'"
                     " FROM bubbles"
                 )
-            seconds2, requests2, result2, _, _ = asyncio.run(_run(conninfo, urls))
+            seconds2, requests2, result2, _, _ = asyncio.run(_run(conninfo, urls, postmaster))
             served2 = _ask(server, "stats")["requests"]  # the server's own count: must be 0 too
             print(
                 f"second run: {seconds2:.2f} s, {requests2} candle requests"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
+from types import SimpleNamespace
 
 import httpx
 import psycopg
@@ -14,10 +16,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kifu.config import Settings
-from kifu.journal import rules
-from kifu.journal.outcomes import SimulatedOutcome, compute_due_outcomes, record_simulated
+from kifu.journal import rules, tasks
+from kifu.journal.outcomes import (
+    OutcomeRun,
+    SimulatedOutcome,
+    compute_due_outcomes,
+    record_simulated,
+)
 from kifu.kit import money
 from kifu.market import MarketData, MarketUrls
+from kifu.market import outcomes as engine
+from kifu.worker.queue import job_connection
 from tests.helpers import ApiUser
 from tests.market.fake_exchange import FakeExchange
 
@@ -146,6 +155,128 @@ def test_two_workers_over_many_rounds_claim_each_outcome_once(
         assert close == FakeExchange.close(VENUE.get(symbol, symbol), target)
     ((again, requests),) = asyncio.run(_run(db, settings))
     assert again.claimed == 0 and requests == 0  # type: ignore[attr-defined]
+
+
+SYMBOLS = ["BTCUSDT", "ETHUSDT", "BTCKRW", "ETHKRW", "ETHBTC"]
+VENUES = {**VENUE, "ETHUSDT": "ETHUSDT", "ETHKRW": "KRW-ETH"}
+
+
+def _spread_bubbles(db: str, user: ApiUser, n: int) -> None:
+    """``n`` bubbles over the five symbols, a few minutes apart (several windows a symbol)."""
+    with psycopg.connect(db) as conn, conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO bubbles (user_id, symbol, timeframe, candle_time, price, bubble_type)"
+            " VALUES (%s, %s, '1m', %s, 50000, 'manual')",
+            [(user.id, SYMBOLS[i % 5], CANDLE + timedelta(minutes=13 * i)) for i in range(n)],
+        )
+
+
+class _Connects:
+    """A ``connect`` for the job that keeps what it opened; it fails from the ``fail_at``-th."""
+
+    def __init__(self, db: str, fail_at: int | None = None) -> None:
+        self.db, self.fail_at = db, fail_at
+        self.opened: list[psycopg.AsyncConnection] = []
+        self.calls = 0
+
+    async def __call__(self) -> psycopg.AsyncConnection:
+        self.calls += 1
+        if self.fail_at is not None and self.calls >= self.fail_at:
+            raise psycopg.OperationalError("connection refused (test)")
+        conn = await psycopg.AsyncConnection.connect(self.db, autocommit=True)
+        self.opened.append(conn)
+        return conn
+
+
+def test_symbols_are_priced_on_connections_of_their_own(
+    db: str, settings: Settings, user: ApiUser, exchange: FakeExchange
+) -> None:
+    """Given ``connect``, the job prices its symbols on at most ``PRICING_CONNECTIONS`` more
+    connections (five symbols at once here), closes them when it is done, and stores what the
+    one-connection job stores; its rounds are stored while the next is priced, in order."""
+    _spread_bubbles(db, user, 60)
+    connects = _Connects(db)
+
+    async def job() -> OutcomeRun:
+        market = MarketData(MarketUrls.from_settings(settings), httpx.AsyncClient())
+        try:
+            async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
+                return await compute_due_outcomes(
+                    conn, market, batch=20, max_rounds=100, connect=connects
+                )
+        finally:
+            await market.http.aclose()
+
+    run = asyncio.run(job())
+    assert run.claimed == run.computed == 180
+    assert connects.calls == len(connects.opened) == engine.PRICING_CONNECTIONS
+    assert all(conn.closed for conn in connects.opened)
+    got = _outcomes_by_bubble(db)
+    assert len(got) == 180
+    for (symbol, candle, period), close in got.items():
+        target = (candle + rules.PERIODS[period]).replace(second=0)
+        assert close == FakeExchange.close(VENUES[symbol], target)
+    with psycopg.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM outcome_attempts").fetchone() == (0,)
+
+
+def test_a_connection_that_cannot_be_opened_fails_the_run_and_loses_nothing(
+    db: str, settings: Settings, user: ApiUser, exchange: FakeExchange
+) -> None:
+    """The second pricing connection fails to open: the run raises it, a connection it did open
+    is closed (the first may still be opening: it is given up), and the work it claimed is
+    still leased, not lost: once the lease is over, a run computes all of it."""
+    _spread_bubbles(db, user, 10)
+    connects = _Connects(db, fail_at=2)
+
+    async def job(connect: _Connects | None, now: datetime | None = None) -> OutcomeRun:
+        async with httpx.AsyncClient() as http:
+            market = MarketData(MarketUrls.from_settings(settings), http)
+            async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
+                return await compute_due_outcomes(conn, market, now, connect=connect)
+
+    with pytest.raises(psycopg.OperationalError, match="test"):
+        asyncio.run(job(connects))
+    assert connects.calls >= 2 and all(conn.closed for conn in connects.opened)
+    with psycopg.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM outcomes").fetchone() == (0,)
+        for _ in range(40):  # no backend left behind (a closed one takes a moment to exit)
+            others = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchone()
+            if others == (0,):
+                break
+            time.sleep(0.05)
+        assert others == (0,)
+        leased = conn.execute("SELECT count(*) FROM outcome_attempts").fetchone()
+    assert leased == (30,)
+    assert asyncio.run(job(None)).claimed == 0  # leased: nobody takes it before the lease ends
+    later = datetime.now(UTC) + engine.LEASE + timedelta(seconds=1)
+    run = asyncio.run(job(_Connects(db), later))
+    assert run.claimed == run.computed == 30
+    assert len(_outcomes_by_bubble(db)) == 30
+
+
+def test_the_worker_task_prices_on_connections_of_its_own(
+    db: str, user: ApiUser, exchange: FakeExchange, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``kifu worker``'s outcome task gives the job ``job_connection`` as its ``connect``."""
+    _spread_bubbles(db, user, 10)
+    for name in ("KIFU_BINANCE_SPOT_URL", "KIFU_BINANCE_FUTURES_URL", "KIFU_UPBIT_URL"):
+        monkeypatch.setenv(name, exchange.url)
+    opened: list[psycopg.AsyncConnection] = []
+
+    async def counted(context: object) -> psycopg.AsyncConnection:
+        opened.append(await job_connection(context))  # type: ignore[arg-type]
+        return opened[-1]
+
+    monkeypatch.setattr(tasks, "job_connection", counted)
+    context = SimpleNamespace(additional_context={"conninfo": db})
+    asyncio.run(tasks.compute_outcomes.func(context, 0))  # type: ignore[attr-defined]
+    assert len(_outcomes_by_bubble(db)) == 30
+    assert len(opened) == 1 + engine.PRICING_CONNECTIONS
+    assert all(conn.closed for conn in opened)
 
 
 def _outcomes_by_bubble(db: str) -> dict[tuple[str, datetime, str], Decimal]:

@@ -133,8 +133,10 @@ async def compute_due_outcomes(
     *,
     batch: int = 500,
     max_rounds: int = 20,
+    connect: engine.Connect | None = None,
 ) -> OutcomeRun:
-    """Compute the alert outcomes due at ``now`` (``conn`` in autocommit mode)."""
+    """Compute the alert outcomes due at ``now`` (``conn`` in autocommit mode; ``connect``
+    opens more such connections for the symbols' candles, ``engine.compute_due``)."""
     return await engine.compute_due(
-        _AlertOutcomes(), conn, market, now, batch=batch, max_rounds=max_rounds
+        _AlertOutcomes(), conn, market, now, batch=batch, max_rounds=max_rounds, connect=connect
     )

@@ -62,7 +62,7 @@ async def monitor(context: JobContext, timestamp: int) -> None:
 async def compute_outcomes(context: JobContext, timestamp: int) -> None:
     """Compute the 1h/4h/1d outcomes of decided alerts that have come due."""
     async with await job_connection(context) as conn, open_market(get_settings()) as market:
-        run = await compute_due_outcomes(conn, market)
+        run = await compute_due_outcomes(conn, market, connect=lambda: job_connection(context))
     if run.claimed:
         log.info(
             "alert outcomes (tick %s): %d claimed, %d computed, %d skipped, %d deferred",

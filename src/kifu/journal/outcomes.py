@@ -165,11 +165,13 @@ async def compute_due_outcomes(
     *,
     batch: int = 1000,
     max_rounds: int = 100,
+    connect: engine.Connect | None = None,
 ) -> OutcomeRun:
     """Compute every due bubble outcome (up to ``batch × max_rounds`` per call), oldest bubbles
-    first. ``conn`` must be in autocommit mode. Returns counts for logs and benchmarks."""
+    first. ``conn`` must be in autocommit mode; ``connect`` opens more such connections for the
+    symbols' candles (``engine.compute_due``). Returns counts for logs and benchmarks."""
     return await engine.compute_due(
-        _Outcomes(), conn, market, now, batch=batch, max_rounds=max_rounds
+        _Outcomes(), conn, market, now, batch=batch, max_rounds=max_rounds, connect=connect
     )
 
 

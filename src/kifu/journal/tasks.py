@@ -29,7 +29,7 @@ async def compute_outcomes(context: JobContext, timestamp: int) -> None:
         await job_connection(context) as conn,
         open_market(get_settings()) as market,
     ):
-        run = await compute_due_outcomes(conn, market)
+        run = await compute_due_outcomes(conn, market, connect=lambda: job_connection(context))
     log.info(
         "outcomes (tick %s): %d claimed, %d computed, %d skipped, %d deferred, %d requests",
         timestamp,

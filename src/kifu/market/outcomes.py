@@ -14,17 +14,23 @@ same job over different tables: claim due work, look up each target's 1-minute c
   when it is old (a halted market).
 
 Claims are leases kept by the capability's table (``LEASE``): on several workers each outcome is
-computed once, and a crashed worker's claims free up. A round is claimed while the one before it
-is priced, and several symbols are priced at once, all on the one connection: each statement of
-the table and of the candle cache stands alone (no transaction spans two).
+computed once, and a crashed worker's claims free up. Each statement of the table and of the
+candle cache stands alone (no transaction spans two), so the work of a run overlaps:
+
+* a round is claimed while the one before it is priced, and its outcomes are stored while the
+  next one is priced (one store at a time, in order);
+* the symbols of a round are priced at once, on connections of their own when the caller gives
+  ``connect`` (``_Pricing``): the candle cache's statements of several symbols then run in
+  several backends rather than one after the other on the job's connection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -48,6 +54,14 @@ log = logging.getLogger("kifu.market.outcomes")
 LEASE = timedelta(minutes=10)
 MAX_BACKOFF = timedelta(hours=1)
 NOT_CLOSED_DELAY = timedelta(minutes=1)
+
+# At most this many connections of its own price a run's symbols (``_Pricing``). On the job's
+# one connection the candle cache's statements of every symbol queued behind each other and
+# behind the claims: it was busy 93% of ``bench/outcomes.py``'s first run, while the job's Python
+# and the candle server were each busy for less than half of it.
+PRICING_CONNECTIONS = 3
+
+Connect = Callable[[], Awaitable[AsyncConnection]]
 
 
 class Work(Protocol):
@@ -153,13 +167,56 @@ async def _closes(
         return exc
 
 
+class _Pricing:
+    """The connections a run prices its symbols on. Without ``connect`` every symbol uses the
+    job's own (``conn``), their statements interleaved. With it, a symbol is priced on a
+    connection of its own: one left free by a symbol done before, else one opened with
+    ``connect`` (``PRICING_CONNECTIONS`` at most; more symbols wait for one). They are kept for
+    the run and closed by ``close``."""
+
+    def __init__(self, conn: AsyncConnection, connect: Connect | None) -> None:
+        self._conn = conn
+        self._connect = connect
+        self._opened: list[AsyncConnection] = []
+        self._opening = 0  # counted before the connect is awaited: symbols start together
+        self._free: asyncio.Queue[AsyncConnection] = asyncio.Queue()
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection]:
+        if self._connect is None:
+            yield self._conn
+            return
+        if self._free.empty() and self._opening < PRICING_CONNECTIONS:
+            self._opening += 1
+            self._opened.append(await self._connect())
+            self._free.put_nowait(self._opened[-1])
+        conn = await self._free.get()
+        try:
+            yield conn
+        finally:
+            self._free.put_nowait(conn)
+
+    async def close(self) -> None:
+        for conn in self._opened:
+            await conn.close()
+        self._opened.clear()
+
+
+async def _priced_on(
+    pricing: _Pricing, market: MarketData, symbol: str, items: list[Any]
+) -> dict[datetime, Decimal | None] | MarketError:
+    async with pricing.connection() as conn:
+        return await _closes(conn, market, symbol, items)
+
+
 async def _all_closes(
-    conn: AsyncConnection, market: MarketData, priced: dict[str, list[Any]]
+    pricing: _Pricing, market: MarketData, priced: dict[str, list[Any]]
 ) -> dict[str, dict[datetime, Decimal | None] | MarketError]:
     """Each symbol's closes (or why there are none), the symbols asked at once: the client keeps
-    each venue's limits, and its statements on ``conn`` each stand alone."""
+    each venue's limits, and its statements each stand alone."""
     tasks = {
-        s: asyncio.ensure_future(_closes(conn, market, s, items)) for s, items in priced.items()
+        s: asyncio.ensure_future(_priced_on(pricing, market, s, items))
+        for s, items in priced.items()
     }
     try:
         await asyncio.gather(*tasks.values())
@@ -173,11 +230,13 @@ async def _all_closes(
 async def _process(
     table: OutcomeTable,
     conn: AsyncConnection,
+    pricing: _Pricing,
     market: MarketData,
     work: list[Any],
     now: datetime,
     run: OutcomeRun,
-) -> None:
+) -> list[tuple[Any, Decimal, Decimal]]:
+    """Price a round: the outcomes found (to store), the rest skipped or deferred here."""
     by_symbol: dict[str, list[Any]] = defaultdict(list)
     for w in work:
         by_symbol[w.symbol].append(w)
@@ -198,7 +257,7 @@ async def _process(
             continue
         priced[symbol] = items
     done: list[tuple[Any, Decimal, Decimal]] = []
-    for symbol, answer in (await _all_closes(conn, market, priced)).items():
+    for symbol, answer in (await _all_closes(pricing, market, priced)).items():
         items = priced[symbol]
         if isinstance(answer, SymbolUnsupported):
             await table.attempts.skip(conn, items, answer.message)
@@ -227,9 +286,7 @@ async def _process(
         if stale:
             await _defer(table, conn, stale, None, now, "no candle within 5 minutes of the target")
         run.deferred += len(fresh) + len(stale)
-    if done:
-        await table.store(conn, done)
-        run.computed += len(done)
+    return done
 
 
 async def compute_due(
@@ -240,27 +297,43 @@ async def compute_due(
     *,
     batch: int,
     max_rounds: int,
+    connect: Connect | None = None,
 ) -> OutcomeRun:
     """Compute every outcome of ``table`` due at ``now`` (up to ``batch × max_rounds`` per call),
-    oldest first. ``conn`` must be in autocommit mode. Returns counts for logs and benchmarks."""
+    oldest first. ``conn`` must be in autocommit mode; ``connect``, if given, opens another
+    autocommit connection to the same database (symbols are priced on those, ``_Pricing``).
+    Returns counts for logs and benchmarks."""
     now = now or utc_now()
     run = OutcomeRun()
-    work = await table.claim(conn, now, batch) if max_rounds > 0 else []
-    for round_ in range(1, max_rounds + 1):
-        if not work:
-            break
-        run.claimed += len(work)
-        # The next round is claimed while this one is priced (this one's work is leased, so it
-        # is not claimed twice): the database claims while the exchanges answer.
-        upcoming = (
-            asyncio.ensure_future(table.claim(conn, now, batch)) if round_ < max_rounds else None
-        )
-        try:
-            await _process(table, conn, market, work, now, run)
-        except BaseException:
-            if upcoming is not None:  # its claims, if made, lapse with their lease
-                upcoming.cancel()
-                await asyncio.gather(upcoming, return_exceptions=True)
-            raise
-        work = await upcoming if upcoming is not None else []
+    pricing = _Pricing(conn, connect)
+    upcoming: asyncio.Future[list[Any]] | None = None
+    storing: asyncio.Future[None] | None = None
+    try:
+        work = await table.claim(conn, now, batch) if max_rounds > 0 else []
+        for round_ in range(1, max_rounds + 1):
+            if not work:
+                break
+            run.claimed += len(work)
+            # The next round is claimed while this one is priced (this one's work is leased, so
+            # it is not claimed twice): the database claims while the exchanges answer.
+            if round_ < max_rounds:
+                upcoming = asyncio.ensure_future(table.claim(conn, now, batch))
+            done = await _process(table, conn, pricing, market, work, now, run)
+            if storing is not None:
+                await storing
+                storing = None
+            if done:  # stored while the next round is priced
+                storing = asyncio.ensure_future(table.store(conn, done))
+                run.computed += len(done)
+            work, upcoming = (await upcoming if upcoming is not None else []), None
+        if storing is not None:
+            await storing
+            storing = None
+    finally:
+        # An error: what is left undone is dropped (claims made lapse with their lease).
+        left = [f for f in (upcoming, storing) if f is not None]
+        for future in left:
+            future.cancel()
+        await asyncio.gather(*left, return_exceptions=True)
+        await pricing.close()
     return run
