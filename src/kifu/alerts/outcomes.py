@@ -23,6 +23,7 @@ from decimal import Decimal
 from psycopg import AsyncConnection
 
 from kifu.alerts import rules
+from kifu.kit import pgarray
 from kifu.market import MarketData
 from kifu.market import outcomes as engine
 from kifu.market.outcomes import LEASE, OutcomeRun
@@ -116,12 +117,12 @@ class _AlertOutcomes:
         await conn.execute(
             _STORE,
             (
-                [w.alert_id for w, _, _ in done],
-                [w.decision_id for w, _, _ in done],
-                [w.period for w, _, _ in done],
-                [w.price for w, _, _ in done],
-                [close for _, close, _ in done],
-                [pnl for _, _, pnl in done],
+                pgarray.literal(w.alert_id for w, _, _ in done),
+                pgarray.literal(w.decision_id for w, _, _ in done),
+                pgarray.literal(w.period for w, _, _ in done),
+                pgarray.literal(w.price for w, _, _ in done),
+                pgarray.literal(close for _, close, _ in done),
+                pgarray.literal(pnl for _, _, pnl in done),
             ),
         )
 

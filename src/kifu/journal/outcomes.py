@@ -26,6 +26,7 @@ from psycopg import AsyncConnection
 
 from kifu.accounts import service as accounts
 from kifu.journal import rules
+from kifu.kit import pgarray
 from kifu.market import MarketData
 from kifu.market import outcomes as engine
 from kifu.market.outcomes import LEASE, OutcomeRun
@@ -132,7 +133,11 @@ class _Outcomes:
             keys = [self._due.popleft() for _ in range(min(batch, len(self._due)))]
             cur = await conn.execute(
                 _CLAIM,
-                {**params, "ids": [k[0] for k in keys], "periods": [k[1] for k in keys]},
+                {
+                    **params,
+                    "ids": pgarray.literal(k[0] for k in keys),
+                    "periods": pgarray.literal(k[1] for k in keys),
+                },
             )
             rows = await cur.fetchall()
             if rows:  # none: another worker took all of these keys; try the next ones
@@ -149,11 +154,11 @@ class _Outcomes:
         await conn.execute(
             _STORE,
             (
-                [w.bubble_id for w, _, _ in done],
-                [w.period for w, _, _ in done],
-                [w.price for w, _, _ in done],
-                [close for _, close, _ in done],
-                [pnl for _, _, pnl in done],
+                pgarray.literal(w.bubble_id for w, _, _ in done),
+                pgarray.literal(w.period for w, _, _ in done),
+                pgarray.literal(w.price for w, _, _ in done),
+                pgarray.literal(close for _, close, _ in done),
+                pgarray.literal(pnl for _, _, pnl in done),
             ),
         )
 
