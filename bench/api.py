@@ -29,11 +29,13 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import IO
 
 import httpx
 import psycopg
@@ -278,6 +280,25 @@ def _rss_mb(pid: int) -> float:
 def serve_and_load(
     conninfo: str, user_id: uuid.UUID, processes: int, *, connections: int, duration: int
 ) -> None:
+    with tempfile.TemporaryFile("w+") as log:  # the server's log: what a non-2xx answer was
+        try:
+            _serve_and_load(
+                log, conninfo, user_id, processes, connections=connections, duration=duration
+            )
+        finally:
+            log.seek(0)
+            _print_failures(log.read())
+
+
+def _serve_and_load(
+    log: IO[str],
+    conninfo: str,
+    user_id: uuid.UUID,
+    processes: int,
+    *,
+    connections: int,
+    duration: int,
+) -> None:
     port = _free_port()
     env = {
         **os.environ,
@@ -290,8 +311,8 @@ def serve_and_load(
     proc = subprocess.Popen(
         [sys.executable, "-m", "kifu", "serve", "--workers", str(processes)],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -343,6 +364,24 @@ def serve_and_load(
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+# uvicorn's access log line: ``INFO:     127.0.0.1:5555 - "GET /path?q HTTP/1.1" 503 Service ...``
+_ACCESS = re.compile(r'"(?P<method>[A-Z]+) (?P<path>[^ ?"]+)[^"]*" (?P<status>\d{3})')
+
+
+def _print_failures(log: str) -> None:
+    """Each (status, path) of the answers that were not 2xx, and the server's error lines."""
+    failed: dict[tuple[str, str], int] = {}
+    for m in _ACCESS.finditer(log):
+        if not m["status"].startswith("2"):
+            key = (m["status"], m["path"])
+            failed[key] = failed.get(key, 0) + 1
+    errors = [line for line in log.splitlines() if line.startswith(("ERROR", "WARNING"))]
+    for (status, path), n in sorted(failed.items()):
+        print(f"  answered {status} {n} times: {path}")
+    for line in errors[:20]:
+        print(f"  server: {line[:200]}")
 
 
 def main() -> None:
