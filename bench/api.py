@@ -7,7 +7,9 @@ Starts a throw-away embedded PostgreSQL, seeds one user with 10,000 futures trad
 unified importer (a year of fills over ten symbols), 10,000 funding events (20,000 ledger events
 in all), 2,000 bubbles, 2,000 notes, alert rules and alerts, then runs ``kifu serve --workers N``
 (for each N of ``--processes``) with ``KIFU_FLOOR_ROUTE`` on and loads each read endpoint with
-``wrk`` (32 connections, outside the Python process). Per endpoint it prints req/s, p50 and p99
+``wrk`` (32 connections, outside the Python process), after a second of the same load as a
+warm-up (each connection of the pool prepares the endpoint's statements, psycopg on their fifth
+run: the steady state is timed). Per endpoint it prints req/s, p50 and p99
 and the ratio of its req/s to the **floor**: ``GET /api/v1/_floor``, an authenticated route of the
 same app that answers a constant, measured in the same run (first, and again last, so a drift of
 the machine shows). Also the steady resident memory of each API process after the load, and the
@@ -340,6 +342,7 @@ def _serve_and_load(
         print(f"{'endpoint':28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'x floor':>8}")
         floor = None
         for name, path in endpoints():
+            wrk(base + path, token, connections=connections, duration=1)  # warm-up
             r = wrk(base + path, token, connections=connections, duration=duration)
             if floor is None:
                 floor = r["rps"]
