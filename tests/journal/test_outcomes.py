@@ -119,11 +119,13 @@ def test_two_workers_compute_each_outcome_once(
         assert conn.execute("SELECT count(*) FROM outcomes").fetchone() == (120,)
 
 
+@pytest.mark.parametrize("own_connections", [False, True])
 def test_two_workers_over_many_rounds_claim_each_outcome_once(
-    db: str, settings: Settings, user: ApiUser, exchange: FakeExchange
+    db: str, settings: Settings, user: ApiUser, exchange: FakeExchange, own_connections: bool
 ) -> None:
     """Small rounds (several passes over the due work, each round's keys claimed again) on two
-    workers at once: every outcome is claimed once, computed once, and its claim is gone."""
+    workers at once, their symbols priced on the job's connection or on connections of their
+    own: every outcome is claimed once, computed once, and its claim is gone."""
     with psycopg.connect(db) as conn:
         for i, symbol in enumerate(["BTCUSDT", "ETHUSDT", "BTCKRW"] * 30):
             conn.execute(
@@ -135,8 +137,9 @@ def test_two_workers_over_many_rounds_claim_each_outcome_once(
     async def worker(http: httpx.AsyncClient) -> tuple[object, int]:
         market = MarketData(MarketUrls.from_settings(settings), http)
         async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
+            connect = _Connects(db) if own_connections else None
             return await compute_due_outcomes(
-                conn, market, batch=7, max_rounds=1000
+                conn, market, batch=7, max_rounds=1000, connect=connect
             ), market.requests
 
     async def both() -> list[tuple[object, int]]:
