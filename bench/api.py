@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -289,7 +290,7 @@ def serve_and_load(
             )
         finally:
             log.seek(0)
-            _print_failures(log.read())
+            _print_failures(log)  # a line at a time: the access log of a run is ~100 MB
 
 
 def _serve_and_load(
@@ -373,14 +374,17 @@ def _serve_and_load(
 _ACCESS = re.compile(r'"(?P<method>[A-Z]+) (?P<path>[^ ?"]+)[^"]*" (?P<status>\d{3})')
 
 
-def _print_failures(log: str) -> None:
+def _print_failures(log: Iterable[str]) -> None:
     """Each (status, path) of the answers that were not 2xx, and the server's error lines."""
     failed: dict[tuple[str, str], int] = {}
-    for m in _ACCESS.finditer(log):
-        if not m["status"].startswith("2"):
+    errors: list[str] = []
+    for line in log:
+        if line.startswith(("ERROR", "WARNING")):
+            errors.append(line.rstrip())
+        m = _ACCESS.search(line)
+        if m and not m["status"].startswith("2"):
             key = (m["status"], m["path"])
             failed[key] = failed.get(key, 0) + 1
-    errors = [line for line in log.splitlines() if line.startswith(("ERROR", "WARNING"))]
     for (status, path), n in sorted(failed.items()):
         print(f"  answered {status} {n} times: {path}")
     for line in errors[:20]:
