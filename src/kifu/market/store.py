@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -12,17 +12,8 @@ from psycopg import AsyncConnection, pq
 from psycopg.types.multirange import Multirange
 from psycopg.types.range import Range
 
+from kifu.kit import pgarray
 from kifu.market.rules import Candle
-
-
-def _array(texts: Iterable[str]) -> str:
-    """A PostgreSQL array literal of texts that need no quoting (a finite Decimal's ``str``, an
-    ISO 8601 time): the candles of a window are dumped in a millisecond, not value by value."""
-    return "{" + ",".join(texts) + "}"
-
-
-def _times(values: Iterable[datetime]) -> str:
-    return _array(t.isoformat() for t in values)
 
 
 async def windows_over(
@@ -43,8 +34,8 @@ async def windows_over(
         " JOIN market_candle_windows w ON w.source = %s AND w.symbol = %s AND w.interval = %s"
         "   AND w.start_at BETWEEN r.a - %s AND r.b AND w.end_at >= r.a",
         (
-            _times(a for a, _ in spans),
-            _times(b for _, b in spans),
+            pgarray.literal(a for a, _ in spans),
+            pgarray.literal(b for _, b in spans),
             venue,
             symbol,
             interval,
@@ -86,9 +77,9 @@ class Columns:
 def columns_of(candles: Sequence[Candle]) -> Columns:
     """The columns of parsed candles (their values are finite: ``Candle`` holds no other)."""
     return Columns(
-        _array(str((c.open_time - _EPOCH) // _MS) for c in candles),
+        pgarray.literal((c.open_time - _EPOCH) // _MS for c in candles),
         *(
-            _array(str(getattr(c, f)) for c in candles)
+            pgarray.literal(getattr(c, f) for c in candles)
             for f in ("open", "high", "low", "close", "volume")
         ),
     )
@@ -126,8 +117,9 @@ _SAVE_NEW = _save_window_sql(only_new=True)
 
 def _stands_alone(conn: AsyncConnection) -> bool:
     """Whether a statement on ``conn`` is its own transaction: autocommit, and no transaction
-    block open (``ACTIVE``: another task's statement is running on it, as the outcome job's
-    symbols share one connection whose statements each stand alone)."""
+    block open (``ACTIVE``: another task's statement is running on it, as when an outcome job
+    given no ``connect`` prices its symbols on its one connection, whose statements each stand
+    alone)."""
     return conn.autocommit and conn.info.transaction_status in (
         pq.TransactionStatus.IDLE,
         pq.TransactionStatus.ACTIVE,
@@ -195,7 +187,7 @@ async def closes_at(
         "   WHERE source = %s AND symbol = %s AND interval = '1m'"
         "     AND open_time <= t.at AND open_time >= t.at - %s"
         "   ORDER BY open_time DESC LIMIT 1) c",
-        (_times(targets), venue, symbol, lookback),
+        (pgarray.literal(targets), venue, symbol, lookback),
     )
     return {row[0]: row[1] for row in await cur.fetchall()}
 
