@@ -12,8 +12,11 @@ warm-up (each connection of the pool prepares the endpoint's statements, psycopg
 run: the steady state is timed). Per endpoint it prints req/s, p50 and p99
 and the ratio of its req/s to the **floor**: ``GET /api/v1/_floor``, an authenticated route of the
 same app that answers a constant, measured in the same run (first, and again last, so a drift of
-the machine shows). Also the steady resident memory of each API process after the load, and the
-machine's load average (the numbers are only comparable as ratios on a shared machine).
+the machine shows). The review reads are kept answers (``kifu.kit.answers``): each is loaded as a
+screen asks it (served kept), and again as "computed", asked with ``Cache-Control: no-cache``, what
+a request costs right after the user's data changed. Also the steady resident memory of each API
+process after the load, and the machine's load average (the numbers are only comparable as ratios
+on a shared machine).
 
 Targets (issue 17): every endpoint ≥ 0.5× the floor's req/s, p99 ≤ 25 ms where the floor's own
 p99 allows it, ≤ 100 MB per API process.
@@ -180,9 +183,16 @@ def seed(conninfo: str, workdir: Path, trades: int) -> uuid.UUID:
     return user_id
 
 
+# Asked with this header, a review read is computed anew instead of served kept (kit.answers):
+# its "computed" line is what a request costs right after the user's data changed.
+FRESH = "Cache-Control: no-cache"
+
+
 def endpoints() -> list[tuple[str, str]]:
+    """(name, path) of each read; a name ending in "computed" is asked with ``FRESH``."""
     month = (NOW - timedelta(days=30)).isoformat().replace("+00:00", "Z")
     day = NOW.date()
+    calendar = f"/api/v1/review/calendar?from={day - timedelta(days=30)}&to={day}"
     return [
         ("floor", "/api/v1/_floor"),
         ("trades limit=50", "/api/v1/trades?limit=50"),
@@ -199,11 +209,12 @@ def endpoints() -> list[tuple[str, str]]:
         ("notes", "/api/v1/notes?page=1&limit=100"),
         ("users/me", "/api/v1/users/me"),
         ("review/stats 30d", "/api/v1/review/stats?period=30d"),
+        ("review/stats 30d computed", "/api/v1/review/stats?period=30d"),
         # a month view (the reference's default range), whatever day of the month it is
-        (
-            "review/calendar 31d",
-            f"/api/v1/review/calendar?from={day - timedelta(days=30)}&to={day}",
-        ),
+        ("review/calendar 31d", calendar),
+        ("review/calendar 31d computed", calendar),
+        ("review/trend 30d", "/api/v1/review/trend?period=30d"),
+        ("review/trend 30d computed", "/api/v1/review/trend?period=30d"),
         ("alerts", "/api/v1/alerts?limit=20&offset=0"),
         ("alert-rules", "/api/v1/alert-rules"),
         ("health", "/health"),
@@ -220,7 +231,9 @@ def _ms(text: str) -> float:
     return float(m[1]) * _UNITS[m[2]]
 
 
-def wrk(url: str, token: str, *, connections: int, duration: int) -> dict[str, float]:
+def wrk(
+    url: str, token: str, *, connections: int, duration: int, fresh: bool = False
+) -> dict[str, float]:
     out = subprocess.run(
         [
             "wrk",
@@ -230,6 +243,7 @@ def wrk(url: str, token: str, *, connections: int, duration: int) -> dict[str, f
             "--latency",
             "-H",
             f"Authorization: Bearer {token}",
+            *(["-H", FRESH] if fresh else []),
             url,
         ],
         capture_output=True,
@@ -343,8 +357,10 @@ def _serve_and_load(
         print(f"{'endpoint':28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'x floor':>8}")
         floor = None
         for name, path in endpoints():
-            wrk(base + path, token, connections=connections, duration=1)  # warm-up
-            r = wrk(base + path, token, connections=connections, duration=duration)
+            fresh = name.endswith("computed")
+            load = {"connections": connections, "fresh": fresh}
+            wrk(base + path, token, duration=1, **load)  # warm-up
+            r = wrk(base + path, token, duration=duration, **load)
             if floor is None:
                 floor = r["rps"]
             flag = ""

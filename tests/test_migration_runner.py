@@ -76,7 +76,7 @@ def _recorded_repeatables(conninfo: str) -> dict[str, str]:
     return dict(rows)
 
 
-SHIPPED_REPEATABLES = ["ledger_rollups.sql", "trades_summary.sql"]
+SHIPPED_REPEATABLES = ["change_stamps.sql", "ledger_rollups.sql", "trades_summary.sql"]
 
 
 # -- discovery and order ------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from kifu.demo import routes as demo_routes
 from kifu.exchanges import routes as exchanges_routes
 from kifu.ingest import routes as ingest_routes
 from kifu.journal import routes as journal_routes
+from kifu.kit.answers import Answers
 from kifu.kit.auth import AuthGateMiddleware, CurrentUser
 from kifu.kit.db import ConnectionsMiddleware
 from kifu.kit.errors import install_error_handlers
@@ -121,6 +122,7 @@ def create_app(settings: Settings, conninfo: str) -> FastAPI:
     app.state.settings = settings
     app.state.pool = make_pool(conninfo, settings.db_pool_size)
     app.state.db_check = health.DbCheck(conninfo)
+    app.state.answers = Answers(settings.answer_cache_mb * 1024 * 1024)
     install_error_handlers(app)
 
     for router in _routers():

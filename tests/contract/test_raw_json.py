@@ -56,6 +56,9 @@ FAST = {
     "/api/v1/alerts": "limit=20&offset=0",
     "/api/v1/alert-rules": "",
     "/api/v1/review/calendar": "from=2026-01-01&to=2026-01-31",
+    # kept answers (kit.answers), serialised by their response model once
+    "/api/v1/review/stats": "period=all",
+    "/api/v1/review/trend": "period=7d",
 }
 
 TIMES = [

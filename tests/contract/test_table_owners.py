@@ -42,6 +42,10 @@ CROSS_READS = {
     ("journal/store.py", "trade_events", "ledger"),
     ("journal/store.py", "instruments", "ledger"),
     ("journal/store.py", "venues", "ledger"),
+    # Review's kept answers are checked against the ledger's and the journal's change stamps
+    # (migration 130) on every request: one probe of two primary keys, not two round trips.
+    ("review/store.py", "ledger_change_stamps", "ledger"),
+    ("review/store.py", "journal_change_stamps", "journal"),
 }
 
 _WRITE = re.compile(r"\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM|TRUNCATE(?:\s+TABLE)?|COPY)\s+(\w+)")

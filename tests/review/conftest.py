@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
 
 import psycopg
 import pytest
 
+API = "/api/v1"
 GENERIC_HEADER = "executed_at,symbol,side,qty,price,fee,fee_asset,trade_id\n"
 
 
@@ -46,3 +50,31 @@ def fills_csv(rows: list[tuple[str, str, str, str, str, str]]) -> str:
         quote = symbol.split("/")[1]
         lines.append(f"{at},{symbol},{side},{qty},{price},{fee},{quote},T{n}-{at}\n")
     return "".join(lines)
+
+
+def iso(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture
+def bubble(client, user, sql):
+    """Create a bubble through the API and give it outcomes (what the outcome job, fed by a
+    candle stand-in, would store)."""
+
+    def make(symbol: str, at: datetime, outcomes: dict[str, str], who=None, **extra: Any) -> str:
+        body = {"symbol": symbol, "timeframe": "1h", "candle_time": iso(at), "price": "100"}
+        r = client.post(f"{API}/bubbles", headers=(who or user).headers, json={**body, **extra})
+        assert r.status_code in (200, 201), r.text
+        bid = r.json()["id"]
+        for period, pnl in outcomes.items():
+            sql(
+                "INSERT INTO outcomes (bubble_id, period, reference_price, outcome_price,"
+                " pnl_percent) VALUES (%s, %s, 100, %s, %s)",
+                bid,
+                period,
+                str(Decimal(100) + Decimal(pnl)),
+                pnl,
+            )
+        return bid
+
+    return make

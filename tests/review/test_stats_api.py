@@ -10,38 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.review.conftest import fills_csv
+from tests.review.conftest import fills_csv, iso
 
 API = "/api/v1"
 D = Decimal
-
-
-def iso(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@pytest.fixture
-def bubble(client, user, sql):
-    """Create a bubble through the API and give it outcomes (what the outcome job, fed by a
-    candle stand-in, would store)."""
-
-    def make(symbol: str, at: datetime, outcomes: dict[str, str], who=None, **extra: Any) -> str:
-        body = {"symbol": symbol, "timeframe": "1h", "candle_time": iso(at), "price": "100"}
-        r = client.post(f"{API}/bubbles", headers=(who or user).headers, json={**body, **extra})
-        assert r.status_code in (200, 201), r.text
-        bid = r.json()["id"]
-        for period, pnl in outcomes.items():
-            sql(
-                "INSERT INTO outcomes (bubble_id, period, reference_price, outcome_price,"
-                " pnl_percent) VALUES (%s, %s, 100, %s, %s)",
-                bid,
-                period,
-                str(D(100) + D(pnl)),
-                pnl,
-            )
-        return bid
-
-    return make
 
 
 def q4(x: Decimal) -> str:

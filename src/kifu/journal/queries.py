@@ -67,6 +67,7 @@ class OutcomeStats:
     by_period: dict[str, OutcomeRow]
     by_tag: dict[str, OutcomeRow]
     by_symbol: dict[str, OutcomeRow]
+    earliest: datetime | None = None  # the scoped bubbles' first candle_time
 
 
 def _row(r: tuple[Any, ...]) -> OutcomeRow:
@@ -77,31 +78,36 @@ async def outcome_stats(
     conn: AsyncConnection, user_id: uuid.UUID, scope: BubbleScope
 ) -> OutcomeStats:
     """Counts of the scoped bubbles, and their outcomes folded per period (all periods) and, for
-    1h outcomes, per tag and per symbol: one statement, the scoped bubbles read once."""
+    1h outcomes, per tag and per symbol, and the first candle time among them: one statement,
+    the scoped bubbles read once."""
     where, params = scope.where(user_id)
     agg = _AGG.replace("o.pnl_percent", "j.pnl_percent")
     cur = await conn.execute(
-        f"WITH s AS (SELECT b.id, b.symbol, b.tags FROM bubbles b WHERE {where}),"
+        f"WITH s AS (SELECT b.id, b.symbol, b.tags, b.candle_time FROM bubbles b WHERE {where}),"
         " j AS (SELECT s.symbol, s.tags, o.period, o.pnl_percent"
         "       FROM s JOIN outcomes o ON o.bubble_id = s.id)"
         " SELECT 'count', NULL, count(*), count(*) FILTER (WHERE EXISTS"
         "   (SELECT 1 FROM outcomes o WHERE o.bubble_id = s.id)), 0::bigint,"
-        "   NULL::numeric, NULL::numeric, NULL::numeric FROM s"
-        f" UNION ALL SELECT 'period', j.period, {agg} FROM j GROUP BY j.period"
-        f" UNION ALL SELECT 'tag', t.tag, {agg} FROM j CROSS JOIN LATERAL unnest(j.tags) AS t(tag)"
+        "   NULL::numeric, NULL::numeric, NULL::numeric, min(s.candle_time) FROM s"
+        f" UNION ALL SELECT 'period', j.period, {agg}, NULL FROM j GROUP BY j.period"
+        f" UNION ALL SELECT 'tag', t.tag, {agg}, NULL"
+        "   FROM j CROSS JOIN LATERAL unnest(j.tags) AS t(tag)"
         "   WHERE j.period = '1h' GROUP BY t.tag"
-        f" UNION ALL SELECT 'symbol', j.symbol, {agg} FROM j WHERE j.period = '1h'"
+        f" UNION ALL SELECT 'symbol', j.symbol, {agg}, NULL FROM j WHERE j.period = '1h'"
         "   GROUP BY j.symbol",
         params,
     )
     total = with_outcome = 0
+    earliest = None
     groups: dict[str, dict[str, OutcomeRow]] = {"period": {}, "tag": {}, "symbol": {}}
     for r in await cur.fetchall():
         if r[0] == "count":
-            total, with_outcome = int(r[2]), int(r[3])
+            total, with_outcome, earliest = int(r[2]), int(r[3]), r[8]
         else:
-            groups[r[0]][r[1]] = _row(r[2:])
-    return OutcomeStats(total, with_outcome, groups["period"], groups["tag"], groups["symbol"])
+            groups[r[0]][r[1]] = _row(r[2:8])
+    return OutcomeStats(
+        total, with_outcome, groups["period"], groups["tag"], groups["symbol"], earliest
+    )
 
 
 @dataclass(frozen=True)

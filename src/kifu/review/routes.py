@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
+from kifu.kit.answers import Answers
 from kifu.kit.auth import CurrentUser
 from kifu.kit.db import Conn
 from kifu.kit.jsonsql import RawJSON
@@ -45,8 +46,20 @@ def _default_tz(request: Request) -> str:
     return request.app.state.settings.default_tz
 
 
+def _answers(request: Request) -> Answers:
+    return request.app.state.answers
+
+
+def _fresh(request: Request) -> bool:
+    """``Cache-Control: no-cache``: compute the answer anew rather than serve a kept one."""
+    return "no-cache" in request.headers.get("cache-control", "").lower()
+
+
 @router.get(
-    "/review/stats", response_model=StatsResponse, tags=["review"], responses=errors(TZ_400)
+    "/review/stats",
+    response_model=StatsResponse,
+    tags=["review"],
+    responses=errors(TZ_400),
 )
 async def review_stats(
     request: Request,
@@ -58,13 +71,17 @@ async def review_stats(
     asset_class: Q = None,
     venue: Q = None,
     timezone: TZ = None,
-) -> Any:
+) -> RawJSON:
     """Outcome statistics of the caller's bubbles (1h outcomes overall, per tag and symbol; every
     period in ``by_period``) and, under ``trading``, the caller's own figures from the ledger
-    per quote currency (formulas: ``kifu.review.rules``)."""
-    return await service.stats(
+    per quote currency (formulas: ``kifu.review.rules``). Kept and served again until the
+    caller's bubbles, outcomes or fills change or a bubble leaves the period;
+    ``Cache-Control: no-cache`` computes it anew."""
+    body = await service.stats_answer(
         conn,
         user,
+        _answers(request),
+        fresh=_fresh(request),
         period=period,
         symbol=symbol,
         tag=tag,
@@ -74,6 +91,7 @@ async def review_stats(
         default_tz=_default_tz(request),
         now=utc_now(),
     )
+    return RawJSON(body)
 
 
 @router.get(
@@ -91,11 +109,15 @@ async def review_calendar(
     timezone: TZ = None,
 ) -> RawJSON:
     """Per local day with bubbles or fills: bubble counts and the 1h outcome sum, plus realized
-    PnL, fees and funding per currency. Defaults: the month up to today."""
+    PnL, fees and funding per currency. Defaults: the month up to today. Kept and served again
+    until the caller's bubbles, outcomes or fills change; ``Cache-Control: no-cache`` computes
+    it anew."""
     return RawJSON(
-        await service.calendar(
+        await service.calendar_answer(
             conn,
             user,
+            _answers(request),
+            fresh=_fresh(request),
             from_=from_,
             to=to,
             timezone=timezone,
@@ -106,7 +128,10 @@ async def review_calendar(
 
 
 @router.get(
-    "/review/trend", response_model=TrendResponse, tags=["review"], responses=errors(TZ_400)
+    "/review/trend",
+    response_model=TrendResponse,
+    tags=["review"],
+    responses=errors(TZ_400),
 )
 async def review_trend(
     request: Request,
@@ -114,12 +139,22 @@ async def review_trend(
     conn: Conn,
     period: Annotated[str | None, Query(description="7d, 30d (default) or all (365 days)")] = None,
     timezone: TZ = None,
-) -> Any:
+) -> RawJSON:
     """One point per local day: the day's 1h outcome PnL of bubbles (by candle time), its
-    running sum and win rate, and realized PnL per currency with its running sum."""
-    return await service.trend(
-        conn, user, period=period, timezone=timezone, default_tz=_default_tz(request), now=utc_now()
+    running sum and win rate, and realized PnL per currency with its running sum. Kept and
+    served again until the caller's bubbles, outcomes or fills change;
+    ``Cache-Control: no-cache`` computes it anew."""
+    body = await service.trend_answer(
+        conn,
+        user,
+        _answers(request),
+        fresh=_fresh(request),
+        period=period,
+        timezone=timezone,
+        default_tz=_default_tz(request),
+        now=utc_now(),
     )
+    return RawJSON(body)
 
 
 @router.get(

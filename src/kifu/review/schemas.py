@@ -73,7 +73,11 @@ class CurrencyFigures(BaseModel):
 
 
 class Trading(BaseModel):
-    from_: str | None = Field(serialization_alias="from", description="first local day")
+    from_: str | None = Field(
+        validation_alias=AliasChoices("from", "from_"),
+        serialization_alias="from",
+        description="first local day",
+    )
     to: str = Field(description="last local day")
     timezone: str
     realized_pnl: ByCcy

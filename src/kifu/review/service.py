@@ -7,21 +7,25 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Awaitable, Callable, Hashable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from psycopg import AsyncConnection
+from pydantic import BaseModel
 
 from kifu.journal import queries as journal
 from kifu.kit import jsonsql
+from kifu.kit.answers import Answers
 from kifu.kit.errors import BadRequest, NotFound
 from kifu.kit.money import EXACT, dec_str
 from kifu.kit.timeutil import rfc3339
 from kifu.ledger import money
 from kifu.ledger import queries as ledger
 from kifu.review import rules, store
+from kifu.review.schemas import StatsResponse, TrendResponse
 
 # -- the ledger figures in the user's days --------------------------------------------------------
 
@@ -163,6 +167,23 @@ async def stats(
 ) -> dict[str, Any]:
     """Outcome statistics of the user's bubbles (reference §4.8: candle_time within the last 7
     / 30 days, or all) and the ledger's ``trading`` figures for the same number of local days."""
+    zone, p, scope = _stats_scope(
+        period, symbol, tag, asset_class, venue, timezone, default_tz, now
+    )
+    return (await _stats(conn, user_id, zone, p, scope, now))[0]
+
+
+def _stats_scope(
+    period: str | None,
+    symbol: str | None,
+    tag: str | None,
+    asset_class: str | None,
+    venue: str | None,
+    timezone: str | None,
+    default_tz: str,
+    now: datetime,
+) -> tuple[ZoneInfo, str, journal.BubbleScope]:
+    """The checked zone and period of a ``/review/stats`` request and its bubbles' scope."""
     zone = rules.check_timezone(timezone, default_tz)
     p = rules.check_period(period)
     days = rules.PERIOD_DAYS[p]
@@ -176,9 +197,25 @@ async def stats(
         asset_class=(asset_class or "").strip().lower() or None,
         venue=(venue or "").strip().lower() or None,
     )
+    return zone, p, scope
+
+
+async def _stats(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    zone: ZoneInfo,
+    p: str,
+    scope: journal.BubbleScope,
+    now: datetime,
+) -> tuple[dict[str, Any], datetime | None]:
+    """The statistics, and when time alone changes them: when the first of the scoped bubbles
+    leaves the period's window (its candle time + the period; the local days of ``trading``
+    move with today, which the caller keys by)."""
     s = await journal.outcome_stats(conn, user_id, scope)
     await _zone_known(conn, zone)
     trading = await _trading(conn, user_id, zone, p, now)
+    days = rules.PERIOD_DAYS[p]
+    expires = None if days is None or s.earliest is None else s.earliest + timedelta(days=days)
     return {
         "period": p,
         "timezone": zone.key,
@@ -189,7 +226,7 @@ async def stats(
         "by_tag": {k: rules.outcome_group(_agg(v)) for k, v in sorted(s.by_tag.items())},
         "by_symbol": {k: rules.outcome_group(_agg(v)) for k, v in sorted(s.by_symbol.items())},
         "trading": trading,
-    }
+    }, expires
 
 
 def _day_edges(zone: ZoneInfo, first: date, last: date) -> list[datetime]:
@@ -243,6 +280,12 @@ async def calendar(
     (``ledger.money_by_day_json``), or folded here when an asset is not ASCII."""
     zone = rules.check_timezone(timezone, default_tz)
     first, last = rules.calendar_range(from_, to, zone, now)
+    return await _calendar(conn, user_id, zone, first, last)
+
+
+async def _calendar(
+    conn: AsyncConnection, user_id: uuid.UUID, zone: ZoneInfo, first: date, last: date
+) -> bytes:
     await _zone_known(conn, zone)
     edges = _day_edges(zone, first, last)
     start, end = edges[0], edges[-1]
@@ -281,8 +324,13 @@ async def trend(
     """One point per local day from today − N days to today (N = 7, 30, or 365 for ``all``)."""
     zone = rules.check_timezone(timezone, default_tz)
     p = rules.check_period(period)
+    return await _trend(conn, user_id, zone, p, rules.today_in(zone, now))
+
+
+async def _trend(
+    conn: AsyncConnection, user_id: uuid.UUID, zone: ZoneInfo, p: str, today: date
+) -> dict[str, Any]:
     n = rules.PERIOD_DAYS[p] or rules.TREND_ALL_DAYS
-    today = rules.today_in(zone, now)
     first = today - timedelta(days=n)
     await _zone_known(conn, zone)
     outcomes, by_day = await _days(conn, user_id, zone, first, today)
@@ -296,6 +344,113 @@ async def trend(
         point["realized_pnl"] = {k: dec_str(v) for k, v in sorted(m.realized_pnl.items())}
         point["cumulative_realized_pnl"] = {k: dec_str(v) for k, v in sorted(cum.items())}
     return {"period": p, "timezone": zone.key, "data": points}
+
+
+# -- kept answers (kit.answers): statistics, calendar and trend served again until they change -----
+
+Computed = tuple[bytes, datetime | None]  # the answer's JSON and when time alone changes it
+
+
+def _json(model: type[BaseModel], figures: dict[str, Any]) -> bytes:
+    """``figures`` as the route's response model serialises them (aliases on the wire)."""
+    return model.model_validate(figures).model_dump_json(by_alias=True).encode()
+
+
+async def _kept(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    answers: Answers,
+    key: Hashable,
+    now: datetime,
+    fresh: bool,
+    compute: Callable[[], Awaitable[Computed]],
+) -> bytes:
+    """The answer kept for ``key`` while the user's change stamps are those it was computed
+    under and it has not expired, else ``compute()``'s (also when ``fresh``), kept. The stamps
+    are read *before* computing: a change that commits after that read moves them, so it
+    cannot hide behind the kept answer, and one that committed before it is in the answer."""
+    stamp = await store.change_stamps(conn, user_id)
+    if not fresh:
+        body = answers.get(user_id, key, stamp, now)
+        if body is not None:
+            return body
+    body, expires = await compute()
+    answers.put(user_id, key, stamp, expires, body)
+    return body
+
+
+async def stats_answer(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    answers: Answers,
+    *,
+    fresh: bool,
+    period: str | None,
+    symbol: str | None,
+    tag: str | None,
+    asset_class: str | None,
+    venue: str | None,
+    timezone: str | None,
+    default_tz: str,
+    now: datetime,
+) -> bytes:
+    """``stats`` as ``schemas.StatsResponse`` JSON, kept per scope and local today."""
+    zone, p, scope = _stats_scope(
+        period, symbol, tag, asset_class, venue, timezone, default_tz, now
+    )
+    today = rules.today_in(zone, now)
+    key = ("stats", p, scope.symbol, scope.tag, scope.asset_class, scope.venue, zone.key, today)
+
+    async def compute() -> Computed:
+        figures, expires = await _stats(conn, user_id, zone, p, scope, now)
+        return _json(StatsResponse, figures), expires
+
+    return await _kept(conn, user_id, answers, key, now, fresh, compute)
+
+
+async def calendar_answer(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    answers: Answers,
+    *,
+    fresh: bool,
+    from_: str | None,
+    to: str | None,
+    timezone: str | None,
+    default_tz: str,
+    now: datetime,
+) -> bytes:
+    """``calendar``, kept per range of days (time alone never changes a given range)."""
+    zone = rules.check_timezone(timezone, default_tz)
+    first, last = rules.calendar_range(from_, to, zone, now)
+
+    async def compute() -> Computed:
+        return await _calendar(conn, user_id, zone, first, last), None
+
+    key = ("calendar", first, last, zone.key)
+    return await _kept(conn, user_id, answers, key, now, fresh, compute)
+
+
+async def trend_answer(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    answers: Answers,
+    *,
+    fresh: bool,
+    period: str | None,
+    timezone: str | None,
+    default_tz: str,
+    now: datetime,
+) -> bytes:
+    """``trend`` as ``schemas.TrendResponse`` JSON, kept per period and local today."""
+    zone = rules.check_timezone(timezone, default_tz)
+    p = rules.check_period(period)
+    today = rules.today_in(zone, now)
+
+    async def compute() -> Computed:
+        return _json(TrendResponse, await _trend(conn, user_id, zone, p, today)), None
+
+    return await _kept(conn, user_id, answers, ("trend", p, zone.key, today), now, fresh, compute)
 
 
 # -- guided review ---------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """SQL of the tables review owns: ``guided_reviews``, ``guided_review_items``, ``user_streaks``
-and ``trade_safety_reviews``. Every statement is scoped by user (directly or through the
-review); indexes named next to each."""
+and ``trade_safety_reviews``; and the one probe of the ledger's and the journal's change stamps
+that review's kept answers are checked against. Every statement is scoped by user (directly or
+through the review); indexes named next to each."""
 
 from __future__ import annotations
 
@@ -37,6 +38,19 @@ async def zone_known(conn: AsyncConnection, name: str) -> bool:
     except errors.InvalidParameterValue:
         return False
     return True
+
+
+async def change_stamps(conn: AsyncConnection, user_id: uuid.UUID) -> tuple[int | None, int | None]:
+    """The user's ledger and journal change stamps (migration 130; None before their first
+    change): both primary keys, one round trip."""
+    cur = await conn.execute(
+        "SELECT (SELECT stamp FROM ledger_change_stamps WHERE user_id = %(u)s),"
+        " (SELECT stamp FROM journal_change_stamps WHERE user_id = %(u)s)",
+        {"u": user_id},
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return row[0], row[1]
 
 
 async def _one(conn: AsyncConnection, sql: str, params: Any) -> dict | None:

@@ -1,0 +1,121 @@
+-- change_stamps (repeatable): the triggers that bump migration 130's change stamps.
+--
+-- Why: a kept answer (kifu.kit.answers) is served again only while its user's stamps are the ones
+-- it was computed under, so every change to the tables it reads must bump them, whichever writer
+-- made it (the ledger's writer, sync, the journal, the outcome job, SQL run by hand). Statement
+-- triggers do that once per statement and user: an import of 10,000 fills bumps one row.
+--
+-- Same rules as ledger_rollups.sql: idempotent, definitions only.
+
+-- The next stamp for each of `changed` (users that still exist: during a user's cascading
+-- delete the user is gone and so are their stamps) in `target`, upserted in user order so
+-- concurrent writers lock the rows in one order.
+CREATE OR REPLACE FUNCTION kifu_change_stamp(target TEXT, changed UUID[]) RETURNS void
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    EXECUTE format(
+        'INSERT INTO %I AS s (user_id, stamp)'
+        ' SELECT c.id, nextval(''kifu_change_stamp_seq'')'
+        ' FROM (SELECT DISTINCT id FROM unnest($1) AS c(id)) c'
+        ' WHERE c.id IS NOT NULL AND EXISTS (SELECT 1 FROM users u WHERE u.id = c.id)'
+        ' ORDER BY c.id'
+        ' ON CONFLICT (user_id) DO UPDATE SET stamp = EXCLUDED.stamp', target)
+    USING changed;
+END
+$fn$;
+
+-- trade_events: the users of the inserted, deleted or updated (old and new) rows.
+CREATE OR REPLACE FUNCTION kifu_ledger_stamp() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM kifu_change_stamp('ledger_change_stamps', ARRAY(SELECT user_id FROM new_rows));
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM kifu_change_stamp('ledger_change_stamps', ARRAY(SELECT user_id FROM old_rows));
+    ELSIF TG_OP = 'UPDATE' THEN
+        PERFORM kifu_change_stamp('ledger_change_stamps', ARRAY(
+            SELECT user_id FROM old_rows UNION SELECT user_id FROM new_rows));
+    ELSE  -- TRUNCATE: everyone's fills are gone
+        UPDATE ledger_change_stamps SET stamp = nextval('kifu_change_stamp_seq');
+    END IF;
+    RETURN NULL;
+END
+$fn$;
+
+-- bubbles (their user) and outcomes (their bubble's user; an outcome deleted with its bubble
+-- finds none, and the bubble's own trigger has bumped it).
+CREATE OR REPLACE FUNCTION kifu_journal_stamp() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        UPDATE journal_change_stamps SET stamp = nextval('kifu_change_stamp_seq');
+    ELSIF TG_TABLE_NAME = 'bubbles' AND TG_OP = 'INSERT' THEN
+        PERFORM kifu_change_stamp('journal_change_stamps', ARRAY(SELECT user_id FROM new_rows));
+    ELSIF TG_TABLE_NAME = 'bubbles' AND TG_OP = 'DELETE' THEN
+        PERFORM kifu_change_stamp('journal_change_stamps', ARRAY(SELECT user_id FROM old_rows));
+    ELSIF TG_TABLE_NAME = 'bubbles' THEN
+        PERFORM kifu_change_stamp('journal_change_stamps', ARRAY(
+            SELECT user_id FROM old_rows UNION SELECT user_id FROM new_rows));
+    ELSIF TG_OP = 'INSERT' THEN
+        PERFORM kifu_change_stamp('journal_change_stamps', ARRAY(
+            SELECT b.user_id FROM new_rows r JOIN bubbles b ON b.id = r.bubble_id));
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM kifu_change_stamp('journal_change_stamps', ARRAY(
+            SELECT b.user_id FROM old_rows r JOIN bubbles b ON b.id = r.bubble_id));
+    ELSE
+        PERFORM kifu_change_stamp('journal_change_stamps', ARRAY(
+            SELECT b.user_id FROM (SELECT bubble_id FROM old_rows
+                                   UNION SELECT bubble_id FROM new_rows) r
+            JOIN bubbles b ON b.id = r.bubble_id));
+    END IF;
+    RETURN NULL;
+END
+$fn$;
+
+DROP TRIGGER IF EXISTS trade_events_stamp_insert ON trade_events;
+DROP TRIGGER IF EXISTS trade_events_stamp_update ON trade_events;
+DROP TRIGGER IF EXISTS trade_events_stamp_delete ON trade_events;
+DROP TRIGGER IF EXISTS trade_events_stamp_truncate ON trade_events;
+CREATE TRIGGER trade_events_stamp_insert AFTER INSERT ON trade_events
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION kifu_ledger_stamp();
+CREATE TRIGGER trade_events_stamp_update AFTER UPDATE ON trade_events
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION kifu_ledger_stamp();
+CREATE TRIGGER trade_events_stamp_delete AFTER DELETE ON trade_events
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION kifu_ledger_stamp();
+CREATE TRIGGER trade_events_stamp_truncate AFTER TRUNCATE ON trade_events
+    FOR EACH STATEMENT EXECUTE FUNCTION kifu_ledger_stamp();
+
+DROP TRIGGER IF EXISTS bubbles_stamp_insert ON bubbles;
+DROP TRIGGER IF EXISTS bubbles_stamp_update ON bubbles;
+DROP TRIGGER IF EXISTS bubbles_stamp_delete ON bubbles;
+DROP TRIGGER IF EXISTS bubbles_stamp_truncate ON bubbles;
+CREATE TRIGGER bubbles_stamp_insert AFTER INSERT ON bubbles
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION kifu_journal_stamp();
+CREATE TRIGGER bubbles_stamp_update AFTER UPDATE ON bubbles
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION kifu_journal_stamp();
+CREATE TRIGGER bubbles_stamp_delete AFTER DELETE ON bubbles
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION kifu_journal_stamp();
+CREATE TRIGGER bubbles_stamp_truncate AFTER TRUNCATE ON bubbles
+    FOR EACH STATEMENT EXECUTE FUNCTION kifu_journal_stamp();
+
+DROP TRIGGER IF EXISTS outcomes_stamp_insert ON outcomes;
+DROP TRIGGER IF EXISTS outcomes_stamp_update ON outcomes;
+DROP TRIGGER IF EXISTS outcomes_stamp_delete ON outcomes;
+DROP TRIGGER IF EXISTS outcomes_stamp_truncate ON outcomes;
+CREATE TRIGGER outcomes_stamp_insert AFTER INSERT ON outcomes
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION kifu_journal_stamp();
+CREATE TRIGGER outcomes_stamp_update AFTER UPDATE ON outcomes
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION kifu_journal_stamp();
+CREATE TRIGGER outcomes_stamp_delete AFTER DELETE ON outcomes
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION kifu_journal_stamp();
+CREATE TRIGGER outcomes_stamp_truncate AFTER TRUNCATE ON outcomes
+    FOR EACH STATEMENT EXECUTE FUNCTION kifu_journal_stamp();

@@ -1,0 +1,81 @@
+"""Answers kept by an API process and served again while what they were computed from holds.
+
+An expensive read (review statistics, calendar, trend) is a pure function of the user's rows and
+of the time. Its answer is kept under a key (the user, the read and its normalised parameters)
+with the **stamp** of the user's rows it was computed from (``review.store.change_stamps``: the
+owners' change stamps, migration 130, bumped by triggers in the writing transaction) and the
+instant it **expires** (the first moment the time alone would change it: the user's next
+midnight, a bubble leaving a "last 30 days" window). It is served again only while the stamp
+read *before* the request's computation is the same and the expiry has not passed, so an answer
+is never staler than the rows a fresh computation would have read.
+
+Bounded by the bytes kept (least recently used go first); one per process, nothing shared, so
+several processes each compute an answer once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _Kept:
+    stamp: Hashable
+    expires: datetime | None  # None: only a change of the rows makes it stale
+    body: bytes
+
+
+class Answers:
+    """Kept answers up to ``max_bytes`` of bodies in all (0 keeps none)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        if max_bytes < 0:
+            raise ValueError("max_bytes must not be negative")
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._kept: OrderedDict[tuple[uuid.UUID, Hashable], _Kept] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def get(
+        self, user_id: uuid.UUID, key: Hashable, stamp: Hashable, now: datetime
+    ) -> bytes | None:
+        """The body kept for (``user_id``, ``key``) if it was computed under ``stamp`` and has
+        not expired at ``now``; a stale one is dropped."""
+        k = (user_id, key)
+        kept = self._kept.get(k)
+        if kept is None:
+            return None
+        if kept.stamp != stamp or (kept.expires is not None and now >= kept.expires):
+            self._drop(k)
+            return None
+        self._kept.move_to_end(k)
+        return kept.body
+
+    def put(
+        self,
+        user_id: uuid.UUID,
+        key: Hashable,
+        stamp: Hashable,
+        expires: datetime | None,
+        body: bytes,
+    ) -> None:
+        """Keep ``body``, computed under ``stamp``, until ``expires``; a body larger than the
+        whole budget is not kept."""
+        k = (user_id, key)
+        if k in self._kept:
+            self._drop(k)
+        if not self.max_bytes or len(body) > self.max_bytes:
+            return
+        self._kept[k] = _Kept(stamp, expires, body)
+        self.bytes += len(body)
+        while self.bytes > self.max_bytes:
+            self._drop(next(iter(self._kept)))
+
+    def _drop(self, k: tuple[uuid.UUID, Hashable]) -> None:
+        self.bytes -= len(self._kept.pop(k).body)

@@ -1,0 +1,76 @@
+"""kit.answers: an answer is served only under the stamp it was computed under and before it
+expires; the bytes kept stay within the budget, least recently used going first."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from kifu.kit.answers import Answers
+
+T = datetime(2026, 12, 7, 12, tzinfo=UTC)
+ALICE, BOB = uuid.uuid4(), uuid.uuid4()
+
+
+def test_served_under_its_stamp_only() -> None:
+    a = Answers(1000)
+    a.put(ALICE, "stats", (1, 2), None, b"{}")
+    assert a.get(ALICE, "stats", (1, 2), T) == b"{}"
+    assert a.get(ALICE, "stats", (1, 3), T) is None
+    # a stale answer is dropped, not kept for a stamp that might come back
+    assert a.get(ALICE, "stats", (1, 2), T) is None
+    assert len(a) == 0 and a.bytes == 0
+
+
+def test_each_user_and_key_apart() -> None:
+    a = Answers(1000)
+    a.put(ALICE, "stats", 1, None, b"alice")
+    a.put(BOB, "stats", 1, None, b"bob")
+    a.put(ALICE, "trend", 1, None, b"trend")
+    assert a.get(ALICE, "stats", 1, T) == b"alice"
+    assert a.get(BOB, "stats", 1, T) == b"bob"
+    assert a.get(BOB, "trend", 1, T) is None
+
+
+def test_expires_at_its_instant() -> None:
+    a = Answers(1000)
+    a.put(ALICE, "stats", 1, T, b"x")
+    assert a.get(ALICE, "stats", 1, T - timedelta(microseconds=1)) == b"x"
+    assert a.get(ALICE, "stats", 1, T) is None
+    a.put(ALICE, "stats", 1, None, b"x")
+    assert a.get(ALICE, "stats", 1, T + timedelta(days=3650)) == b"x"
+
+
+def test_bytes_stay_within_the_budget_least_recently_used_first() -> None:
+    a = Answers(10)
+    a.put(ALICE, 1, 0, None, b"aaaa")
+    a.put(ALICE, 2, 0, None, b"bbbb")
+    assert a.get(ALICE, 1, 0, T) == b"aaaa"  # 1 is now the most recently used
+    a.put(ALICE, 3, 0, None, b"cccc")
+    assert a.bytes == 8 and len(a) == 2
+    assert a.get(ALICE, 2, 0, T) is None
+    assert a.get(ALICE, 1, 0, T) == b"aaaa"
+    assert a.get(ALICE, 3, 0, T) == b"cccc"
+
+
+def test_a_new_answer_replaces_the_old() -> None:
+    a = Answers(10)
+    a.put(ALICE, 1, 0, None, b"aaaa")
+    a.put(ALICE, 1, 1, None, b"bbbbbb")
+    assert a.bytes == 6 and len(a) == 1
+    assert a.get(ALICE, 1, 1, T) == b"bbbbbb"
+
+
+def test_too_large_or_no_budget_keeps_nothing() -> None:
+    a = Answers(4)
+    a.put(ALICE, 1, 0, None, b"aaaa")
+    a.put(ALICE, 1, 0, None, b"aaaaa")  # larger than the budget: the old one goes too
+    assert len(a) == 0 and a.bytes == 0
+    none = Answers(0)
+    none.put(ALICE, 1, 0, None, b"")  # even an empty body: 0 keeps none
+    none.put(ALICE, 2, 0, None, b"x")
+    assert len(none) == 0 and none.bytes == 0
+    with pytest.raises(ValueError):
+        Answers(-1)

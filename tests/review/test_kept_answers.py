@@ -1,0 +1,212 @@
+"""Kept answers of /review/stats, /calendar and /trend (``kit.answers``): served again while the
+user's change stamps hold, and never past a change to their bubbles, outcomes or fills, whoever
+made it (the API, the importer, SQL run by hand), nor past the moment time alone changes them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from kifu.review import routes, service
+from tests.review.conftest import fills_csv, iso
+
+API = "/api/v1"
+NOW = datetime.now(UTC).replace(microsecond=0)
+DAY = NOW.date()
+READS = {
+    "stats": f"{API}/review/stats?period=all",
+    "calendar": f"{API}/review/calendar?from={DAY - timedelta(days=10)}&to={DAY}",
+    "trend": f"{API}/review/trend?period=7d",
+}
+NO_CACHE = {"Cache-Control": "no-cache"}
+
+
+@pytest.fixture
+def computed(monkeypatch) -> dict[str, int]:
+    """How many times each read was computed rather than served kept."""
+    counts = {"stats": 0, "calendar": 0, "trend": 0}
+    for name, fn in (("stats", "_stats"), ("calendar", "_calendar"), ("trend", "_trend")):
+        original = getattr(service, fn)
+
+        async def counted(*args, _original=original, _name=name, **kwargs):
+            counts[_name] += 1
+            return await _original(*args, **kwargs)
+
+        monkeypatch.setattr(service, fn, counted)
+    return counts
+
+
+@pytest.fixture
+def journal(client, user, bubble, upload):
+    """Two bubbles with outcomes, one a day old, and two round trips of fills."""
+    first = bubble("BTCUSDT", NOW - timedelta(days=1, hours=2), {"1h": "1.5", "4h": "-2"})
+    bubble("ETHUSDT", NOW - timedelta(hours=5), {"1h": "-0.5"}, tags=["fomo"])
+    t = NOW - timedelta(days=1)
+    upload(
+        fills_csv(
+            [
+                (iso(t), "BTC/USDT", "buy", "1", "100", "0.1"),
+                (iso(t + timedelta(hours=1)), "BTC/USDT", "sell", "1", "110", "0.1"),
+            ]
+        ),
+        venue="binance_futures",
+    )
+    return first
+
+
+def get(client, user, path: str, headers: dict | None = None) -> dict:
+    r = client.get(path, headers={**user.headers, **(headers or {})})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+@pytest.mark.parametrize("read", READS)
+def test_an_answer_is_served_again_until_asked_fresh(client, user, journal, computed, read):
+    path = READS[read]
+    first = get(client, user, path)
+    assert computed[read] == 1
+    assert get(client, user, path) == first
+    assert computed[read] == 1
+    assert get(client, user, path, NO_CACHE) == first
+    assert computed[read] == 2
+
+
+def _trade_event(user) -> str:
+    return f"(SELECT id FROM trade_events WHERE user_id = '{user.id}' ORDER BY executed_at LIMIT 1)"
+
+
+# Changes made behind the API's back, each to a table the reads fold.
+CHANGES = {
+    "bubble inserted": lambda u: (
+        "INSERT INTO bubbles (user_id, symbol, timeframe, candle_time, price, bubble_type)"
+        f" VALUES ('{u.id}', 'SOLUSDT', '1h', now() - interval '3 hours', 10, 'manual')"
+    ),
+    "bubble retagged": lambda u: (
+        f"UPDATE bubbles SET tags = ARRAY['late'] WHERE user_id = '{u.id}' AND symbol = 'BTCUSDT'"
+    ),
+    "bubble deleted": lambda u: (
+        f"DELETE FROM bubbles WHERE user_id = '{u.id}' AND symbol = 'ETHUSDT'"
+    ),
+    "outcome inserted": lambda u: (
+        "INSERT INTO outcomes (bubble_id, period, reference_price, outcome_price, pnl_percent)"
+        f" SELECT id, '1d', 100, 103, 3 FROM bubbles WHERE user_id = '{u.id}'"
+        " AND symbol = 'BTCUSDT'"
+    ),
+    "outcome updated": lambda u: (
+        "UPDATE outcomes SET pnl_percent = 9 WHERE period = '1h' AND bubble_id IN"
+        f" (SELECT id FROM bubbles WHERE user_id = '{u.id}')"
+    ),
+    "outcome deleted": lambda u: (
+        "DELETE FROM outcomes WHERE period = '1h' AND bubble_id IN"
+        f" (SELECT id FROM bubbles WHERE user_id = '{u.id}' AND symbol = 'BTCUSDT')"
+    ),
+    "fill repriced": lambda u: f"UPDATE trade_events SET price = 90 WHERE id = {_trade_event(u)}",
+    "fill deleted": lambda u: f"DELETE FROM trade_events WHERE id = {_trade_event(u)}",
+}
+
+
+@pytest.mark.parametrize("read", READS)
+@pytest.mark.parametrize("change", CHANGES)
+def test_a_change_by_hand_is_seen_at_once(client, user, journal, sql, computed, read, change):
+    path = READS[read]
+    before = get(client, user, path)
+    sql(CHANGES[change](user))
+    after = get(client, user, path)
+    assert after == get(client, user, path, NO_CACHE)
+    assert computed[read] == 3  # the kept answer was not served after the change
+    if read == "stats":  # every change moves a figure of the statistics
+        assert after != before
+
+
+def test_changes_through_the_api_are_seen(client, user, journal, upload, bubble, computed):
+    before = get(client, user, READS["stats"])
+    bubble("XRPUSDT", NOW - timedelta(hours=1), {"1h": "4"})
+    mid = get(client, user, READS["stats"])
+    assert mid["total_bubbles"] == before["total_bubbles"] + 1
+    t = NOW - timedelta(hours=3)
+    upload(
+        fills_csv(
+            [
+                (iso(t), "ETH/USDT", "buy", "2", "50", "0"),
+                (iso(t + timedelta(minutes=5)), "ETH/USDT", "sell", "2", "60", "0"),
+            ]
+        ),
+        venue="binance_futures",
+    )
+    after = get(client, user, READS["stats"])
+    assert after["trading"]["fills"] == mid["trading"]["fills"] + 2
+    assert computed["stats"] == 3
+
+
+def test_a_bubble_leaving_the_window_expires_the_answer(client, user, bubble, monkeypatch):
+    at = NOW - timedelta(days=7) + timedelta(minutes=30)
+    bubble("BTCUSDT", at, {"1h": "2"})
+    bubble("ETHUSDT", NOW - timedelta(days=1), {"1h": "1"})
+    path = f"{API}/review/stats?period=7d"
+    assert get(client, user, path)["total_bubbles"] == 2
+    monkeypatch.setattr(routes, "utc_now", lambda: NOW + timedelta(minutes=29))
+    assert get(client, user, path)["total_bubbles"] == 2
+    monkeypatch.setattr(routes, "utc_now", lambda: NOW + timedelta(minutes=31))
+    assert get(client, user, path)["total_bubbles"] == 1
+
+
+def test_each_user_gets_their_own(client, user, make_user, journal, bubble):
+    other = make_user()
+    mine = get(client, user, READS["stats"])
+    assert get(client, other, READS["stats"])["total_bubbles"] == 0
+    bubble("BTCUSDT", NOW - timedelta(hours=1), {}, who=other)
+    assert get(client, other, READS["stats"])["total_bubbles"] == 1
+    assert get(client, user, READS["stats"]) == mine
+
+
+def test_a_change_while_computing_is_not_hidden(client, user, db, journal, monkeypatch):
+    """The stamps are read before the figures: a change committed after the figures were read
+    but before the answer was kept moves them, so the next request computes again."""
+    original = service._stats
+
+    async def racing(*args, **kwargs):
+        figures = await original(*args, **kwargs)
+        with psycopg.connect(db) as conn:
+            conn.execute(
+                "INSERT INTO bubbles (user_id, symbol, timeframe, candle_time, price,"
+                " bubble_type) VALUES (%s, 'SOLUSDT', '1h', now(), 10, 'manual')",
+                (user.id,),
+            )
+        return figures
+
+    monkeypatch.setattr(service, "_stats", racing)
+    stale = get(client, user, READS["stats"])
+    monkeypatch.setattr(service, "_stats", original)
+    assert get(client, user, READS["stats"])["total_bubbles"] == stale["total_bubbles"] + 1
+
+
+def test_stamps_follow_statements_and_users(db, user, make_user, journal, sql):
+    """One bump per statement and user; a truncate bumps everyone; a deleted user's stamps go
+    with them, also when their fills and bubbles are deleted in the same cascade."""
+    other = make_user()
+
+    def stamps(u) -> tuple:
+        return sql(
+            "SELECT (SELECT stamp FROM ledger_change_stamps WHERE user_id = %s),"
+            " (SELECT stamp FROM journal_change_stamps WHERE user_id = %s)",
+            u.id,
+            u.id,
+        )[0]
+
+    mine, theirs = stamps(user), stamps(other)
+    assert None not in mine and theirs == (None, None)
+    sql(
+        "INSERT INTO bubbles (user_id, symbol, timeframe, candle_time, price, bubble_type)"
+        " SELECT u, 'BTCUSDT', '1h', now(), 1, 'manual' FROM unnest(%s::uuid[]) u",
+        [user.id, other.id],
+    )
+    after = stamps(user)
+    assert after[0] == mine[0] and after[1] > mine[1]
+    assert stamps(other)[1] is not None and stamps(other)[0] is None
+    sql("TRUNCATE outcomes CASCADE")
+    assert stamps(user)[1] > after[1]
+    sql("DELETE FROM users WHERE id = %s", user.id)
+    assert sql("SELECT count(*) FROM journal_change_stamps WHERE user_id = %s", user.id) == [(0,)]
+    assert sql("SELECT count(*) FROM ledger_change_stamps WHERE user_id = %s", user.id) == [(0,)]
