@@ -1,6 +1,7 @@
-"""Kept answers of /review/stats, /calendar and /trend (``kit.answers``): served again while the
-user's change stamps hold, and never past a change to their bubbles, outcomes or fills, whoever
-made it (the API, the importer, SQL run by hand), nor past the moment time alone changes them."""
+"""Kept answers of /review/stats, /calendar, /trend and /bubbles (``kit.answers``): served again
+while the user's change stamps hold, and never past a change to their bubbles, outcomes or fills,
+whoever made it (the API, the importer, SQL run by hand), nor past the moment time alone changes
+them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
+from kifu.journal import service as journal_service
 from kifu.review import routes, service
 from tests.review.conftest import fills_csv, iso
 
@@ -210,3 +212,30 @@ def test_stamps_follow_statements_and_users(db, user, make_user, journal, sql):
     sql("DELETE FROM users WHERE id = %s", user.id)
     assert sql("SELECT count(*) FROM journal_change_stamps WHERE user_id = %s", user.id) == [(0,)]
     assert sql("SELECT count(*) FROM ledger_change_stamps WHERE user_id = %s", user.id) == [(0,)]
+
+
+BUBBLES = f"{API}/bubbles?page=1&limit=200&sort=desc"
+
+
+@pytest.mark.parametrize("change", [c for c in CHANGES if c.startswith(("bubble", "outcome"))])
+def test_the_bubble_list_is_kept_until_the_journal_changes(
+    client, user, journal, sql, monkeypatch, change
+):
+    pages = []
+    original = journal_service.bubble_page_json
+
+    async def counted(*args, **kwargs):
+        pages.append(1)
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(journal_service, "bubble_page_json", counted)
+    before = get(client, user, BUBBLES)
+    assert get(client, user, BUBBLES) == before and len(pages) == 1
+    sql(f"UPDATE trade_events SET price = 90 WHERE id = {_trade_event(user)}")
+    assert get(client, user, BUBBLES) == before and len(pages) == 1  # fills: not the journal
+    sql(CHANGES[change](user))
+    after = get(client, user, BUBBLES)
+    assert len(pages) == 2
+    assert after == get(client, user, BUBBLES, NO_CACHE) and len(pages) == 3
+    if change.startswith("bubble"):
+        assert after != before

@@ -40,6 +40,7 @@ from kifu.journal.schemas import (
     Unlinked,
     Updated,
 )
+from kifu.kit import answers
 from kifu.kit.auth import CurrentUser
 from kifu.kit.csvout import attachment
 from kifu.kit.db import Conn
@@ -71,6 +72,7 @@ async def create_bubble(body: BubbleCreate, user: CurrentUser, conn: Conn) -> di
 
 @router.get("/bubbles", response_model=BubblePage)
 async def list_bubbles(
+    request: Request,
     user: CurrentUser,
     conn: Conn,
     page: PageParams,
@@ -81,9 +83,20 @@ async def list_bubbles(
     sort: Annotated[Sort | None, Query(description="desc (default) or asc")] = None,
 ) -> RawJSON:
     """The caller's bubbles by candle_time (``sort`` desc by default), ``{page, limit, total,
-    items}``; ``tags`` matches any of the comma-separated tags."""
+    items}``; ``tags`` matches any of the comma-separated tags. Kept and served again until the
+    caller's bubbles or outcomes change; ``Cache-Control: no-cache`` reads them anew."""
     f = service.bubble_filter(symbol, tags, from_, to)
-    return RawJSON(await service.bubble_page_json(conn, user, f, sort == "asc", page))
+    body = await service.bubble_page_answer(
+        conn,
+        user,
+        answers.of(request),
+        fresh=answers.asks_fresh(request),
+        f=f,
+        ascending=sort == "asc",
+        page=page,
+        now=utc_now(),
+    )
+    return RawJSON(body)
 
 
 # Declared before /bubbles/{bubble_id} so the id route cannot capture it (reference bug §7.2 #1).

@@ -84,6 +84,16 @@ async def get_bubble(
         return await cur.fetchone()
 
 
+async def change_stamp(conn: AsyncConnection, user_id: uuid.UUID) -> int | None:
+    """The user's journal change stamp (migration 130, bumped by the triggers on ``bubbles`` and
+    ``outcomes``; None before their first change): its primary key."""
+    cur = await conn.execute(
+        "SELECT stamp FROM journal_change_stamps WHERE user_id = %s", (user_id,)
+    )
+    row = await cur.fetchone()
+    return None if row is None else row[0]
+
+
 # The columns of one ``schemas.Bubble`` (``service.bubble_json`` in SQL), for ``jsonsql``.
 BUBBLE_JSON_COLUMNS = (
     "id, symbol, timeframe,"

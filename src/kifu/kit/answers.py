@@ -17,9 +17,13 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime
+
+from starlette.requests import Request
+
+Computed = tuple[bytes, datetime | None]  # an answer's JSON and when time alone changes it
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,3 +83,34 @@ class Answers:
 
     def _drop(self, k: tuple[uuid.UUID, Hashable]) -> None:
         self.bytes -= len(self._kept.pop(k).body)
+
+    async def serve(
+        self,
+        user_id: uuid.UUID,
+        key: Hashable,
+        stamp: Hashable,
+        now: datetime,
+        fresh: bool,
+        compute: Callable[[], Awaitable[Computed]],
+    ) -> bytes:
+        """The answer kept for ``key`` under ``stamp``, else ``compute()``'s (also when
+        ``fresh``), kept under ``stamp``. The caller reads ``stamp`` *before* this call: a
+        change that commits after that read moves the stamp, so it cannot hide behind the kept
+        answer, and one that committed before it is in what ``compute`` reads."""
+        if not fresh:
+            body = self.get(user_id, key, stamp, now)
+            if body is not None:
+                return body
+        body, expires = await compute()
+        self.put(user_id, key, stamp, expires, body)
+        return body
+
+
+def of(request: Request) -> Answers:
+    """The API process's kept answers (``app.state.answers``)."""
+    return request.app.state.answers
+
+
+def asks_fresh(request: Request) -> bool:
+    """``Cache-Control: no-cache``: the caller wants the answer computed anew."""
+    return "no-cache" in request.headers.get("cache-control", "").lower()

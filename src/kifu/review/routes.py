@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from kifu.kit.answers import Answers
+from kifu.kit import answers
 from kifu.kit.auth import CurrentUser
 from kifu.kit.db import Conn
 from kifu.kit.jsonsql import RawJSON
@@ -46,15 +46,6 @@ def _default_tz(request: Request) -> str:
     return request.app.state.settings.default_tz
 
 
-def _answers(request: Request) -> Answers:
-    return request.app.state.answers
-
-
-def _fresh(request: Request) -> bool:
-    """``Cache-Control: no-cache``: compute the answer anew rather than serve a kept one."""
-    return "no-cache" in request.headers.get("cache-control", "").lower()
-
-
 @router.get(
     "/review/stats",
     response_model=StatsResponse,
@@ -80,8 +71,8 @@ async def review_stats(
     body = await service.stats_answer(
         conn,
         user,
-        _answers(request),
-        fresh=_fresh(request),
+        answers.of(request),
+        fresh=answers.asks_fresh(request),
         period=period,
         symbol=symbol,
         tag=tag,
@@ -116,8 +107,8 @@ async def review_calendar(
         await service.calendar_answer(
             conn,
             user,
-            _answers(request),
-            fresh=_fresh(request),
+            answers.of(request),
+            fresh=answers.asks_fresh(request),
             from_=from_,
             to=to,
             timezone=timezone,
@@ -147,8 +138,8 @@ async def review_trend(
     body = await service.trend_answer(
         conn,
         user,
-        _answers(request),
-        fresh=_fresh(request),
+        answers.of(request),
+        fresh=answers.asks_fresh(request),
         period=period,
         timezone=timezone,
         default_tz=_default_tz(request),

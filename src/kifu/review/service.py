@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from kifu.journal import queries as journal
 from kifu.kit import jsonsql
-from kifu.kit.answers import Answers
+from kifu.kit.answers import Answers, Computed
 from kifu.kit.errors import BadRequest, NotFound
 from kifu.kit.money import EXACT, dec_str
 from kifu.kit.timeutil import rfc3339
@@ -348,8 +348,6 @@ async def _trend(
 
 # -- kept answers (kit.answers): statistics, calendar and trend served again until they change -----
 
-Computed = tuple[bytes, datetime | None]  # the answer's JSON and when time alone changes it
-
 
 def _json(model: type[BaseModel], figures: dict[str, Any]) -> bytes:
     """``figures`` as the route's response model serialises them (aliases on the wire)."""
@@ -365,18 +363,9 @@ async def _kept(
     fresh: bool,
     compute: Callable[[], Awaitable[Computed]],
 ) -> bytes:
-    """The answer kept for ``key`` while the user's change stamps are those it was computed
-    under and it has not expired, else ``compute()``'s (also when ``fresh``), kept. The stamps
-    are read *before* computing: a change that commits after that read moves them, so it
-    cannot hide behind the kept answer, and one that committed before it is in the answer."""
+    """``answers.serve`` under the user's ledger and journal change stamps, read first."""
     stamp = await store.change_stamps(conn, user_id)
-    if not fresh:
-        body = answers.get(user_id, key, stamp, now)
-        if body is not None:
-            return body
-    body, expires = await compute()
-    answers.put(user_id, key, stamp, expires, body)
-    return body
+    return await answers.serve(user_id, key, stamp, now, fresh, compute)
 
 
 async def stats_answer(
