@@ -12,11 +12,11 @@ warm-up (each connection of the pool prepares the endpoint's statements, psycopg
 run: the steady state is timed). Per endpoint it prints req/s, p50 and p99
 and the ratio of its req/s to the **floor**: ``GET /api/v1/_floor``, an authenticated route of the
 same app that answers a constant, measured in the same run (first, and again last, so a drift of
-the machine shows). The review reads and the bubble pages are kept answers (``kifu.kit.answers``):
-each is loaded as a screen asks it (served kept), and again as "computed", asked with
-``Cache-Control: no-cache``: what a request costs right after the user's data changed. Also the
-steady resident memory of each API process after the load, and the machine's load average (the
-numbers are only comparable as ratios on a shared machine).
+the machine shows). The review reads and the bubble and note pages are kept answers
+(``kifu.kit.answers``): each is loaded as a screen asks it (served kept), and again as
+"computed", asked with ``Cache-Control: no-cache``: what a request costs right after the user's
+data changed. Also the steady resident memory of each API process after the load, and the
+machine's load average (the numbers are only comparable as ratios on a shared machine).
 
 Targets (issue 17): every endpoint ≥ 0.5× the floor's req/s, p99 ≤ 25 ms where the floor's own
 p99 allows it, ≤ 100 MB per API process.
@@ -208,6 +208,7 @@ def endpoints() -> list[tuple[str, str]]:
         ("bubbles limit=200", "/api/v1/bubbles?page=1&limit=200&sort=desc"),
         ("bubbles limit=200 computed", "/api/v1/bubbles?page=1&limit=200&sort=desc"),
         ("notes", "/api/v1/notes?page=1&limit=100"),
+        ("notes computed", "/api/v1/notes?page=1&limit=100"),
         ("users/me", "/api/v1/users/me"),
         ("review/stats 30d", "/api/v1/review/stats?period=30d"),
         ("review/stats 30d computed", "/api/v1/review/stats?period=30d"),

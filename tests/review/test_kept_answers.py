@@ -1,7 +1,7 @@
-"""Kept answers of /review/stats, /calendar, /trend and /bubbles (``kit.answers``): served again
-while the user's change stamps hold, and never past a change to their bubbles, outcomes or fills,
-whoever made it (the API, the importer, SQL run by hand), nor past the moment time alone changes
-them."""
+"""Kept answers of /review/stats, /calendar, /trend, /bubbles and /notes (``kit.answers``):
+served again while the user's change stamps hold, and never past a change to their bubbles,
+outcomes, notes or fills, whoever made it (the API, the importer, SQL run by hand), nor past the
+moment time alone changes them."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
+from kifu.journal import notes
 from kifu.journal import service as journal_service
 from kifu.review import routes, service
 from tests.review.conftest import fills_csv, iso
@@ -239,3 +240,40 @@ def test_the_bubble_list_is_kept_until_the_journal_changes(
     assert after == get(client, user, BUBBLES, NO_CACHE) and len(pages) == 3
     if change.startswith("bubble"):
         assert after != before
+
+
+NOTES = f"{API}/notes?page=1&limit=100"
+NOTE_CHANGES = {
+    "note inserted": lambda u: (
+        "INSERT INTO review_notes (user_id, title, content)"
+        f" VALUES ('{u.id}', 'by hand', 'written in psql')"
+    ),
+    "note edited": lambda u: f"UPDATE review_notes SET title = 'edited' WHERE user_id = '{u.id}'",
+    "note deleted": lambda u: f"DELETE FROM review_notes WHERE user_id = '{u.id}'",
+}
+
+
+@pytest.mark.parametrize("change", NOTE_CHANGES)
+def test_the_note_list_is_kept_until_a_note_changes(
+    client, user, journal, sql, monkeypatch, change
+):
+    pages = []
+    original = notes._page
+
+    async def counted(*args, **kwargs):
+        pages.append(1)
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(notes, "_page", counted)
+    r = client.post(
+        f"{API}/notes", headers=user.headers, json={"title": "why", "content": "I bought"}
+    )
+    assert r.status_code == 201, r.text
+    before = get(client, user, NOTES)
+    assert get(client, user, NOTES) == before and len(pages) == 1
+    sql(f"UPDATE trade_events SET price = 90 WHERE id = {_trade_event(user)}")
+    assert get(client, user, NOTES) == before and len(pages) == 1  # fills: not the journal
+    sql(NOTE_CHANGES[change](user))
+    after = get(client, user, NOTES)
+    assert after != before and len(pages) == 2
+    assert after == get(client, user, NOTES, NO_CACHE)

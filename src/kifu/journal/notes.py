@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -13,6 +14,7 @@ from kifu.journal import store
 from kifu.journal.schemas import Note, NoteBody
 from kifu.journal.service import own_bubble, parse_id
 from kifu.kit import jsonsql
+from kifu.kit.answers import Answers, Computed
 from kifu.kit.errors import BadRequest, NotFound
 from kifu.kit.pagination import MAX_PAGE, parse_positive_int
 from kifu.kit.timeutil import rfc3339_seconds
@@ -117,11 +119,28 @@ async def create(
 
 
 async def listing(
-    conn: AsyncConnection, user_id: uuid.UUID, page_raw: str | None, limit_raw: str | None
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    answers: Answers,
+    *,
+    fresh: bool,
+    page_raw: str | None,
+    limit_raw: str | None,
+    now: datetime,
 ) -> bytes:
-    """``schemas.NotePage`` as finished JSON, newest first."""
+    """``schemas.NotePage`` as finished JSON, newest first; kept (``kit.answers``) until the
+    user's journal change stamp (read first) moves."""
     page = parse_positive_int(page_raw, "page", 1, at_most=MAX_PAGE)
     limit = min(parse_positive_int(limit_raw, "limit", DEFAULT_LIMIT), MAX_LIMIT)
+    stamp = await store.change_stamp(conn, user_id)
+
+    async def compute() -> Computed:
+        return await _page(conn, user_id, page, limit), None
+
+    return await answers.serve(user_id, ("notes", page, limit), stamp, now, fresh, compute)
+
+
+async def _page(conn: AsyncConnection, user_id: uuid.UUID, page: int, limit: int) -> bytes:
     # One round trip: the count (index-only on idx_review_notes_user_id) and the page
     # (idx_review_notes_user_created) as JSON text written by PostgreSQL (``kit.jsonsql``).
     cur = await conn.execute(

@@ -227,15 +227,25 @@ async def create_note(body: NoteBody, user: CurrentUser, conn: Conn) -> dict[str
 
 @router.get("/notes", response_model=NotePage, tags=["notes"])
 async def list_notes(
+    request: Request,
     user: CurrentUser,
     conn: Conn,
     page: Annotated[positive_int() | None, Query(description="from 1")] = None,
     limit: Annotated[positive_int() | None, Query(description="default 20, at most 100")] = None,
 ) -> RawJSON:
-    """``{notes, total, page, limit, total_pages}``, newest first; limit default 20, ≤100."""
-    return RawJSON(
-        await notes.listing(conn, user, str(page) if page else None, str(limit) if limit else None)
+    """``{notes, total, page, limit, total_pages}``, newest first; limit default 20, ≤100. Kept
+    and served again until the caller's notes or bubbles change; ``Cache-Control: no-cache``
+    reads them anew."""
+    body = await notes.listing(
+        conn,
+        user,
+        answers.of(request),
+        fresh=answers.asks_fresh(request),
+        page_raw=str(page) if page else None,
+        limit_raw=str(limit) if limit else None,
+        now=utc_now(),
     )
+    return RawJSON(body)
 
 
 @router.get("/notes/{note_id}", response_model=Note, responses=NOTE_404, tags=["notes"])

@@ -4,6 +4,8 @@
 -- it was computed under, so every change to the tables it reads must bump them, whichever writer
 -- made it (the ledger's writer, sync, the journal, the outcome job, SQL run by hand). Statement
 -- triggers do that once per statement and user: an import of 10,000 fills bumps one row.
+--   * ledger_change_stamps: trade_events.
+--   * journal_change_stamps: bubbles, outcomes (migration 130) and review_notes (GET /notes).
 --
 -- Same rules as ledger_rollups.sql: idempotent, definitions only.
 
@@ -42,18 +44,18 @@ BEGIN
 END
 $fn$;
 
--- bubbles (their user) and outcomes (their bubble's user; an outcome deleted with its bubble
--- finds none, and the bubble's own trigger has bumped it).
+-- bubbles and review_notes (their user), and outcomes (their bubble's user; an outcome deleted
+-- with its bubble finds none, and the bubble's own trigger has bumped it).
 CREATE OR REPLACE FUNCTION kifu_journal_stamp() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
         UPDATE journal_change_stamps SET stamp = nextval('kifu_change_stamp_seq');
-    ELSIF TG_TABLE_NAME = 'bubbles' AND TG_OP = 'INSERT' THEN
+    ELSIF TG_TABLE_NAME <> 'outcomes' AND TG_OP = 'INSERT' THEN
         PERFORM kifu_change_stamp('journal_change_stamps', ARRAY(SELECT user_id FROM new_rows));
-    ELSIF TG_TABLE_NAME = 'bubbles' AND TG_OP = 'DELETE' THEN
+    ELSIF TG_TABLE_NAME <> 'outcomes' AND TG_OP = 'DELETE' THEN
         PERFORM kifu_change_stamp('journal_change_stamps', ARRAY(SELECT user_id FROM old_rows));
-    ELSIF TG_TABLE_NAME = 'bubbles' THEN
+    ELSIF TG_TABLE_NAME <> 'outcomes' THEN
         PERFORM kifu_change_stamp('journal_change_stamps', ARRAY(
             SELECT user_id FROM old_rows UNION SELECT user_id FROM new_rows));
     ELSIF TG_OP = 'INSERT' THEN
@@ -118,4 +120,20 @@ CREATE TRIGGER outcomes_stamp_delete AFTER DELETE ON outcomes
     REFERENCING OLD TABLE AS old_rows
     FOR EACH STATEMENT EXECUTE FUNCTION kifu_journal_stamp();
 CREATE TRIGGER outcomes_stamp_truncate AFTER TRUNCATE ON outcomes
+    FOR EACH STATEMENT EXECUTE FUNCTION kifu_journal_stamp();
+
+DROP TRIGGER IF EXISTS review_notes_stamp_insert ON review_notes;
+DROP TRIGGER IF EXISTS review_notes_stamp_update ON review_notes;
+DROP TRIGGER IF EXISTS review_notes_stamp_delete ON review_notes;
+DROP TRIGGER IF EXISTS review_notes_stamp_truncate ON review_notes;
+CREATE TRIGGER review_notes_stamp_insert AFTER INSERT ON review_notes
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION kifu_journal_stamp();
+CREATE TRIGGER review_notes_stamp_update AFTER UPDATE ON review_notes
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION kifu_journal_stamp();
+CREATE TRIGGER review_notes_stamp_delete AFTER DELETE ON review_notes
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION kifu_journal_stamp();
+CREATE TRIGGER review_notes_stamp_truncate AFTER TRUNCATE ON review_notes
     FOR EACH STATEMENT EXECUTE FUNCTION kifu_journal_stamp();
