@@ -3,6 +3,7 @@ expires; the bytes kept stay within the budget, least recently used going first.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -74,3 +75,26 @@ def test_too_large_or_no_budget_keeps_nothing() -> None:
     assert len(none) == 0 and none.bytes == 0
     with pytest.raises(ValueError):
         Answers(-1)
+
+
+def test_serve_computes_once_keeps_and_recomputes_when_fresh_or_expired_at_once() -> None:
+    a = Answers(1000)
+    calls: list[datetime | None] = []
+
+    def compute(expires: datetime | None):
+        async def run() -> tuple[bytes, datetime | None]:
+            calls.append(expires)
+            return f"v{len(calls)}".encode(), expires
+
+        return run
+
+    async def scenario() -> None:
+        assert await a.serve(ALICE, "k", 1, T, False, compute(None)) == b"v1"
+        assert await a.serve(ALICE, "k", 1, T, False, compute(None)) == b"v1"
+        assert await a.serve(ALICE, "k", 1, T, True, compute(None)) == b"v2"  # asked fresh
+        assert await a.serve(ALICE, "k", 1, T, False, compute(None)) == b"v2"
+        assert await a.serve(ALICE, "k", 2, T, False, compute(T)) == b"v3"  # behind: not kept
+        assert await a.serve(ALICE, "k", 2, T, False, compute(None)) == b"v4"
+
+    asyncio.run(scenario())
+    assert len(calls) == 4

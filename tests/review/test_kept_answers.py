@@ -12,6 +12,7 @@ import pytest
 
 from kifu.journal import notes
 from kifu.journal import service as journal_service
+from kifu.ledger import queries as ledger_queries
 from kifu.review import routes, service
 from tests.review.conftest import fills_csv, iso
 
@@ -277,3 +278,72 @@ def test_the_note_list_is_kept_until_a_note_changes(
     after = get(client, user, NOTES)
     assert after != before and len(pages) == 2
     assert after == get(client, user, NOTES, NO_CACHE)
+
+
+# The ledger's lists (kept in kifu.ledger.routes) and the query each computes its answer with.
+LEDGER_READS = {
+    "trades": (f"{API}/trades?page=1&limit=50", "trade_page_json"),
+    "summary": (f"{API}/trades/summary", "trade_summary_json"),
+    "timeline": (f"{API}/portfolio/timeline?limit=50", "timeline_json"),
+    "positions": (f"{API}/portfolio/positions?limit=50", "positions_json"),
+}
+LEDGER_CHANGES = {
+    "fill repriced": CHANGES["fill repriced"],
+    "fill deleted": CHANGES["fill deleted"],
+    "trade linked to a bubble": lambda u: (
+        "UPDATE trades SET bubble_id = (SELECT id FROM bubbles WHERE user_id = t.user_id LIMIT 1)"
+        f" FROM trades t WHERE t.id = trades.id AND trades.user_id = '{u.id}'"
+    ),
+    "trade deleted": lambda u: (
+        "DELETE FROM trades WHERE id ="
+        f" (SELECT id FROM trades WHERE user_id = '{u.id}' ORDER BY trade_time LIMIT 1)"
+    ),
+    "account relabelled": lambda u: (
+        f"UPDATE accounts SET label = 'renamed' WHERE user_id = '{u.id}'"
+    ),
+    "venue renamed": lambda u: "UPDATE venues SET display_name = 'Renamed' WHERE code LIKE 'bin%'",
+    "instrument renamed": lambda u: (
+        "UPDATE instruments SET symbol = 'XBT/USDT' WHERE symbol = 'BTC/USDT'"
+    ),
+}
+
+
+@pytest.mark.parametrize("read", LEDGER_READS)
+@pytest.mark.parametrize("change", LEDGER_CHANGES)
+def test_ledger_lists_are_kept_until_the_ledger_changes(
+    client, user, journal, sql, monkeypatch, read, change
+):
+    path, query = LEDGER_READS[read]
+    computed = []
+    original = getattr(ledger_queries, query)
+
+    async def counted(*args, **kwargs):
+        computed.append(1)
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(ledger_queries, query, counted)
+    before = get(client, user, path)
+    assert get(client, user, path) == before and len(computed) == 1
+    sql(CHANGES["bubble inserted"](user))
+    assert get(client, user, path) == before and len(computed) == 1  # the journal: not the ledger
+    sql(LEDGER_CHANGES[change](user))
+    after = get(client, user, path)
+    assert len(computed) == 2
+    assert after == get(client, user, path, NO_CACHE) and len(computed) == 3
+
+
+@pytest.mark.parametrize("path", [READS["stats"], LEDGER_READS["positions"][0]])
+def test_an_answer_read_behind_the_ledger_lock_is_not_kept(client, user, journal, sql, db, path):
+    """A hand edit waits to be caught up while a writer holds the user's ledger lock: the read
+    answers from what is stored and does not keep it; once the lock is free, the next read
+    catches up."""
+    before = get(client, user, path)
+    sql("UPDATE trade_events SET price = 50 WHERE user_id = %s AND side = 'buy'", user.id)
+    with psycopg.connect(db) as writer:
+        writer.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"kifu.ledger:{user.id}",)
+        )
+        held = get(client, user, path)
+    assert held == before  # realized PnL as stored
+    after = get(client, user, path)
+    assert after != before and after == get(client, user, path, NO_CACHE)

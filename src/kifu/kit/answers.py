@@ -94,7 +94,8 @@ class Answers:
         compute: Callable[[], Awaitable[Computed]],
     ) -> bytes:
         """The answer kept for ``key`` under ``stamp``, else ``compute()``'s (also when
-        ``fresh``), kept under ``stamp``. The caller reads ``stamp`` *before* this call: a
+        ``fresh``), kept under ``stamp`` unless it expires at once (``compute`` says so of an
+        answer it knows to be behind). The caller reads ``stamp`` *before* this call: a
         change that commits after that read moves the stamp, so it cannot hide behind the kept
         answer, and one that committed before it is in what ``compute`` reads."""
         if not fresh:
@@ -102,7 +103,8 @@ class Answers:
             if body is not None:
                 return body
         body, expires = await compute()
-        self.put(user_id, key, stamp, expires, body)
+        if expires is None or expires > now:  # expired already: good for this request only
+            self.put(user_id, key, stamp, expires, body)
         return body
 
 

@@ -287,6 +287,27 @@ def _rollup_query(user_id: uuid.UUID, f: TradeFilter) -> tuple[bool, str, str, d
     return timed, keys, raw_keys, params
 
 
+async def change_stamp(conn: AsyncConnection, user_id: uuid.UUID) -> int | None:
+    """The user's ledger change stamp (migration 130; bumped by the triggers on trade_events,
+    trades, accounts, venues and instruments, ``db/repeatable/change_stamps.sql``; None before
+    their first change): its primary key."""
+    cur = await conn.execute(
+        "SELECT stamp FROM ledger_change_stamps WHERE user_id = %s", (user_id,)
+    )
+    row = await cur.fetchone()
+    return None if row is None else row[0]
+
+
+async def behind(conn: AsyncConnection, user_id: uuid.UUID) -> bool:
+    """Whether changes to the user's fills wait to be caught up (``ledger_pnl_dirty``: a read
+    that found the ledger lock taken answered from positions and realized PnL as stored); an
+    answer read then is not one to keep."""
+    cur = await conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM ledger_pnl_dirty WHERE user_id = %s)", (user_id,)
+    )
+    return bool((await cur.fetchone())[0])  # type: ignore[index]
+
+
 async def trade_count(conn: AsyncConnection, user_id: uuid.UUID, f: TradeFilter) -> int:
     """How many trades ``f`` selects, added up from the summary's rollups (the count of a
     ``/trades`` page) instead of counting every row."""

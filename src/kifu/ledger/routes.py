@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
-from kifu.kit import jsonsql
+from kifu.kit import answers, jsonsql
+from kifu.kit.answers import Computed
 from kifu.kit.auth import CurrentUser
 from kifu.kit.db import Conn
 from kifu.kit.errors import BadRequest
 from kifu.kit.jsonsql import RawJSON
 from kifu.kit.pagination import PageParams, decode_cursor, encode_cursor
+from kifu.kit.timeutil import utc_now
 from kifu.ledger import queries, service
 from kifu.ledger.schemas import (
     AssetClass,
@@ -66,8 +69,33 @@ def _trade_filter(
     )
 
 
+async def _kept(
+    request: Request,
+    conn: Conn,
+    user_id: uuid.UUID,
+    key: tuple[Any, ...],
+    compute: Callable[[], Awaitable[bytes]],
+) -> RawJSON:
+    """``compute()``'s answer, kept (``kit.answers``) under the user's ledger change stamp, read
+    first: these reads fold the user's fills, trades, positions (caught up from the fills) and
+    accounts, and the shared venues and instruments, all of which bump it. An answer read while
+    changes wait to be caught up (``queries.behind``) is not kept. ``key``'s filters are
+    dataclasses: their ``repr`` names every field."""
+    now = utc_now()
+
+    async def computed() -> Computed:
+        body = await compute()
+        return body, (now if await queries.behind(conn, user_id) else None)
+
+    stamp = await queries.change_stamp(conn, user_id)
+    fresh = answers.asks_fresh(request)
+    kept = answers.of(request)
+    return RawJSON(await kept.serve(user_id, repr(key), stamp, now, fresh, computed))
+
+
 @router.get("/trades", response_model=TradePage, tags=["trades"])
 async def list_trades(
+    request: Request,
     user_id: CurrentUser,
     conn: Conn,
     page: PageParams,
@@ -78,18 +106,26 @@ async def list_trades(
     to: ToQ = None,
     sort: Annotated[str | None, Query(description="`asc` for oldest first")] = None,
 ) -> RawJSON:
-    """The user's trades, newest first (``sort=asc`` for oldest first), page/limit paginated."""
+    """The user's trades, newest first (``sort=asc`` for oldest first), page/limit paginated.
+    Kept and served again until the caller's fills, trades or accounts change;
+    ``Cache-Control: no-cache`` reads them anew."""
     f = _trade_filter(exchange, symbol, side, from_, to)
-    total, items = await queries.trade_page_json(
-        conn, user_id, f, ascending=sort == "asc", limit=page.limit, offset=page.offset
-    )
-    return RawJSON(
-        jsonsql.document(page=page.page, limit=page.limit, total=total, items=jsonsql.Raw(items))
-    )
+    ascending = sort == "asc"
+
+    async def compute() -> bytes:
+        total, items = await queries.trade_page_json(
+            conn, user_id, f, ascending=ascending, limit=page.limit, offset=page.offset
+        )
+        return jsonsql.document(
+            page=page.page, limit=page.limit, total=total, items=jsonsql.Raw(items)
+        )
+
+    return await _kept(request, conn, user_id, ("trades", f, ascending, page), compute)
 
 
 @router.get("/trades/summary", response_model=TradeSummary, tags=["trades"])
 async def trade_summary(
+    request: Request,
     user_id: CurrentUser,
     conn: Conn,
     exchange: ExchangeQ = None,
@@ -98,13 +134,20 @@ async def trade_summary(
     from_: FromQ = None,
     to: ToQ = None,
 ) -> RawJSON:
-    """Counts, volume (Σ quantity × price) and realized PnL over the filtered trades."""
+    """Counts, volume (Σ quantity × price) and realized PnL over the filtered trades. Kept and
+    served again until the caller's fills, trades or accounts change; ``Cache-Control:
+    no-cache`` reads them anew."""
     f = _trade_filter(exchange, symbol, side, from_, to)
-    return RawJSON(await queries.trade_summary_json(conn, user_id, f))
+
+    async def compute() -> bytes:
+        return await queries.trade_summary_json(conn, user_id, f)
+
+    return await _kept(request, conn, user_id, ("summary", f), compute)
 
 
 @router.get("/portfolio/timeline", response_model=Timeline, tags=["portfolio"])
 async def timeline(
+    request: Request,
     user_id: CurrentUser,
     conn: Conn,
     from_: FromQ = None,
@@ -116,7 +159,9 @@ async def timeline(
     limit: Annotated[Limit200 | None, Query()] = None,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
 ) -> RawJSON:
-    """Trade events newest first with a keyset cursor (``next_cursor`` when a page is full)."""
+    """Trade events newest first with a keyset cursor (``next_cursor`` when a page is full).
+    Kept and served again until the caller's fills, trades or accounts change;
+    ``Cache-Control: no-cache`` reads them anew."""
     n = limit or 50
     after = None
     if cursor:
@@ -138,15 +183,20 @@ async def timeline(
         sources=_list(source),
         event_types=_list(event_type),
     )
-    items, count, last = await queries.timeline_json(conn, user_id, f, after=after, limit=n)
-    next_cursor = None
-    if count == n and last is not None:
-        next_cursor = encode_cursor(last[0].astimezone(UTC).isoformat(), str(last[1]))
-    return RawJSON(jsonsql.document(items=jsonsql.Raw(items), next_cursor=next_cursor))
+
+    async def compute() -> bytes:
+        items, count, last = await queries.timeline_json(conn, user_id, f, after=after, limit=n)
+        next_cursor = None
+        if count == n and last is not None:
+            next_cursor = encode_cursor(last[0].astimezone(UTC).isoformat(), str(last[1]))
+        return jsonsql.document(items=jsonsql.Raw(items), next_cursor=next_cursor)
+
+    return await _kept(request, conn, user_id, ("timeline", f, after, n), compute)
 
 
 @router.get("/portfolio/positions", response_model=Positions, tags=["portfolio"])
 async def positions(
+    request: Request,
     user_id: CurrentUser,
     conn: Conn,
     status: Annotated[PositionStatus | None, Query(description="open, closed or all")] = None,
@@ -156,18 +206,24 @@ async def positions(
     venue: ListQ = None,
     limit: Annotated[Limit200 | None, Query()] = None,
 ) -> RawJSON:
-    """FIFO positions per account and instrument, most recently traded first."""
-    items, count = await queries.positions_json(
-        conn,
-        user_id,
-        status=status or "all",
-        start=from_,
-        end=to,
-        asset_classes=_list(asset_class),
-        venues=_list(venue),
-        limit=limit or 50,
-    )
-    return RawJSON(jsonsql.document(positions=jsonsql.Raw(items), count=count))
+    """FIFO positions per account and instrument, most recently traded first. Kept and served
+    again until the caller's fills, trades or accounts change; ``Cache-Control: no-cache``
+    reads them anew."""
+    args: dict[str, Any] = {
+        "status": status or "all",
+        "start": from_,
+        "end": to,
+        "asset_classes": _list(asset_class),
+        "venues": _list(venue),
+        "limit": limit or 50,
+    }
+
+    async def compute() -> bytes:
+        items, count = await queries.positions_json(conn, user_id, **args)
+        return jsonsql.document(positions=jsonsql.Raw(items), count=count)
+
+    key = ("positions", *sorted(args.items()))
+    return await _kept(request, conn, user_id, key, compute)
 
 
 @router.post("/portfolio/backfill-events", response_model=BackfillEvents, tags=["portfolio"])

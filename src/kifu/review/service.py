@@ -363,9 +363,16 @@ async def _kept(
     fresh: bool,
     compute: Callable[[], Awaitable[Computed]],
 ) -> bytes:
-    """``answers.serve`` under the user's ledger and journal change stamps, read first."""
+    """``answers.serve`` under the user's ledger and journal change stamps, read first; an
+    answer read while changes to the fills wait to be caught up (``ledger.behind``: the ledger
+    lock was taken) is not kept."""
+
+    async def computed() -> Computed:
+        body, expires = await compute()
+        return body, (now if await ledger.behind(conn, user_id) else expires)
+
     stamp = await store.change_stamps(conn, user_id)
-    return await answers.serve(user_id, key, stamp, now, fresh, compute)
+    return await answers.serve(user_id, key, stamp, now, fresh, computed)
 
 
 async def stats_answer(

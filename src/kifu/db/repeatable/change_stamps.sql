@@ -4,7 +4,12 @@
 -- it was computed under, so every change to the tables it reads must bump them, whichever writer
 -- made it (the ledger's writer, sync, the journal, the outcome job, SQL run by hand). Statement
 -- triggers do that once per statement and user: an import of 10,000 fills bumps one row.
---   * ledger_change_stamps: trade_events.
+--   * ledger_change_stamps: trade_events (migration 130), and what the ledger's lists read beside
+--     them: trades, accounts (per user); venues and instruments, shared by every user, bump
+--     everyone's when a row of theirs is updated or deleted (kifu only ever inserts them). And
+--     the drain of ledger_pnl_dirty: positions and realized PnL catch up from that queue after
+--     the fills changed, so an answer read before the catch-up (a reader that found the ledger
+--     lock taken reads what is stored) is not served after it.
 --   * journal_change_stamps: bubbles, outcomes (migration 130) and review_notes (GET /notes).
 --
 -- Same rules as ledger_rollups.sql: idempotent, definitions only.
@@ -26,7 +31,19 @@ BEGIN
 END
 $fn$;
 
--- trade_events: the users of the inserted, deleted or updated (old and new) rows.
+-- Every user's next stamp in `target` (users whose data predates migration 130 have no row yet).
+CREATE OR REPLACE FUNCTION kifu_change_stamp_everyone(target TEXT) RETURNS void
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    EXECUTE format(
+        'INSERT INTO %I AS s (user_id, stamp)'
+        ' SELECT u.id, nextval(''kifu_change_stamp_seq'') FROM users u ORDER BY u.id'
+        ' ON CONFLICT (user_id) DO UPDATE SET stamp = EXCLUDED.stamp', target);
+END
+$fn$;
+
+-- trade_events, trades and accounts: the users of the inserted, deleted or updated (old and new)
+-- rows.
 CREATE OR REPLACE FUNCTION kifu_ledger_stamp() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
 BEGIN
@@ -37,8 +54,21 @@ BEGIN
     ELSIF TG_OP = 'UPDATE' THEN
         PERFORM kifu_change_stamp('ledger_change_stamps', ARRAY(
             SELECT user_id FROM old_rows UNION SELECT user_id FROM new_rows));
-    ELSE  -- TRUNCATE: everyone's fills are gone
-        UPDATE ledger_change_stamps SET stamp = nextval('kifu_change_stamp_seq');
+    ELSE  -- TRUNCATE: every user's rows are gone
+        PERFORM kifu_change_stamp_everyone('ledger_change_stamps');
+    END IF;
+    RETURN NULL;
+END
+$fn$;
+
+-- venues and instruments: every user's, when a row was updated or deleted (or all truncated).
+CREATE OR REPLACE FUNCTION kifu_ledger_stamp_all() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        PERFORM kifu_change_stamp_everyone('ledger_change_stamps');
+    ELSIF EXISTS (SELECT 1 FROM old_rows) THEN
+        PERFORM kifu_change_stamp_everyone('ledger_change_stamps');
     END IF;
     RETURN NULL;
 END
@@ -50,7 +80,7 @@ CREATE OR REPLACE FUNCTION kifu_journal_stamp() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
-        UPDATE journal_change_stamps SET stamp = nextval('kifu_change_stamp_seq');
+        PERFORM kifu_change_stamp_everyone('journal_change_stamps');
     ELSIF TG_TABLE_NAME <> 'outcomes' AND TG_OP = 'INSERT' THEN
         PERFORM kifu_change_stamp('journal_change_stamps', ARRAY(SELECT user_id FROM new_rows));
     ELSIF TG_TABLE_NAME <> 'outcomes' AND TG_OP = 'DELETE' THEN
@@ -137,3 +167,64 @@ CREATE TRIGGER review_notes_stamp_delete AFTER DELETE ON review_notes
     FOR EACH STATEMENT EXECUTE FUNCTION kifu_journal_stamp();
 CREATE TRIGGER review_notes_stamp_truncate AFTER TRUNCATE ON review_notes
     FOR EACH STATEMENT EXECUTE FUNCTION kifu_journal_stamp();
+
+DROP TRIGGER IF EXISTS trades_stamp_insert ON trades;
+DROP TRIGGER IF EXISTS trades_stamp_update ON trades;
+DROP TRIGGER IF EXISTS trades_stamp_delete ON trades;
+DROP TRIGGER IF EXISTS trades_stamp_truncate ON trades;
+CREATE TRIGGER trades_stamp_insert AFTER INSERT ON trades
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION kifu_ledger_stamp();
+CREATE TRIGGER trades_stamp_update AFTER UPDATE ON trades
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION kifu_ledger_stamp();
+CREATE TRIGGER trades_stamp_delete AFTER DELETE ON trades
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION kifu_ledger_stamp();
+CREATE TRIGGER trades_stamp_truncate AFTER TRUNCATE ON trades
+    FOR EACH STATEMENT EXECUTE FUNCTION kifu_ledger_stamp();
+
+DROP TRIGGER IF EXISTS accounts_stamp_insert ON accounts;
+DROP TRIGGER IF EXISTS accounts_stamp_update ON accounts;
+DROP TRIGGER IF EXISTS accounts_stamp_delete ON accounts;
+DROP TRIGGER IF EXISTS accounts_stamp_truncate ON accounts;
+CREATE TRIGGER accounts_stamp_insert AFTER INSERT ON accounts
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION kifu_ledger_stamp();
+CREATE TRIGGER accounts_stamp_update AFTER UPDATE ON accounts
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION kifu_ledger_stamp();
+CREATE TRIGGER accounts_stamp_delete AFTER DELETE ON accounts
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION kifu_ledger_stamp();
+CREATE TRIGGER accounts_stamp_truncate AFTER TRUNCATE ON accounts
+    FOR EACH STATEMENT EXECUTE FUNCTION kifu_ledger_stamp();
+
+DROP TRIGGER IF EXISTS venues_stamp_update ON venues;
+DROP TRIGGER IF EXISTS venues_stamp_delete ON venues;
+DROP TRIGGER IF EXISTS venues_stamp_truncate ON venues;
+CREATE TRIGGER venues_stamp_update AFTER UPDATE ON venues
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION kifu_ledger_stamp_all();
+CREATE TRIGGER venues_stamp_delete AFTER DELETE ON venues
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION kifu_ledger_stamp_all();
+CREATE TRIGGER venues_stamp_truncate AFTER TRUNCATE ON venues
+    FOR EACH STATEMENT EXECUTE FUNCTION kifu_ledger_stamp_all();
+
+DROP TRIGGER IF EXISTS instruments_stamp_update ON instruments;
+DROP TRIGGER IF EXISTS instruments_stamp_delete ON instruments;
+DROP TRIGGER IF EXISTS instruments_stamp_truncate ON instruments;
+CREATE TRIGGER instruments_stamp_update AFTER UPDATE ON instruments
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION kifu_ledger_stamp_all();
+CREATE TRIGGER instruments_stamp_delete AFTER DELETE ON instruments
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION kifu_ledger_stamp_all();
+CREATE TRIGGER instruments_stamp_truncate AFTER TRUNCATE ON instruments
+    FOR EACH STATEMENT EXECUTE FUNCTION kifu_ledger_stamp_all();
+
+DROP TRIGGER IF EXISTS ledger_pnl_dirty_stamp_delete ON ledger_pnl_dirty;
+CREATE TRIGGER ledger_pnl_dirty_stamp_delete AFTER DELETE ON ledger_pnl_dirty
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION kifu_ledger_stamp();
