@@ -6,9 +6,12 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from kifu import health
 from kifu.app import FLOOR_PATH, create_app
@@ -88,6 +91,74 @@ def test_health_gives_up_on_a_database_that_does_not_answer() -> None:
         for s in held:
             s.close()
         silent.close()
+
+
+@contextmanager
+def _slow_to_connect(conninfo: str, delay: float) -> Iterator[str]:
+    """``conninfo`` through a local relay that holds each new connection ``delay`` seconds
+    before passing it on (a backend slow to start on a busy machine)."""
+    params = conninfo_to_dict(conninfo)
+    upstream = (params.get("host", "127.0.0.1"), int(params.get("port", 5432)))
+    relay = socket.socket()
+    relay.bind(("127.0.0.1", 0))
+    relay.listen(8)
+    relay.settimeout(0.1)
+    stop = threading.Event()
+    sockets: list[socket.socket] = []
+
+    def pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            dst.close()
+
+    def serve(client: socket.socket) -> None:
+        time.sleep(delay)
+        try:
+            server = socket.create_connection(upstream)
+        except OSError:  # the server went away with the test
+            client.close()
+            return
+        sockets.extend((client, server))
+        for a, b in ((client, server), (server, client)):
+            threading.Thread(target=pump, args=(a, b), daemon=True).start()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                client = relay.accept()[0]
+            except OSError:
+                continue
+            threading.Thread(target=serve, args=(client,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    params.update(host="127.0.0.1", port=str(relay.getsockname()[1]))
+    try:
+        yield make_conninfo(**params)
+    finally:
+        stop.set()
+        for s in sockets:
+            s.close()
+        relay.close()
+
+
+def test_a_connection_slow_to_open_does_not_make_a_healthy_database_look_down(db: str) -> None:
+    """Opening the check's connection may take longer than ``MAX_AGE``: once it is open and
+    answers, /health is healthy (a check that counted the connect against ``MAX_AGE`` failed
+    every time and answered 503 for ever)."""
+    with _slow_to_connect(db, delay=health.MAX_AGE + 0.3) as slow:
+        app = _app(slow)
+        with TestClient(app) as c:
+            deadline = time.monotonic() + health.MAX_AGE + 3
+            while c.get("/health").status_code != 200:
+                assert time.monotonic() < deadline, c.get("/health").json()
+                time.sleep(0.05)
+            for _ in range(20):  # and stays healthy: the connection is kept
+                assert c.get("/health").status_code == 200
+                time.sleep(0.05)
 
 
 def test_floor_route_only_when_enabled(db: str, user: ApiUser) -> None:

@@ -102,6 +102,8 @@ def create_app(settings: Settings, conninfo: str) -> FastAPI:
         await anyio.to_thread.run_sync(_nothing)
         # wait=False: the API starts even when the database is down; /health reports it.
         await app.state.pool.open(wait=False)
+        # /health's checks open their connection now, not under the first poll's load.
+        app.state.db_check.start()
         # A full collection walks every object the process holds, with the GIL held (~80 ms
         # here, every few seconds while an import allocates): the app's own objects (modules,
         # routes, models) live as long as it does, so they are left out of every later one.

@@ -1,13 +1,19 @@
 """``GET /health``: is the service able to answer, and is its database reachable.
 
 The answer comes from database checks that this process makes in the background every
-``INTERVAL`` seconds on a connection of their own (``DbCheck``), started by the first call: a
-load balancer polling many times a second costs the database a few round trips per second per
+``INTERVAL`` seconds on a connection of their own (``DbCheck``), started with the app: a load
+balancer polling many times a second costs the database a few round trips per second per
 process, no request waits for the database, and a pool busy with requests never makes a
-healthy database look down. Healthy means the last check succeeded and started at most
-``MAX_AGE`` seconds ago. A database that refuses or drops connections fails the next check, so
-it is reported 503 within ``INTERVAL`` plus a round trip; one that stops answering altogether is
-reported 503 once the last good check is ``MAX_AGE`` old.
+healthy database look down. Healthy means the last check's ``SELECT 1`` succeeded and started
+at most ``MAX_AGE`` seconds ago. A database that refuses or drops connections fails the next
+check, so it is reported 503 within ``INTERVAL`` plus a round trip; one that stops answering
+altogether is reported 503 once the last good check is ``MAX_AGE`` old.
+
+Opening the check's connection may take up to ``CONNECT_TIMEOUT``: on a machine whose cores are
+busy serving, a new backend (fork, authentication) took over a second now and then, and a check
+that counted it against ``MAX_AGE`` reported a healthy database down (bench/api.py: 159 and
+1,011 answers 503 to ``/health`` with two API processes). While a connection is being opened
+the last good check ages, so a lost database is still reported within ``MAX_AGE``.
 """
 
 from __future__ import annotations
@@ -28,15 +34,24 @@ router = APIRouter(tags=["health"])
 
 MAX_AGE = 1.0  # seconds: the oldest check a healthy answer may rest on
 INTERVAL = 0.25  # seconds between the starts of two checks
+CONNECT_TIMEOUT = 5.0  # seconds the check's connection may take to open
 
 
 class DbCheck:
     """The database checks of this process, made in the background once asked for."""
 
-    def __init__(self, conninfo: str, *, max_age: float = MAX_AGE, interval: float = INTERVAL):
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        max_age: float = MAX_AGE,
+        interval: float = INTERVAL,
+        connect_timeout: float = CONNECT_TIMEOUT,
+    ):
         self.conninfo = conninfo
         self.max_age = max_age
         self.interval = interval
+        self.connect_timeout = connect_timeout
         self.checks = 0  # round trips made (tests read it)
         self._conn: psycopg.AsyncConnection | None = None
         self._ok_at = float("-inf")  # when the last successful check started
@@ -45,11 +60,16 @@ class DbCheck:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
-    async def error(self) -> str | None:
-        """``None`` when the last check succeeded and started at most ``max_age`` ago, else
-        why not. The first call waits (at most ``max_age``) for the first check."""
+    def start(self) -> None:
+        """Check in the background from now on (the app's start-up; ``error`` starts the
+        checks too if they are not running)."""
         if self._task is None or self._task.done():
             self._task = asyncio.ensure_future(self._run())
+
+    async def error(self) -> str | None:
+        """``None`` when the last check succeeded and started at most ``max_age`` ago, else
+        why not. A call before the first check answered waits for it (at most ``max_age``)."""
+        self.start()
         if not self._answered.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._answered.wait(), self.max_age)
@@ -63,26 +83,32 @@ class DbCheck:
         while not self._stopping:
             started = time.monotonic()
             try:
-                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
-                async with asyncio.timeout(self.max_age):
-                    await self._round_trip()
-                self._ok_at, self._error = started, None
+                self._ok_at, self._error = await self._round_trip(), None
             except Exception as exc:  # any failure to reach the database means unhealthy
                 self._error = f"database unreachable: {type(exc).__name__}"
                 await self._drop()
             self._answered.set()
             await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
 
-    async def _round_trip(self) -> None:
+    async def _round_trip(self) -> float:
+        """When the ``SELECT 1`` the database answered started; on a new connection when
+        there is none or the server dropped it (a restart)."""
         self.checks += 1
         if self._conn is not None:
             try:
-                await self._conn.execute("SELECT 1")
-                return
+                return await self._select(self._conn)
             except psycopg.Error:  # a connection the server dropped (restart): try a new one
                 await self._drop()
-        self._conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
-        await self._conn.execute("SELECT 1")
+        # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
+        async with asyncio.timeout(self.connect_timeout):
+            self._conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
+        return await self._select(self._conn)
+
+    async def _select(self, conn: psycopg.AsyncConnection) -> float:
+        started = time.monotonic()
+        async with asyncio.timeout(self.max_age):
+            await conn.execute("SELECT 1")
+        return started
 
     async def _drop(self) -> None:
         conn, self._conn = self._conn, None
