@@ -12,7 +12,7 @@ warm-up (each connection of the pool prepares the endpoint's statements, psycopg
 run: the steady state is timed). Per endpoint it prints req/s, p50 and p99
 and the ratio of its req/s to the **floor**: ``GET /api/v1/_floor``, an authenticated route of the
 same app that answers a constant, measured in the same run (first, and again last, so a drift of
-the machine shows). The review reads and the bubble and note pages are kept answers
+the machine shows). Most reads are kept answers
 (``kifu.kit.answers``): each is loaded as a screen asks it (served kept), and again as
 "computed", asked with ``Cache-Control: no-cache``: what a request costs right after the user's
 data changed. Also the steady resident memory of each API process after the load, and the
@@ -217,8 +217,8 @@ def endpoints() -> list[tuple[str, str]]:
             True,
         ),
         ("review/trend 30d", "/api/v1/review/trend?period=30d", True),
-        ("alerts", "/api/v1/alerts?limit=20&offset=0", False),
-        ("alert-rules", "/api/v1/alert-rules", False),
+        ("alerts", "/api/v1/alerts?limit=20&offset=0", True),
+        ("alert-rules", "/api/v1/alert-rules", True),
         ("health", "/health", False),
     ]
     out = [("floor", "/api/v1/_floor")]

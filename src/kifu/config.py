@@ -44,8 +44,8 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, validation_alias="KIFU_DB_POOL_SIZE")
     # API processes of `kifu serve` (uvicorn workers; each has its own pool of db_pool_size).
     workers: int = Field(default=1, ge=1, validation_alias="KIFU_WORKERS")
-    # Kept answers (kit.answers: review reads, bubble, note and trade pages, the summary, the
-    # timeline, positions) per API process, in MB of JSON; 0 keeps none.
+    # Kept answers (kit.answers: review reads, bubble, note, trade and alert pages, the summary,
+    # the timeline, positions, alert rules) per API process, in MB of JSON; 0 keeps none.
     answer_cache_mb: int = Field(default=16, ge=0, validation_alias="KIFU_ANSWER_CACHE_MB")
     # GET /api/v1/_floor, the benchmarks' constant-answer route (bench/api.py); off by default.
     floor_route: bool = Field(default=False, validation_alias="KIFU_FLOOR_ROUTE")

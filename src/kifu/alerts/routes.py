@@ -28,6 +28,7 @@ from kifu.alerts.schemas import (
     ToggleResponse,
 )
 from kifu.config import Settings
+from kifu.kit import answers
 from kifu.kit.auth import CurrentUser
 from kifu.kit.db import Conn
 from kifu.kit.jsonsql import RawJSON
@@ -149,9 +150,11 @@ async def create_rule(
 
 
 @router.get("/alert-rules", response_model=RulesResponse)
-async def list_rules(conn: Conn, user_id: CurrentUser) -> RawJSON:
-    """The user's rules, newest first."""
-    return RawJSON(await service.rules_json(conn, user_id))
+async def list_rules(request: Request, conn: Conn, user_id: CurrentUser) -> RawJSON:
+    """The user's rules, newest first. Kept and served again until the caller's rules change
+    (the monitor's checks included); ``Cache-Control: no-cache`` reads them anew."""
+    kept = answers.of(request)
+    return RawJSON(await service.rules_json(conn, user_id, kept, fresh=answers.asks_fresh(request)))
 
 
 @router.get("/alert-rules/{rule_id}", response_model=RuleOut)
@@ -197,15 +200,26 @@ def _paging(limit: str | None, offset: str | None) -> tuple[int, int]:
 
 @router.get("/alerts", response_model=AlertsResponse)
 async def list_alerts(
+    request: Request,
     conn: Conn,
     user_id: CurrentUser,
     status: Annotated[str | None, Query(description="pending, briefed, decided or expired")] = None,
     limit: Annotated[str | None, Query(description="default 20, at most 200")] = None,
     offset: Annotated[str | None, Query(description="default 0")] = None,
 ) -> RawJSON:
-    """The user's alerts, newest first."""
+    """The user's alerts, newest first. Kept and served again until the caller's alerts
+    change; ``Cache-Control: no-cache`` reads them anew."""
     lim, off = _paging(limit, offset)
-    return RawJSON(await service.alerts_page_json(conn, user_id, status or None, lim, off))
+    body = await service.alerts_page_json(
+        conn,
+        user_id,
+        answers.of(request),
+        fresh=answers.asks_fresh(request),
+        status=status or None,
+        limit=lim,
+        offset=off,
+    )
+    return RawJSON(body)
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertDetail)

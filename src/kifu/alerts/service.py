@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -12,7 +13,9 @@ from kifu.alerts import rules, store
 from kifu.alerts.rules import ConfigError
 from kifu.config import Settings
 from kifu.kit import jsonsql
+from kifu.kit.answers import Answers, Computed
 from kifu.kit.errors import BadRequest, Conflict, NotFound
+from kifu.kit.timeutil import utc_now
 from kifu.market import MarketError, MemoryCache, SymbolUnsupported, open_market
 from kifu.market.rules import Unsupported, resolve
 
@@ -99,9 +102,33 @@ async def create_rule(
     return rule
 
 
-async def rules_json(conn: AsyncConnection, user_id: uuid.UUID) -> bytes:
-    """``schemas.RulesResponse`` as finished JSON (the rules written by PostgreSQL)."""
-    return jsonsql.document(rules=jsonsql.Raw(await store.rules_json(conn, user_id)))
+async def _kept(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    answers: Answers,
+    fresh: bool,
+    key: tuple[Any, ...],
+    compute: Callable[[], Awaitable[bytes]],
+) -> bytes:
+    """``compute()``'s answer kept (``kit.answers``) under the user's alerts change stamp,
+    read first (the lists read only ``alert_rules`` or ``alerts``, whose triggers bump it)."""
+
+    async def computed() -> Computed:
+        return await compute(), None
+
+    stamp = await store.change_stamp(conn, user_id)
+    return await answers.serve(user_id, key, stamp, utc_now(), fresh, computed)
+
+
+async def rules_json(
+    conn: AsyncConnection, user_id: uuid.UUID, answers: Answers, *, fresh: bool
+) -> bytes:
+    """``schemas.RulesResponse`` as finished JSON (the rules written by PostgreSQL), kept."""
+
+    async def compute() -> bytes:
+        return jsonsql.document(rules=jsonsql.Raw(await store.rules_json(conn, user_id)))
+
+    return await _kept(conn, user_id, answers, fresh, ("alert-rules",), compute)
 
 
 async def get_rule(conn: AsyncConnection, user_id: uuid.UUID, rule_id: uuid.UUID) -> store.RuleRow:
@@ -171,15 +198,27 @@ async def toggle_rule(conn: AsyncConnection, user_id: uuid.UUID, rule_id: uuid.U
 
 
 async def alerts_page_json(
-    conn: AsyncConnection, user_id: uuid.UUID, status: str | None, limit: int, offset: int
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    answers: Answers,
+    *,
+    fresh: bool,
+    status: str | None,
+    limit: int,
+    offset: int,
 ) -> bytes:
-    """``schemas.AlertsResponse`` as finished JSON (the page written by PostgreSQL)."""
+    """``schemas.AlertsResponse`` as finished JSON (the page written by PostgreSQL), kept."""
     if status is not None and status not in rules.ALERT_STATUSES:
         raise BadRequest(
             "INVALID_REQUEST", f"status: must be one of {', '.join(rules.ALERT_STATUSES)}"
         )
-    total, alerts = await store.alerts_page_json(conn, user_id, status, limit, offset)
-    return jsonsql.document(alerts=jsonsql.Raw(alerts), total=total)
+
+    async def compute() -> bytes:
+        total, alerts = await store.alerts_page_json(conn, user_id, status, limit, offset)
+        return jsonsql.document(alerts=jsonsql.Raw(alerts), total=total)
+
+    key = ("alerts", status, limit, offset)
+    return await _kept(conn, user_id, answers, fresh, key, compute)
 
 
 async def get_alert(

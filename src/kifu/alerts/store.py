@@ -89,6 +89,16 @@ _RULE_JSON_COLUMNS = (
 )
 
 
+async def change_stamp(conn: AsyncConnection, user_id: uuid.UUID) -> int | None:
+    """The user's alerts change stamp (migration 131, bumped by the triggers on ``alert_rules``
+    and ``alerts``; None before their first change): its primary key."""
+    cur = await conn.execute(
+        "SELECT stamp FROM alerts_change_stamps WHERE user_id = %s", (user_id,)
+    )
+    row = await cur.fetchone()
+    return None if row is None else row[0]
+
+
 async def rules_json(conn: AsyncConnection, user_id: uuid.UUID) -> str:
     """The user's rules, newest first, as a JSON array of ``RuleOut`` written by PostgreSQL
     (``kit.jsonsql``), from ``idx_alert_rules_user_created``."""
