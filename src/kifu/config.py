@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, validation_alias="KIFU_WORKERS")
     # Kept answers (kit.answers: review reads, bubble, note, trade and alert pages, the summary,
     # the timeline, positions, alert rules) per API process, in MB of JSON; 0 keeps none.
-    answer_cache_mb: int = Field(default=16, ge=0, validation_alias="KIFU_ANSWER_CACHE_MB")
+    answer_cache_mb: int = Field(default=8, ge=0, validation_alias="KIFU_ANSWER_CACHE_MB")
     # GET /api/v1/_floor, the benchmarks' constant-answer route (bench/api.py); off by default.
     floor_route: bool = Field(default=False, validation_alias="KIFU_FLOOR_ROUTE")
     ai_allowlist_required: bool = Field(

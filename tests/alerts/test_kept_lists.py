@@ -40,20 +40,21 @@ def reads(monkeypatch) -> list[str]:
     return done
 
 
+def _make_rule(client, user: ApiUser, symbol: str) -> str:
+    body = {
+        "name": f"{symbol} above 70k",
+        "symbol": symbol,
+        "rule_type": "price_level",
+        "config": {"price": "70000", "direction": "gte"},
+    }
+    r = client.post(RULES, json=body, headers=user.headers)
+    assert r.status_code in (200, 201), r.text
+    return r.json()["id"]
+
+
 @pytest.fixture
 def rule(client, user: ApiUser, db: str) -> str:
-    r = client.post(
-        RULES,
-        json={
-            "name": "70k",
-            "symbol": "BTCUSDT",
-            "rule_type": "price_level",
-            "config": {"price": "70000", "direction": "gte"},
-        },
-        headers=user.headers,
-    )
-    assert r.status_code in (200, 201), r.text
-    rule_id = r.json()["id"]
+    rule_id = _make_rule(client, user, "BTCUSDT")
     _sql(
         db,
         "INSERT INTO alerts (user_id, rule_id, symbol, trigger_price, trigger_reason)"
@@ -87,18 +88,7 @@ def test_kept_until_the_rules_or_alerts_change(
 ):
     before = _get(client, user, path)
     assert _get(client, user, path) == before and len(reads) == 1
-    other = make_user()  # another user's rule changes nothing of this one's
-    r = client.post(
-        RULES,
-        json={
-            "name": "other",
-            "symbol": "ETHUSDT",
-            "rule_type": "price_level",
-            "config": {"price": "1", "direction": "gte"},
-        },
-        headers=other.headers,
-    )
-    assert r.status_code in (200, 201), r.text
+    _make_rule(client, make_user(), "ETHUSDT")  # another user's rule changes nothing of this one's
     assert _get(client, user, path) == before and len(reads) == 1
     _sql(db, change, user.id)
     after = _get(client, user, path)

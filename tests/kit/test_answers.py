@@ -1,5 +1,6 @@
 """kit.answers: an answer is served only under the stamp it was computed under and before it
-expires; the bytes kept stay within the budget, least recently used going first."""
+expires; the bytes kept (bodies and ``ENTRY_COST`` each) stay within the budget, least recently
+used going first."""
 
 from __future__ import annotations
 
@@ -9,14 +10,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from kifu.kit.answers import Answers
+from kifu.kit.answers import ENTRY_COST, Answers
 
+E = ENTRY_COST
 T = datetime(2026, 12, 7, 12, tzinfo=UTC)
 ALICE, BOB = uuid.uuid4(), uuid.uuid4()
 
 
 def test_served_under_its_stamp_only() -> None:
-    a = Answers(1000)
+    a = Answers(10 * E)
     a.put(ALICE, "stats", (1, 2), None, b"{}")
     assert a.get(ALICE, "stats", (1, 2), T) == b"{}"
     assert a.get(ALICE, "stats", (1, 3), T) is None
@@ -26,7 +28,7 @@ def test_served_under_its_stamp_only() -> None:
 
 
 def test_each_user_and_key_apart() -> None:
-    a = Answers(1000)
+    a = Answers(10 * E)
     a.put(ALICE, "stats", 1, None, b"alice")
     a.put(BOB, "stats", 1, None, b"bob")
     a.put(ALICE, "trend", 1, None, b"trend")
@@ -36,7 +38,7 @@ def test_each_user_and_key_apart() -> None:
 
 
 def test_expires_at_its_instant() -> None:
-    a = Answers(1000)
+    a = Answers(10 * E)
     a.put(ALICE, "stats", 1, T, b"x")
     assert a.get(ALICE, "stats", 1, T - timedelta(microseconds=1)) == b"x"
     assert a.get(ALICE, "stats", 1, T) is None
@@ -45,40 +47,48 @@ def test_expires_at_its_instant() -> None:
 
 
 def test_bytes_stay_within_the_budget_least_recently_used_first() -> None:
-    a = Answers(10)
+    a = Answers(2 * E + 10)
     a.put(ALICE, 1, 0, None, b"aaaa")
     a.put(ALICE, 2, 0, None, b"bbbb")
     assert a.get(ALICE, 1, 0, T) == b"aaaa"  # 1 is now the most recently used
     a.put(ALICE, 3, 0, None, b"cccc")
-    assert a.bytes == 8 and len(a) == 2
+    assert a.bytes == 2 * E + 8 and len(a) == 2
     assert a.get(ALICE, 2, 0, T) is None
     assert a.get(ALICE, 1, 0, T) == b"aaaa"
     assert a.get(ALICE, 3, 0, T) == b"cccc"
 
 
+def test_tiny_answers_are_counted_with_their_entry() -> None:
+    """An empty page at every offset: the entries, not only their bodies, fill the budget."""
+    a = Answers(100 * E)
+    for offset in range(10_000):
+        a.put(ALICE, ("alerts", offset), 0, None, b"{}")
+    assert len(a) == 100 * E // (E + 2) and a.bytes <= 100 * E
+
+
 def test_a_new_answer_replaces_the_old() -> None:
-    a = Answers(10)
+    a = Answers(10 * E)
     a.put(ALICE, 1, 0, None, b"aaaa")
     a.put(ALICE, 1, 1, None, b"bbbbbb")
-    assert a.bytes == 6 and len(a) == 1
+    assert a.bytes == E + 6 and len(a) == 1
     assert a.get(ALICE, 1, 1, T) == b"bbbbbb"
 
 
 def test_too_large_or_no_budget_keeps_nothing() -> None:
-    a = Answers(4)
+    a = Answers(E + 4)
     a.put(ALICE, 1, 0, None, b"aaaa")
-    a.put(ALICE, 1, 0, None, b"aaaaa")  # larger than the budget: the old one goes too
+    assert len(a) == 1
+    a.put(ALICE, 1, 0, None, b"aaaaa")  # costs more than the budget: the old one goes too
     assert len(a) == 0 and a.bytes == 0
     none = Answers(0)
-    none.put(ALICE, 1, 0, None, b"")  # even an empty body: 0 keeps none
-    none.put(ALICE, 2, 0, None, b"x")
+    none.put(ALICE, 1, 0, None, b"")
     assert len(none) == 0 and none.bytes == 0
     with pytest.raises(ValueError):
         Answers(-1)
 
 
 def test_serve_computes_once_keeps_and_recomputes_when_fresh_or_expired_at_once() -> None:
-    a = Answers(1000)
+    a = Answers(10 * E)
     calls: list[datetime | None] = []
 
     def compute(expires: datetime | None):

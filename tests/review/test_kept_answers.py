@@ -27,19 +27,30 @@ READS = {
 NO_CACHE = {"Cache-Control": "no-cache"}
 
 
+def count_calls(monkeypatch, module: object, name: str) -> list[int]:
+    """A list that grows by one at each call of the coroutine function ``module.name``."""
+    calls: list[int] = []
+    original = getattr(module, name)
+
+    async def counted(*args, **kwargs):
+        calls.append(1)
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+class _Computed(dict):
+    """How many times each review read was computed rather than served kept."""
+
+    def __getitem__(self, read: str) -> int:
+        return len(super().__getitem__(read))
+
+
 @pytest.fixture
-def computed(monkeypatch) -> dict[str, int]:
-    """How many times each read was computed rather than served kept."""
-    counts = {"stats": 0, "calendar": 0, "trend": 0}
-    for name, fn in (("stats", "_stats"), ("calendar", "_calendar"), ("trend", "_trend")):
-        original = getattr(service, fn)
-
-        async def counted(*args, _original=original, _name=name, **kwargs):
-            counts[_name] += 1
-            return await _original(*args, **kwargs)
-
-        monkeypatch.setattr(service, fn, counted)
-    return counts
+def computed(monkeypatch) -> _Computed:
+    fns = {"stats": "_stats", "calendar": "_calendar", "trend": "_trend"}
+    return _Computed({read: count_calls(monkeypatch, service, fn) for read, fn in fns.items()})
 
 
 @pytest.fixture
@@ -223,14 +234,7 @@ BUBBLES = f"{API}/bubbles?page=1&limit=200&sort=desc"
 def test_the_bubble_list_is_kept_until_the_journal_changes(
     client, user, journal, sql, monkeypatch, change
 ):
-    pages = []
-    original = journal_service.bubble_page_json
-
-    async def counted(*args, **kwargs):
-        pages.append(1)
-        return await original(*args, **kwargs)
-
-    monkeypatch.setattr(journal_service, "bubble_page_json", counted)
+    pages = count_calls(monkeypatch, journal_service, "bubble_page_json")
     before = get(client, user, BUBBLES)
     assert get(client, user, BUBBLES) == before and len(pages) == 1
     sql(f"UPDATE trade_events SET price = 90 WHERE id = {_trade_event(user)}")
@@ -258,14 +262,7 @@ NOTE_CHANGES = {
 def test_the_note_list_is_kept_until_a_note_changes(
     client, user, journal, sql, monkeypatch, change
 ):
-    pages = []
-    original = notes._page
-
-    async def counted(*args, **kwargs):
-        pages.append(1)
-        return await original(*args, **kwargs)
-
-    monkeypatch.setattr(notes, "_page", counted)
+    pages = count_calls(monkeypatch, notes, "_page")
     r = client.post(
         f"{API}/notes", headers=user.headers, json={"title": "why", "content": "I bought"}
     )
@@ -314,14 +311,7 @@ def test_ledger_lists_are_kept_until_the_ledger_changes(
     client, user, journal, sql, monkeypatch, read, change
 ):
     path, query = LEDGER_READS[read]
-    computed = []
-    original = getattr(ledger_queries, query)
-
-    async def counted(*args, **kwargs):
-        computed.append(1)
-        return await original(*args, **kwargs)
-
-    monkeypatch.setattr(ledger_queries, query, counted)
+    computed = count_calls(monkeypatch, ledger_queries, query)
     before = get(client, user, path)
     assert get(client, user, path) == before and len(computed) == 1
     sql(CHANGES["bubble inserted"](user))

@@ -101,165 +101,46 @@ BEGIN
 END
 $fn$;
 
--- ledger_change_stamps
-DROP TRIGGER IF EXISTS trade_events_stamp_insert ON trade_events;
-DROP TRIGGER IF EXISTS trade_events_stamp_update ON trade_events;
-DROP TRIGGER IF EXISTS trade_events_stamp_delete ON trade_events;
-DROP TRIGGER IF EXISTS trade_events_stamp_truncate ON trade_events;
-CREATE TRIGGER trade_events_stamp_insert AFTER INSERT ON trade_events
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_user_stamp('ledger_change_stamps');
-CREATE TRIGGER trade_events_stamp_update AFTER UPDATE ON trade_events
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_user_stamp('ledger_change_stamps');
-CREATE TRIGGER trade_events_stamp_delete AFTER DELETE ON trade_events
-    REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_user_stamp('ledger_change_stamps');
-CREATE TRIGGER trade_events_stamp_truncate AFTER TRUNCATE ON trade_events
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_user_stamp('ledger_change_stamps');
-
-DROP TRIGGER IF EXISTS trades_stamp_insert ON trades;
-DROP TRIGGER IF EXISTS trades_stamp_update ON trades;
-DROP TRIGGER IF EXISTS trades_stamp_delete ON trades;
-DROP TRIGGER IF EXISTS trades_stamp_truncate ON trades;
-CREATE TRIGGER trades_stamp_insert AFTER INSERT ON trades
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_user_stamp('ledger_change_stamps');
-CREATE TRIGGER trades_stamp_update AFTER UPDATE ON trades
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_user_stamp('ledger_change_stamps');
-CREATE TRIGGER trades_stamp_delete AFTER DELETE ON trades
-    REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_user_stamp('ledger_change_stamps');
-CREATE TRIGGER trades_stamp_truncate AFTER TRUNCATE ON trades
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_user_stamp('ledger_change_stamps');
-
-DROP TRIGGER IF EXISTS accounts_stamp_insert ON accounts;
-DROP TRIGGER IF EXISTS accounts_stamp_update ON accounts;
-DROP TRIGGER IF EXISTS accounts_stamp_delete ON accounts;
-DROP TRIGGER IF EXISTS accounts_stamp_truncate ON accounts;
-CREATE TRIGGER accounts_stamp_insert AFTER INSERT ON accounts
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_user_stamp('ledger_change_stamps');
-CREATE TRIGGER accounts_stamp_update AFTER UPDATE ON accounts
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_user_stamp('ledger_change_stamps');
-CREATE TRIGGER accounts_stamp_delete AFTER DELETE ON accounts
-    REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_user_stamp('ledger_change_stamps');
-CREATE TRIGGER accounts_stamp_truncate AFTER TRUNCATE ON accounts
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_user_stamp('ledger_change_stamps');
-
-DROP TRIGGER IF EXISTS ledger_pnl_dirty_stamp_delete ON ledger_pnl_dirty;
-CREATE TRIGGER ledger_pnl_dirty_stamp_delete AFTER DELETE ON ledger_pnl_dirty
-    REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_user_stamp('ledger_change_stamps');
-
-DROP TRIGGER IF EXISTS venues_stamp_update ON venues;
-DROP TRIGGER IF EXISTS venues_stamp_delete ON venues;
-DROP TRIGGER IF EXISTS venues_stamp_truncate ON venues;
-CREATE TRIGGER venues_stamp_update AFTER UPDATE ON venues
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_ledger_stamp_all();
-CREATE TRIGGER venues_stamp_delete AFTER DELETE ON venues
-    REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_ledger_stamp_all();
-CREATE TRIGGER venues_stamp_truncate AFTER TRUNCATE ON venues
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_ledger_stamp_all();
-
-DROP TRIGGER IF EXISTS instruments_stamp_update ON instruments;
-DROP TRIGGER IF EXISTS instruments_stamp_delete ON instruments;
-DROP TRIGGER IF EXISTS instruments_stamp_truncate ON instruments;
-CREATE TRIGGER instruments_stamp_update AFTER UPDATE ON instruments
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_ledger_stamp_all();
-CREATE TRIGGER instruments_stamp_delete AFTER DELETE ON instruments
-    REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_ledger_stamp_all();
-CREATE TRIGGER instruments_stamp_truncate AFTER TRUNCATE ON instruments
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_ledger_stamp_all();
-
--- journal_change_stamps
-DROP TRIGGER IF EXISTS bubbles_stamp_insert ON bubbles;
-DROP TRIGGER IF EXISTS bubbles_stamp_update ON bubbles;
-DROP TRIGGER IF EXISTS bubbles_stamp_delete ON bubbles;
-DROP TRIGGER IF EXISTS bubbles_stamp_truncate ON bubbles;
-CREATE TRIGGER bubbles_stamp_insert AFTER INSERT ON bubbles
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_user_stamp('journal_change_stamps');
-CREATE TRIGGER bubbles_stamp_update AFTER UPDATE ON bubbles
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_user_stamp('journal_change_stamps');
-CREATE TRIGGER bubbles_stamp_delete AFTER DELETE ON bubbles
-    REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_user_stamp('journal_change_stamps');
-CREATE TRIGGER bubbles_stamp_truncate AFTER TRUNCATE ON bubbles
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_user_stamp('journal_change_stamps');
-
-DROP TRIGGER IF EXISTS review_notes_stamp_insert ON review_notes;
-DROP TRIGGER IF EXISTS review_notes_stamp_update ON review_notes;
-DROP TRIGGER IF EXISTS review_notes_stamp_delete ON review_notes;
-DROP TRIGGER IF EXISTS review_notes_stamp_truncate ON review_notes;
-CREATE TRIGGER review_notes_stamp_insert AFTER INSERT ON review_notes
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_user_stamp('journal_change_stamps');
-CREATE TRIGGER review_notes_stamp_update AFTER UPDATE ON review_notes
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_user_stamp('journal_change_stamps');
-CREATE TRIGGER review_notes_stamp_delete AFTER DELETE ON review_notes
-    REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_user_stamp('journal_change_stamps');
-CREATE TRIGGER review_notes_stamp_truncate AFTER TRUNCATE ON review_notes
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_user_stamp('journal_change_stamps');
-
-DROP TRIGGER IF EXISTS outcomes_stamp_insert ON outcomes;
-DROP TRIGGER IF EXISTS outcomes_stamp_update ON outcomes;
-DROP TRIGGER IF EXISTS outcomes_stamp_delete ON outcomes;
-DROP TRIGGER IF EXISTS outcomes_stamp_truncate ON outcomes;
-CREATE TRIGGER outcomes_stamp_insert AFTER INSERT ON outcomes
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_outcomes_stamp();
-CREATE TRIGGER outcomes_stamp_update AFTER UPDATE ON outcomes
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_outcomes_stamp();
-CREATE TRIGGER outcomes_stamp_delete AFTER DELETE ON outcomes
-    REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_outcomes_stamp();
-CREATE TRIGGER outcomes_stamp_truncate AFTER TRUNCATE ON outcomes
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_outcomes_stamp();
-
--- alerts_change_stamps
-DROP TRIGGER IF EXISTS alert_rules_stamp_insert ON alert_rules;
-DROP TRIGGER IF EXISTS alert_rules_stamp_update ON alert_rules;
-DROP TRIGGER IF EXISTS alert_rules_stamp_delete ON alert_rules;
-DROP TRIGGER IF EXISTS alert_rules_stamp_truncate ON alert_rules;
-CREATE TRIGGER alert_rules_stamp_insert AFTER INSERT ON alert_rules
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_user_stamp('alerts_change_stamps');
-CREATE TRIGGER alert_rules_stamp_update AFTER UPDATE ON alert_rules
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_user_stamp('alerts_change_stamps');
-CREATE TRIGGER alert_rules_stamp_delete AFTER DELETE ON alert_rules
-    REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_user_stamp('alerts_change_stamps');
-CREATE TRIGGER alert_rules_stamp_truncate AFTER TRUNCATE ON alert_rules
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_user_stamp('alerts_change_stamps');
-
-DROP TRIGGER IF EXISTS alerts_stamp_insert ON alerts;
-DROP TRIGGER IF EXISTS alerts_stamp_update ON alerts;
-DROP TRIGGER IF EXISTS alerts_stamp_delete ON alerts;
-DROP TRIGGER IF EXISTS alerts_stamp_truncate ON alerts;
-CREATE TRIGGER alerts_stamp_insert AFTER INSERT ON alerts
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_user_stamp('alerts_change_stamps');
-CREATE TRIGGER alerts_stamp_update AFTER UPDATE ON alerts
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_user_stamp('alerts_change_stamps');
-CREATE TRIGGER alerts_stamp_delete AFTER DELETE ON alerts
-    REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_user_stamp('alerts_change_stamps');
-CREATE TRIGGER alerts_stamp_truncate AFTER TRUNCATE ON alerts
-    FOR EACH STATEMENT EXECUTE FUNCTION kifu_user_stamp('alerts_change_stamps');
+-- Who bumps which stamp: each table's statement triggers <table>_stamp_<event>, made from this
+-- list (dropped and made again, so a changed line takes effect on the next upgrade); events NULL
+-- means insert, update, delete and truncate.
+DO $do$
+DECLARE
+    t RECORD;
+    event TEXT;
+BEGIN
+    FOR t IN SELECT * FROM (VALUES
+        -- ledger_change_stamps: the fills and what the ledger's lists read beside them
+        ('trade_events', 'kifu_user_stamp(''ledger_change_stamps'')', NULL),
+        ('trades', 'kifu_user_stamp(''ledger_change_stamps'')', NULL),
+        ('accounts', 'kifu_user_stamp(''ledger_change_stamps'')', NULL),
+        ('ledger_pnl_dirty', 'kifu_user_stamp(''ledger_change_stamps'')', '{delete}'),
+        ('venues', 'kifu_ledger_stamp_all()', '{update,delete,truncate}'),
+        ('instruments', 'kifu_ledger_stamp_all()', '{update,delete,truncate}'),
+        -- journal_change_stamps
+        ('bubbles', 'kifu_user_stamp(''journal_change_stamps'')', NULL),
+        ('review_notes', 'kifu_user_stamp(''journal_change_stamps'')', NULL),
+        ('outcomes', 'kifu_outcomes_stamp()', NULL),
+        -- alerts_change_stamps
+        ('alert_rules', 'kifu_user_stamp(''alerts_change_stamps'')', NULL),
+        ('alerts', 'kifu_user_stamp(''alerts_change_stamps'')', NULL)
+    ) AS v(tbl, fn, events) LOOP
+        FOREACH event IN ARRAY coalesce(t.events::text[], '{insert,update,delete,truncate}') LOOP
+            EXECUTE format('DROP TRIGGER IF EXISTS %I ON %I', t.tbl || '_stamp_' || event, t.tbl);
+            EXECUTE format(
+                'CREATE TRIGGER %I AFTER %s ON %I %s FOR EACH STATEMENT EXECUTE FUNCTION %s',
+                t.tbl || '_stamp_' || event, upper(event), t.tbl,
+                CASE event
+                    WHEN 'insert' THEN 'REFERENCING NEW TABLE AS new_rows'
+                    WHEN 'update' THEN 'REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows'
+                    WHEN 'delete' THEN 'REFERENCING OLD TABLE AS old_rows'
+                    ELSE ''
+                END,
+                t.fn);
+        END LOOP;
+    END LOOP;
+END
+$do$;
 
 -- Earlier definitions of this file, no longer used by any trigger.
 DROP FUNCTION IF EXISTS kifu_ledger_stamp();
