@@ -68,7 +68,7 @@ async def review_stats(
     per quote currency (formulas: ``kifu.review.rules``). Kept and served again until the
     caller's bubbles, outcomes or fills change or a bubble leaves the period;
     ``Cache-Control: no-cache`` computes it anew."""
-    body = await service.stats_answer(
+    body = await service.stats(
         conn,
         user,
         answers.of(request),
@@ -104,7 +104,7 @@ async def review_calendar(
     until the caller's bubbles, outcomes or fills change; ``Cache-Control: no-cache`` computes
     it anew."""
     return RawJSON(
-        await service.calendar_answer(
+        await service.calendar(
             conn,
             user,
             answers.of(request),
@@ -135,7 +135,7 @@ async def review_trend(
     running sum and win rate, and realized PnL per currency with its running sum. Kept and
     served again until the caller's bubbles, outcomes or fills change;
     ``Cache-Control: no-cache`` computes it anew."""
-    body = await service.trend_answer(
+    body = await service.trend(
         conn,
         user,
         answers.of(request),

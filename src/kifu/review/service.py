@@ -152,27 +152,6 @@ def _agg(row: journal.OutcomeRow | None) -> rules.OutcomeAgg:
     return rules.OutcomeAgg(*row) if row else rules.OutcomeAgg()
 
 
-async def stats(
-    conn: AsyncConnection,
-    user_id: uuid.UUID,
-    *,
-    period: str | None,
-    symbol: str | None,
-    tag: str | None,
-    asset_class: str | None,
-    venue: str | None,
-    timezone: str | None,
-    default_tz: str,
-    now: datetime,
-) -> dict[str, Any]:
-    """Outcome statistics of the user's bubbles (reference §4.8: candle_time within the last 7
-    / 30 days, or all) and the ledger's ``trading`` figures for the same number of local days."""
-    zone, p, scope = _stats_scope(
-        period, symbol, tag, asset_class, venue, timezone, default_tz, now
-    )
-    return (await _stats(conn, user_id, zone, p, scope, now))[0]
-
-
 def _stats_scope(
     period: str | None,
     symbol: str | None,
@@ -208,9 +187,11 @@ async def _stats(
     scope: journal.BubbleScope,
     now: datetime,
 ) -> tuple[dict[str, Any], datetime | None]:
-    """The statistics, and when time alone changes them: when the first of the scoped bubbles
-    leaves the period's window (its candle time + the period; the local days of ``trading``
-    move with today, which the caller keys by)."""
+    """Outcome statistics of the user's bubbles (reference §4.8: candle_time within the last 7
+    / 30 days, or all) and the ledger's ``trading`` figures for the same number of local days;
+    and when time alone changes them: when the first of the scoped bubbles leaves the period's
+    window (its candle time + the period; the local days of ``trading`` move with today, which
+    the caller keys by)."""
     s = await journal.outcome_stats(conn, user_id, scope)
     await _zone_known(conn, zone)
     trading = await _trading(conn, user_id, zone, p, now)
@@ -264,28 +245,13 @@ def _members(value: dict[str, Any]) -> str:
 _NO_MONEY = _members(money.MoneyByCcy().as_json())
 
 
-async def calendar(
-    conn: AsyncConnection,
-    user_id: uuid.UUID,
-    *,
-    from_: str | None,
-    to: str | None,
-    timezone: str | None,
-    default_tz: str,
-    now: datetime,
-) -> bytes:
-    """Per local day of ``from..to`` with bubbles or fills: the reference's bubble counts and
-    1h outcome sum, and the day's realized PnL, fees and funding per currency
-    (``schemas.CalendarResponse`` as JSON text). The money is written by PostgreSQL
-    (``ledger.money_by_day_json``), or folded here when an asset is not ASCII."""
-    zone = rules.check_timezone(timezone, default_tz)
-    first, last = rules.calendar_range(from_, to, zone, now)
-    return await _calendar(conn, user_id, zone, first, last)
-
-
 async def _calendar(
     conn: AsyncConnection, user_id: uuid.UUID, zone: ZoneInfo, first: date, last: date
 ) -> bytes:
+    """Per local day of ``first..last`` with bubbles or fills: the reference's bubble counts and
+    1h outcome sum, and the day's realized PnL, fees and funding per currency
+    (``schemas.CalendarResponse`` as JSON text). The money is written by PostgreSQL
+    (``ledger.money_by_day_json``), or folded here when an asset is not ASCII."""
     await _zone_known(conn, zone)
     edges = _day_edges(zone, first, last)
     start, end = edges[0], edges[-1]
@@ -312,24 +278,10 @@ async def _calendar(
     )
 
 
-async def trend(
-    conn: AsyncConnection,
-    user_id: uuid.UUID,
-    *,
-    period: str | None,
-    timezone: str | None,
-    default_tz: str,
-    now: datetime,
-) -> dict[str, Any]:
-    """One point per local day from today − N days to today (N = 7, 30, or 365 for ``all``)."""
-    zone = rules.check_timezone(timezone, default_tz)
-    p = rules.check_period(period)
-    return await _trend(conn, user_id, zone, p, rules.today_in(zone, now))
-
-
 async def _trend(
     conn: AsyncConnection, user_id: uuid.UUID, zone: ZoneInfo, p: str, today: date
 ) -> dict[str, Any]:
+    """One point per local day from today − N days to today (N = 7, 30, or 365 for ``all``)."""
     n = rules.PERIOD_DAYS[p] or rules.TREND_ALL_DAYS
     first = today - timedelta(days=n)
     await _zone_known(conn, zone)
@@ -375,7 +327,7 @@ async def _kept(
     return await answers.serve(user_id, key, stamp, now, fresh, computed)
 
 
-async def stats_answer(
+async def stats(
     conn: AsyncConnection,
     user_id: uuid.UUID,
     answers: Answers,
@@ -390,7 +342,7 @@ async def stats_answer(
     default_tz: str,
     now: datetime,
 ) -> bytes:
-    """``stats`` as ``schemas.StatsResponse`` JSON, kept per scope and local today."""
+    """``_stats`` as ``schemas.StatsResponse`` JSON, kept per scope and local today."""
     zone, p, scope = _stats_scope(
         period, symbol, tag, asset_class, venue, timezone, default_tz, now
     )
@@ -404,7 +356,7 @@ async def stats_answer(
     return await _kept(conn, user_id, answers, key, now, fresh, compute)
 
 
-async def calendar_answer(
+async def calendar(
     conn: AsyncConnection,
     user_id: uuid.UUID,
     answers: Answers,
@@ -416,7 +368,7 @@ async def calendar_answer(
     default_tz: str,
     now: datetime,
 ) -> bytes:
-    """``calendar``, kept per range of days (time alone never changes a given range)."""
+    """``_calendar``, kept per range of days (time alone never changes a given range)."""
     zone = rules.check_timezone(timezone, default_tz)
     first, last = rules.calendar_range(from_, to, zone, now)
 
@@ -427,7 +379,7 @@ async def calendar_answer(
     return await _kept(conn, user_id, answers, key, now, fresh, compute)
 
 
-async def trend_answer(
+async def trend(
     conn: AsyncConnection,
     user_id: uuid.UUID,
     answers: Answers,
@@ -438,7 +390,7 @@ async def trend_answer(
     default_tz: str,
     now: datetime,
 ) -> bytes:
-    """``trend`` as ``schemas.TrendResponse`` JSON, kept per period and local today."""
+    """``_trend`` as ``schemas.TrendResponse`` JSON, kept per period and local today."""
     zone = rules.check_timezone(timezone, default_tz)
     p = rules.check_period(period)
     today = rules.today_in(zone, now)
