@@ -1,13 +1,15 @@
 """Answers kept by an API process and served again while what they were computed from holds.
 
-An expensive read (review statistics, calendar, trend) is a pure function of the user's rows and
-of the time. Its answer is kept under a key (the user, the read and its normalised parameters)
-with the **stamp** of the user's rows it was computed from (``review.store.change_stamps``: the
-owners' change stamps, migration 130, bumped by triggers in the writing transaction) and the
-instant it **expires** (the first moment the time alone would change it: the user's next
-midnight, a bubble leaving a "last 30 days" window). It is served again only while the stamp
-read *before* the request's computation is the same and the expiry has not passed, so an answer
-is never staler than the rows a fresh computation would have read.
+A read that a screen asks for on every visit (review statistics, calendar and trend; the pages of
+trades, bubbles, notes and alerts; the summary, timeline and positions) is a function of the
+user's rows and of the time. Its answer is kept under a key (the user, the read and its
+normalised parameters) with the **stamp** of the rows it was computed from (the owners' change
+stamps, migrations 130 and 131, bumped by triggers in the writing transaction; each capability
+reads its own) and the instant it **expires** (the first moment the time alone would change it:
+a bubble leaving a "last 30 days" window; reads of "today" carry the day in their key). It is
+served again only while the stamp read *before* the request's computation is the same and the
+expiry has not passed, so an answer is never staler than the rows a fresh computation would have
+read.
 
 Bounded by the bytes kept (least recently used go first), each answer counted with
 ``ENTRY_COST`` for its key and bookkeeping, so many tiny answers (an empty page at every offset)
