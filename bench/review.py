@@ -28,12 +28,12 @@ import psycopg
 
 from kifu.db import runner
 from kifu.db.embedded import EmbeddedPostgres
-from kifu.kit.answers import Answers
+from kifu.kit.answers import Answers, Asked
 from kifu.ledger import tracker
 from kifu.review import service
 
 # The reads are kept answers in the API (kit.answers): timed here as computed, none kept.
-COMPUTE = Answers(0)
+COMPUTE = Asked(Answers(0), fresh=True)
 
 LOAD = (Path(__file__).parent / "packs.py").read_text().split('LOAD = """')[1].split('"""')[0]
 
@@ -73,7 +73,6 @@ def main() -> None:
             c,
             user,
             COMPUTE,
-            fresh=True,
             period="30d",
             symbol=None,
             tag=None,
@@ -87,7 +86,6 @@ def main() -> None:
             c,
             user,
             COMPUTE,
-            fresh=True,
             from_=None,
             to=None,
             timezone=tz,
@@ -95,7 +93,7 @@ def main() -> None:
             now=now,
         ),
         "trend 30d": lambda c: service.trend(
-            c, user, COMPUTE, fresh=True, period="30d", timezone=tz, default_tz="UTC", now=now
+            c, user, COMPUTE, period="30d", timezone=tz, default_tz="UTC", now=now
         ),
     }
     with tempfile.TemporaryDirectory() as home, EmbeddedPostgres(Path(home)) as pg:

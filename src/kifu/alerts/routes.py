@@ -153,8 +153,7 @@ async def create_rule(
 async def list_rules(request: Request, conn: Conn, user_id: CurrentUser) -> RawJSON:
     """The user's rules, newest first. Kept and served again until the caller's rules change
     (the monitor's checks included); ``Cache-Control: no-cache`` reads them anew."""
-    kept = answers.of(request)
-    return RawJSON(await service.rules_json(conn, user_id, kept, fresh=answers.asks_fresh(request)))
+    return RawJSON(await service.rules_json(conn, user_id, answers.asked(request)))
 
 
 @router.get("/alert-rules/{rule_id}", response_model=RuleOut)
@@ -213,8 +212,7 @@ async def list_alerts(
     body = await service.alerts_page_json(
         conn,
         user_id,
-        answers.of(request),
-        fresh=answers.asks_fresh(request),
+        answers.asked(request),
         status=status or None,
         limit=lim,
         offset=off,

@@ -13,7 +13,7 @@ from kifu.alerts import rules, store
 from kifu.alerts.rules import ConfigError
 from kifu.config import Settings
 from kifu.kit import jsonsql
-from kifu.kit.answers import Answers, Computed
+from kifu.kit.answers import Asked, Computed
 from kifu.kit.errors import BadRequest, Conflict, NotFound
 from kifu.kit.timeutil import utc_now
 from kifu.market import MarketError, MemoryCache, SymbolUnsupported, open_market
@@ -105,8 +105,7 @@ async def create_rule(
 async def _kept(
     conn: AsyncConnection,
     user_id: uuid.UUID,
-    answers: Answers,
-    fresh: bool,
+    kept: Asked,
     key: tuple[Any, ...],
     compute: Callable[[], Awaitable[bytes]],
 ) -> bytes:
@@ -117,18 +116,16 @@ async def _kept(
         return await compute(), None
 
     stamp = await store.change_stamp(conn, user_id)
-    return await answers.serve(user_id, key, stamp, utc_now(), fresh, computed)
+    return await kept.serve(user_id, key, stamp, utc_now(), computed)
 
 
-async def rules_json(
-    conn: AsyncConnection, user_id: uuid.UUID, answers: Answers, *, fresh: bool
-) -> bytes:
+async def rules_json(conn: AsyncConnection, user_id: uuid.UUID, kept: Asked) -> bytes:
     """``schemas.RulesResponse`` as finished JSON (the rules written by PostgreSQL), kept."""
 
     async def compute() -> bytes:
         return jsonsql.document(rules=jsonsql.Raw(await store.rules_json(conn, user_id)))
 
-    return await _kept(conn, user_id, answers, fresh, ("alert-rules",), compute)
+    return await _kept(conn, user_id, kept, ("alert-rules",), compute)
 
 
 async def get_rule(conn: AsyncConnection, user_id: uuid.UUID, rule_id: uuid.UUID) -> store.RuleRow:
@@ -200,9 +197,8 @@ async def toggle_rule(conn: AsyncConnection, user_id: uuid.UUID, rule_id: uuid.U
 async def alerts_page_json(
     conn: AsyncConnection,
     user_id: uuid.UUID,
-    answers: Answers,
+    kept: Asked,
     *,
-    fresh: bool,
     status: str | None,
     limit: int,
     offset: int,
@@ -218,7 +214,7 @@ async def alerts_page_json(
         return jsonsql.document(alerts=jsonsql.Raw(alerts), total=total)
 
     key = ("alerts", status, limit, offset)
-    return await _kept(conn, user_id, answers, fresh, key, compute)
+    return await _kept(conn, user_id, kept, key, compute)
 
 
 async def get_alert(

@@ -14,7 +14,7 @@ from kifu.journal import store
 from kifu.journal.schemas import Note, NoteBody
 from kifu.journal.service import own_bubble, parse_id
 from kifu.kit import jsonsql
-from kifu.kit.answers import Answers, Computed
+from kifu.kit.answers import Asked, Computed
 from kifu.kit.errors import BadRequest, NotFound
 from kifu.kit.pagination import MAX_PAGE, parse_positive_int
 from kifu.kit.timeutil import rfc3339_seconds
@@ -121,9 +121,8 @@ async def create(
 async def listing(
     conn: AsyncConnection,
     user_id: uuid.UUID,
-    answers: Answers,
+    kept: Asked,
     *,
-    fresh: bool,
     page_raw: str | None,
     limit_raw: str | None,
     now: datetime,
@@ -137,7 +136,7 @@ async def listing(
     async def compute() -> Computed:
         return await _page(conn, user_id, page, limit), None
 
-    return await answers.serve(user_id, ("notes", page, limit), stamp, now, fresh, compute)
+    return await kept.serve(user_id, ("notes", page, limit), stamp, now, compute)
 
 
 async def _page(conn: AsyncConnection, user_id: uuid.UUID, page: int, limit: int) -> bytes:

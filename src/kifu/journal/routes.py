@@ -89,8 +89,7 @@ async def list_bubbles(
     body = await service.bubble_page_answer(
         conn,
         user,
-        answers.of(request),
-        fresh=answers.asks_fresh(request),
+        answers.asked(request),
         f=f,
         ascending=sort == "asc",
         page=page,
@@ -239,8 +238,7 @@ async def list_notes(
     body = await notes.listing(
         conn,
         user,
-        answers.of(request),
-        fresh=answers.asks_fresh(request),
+        answers.asked(request),
         page_raw=str(page) if page else None,
         limit_raw=str(limit) if limit else None,
         now=utc_now(),

@@ -13,7 +13,7 @@ from kifu.accounts import service as accounts
 from kifu.journal import auto, rules, store
 from kifu.journal.schemas import BubbleCreate, BubbleUpdate
 from kifu.kit import jsonsql, locks
-from kifu.kit.answers import Answers, Computed
+from kifu.kit.answers import Asked, Computed
 from kifu.kit.errors import BadRequest, NotFound
 from kifu.kit.ids import parse_id
 from kifu.kit.money import parse_decimal
@@ -125,9 +125,8 @@ async def bubble_page_json(
 async def bubble_page_answer(
     conn: AsyncConnection,
     user_id: uuid.UUID,
-    answers: Answers,
+    kept: Asked,
     *,
-    fresh: bool,
     f: store.BubbleFilter,
     ascending: bool,
     page: Page,
@@ -136,13 +135,12 @@ async def bubble_page_answer(
     """``bubble_page_json`` kept (``kit.answers``) until the user's bubbles change (their
     journal change stamp, read first): the Chart pages through every bubble on each visit."""
     stamp = await store.change_stamp(conn, user_id)
-    key = ("bubbles", f.symbol, tuple(f.tags or ()), f.start, f.end, ascending)
-    key += (page.page, page.limit)
+    key = ("bubbles", f.symbol, tuple(f.tags or ()), f.start, f.end, ascending, page)
 
     async def compute() -> Computed:
         return await bubble_page_json(conn, user_id, f, ascending, page), None
 
-    return await answers.serve(user_id, key, stamp, now, fresh, compute)
+    return await kept.serve(user_id, key, stamp, now, compute)
 
 
 async def update_bubble(

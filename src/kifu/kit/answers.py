@@ -117,11 +117,27 @@ class Answers:
         return body
 
 
-def of(request: Request) -> Answers:
-    """The API process's kept answers (``app.state.answers``)."""
-    return request.app.state.answers
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """A request's view of the kept answers: its process's ``Answers`` and whether it asked
+    for an answer computed anew (``Cache-Control: no-cache``)."""
+
+    answers: Answers
+    fresh: bool = False
+
+    async def serve(
+        self,
+        user_id: uuid.UUID,
+        key: Hashable,
+        stamp: Hashable,
+        now: datetime,
+        compute: Callable[[], Awaitable[Computed]],
+    ) -> bytes:
+        """``Answers.serve`` for this request."""
+        return await self.answers.serve(user_id, key, stamp, now, self.fresh, compute)
 
 
-def asks_fresh(request: Request) -> bool:
-    """``Cache-Control: no-cache``: the caller wants the answer computed anew."""
-    return "no-cache" in request.headers.get("cache-control", "").lower()
+def asked(request: Request) -> Asked:
+    """The kept answers of the API process (``app.state.answers``) as ``request`` asks them."""
+    fresh = "no-cache" in request.headers.get("cache-control", "").lower()
+    return Asked(request.app.state.answers, fresh)

@@ -88,9 +88,7 @@ async def _kept(
         return body, (now if await queries.behind(conn, user_id) else None)
 
     stamp = await queries.change_stamp(conn, user_id)
-    fresh = answers.asks_fresh(request)
-    kept = answers.of(request)
-    return RawJSON(await kept.serve(user_id, repr(key), stamp, now, fresh, computed))
+    return RawJSON(await answers.asked(request).serve(user_id, repr(key), stamp, now, computed))
 
 
 @router.get("/trades", response_model=TradePage, tags=["trades"])

@@ -71,8 +71,7 @@ async def review_stats(
     body = await service.stats(
         conn,
         user,
-        answers.of(request),
-        fresh=answers.asks_fresh(request),
+        answers.asked(request),
         period=period,
         symbol=symbol,
         tag=tag,
@@ -107,8 +106,7 @@ async def review_calendar(
         await service.calendar(
             conn,
             user,
-            answers.of(request),
-            fresh=answers.asks_fresh(request),
+            answers.asked(request),
             from_=from_,
             to=to,
             timezone=timezone,
@@ -138,8 +136,7 @@ async def review_trend(
     body = await service.trend(
         conn,
         user,
-        answers.of(request),
-        fresh=answers.asks_fresh(request),
+        answers.asked(request),
         period=period,
         timezone=timezone,
         default_tz=_default_tz(request),

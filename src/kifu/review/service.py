@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from kifu.journal import queries as journal
 from kifu.kit import jsonsql
-from kifu.kit.answers import Answers, Computed
+from kifu.kit.answers import Asked, Computed
 from kifu.kit.errors import BadRequest, NotFound
 from kifu.kit.money import EXACT, dec_str
 from kifu.kit.timeutil import rfc3339
@@ -152,33 +152,6 @@ def _agg(row: journal.OutcomeRow | None) -> rules.OutcomeAgg:
     return rules.OutcomeAgg(*row) if row else rules.OutcomeAgg()
 
 
-def _stats_scope(
-    period: str | None,
-    symbol: str | None,
-    tag: str | None,
-    asset_class: str | None,
-    venue: str | None,
-    timezone: str | None,
-    default_tz: str,
-    now: datetime,
-) -> tuple[ZoneInfo, str, journal.BubbleScope]:
-    """The checked zone and period of a ``/review/stats`` request and its bubbles' scope."""
-    zone = rules.check_timezone(timezone, default_tz)
-    p = rules.check_period(period)
-    days = rules.PERIOD_DAYS[p]
-    for name, value in (("symbol", symbol), ("tag", tag), ("asset_class", asset_class)):
-        rules.no_nul(value, name)
-    rules.no_nul(venue, "venue")
-    scope = journal.BubbleScope(
-        since=None if days is None else now - timedelta(days=days),
-        symbol=symbol or None,
-        tag=(tag or "").strip().lower() or None,
-        asset_class=(asset_class or "").strip().lower() or None,
-        venue=(venue or "").strip().lower() or None,
-    )
-    return zone, p, scope
-
-
 async def _stats(
     conn: AsyncConnection,
     user_id: uuid.UUID,
@@ -309,13 +282,12 @@ def _json(model: type[BaseModel], figures: dict[str, Any]) -> bytes:
 async def _kept(
     conn: AsyncConnection,
     user_id: uuid.UUID,
-    answers: Answers,
+    kept: Asked,
     key: Hashable,
     now: datetime,
-    fresh: bool,
     compute: Callable[[], Awaitable[Computed]],
 ) -> bytes:
-    """``answers.serve`` under the user's ledger and journal change stamps, read first; an
+    """``kept.serve`` under the user's ledger and journal change stamps, read first; an
     answer read while changes to the fills wait to be caught up (``ledger.behind``: the ledger
     lock was taken) is not kept."""
 
@@ -324,15 +296,14 @@ async def _kept(
         return body, (now if await ledger.behind(conn, user_id) else expires)
 
     stamp = await store.change_stamps(conn, user_id)
-    return await answers.serve(user_id, key, stamp, now, fresh, computed)
+    return await kept.serve(user_id, key, stamp, now, computed)
 
 
 async def stats(
     conn: AsyncConnection,
     user_id: uuid.UUID,
-    answers: Answers,
+    kept: Asked,
     *,
-    fresh: bool,
     period: str | None,
     symbol: str | None,
     tag: str | None,
@@ -343,8 +314,18 @@ async def stats(
     now: datetime,
 ) -> bytes:
     """``_stats`` as ``schemas.StatsResponse`` JSON, kept per scope and local today."""
-    zone, p, scope = _stats_scope(
-        period, symbol, tag, asset_class, venue, timezone, default_tz, now
+    zone = rules.check_timezone(timezone, default_tz)
+    p = rules.check_period(period)
+    days = rules.PERIOD_DAYS[p]
+    for name, value in (("symbol", symbol), ("tag", tag), ("asset_class", asset_class)):
+        rules.no_nul(value, name)
+    rules.no_nul(venue, "venue")
+    scope = journal.BubbleScope(
+        since=None if days is None else now - timedelta(days=days),
+        symbol=symbol or None,
+        tag=(tag or "").strip().lower() or None,
+        asset_class=(asset_class or "").strip().lower() or None,
+        venue=(venue or "").strip().lower() or None,
     )
     today = rules.today_in(zone, now)
     key = ("stats", p, scope.symbol, scope.tag, scope.asset_class, scope.venue, zone.key, today)
@@ -353,15 +334,14 @@ async def stats(
         figures, expires = await _stats(conn, user_id, zone, p, scope, now)
         return _json(StatsResponse, figures), expires
 
-    return await _kept(conn, user_id, answers, key, now, fresh, compute)
+    return await _kept(conn, user_id, kept, key, now, compute)
 
 
 async def calendar(
     conn: AsyncConnection,
     user_id: uuid.UUID,
-    answers: Answers,
+    kept: Asked,
     *,
-    fresh: bool,
     from_: str | None,
     to: str | None,
     timezone: str | None,
@@ -376,15 +356,14 @@ async def calendar(
         return await _calendar(conn, user_id, zone, first, last), None
 
     key = ("calendar", first, last, zone.key)
-    return await _kept(conn, user_id, answers, key, now, fresh, compute)
+    return await _kept(conn, user_id, kept, key, now, compute)
 
 
 async def trend(
     conn: AsyncConnection,
     user_id: uuid.UUID,
-    answers: Answers,
+    kept: Asked,
     *,
-    fresh: bool,
     period: str | None,
     timezone: str | None,
     default_tz: str,
@@ -398,7 +377,7 @@ async def trend(
     async def compute() -> Computed:
         return _json(TrendResponse, await _trend(conn, user_id, zone, p, today)), None
 
-    return await _kept(conn, user_id, answers, ("trend", p, zone.key, today), now, fresh, compute)
+    return await _kept(conn, user_id, kept, ("trend", p, zone.key, today), now, compute)
 
 
 # -- guided review ---------------------------------------------------------------------------------
