@@ -39,6 +39,18 @@ def test_health_answers_from_a_check_at_most_a_second_old(db: str) -> None:
         assert app.state.db_check.checks <= elapsed / health.INTERVAL + 2
 
 
+def test_checks_start_with_the_app_not_the_first_poll(db: str) -> None:
+    """The first poll of a busy process must not be the one that opens the check's
+    connection: the checks run before anyone asks."""
+    app = _app(db)
+    with TestClient(app):
+        deadline = time.monotonic() + health.MAX_AGE + 1
+        while app.state.db_check._ok_at == float("-inf"):
+            assert time.monotonic() < deadline, "no check ran before the first poll"
+            time.sleep(0.02)
+        assert app.state.db_check.checks >= 1
+
+
 def test_health_reports_a_lost_database_within_a_second(pg_server, template_db) -> None:
     name = pg_server.create(template_db)
     app = _app(pg_server.conninfo(name))
