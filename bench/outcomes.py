@@ -28,7 +28,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -37,7 +36,7 @@ from _common import fresh_database
 from kifu.db import runner
 from kifu.db.embedded import EmbeddedPostgres
 from kifu.journal.outcomes import compute_due_outcomes
-from kifu.market import MarketData, MarketUrls
+from kifu.market import MarketData, MarketUrls, http_client
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "BTCKRW", "ETHKRW", "ETHBTC"]
 
@@ -99,7 +98,7 @@ async def _run(
     async def connect() -> psycopg.AsyncConnection:
         return await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
 
-    async with httpx.AsyncClient() as http:
+    async with http_client() as http:
         market = MarketData(urls, http)
         async with await connect() as conn:
             cpu, server_cpu = time.process_time(), _postgres_cpu(postmaster)

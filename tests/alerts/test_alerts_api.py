@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import psycopg
 from fastapi.testclient import TestClient
 from psycopg import AsyncConnection
@@ -18,7 +17,7 @@ from kifu.alerts import flows, store
 from kifu.alerts.outcomes import compute_due_outcomes
 from kifu.config import Settings
 from kifu.kit import money
-from kifu.market import MarketData, MarketUrls
+from kifu.market import MarketData, MarketUrls, http_client
 from tests.alerts.planted_market import PlantedExchange
 from tests.alerts.ticks import run_ticks, tick
 from tests.helpers import ApiUser
@@ -203,7 +202,7 @@ def test_a_briefer_that_raises_still_briefs(
 async def _outcomes(db: str, settings: Settings, workers: int) -> list[Any]:
     async def one() -> Any:
         async with (
-            httpx.AsyncClient() as http,
+            http_client() as http,
             await psycopg.AsyncConnection.connect(db, autocommit=True) as conn,
         ):
             return await compute_due_outcomes(

@@ -6,13 +6,12 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
-import httpx
 import psycopg
 
 from kifu.alerts import flows
 from kifu.alerts.monitor import MonitorRun
 from kifu.config import Settings
-from kifu.market import MarketData, MarketUrls, MemoryCache
+from kifu.market import MarketData, MarketUrls, MemoryCache, http_client
 
 
 async def tick(
@@ -24,7 +23,7 @@ async def tick(
 ) -> MonitorRun:
     """One monitor tick with its own connection and market client (as one worker would)."""
     async with (
-        httpx.AsyncClient() as http,
+        http_client() as http,
         await psycopg.AsyncConnection.connect(db, autocommit=True) as conn,
     ):
         market = MarketData(MarketUrls.from_settings(settings), http, memory)

@@ -24,7 +24,7 @@ from kifu.journal.outcomes import (
     record_simulated,
 )
 from kifu.kit import money
-from kifu.market import MarketData, MarketUrls
+from kifu.market import MarketData, MarketUrls, http_client
 from kifu.market import outcomes as engine
 from kifu.worker.queue import job_connection
 from tests.helpers import ApiUser
@@ -46,7 +46,7 @@ def _insert(db: str, user: ApiUser, symbols: list[str], price: str = "50000") ->
 
 async def _run(db: str, settings: Settings, runs: int = 1) -> list[tuple[object, int]]:
     out = []
-    async with httpx.AsyncClient() as http:
+    async with http_client() as http:
         for _ in range(runs):
             market = MarketData(MarketUrls.from_settings(settings), http)
             async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
@@ -143,7 +143,7 @@ def test_two_workers_over_many_rounds_claim_each_outcome_once(
             ), market.requests
 
     async def both() -> list[tuple[object, int]]:
-        async with httpx.AsyncClient() as http:
+        async with http_client() as http:
             return list(await asyncio.gather(worker(http), worker(http)))
 
     runs = [run for run, _ in asyncio.run(both())]
@@ -201,7 +201,7 @@ def test_symbols_are_priced_on_connections_of_their_own(
     connects = _Connects(db)
 
     async def job() -> OutcomeRun:
-        market = MarketData(MarketUrls.from_settings(settings), httpx.AsyncClient())
+        market = MarketData(MarketUrls.from_settings(settings), http_client())
         try:
             async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
                 return await compute_due_outcomes(
@@ -233,7 +233,7 @@ def test_a_connection_that_cannot_be_opened_fails_the_run_and_loses_nothing(
     connects = _Connects(db, fail_at=2)
 
     async def job(connect: _Connects | None, now: datetime | None = None) -> OutcomeRun:
-        async with httpx.AsyncClient() as http:
+        async with http_client() as http:
             market = MarketData(MarketUrls.from_settings(settings), http)
             async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
                 return await compute_due_outcomes(conn, market, now, connect=connect)

@@ -9,12 +9,11 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import psycopg
 import pytest
 
 from kifu.config import Settings
-from kifu.market import MarketData, MarketUrls, RateLimited, UpstreamFailed
+from kifu.market import MarketData, MarketUrls, RateLimited, UpstreamFailed, http_client
 from kifu.market.client import IN_FLIGHT
 from tests.market.fake_exchange import FakeExchange
 
@@ -37,7 +36,7 @@ def _run(
 ) -> Any:
     async def go() -> Any:
         async with (
-            httpx.AsyncClient() as http,
+            http_client() as http,
             await CountingConnection.connect(db, autocommit=True) as conn,
         ):
             conn.statements = []

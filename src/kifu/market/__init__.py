@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 import httpx
 
 from kifu.config import Settings
+from kifu.kit import http1
 from kifu.market.client import (
     MarketData,
     MarketError,
@@ -29,8 +30,15 @@ __all__ = [
     "RateLimited",
     "SymbolUnsupported",
     "UpstreamFailed",
+    "http_client",
     "open_market",
 ]
+
+
+def http_client() -> httpx.AsyncClient:
+    """The HTTP client market data asks the venues with (``kifu.kit.http1``: a lean HTTP/1.1
+    transport unless a proxy is configured)."""
+    return http1.client(headers={"Accept": "application/json"})
 
 
 @asynccontextmanager
@@ -38,5 +46,5 @@ async def open_market(
     settings: Settings, memory: MemoryCache | None = None
 ) -> AsyncIterator[MarketData]:
     """A ``MarketData`` with its own HTTP client, closed on exit."""
-    async with httpx.AsyncClient(headers={"Accept": "application/json"}) as http:
+    async with http_client() as http:
         yield MarketData(MarketUrls.from_settings(settings), http, memory)
