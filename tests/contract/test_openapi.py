@@ -1,7 +1,8 @@
 """The OpenAPI document is a contract a client can be generated from: every operation says what
 it answers (a typed object, an array of them, or a CSV file), every error is the ``{code,
 message}`` envelope with the status kifu really gives (400, never FastAPI's 422; 401 behind the
-auth gate), and the two CSV importers describe their multipart bodies."""
+auth gate; 503 when the database cannot be reached), and the two CSV importers describe their
+multipart bodies."""
 
 from __future__ import annotations
 
@@ -123,6 +124,8 @@ def test_errors_are_the_envelope_with_real_statuses(doc: dict[str, Any]) -> None
             problems.append(f"{where}: behind the auth gate but no 401")
         if "400" not in responses:
             problems.append(f"{where}: no 400")
+        if "DATABASE_UNAVAILABLE" not in responses.get("503", {}).get("x-error-codes", []):
+            problems.append(f"{where}: no 503 DATABASE_UNAVAILABLE")
         for status, answer in responses.items():
             if status.startswith(("4", "5")):
                 schema = answer.get("content", {}).get("application/json", {}).get("schema")

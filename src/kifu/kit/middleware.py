@@ -13,9 +13,34 @@ from abc import ABC, abstractmethod
 from typing import Any
 from urllib.parse import parse_qsl
 
+import psycopg
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("kifu.errors")
+
+# A database that cannot be reached is not a bug in the request: 503, as ``/health`` says too,
+# and a client may try again.
+DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+RETRY_AFTER = "1"  # seconds: ``/health`` checks the database every second
+
+
+# SQLSTATEs of a connection that failed as a connection: class 08 (connection exception), and
+# the server shutting down or not accepting connections yet (57P01-57P03).
+_CONNECTION_LOST = ("08", "57P01", "57P02", "57P03")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached: an operational error without a
+    SQLSTATE (psycopg's own: a refused or cut connection, the pool's ``PoolTimeout``), or with
+    one of ``_CONNECTION_LOST``. A statement's own operational errors (a timeout, a lock not
+    available) are not."""
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    return exc.sqlstate is None or exc.sqlstate.startswith(_CONNECTION_LOST)
+
+
+def unavailable_message(request_id: str) -> str:
+    return f"the database is unavailable; try again shortly (request id {request_id})"
 
 
 class HttpMiddleware(ABC):
@@ -138,7 +163,13 @@ def _nul_field(value: Any, path: str = "") -> str | None:
     return None
 
 
-async def _answer(send: Send, status: int, code: str, message: str) -> None:
+async def _answer(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
     data = json.dumps({"code": code, "message": message}).encode()
     await send(
         {
@@ -147,6 +178,7 @@ async def _answer(send: Send, status: int, code: str, message: str) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(data)).encode()),
+                *(headers or []),
             ],
         }
     )
@@ -247,7 +279,9 @@ class UnexpectedErrorMiddleware(HttpMiddleware):
     """The innermost middleware: an exception no handler took is logged once, with its request
     id, and answered 500 ``INTERNAL_ERROR`` in the envelope, here. Left to Starlette, it would be
     answered and then re-raised, so the server logs a second traceback and drops the client's
-    keep-alive connection."""
+    keep-alive connection. An unreachable database (``database_unavailable``) is answered 503
+    ``DATABASE_UNAVAILABLE`` with ``Retry-After`` and logged in one line, not a traceback a
+    request."""
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
@@ -262,8 +296,25 @@ class UnexpectedErrorMiddleware(HttpMiddleware):
             await self.app(scope, receive, tracking_send)
         except BodyTooLarge:
             raise  # BodyLimitMiddleware answers it
-        except Exception:
+        except Exception as exc:
             request_id = scope.get("state", {}).get("request_id") or uuid.uuid4().hex
+            if database_unavailable(exc):
+                log.warning(
+                    "database unavailable on %s %s (request %s): %s",
+                    scope.get("method"),
+                    scope.get("path"),
+                    request_id,
+                    str(exc).strip() or type(exc).__name__,
+                )
+                if not started:
+                    await _answer(
+                        send,
+                        503,
+                        DATABASE_UNAVAILABLE,
+                        unavailable_message(request_id),
+                        [(b"retry-after", RETRY_AFTER.encode())],
+                    )
+                return
             log.exception(
                 "unexpected error on %s %s (request %s)",
                 scope.get("method"),

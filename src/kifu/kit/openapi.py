@@ -3,8 +3,10 @@ the statuses kifu really gives, never FastAPI's default 422.
 
 ``install`` post-processes the generated document once, for every route (new ones included):
 no operation keeps a 422; every operation documents 400 (validation; the codes its declared
-field types carry are listed); every operation behind the auth gate documents 401. The other
-errors a route raises (404, 409, 429, 502, …) are declared on the route with ``errors(...)``.
+field types carry are listed); every operation behind the auth gate documents 401; every
+operation documents 503 ``DATABASE_UNAVAILABLE`` (``kit.middleware``: the database cannot be
+reached). The other errors a route raises (404, 409, 429, 502, …) are declared on the route
+with ``errors(...)``.
 ``csv_download`` and ``multipart_body`` describe the answers and bodies FastAPI cannot see.
 """
 
@@ -19,6 +21,7 @@ from pydantic import BaseModel
 from kifu.kit.auth import is_public
 from kifu.kit.errors import ErrorResponse
 from kifu.kit.fields import INVALID_REQUEST
+from kifu.kit.middleware import DATABASE_UNAVAILABLE
 
 ERROR_SCHEMA = "ErrorResponse"
 ERROR_REF = {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}
@@ -35,7 +38,7 @@ DESCRIPTIONS = {
     413: "Body over `KIFU_MAX_BODY_BYTES` (`PAYLOAD_TOO_LARGE`)",
     429: "Rate limited; `Retry-After` says when to try again (`RATE_LIMITED`)",
     502: "An upstream exchange failed or answered badly",
-    503: "A dependency is unavailable",
+    503: "A dependency is unavailable; `Retry-After` may say when to try again",
 }
 
 
@@ -146,6 +149,10 @@ def document_errors(doc: dict[str, Any]) -> None:
             responses["400"] = error_answer(400, dict.fromkeys(codes))
             if not is_public(path):
                 responses.setdefault("401", error_answer(401))
+            unavailable = responses.get("503", {}).get(CODES_KEYWORD, [])
+            responses["503"] = error_answer(
+                503, dict.fromkeys([*unavailable, DATABASE_UNAVAILABLE])
+            )
             operation["responses"] = dict(sorted(responses.items()))
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
