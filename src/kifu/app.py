@@ -33,6 +33,7 @@ from kifu.kit.middleware import (
     UnexpectedErrorMiddleware,
 )
 from kifu.kit.openapi import install as install_openapi
+from kifu.kit.routing import include_guarded
 from kifu.ledger import routes as ledger_routes
 from kifu.market import routes as market_routes
 from kifu.notify import routes as notify_routes
@@ -128,7 +129,7 @@ def create_app(settings: Settings, conninfo: str) -> FastAPI:
     install_error_handlers(app)
 
     for router in _routers():
-        app.include_router(router)
+        include_guarded(app, router)  # a request tries only the routers its path can be in
     if settings.floor_route:
         app.add_api_route(FLOOR_PATH, _floor, methods=["GET"], include_in_schema=False)
     # Error answers documented as kifu gives them (envelope, 400 not 422), for every route.
