@@ -21,7 +21,7 @@ from kifu.demo import routes as demo_routes
 from kifu.exchanges import routes as exchanges_routes
 from kifu.ingest import routes as ingest_routes
 from kifu.journal import routes as journal_routes
-from kifu.kit.answers import Answers
+from kifu.kit.answers import Answers, KeptAnswersMiddleware
 from kifu.kit.auth import AuthGateMiddleware, CurrentUser
 from kifu.kit.db import ConnectionsMiddleware
 from kifu.kit.errors import install_error_handlers
@@ -138,6 +138,7 @@ def create_app(settings: Settings, conninfo: str) -> FastAPI:
     # Added innermost first: request id wraps everything, then CORS (so 401s and 413s carry
     # CORS headers), then the body limit, then the auth gate, then the input guard (NUL
     # characters, the small JSON body limit).
+    app.add_middleware(KeptAnswersMiddleware)  # innermost: the probe takes the request's Conn
     app.add_middleware(ConnectionsMiddleware)
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(InputGuardMiddleware, json_limit=settings.max_json_bytes)

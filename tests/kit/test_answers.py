@@ -108,3 +108,31 @@ def test_serve_computes_once_keeps_and_recomputes_when_fresh_or_expired_at_once(
 
     asyncio.run(scenario())
     assert len(calls) == 4
+
+
+async def _probe(conn: object, user_id: uuid.UUID) -> int:
+    return 1
+
+
+def test_a_request_is_remembered_until_its_key_may_change() -> None:
+    a = Answers(10 * E)
+    asking = ("/api/v1/review/trend", b"period=7d")
+    a.remember(ALICE, asking, ("trend", "7d"), _probe, T + timedelta(hours=1))
+    found = a.recall(ALICE, asking, T)
+    assert found is not None and found.key == ("trend", "7d") and found.probe is _probe
+    assert a.recall(BOB, asking, T) is None  # per user
+    assert a.recall(ALICE, ("/api/v1/review/trend", b"period=30d"), T) is None
+    assert a.get(ALICE, asking, 1, T) is None  # a remembered request is not an answer
+    assert a.recall(ALICE, asking, T + timedelta(hours=1)) is None  # its key may differ now
+    assert len(a) == 0 and a.bytes == 0
+
+
+def test_remembered_requests_count_against_the_budget() -> None:
+    a = Answers(3 * E)
+    a.put(ALICE, "k", 1, None, b"")
+    for n in range(3):
+        a.remember(ALICE, ("/p", str(n).encode()), "k", _probe, None)
+    assert a.bytes <= 3 * E and len(a) == 3
+    assert a.get(ALICE, "k", 1, T) is None  # the least recently used went first
+    assert a.recall(ALICE, ("/p", b"2"), T) is not None
+    Answers(0).remember(ALICE, ("/p", b""), "k", _probe, None)  # a budget of 0 keeps nothing

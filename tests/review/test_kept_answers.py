@@ -5,19 +5,30 @@ moment time alone changes them."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
 
 from kifu.journal import notes
 from kifu.journal import service as journal_service
+from kifu.kit import timeutil
 from kifu.ledger import queries as ledger_queries
 from kifu.review import routes, service
 from tests.review.conftest import fills_csv, iso
 
 API = "/api/v1"
 NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def set_clock(monkeypatch, at: datetime) -> None:
+    """The time of the review routes and of the kept answers served before routing."""
+    monkeypatch.setattr(routes, "utc_now", lambda: at)
+    monkeypatch.setattr(timeutil, "utc_now", lambda: at)
+
+
 DAY = NOW.date()
 READS = {
     "stats": f"{API}/review/stats?period=all",
@@ -161,9 +172,9 @@ def test_a_bubble_leaving_the_window_expires_the_answer(client, user, bubble, mo
     bubble("ETHUSDT", NOW - timedelta(days=1), {"1h": "1"})
     path = f"{API}/review/stats?period=7d"
     assert get(client, user, path)["total_bubbles"] == 2
-    monkeypatch.setattr(routes, "utc_now", lambda: NOW + timedelta(minutes=29))
+    set_clock(monkeypatch, NOW + timedelta(minutes=29))
     assert get(client, user, path)["total_bubbles"] == 2
-    monkeypatch.setattr(routes, "utc_now", lambda: NOW + timedelta(minutes=31))
+    set_clock(monkeypatch, NOW + timedelta(minutes=31))
     assert get(client, user, path)["total_bubbles"] == 1
 
 
@@ -337,3 +348,90 @@ def test_an_answer_read_behind_the_ledger_lock_is_not_kept(client, user, journal
     assert held == before  # realized PnL as stored
     after = get(client, user, path)
     assert after != before and after == get(client, user, path, NO_CACHE)
+
+
+# -- served before routing (KeptAnswersMiddleware) ------------------------------------------------
+
+
+def early(client) -> int:
+    return client.app.state.answers.served_early
+
+
+def test_a_request_answered_kept_before_is_answered_before_routing(
+    client, user, journal, bubble, computed
+):
+    path = READS["stats"]
+    routed = client.get(path, headers={**user.headers, "X-Request-ID": "first"})
+    assert early(client) == 0 and computed["stats"] == 1
+    again = client.get(path, headers={**user.headers, "X-Request-ID": "second"})
+    assert early(client) == 1 and computed["stats"] == 1
+    assert (again.status_code, again.content) == (routed.status_code, routed.content)
+    assert again.headers["content-type"] == routed.headers["content-type"] == "application/json"
+    assert again.headers["content-length"] == routed.headers["content-length"]
+    assert again.headers["x-request-id"] == "second"
+    # a change: the stamp read before routing differs, and the route computes the answer
+    bubble("SOLUSDT", NOW - timedelta(hours=2), {"1h": "3"})
+    changed = get(client, user, path)
+    assert early(client) == 1 and computed["stats"] == 2
+    assert changed["total_bubbles"] == json.loads(routed.content)["total_bubbles"] + 1
+    assert get(client, user, path) == changed and early(client) == 2
+
+
+def test_only_the_same_request_of_the_same_user_and_never_no_cache(
+    client, user, make_user, journal, computed
+):
+    path = f"{API}/review/stats?period=all&venue=binance_futures"
+    reordered = f"{API}/review/stats?venue=binance_futures&period=all"
+    first = get(client, user, path)
+    assert get(client, user, reordered) == first  # kept, through the route: same key
+    assert early(client) == 0 and computed["stats"] == 1
+    assert get(client, user, reordered) == first and early(client) == 1
+    r = client.get(path, headers={**user.headers, **NO_CACHE})
+    assert r.json() == first and early(client) == 1 and computed["stats"] == 2
+    other = make_user()
+    assert get(client, other, path)["total_bubbles"] == 0
+    assert early(client) == 1
+    unauthenticated = client.get(path)
+    assert unauthenticated.status_code == 401 and early(client) == 1
+
+
+def test_a_refused_request_is_never_remembered(client, user, journal):
+    for _ in range(3):
+        r = client.get(f"{API}/review/stats?timezone=Not/AZone", headers=user.headers)
+        assert r.status_code == 400
+    assert early(client) == 0
+
+
+def test_reads_of_today_go_to_the_route_at_local_midnight(client, user, journal, monkeypatch):
+    """The key of a read of "today" changes at the user's midnight with no row changing: the
+    request is answered before routing up to then, and by the route after."""
+    zone = "Asia/Seoul"
+    path = f"{API}/review/trend?period=7d&timezone={zone}"
+    local = NOW.astimezone(ZoneInfo(zone))
+    midnight = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0).astimezone(UTC)
+    set_clock(monkeypatch, midnight - timedelta(seconds=1))
+    before = get(client, user, path)
+    assert get(client, user, path) == before and early(client) == 1
+    set_clock(monkeypatch, midnight)
+    after = get(client, user, path)
+    assert early(client) == 1
+    assert after["data"][-1]["date"] != before["data"][-1]["date"]
+    assert get(client, user, path) == after and early(client) == 2
+
+
+def test_a_request_the_route_answers_after_all_takes_one_connection(client, user, journal, bubble):
+    """The probe before routing and the route share the request's one pooled connection."""
+    path = READS["trend"]
+    pool = client.app.state.pool
+
+    def checkouts() -> int:
+        return pool.get_stats().get("requests_num", 0)
+
+    get(client, user, path)
+    get(client, user, path)
+    assert early(client) == 1
+    bubble("SOLUSDT", NOW - timedelta(hours=2), {"1h": "3"})
+    before = checkouts()
+    get(client, user, path)  # probed before routing, stale: computed by the route
+    assert early(client) == 1
+    assert checkouts() - before == 1

@@ -115,8 +115,7 @@ async def _kept(
     async def computed() -> Computed:
         return await compute(), None
 
-    stamp = await store.change_stamp(conn, user_id)
-    return await kept.serve(user_id, key, stamp, utc_now(), computed)
+    return await kept.serve(conn, user_id, key, store.change_stamp, utc_now(), computed)
 
 
 async def rules_json(conn: AsyncConnection, user_id: uuid.UUID, kept: Asked) -> bytes:

@@ -131,12 +131,12 @@ async def listing(
     user's journal change stamp (read first) moves."""
     page = parse_positive_int(page_raw, "page", 1, at_most=MAX_PAGE)
     limit = min(parse_positive_int(limit_raw, "limit", DEFAULT_LIMIT), MAX_LIMIT)
-    stamp = await store.change_stamp(conn, user_id)
 
     async def compute() -> Computed:
         return await _page(conn, user_id, page, limit), None
 
-    return await kept.serve(user_id, ("notes", page, limit), stamp, now, compute)
+    key = ("notes", page, limit)
+    return await kept.serve(conn, user_id, key, store.change_stamp, now, compute)
 
 
 async def _page(conn: AsyncConnection, user_id: uuid.UUID, page: int, limit: int) -> bytes:

@@ -134,13 +134,12 @@ async def bubble_page_answer(
 ) -> bytes:
     """``bubble_page_json`` kept (``kit.answers``) until the user's bubbles change (their
     journal change stamp, read first): the Chart pages through every bubble on each visit."""
-    stamp = await store.change_stamp(conn, user_id)
     key = ("bubbles", f.symbol, tuple(f.tags or ()), f.start, f.end, ascending, page)
 
     async def compute() -> Computed:
         return await bubble_page_json(conn, user_id, f, ascending, page), None
 
-    return await kept.serve(user_id, key, stamp, now, compute)
+    return await kept.serve(conn, user_id, key, store.change_stamp, now, compute)
 
 
 async def update_bubble(

@@ -22,12 +22,19 @@ from kifu.kit.middleware import HttpMiddleware
 _HELD = "kifu.connections"  # the scope's list of the connections the request took
 
 
+async def connection(scope: Scope) -> AsyncConnection:
+    """The request's pooled connection: the one it took already, else one from the pool, given
+    back by ``ConnectionsMiddleware`` when the request is over."""
+    held: list[AsyncConnection] = scope[_HELD]
+    if not held:
+        held.append(await scope["app"].state.pool.getconn())
+    return held[0]
+
+
 async def db_connection(request: Request) -> AsyncConnection:
-    """A pooled connection in autocommit mode; use ``conn.transaction()`` for atomic work."""
-    pool = request.app.state.pool
-    conn = await pool.getconn()
-    request.scope[_HELD].append(conn)
-    return conn
+    """A pooled connection in autocommit mode; use ``conn.transaction()`` for atomic work. One
+    per request: a connection a middleware took for the request already is that one."""
+    return await connection(request.scope)
 
 
 Conn = Annotated[AsyncConnection, Depends(db_connection)]

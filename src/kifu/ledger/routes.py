@@ -87,8 +87,8 @@ async def _kept(
         body = await compute()
         return body, (now if await queries.behind(conn, user_id) else None)
 
-    stamp = await queries.change_stamp(conn, user_id)
-    return RawJSON(await answers.asked(request).serve(user_id, repr(key), stamp, now, computed))
+    kept = answers.asked(request)
+    return RawJSON(await kept.serve(conn, user_id, repr(key), queries.change_stamp, now, computed))
 
 
 @router.get("/trades", response_model=TradePage, tags=["trades"])

@@ -284,19 +284,23 @@ async def _kept(
     user_id: uuid.UUID,
     kept: Asked,
     key: Hashable,
+    zone: ZoneInfo,
     now: datetime,
     compute: Callable[[], Awaitable[Computed]],
 ) -> bytes:
     """``kept.serve`` under the user's ledger and journal change stamps, read first; an
     answer read while changes to the fills wait to be caught up (``ledger.behind``: the ledger
-    lock was taken) is not kept."""
+    lock was taken) is not kept. The request means ``key`` until the next local midnight (the
+    keys carry today, or a range of days that defaults to today's month)."""
 
     async def computed() -> Computed:
         body, expires = await compute()
         return body, (now if await ledger.behind(conn, user_id) else expires)
 
-    stamp = await store.change_stamps(conn, user_id)
-    return await kept.serve(user_id, key, stamp, now, computed)
+    midnight = rules.day_start(rules.today_in(zone, now) + timedelta(days=1), zone)
+    return await kept.serve(
+        conn, user_id, key, store.change_stamps, now, computed, key_until=midnight
+    )
 
 
 async def stats(
@@ -334,7 +338,7 @@ async def stats(
         figures, expires = await _stats(conn, user_id, zone, p, scope, now)
         return _json(StatsResponse, figures), expires
 
-    return await _kept(conn, user_id, kept, key, now, compute)
+    return await _kept(conn, user_id, kept, key, zone, now, compute)
 
 
 async def calendar(
@@ -356,7 +360,7 @@ async def calendar(
         return await _calendar(conn, user_id, zone, first, last), None
 
     key = ("calendar", first, last, zone.key)
-    return await _kept(conn, user_id, kept, key, now, compute)
+    return await _kept(conn, user_id, kept, key, zone, now, compute)
 
 
 async def trend(
@@ -377,7 +381,7 @@ async def trend(
     async def compute() -> Computed:
         return _json(TrendResponse, await _trend(conn, user_id, zone, p, today)), None
 
-    return await _kept(conn, user_id, kept, ("trend", p, zone.key, today), now, compute)
+    return await _kept(conn, user_id, kept, ("trend", p, zone.key, today), zone, now, compute)
 
 
 # -- guided review ---------------------------------------------------------------------------------
