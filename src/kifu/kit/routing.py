@@ -59,12 +59,12 @@ def guarded(matches: Matcher, prefixes: tuple[str, ...]) -> Matcher:
 def include_guarded(app: FastAPI, router: APIRouter) -> None:
     """``app.include_router(router)``, with each route it adds to the app guarded by the
     router's prefixes (see the module's docstring)."""
-    before = len(app.router.routes)
+    before = {id(route) for route in app.router.routes}
     app.include_router(router)
     prefixes = prefixes_of(router)
     if prefixes is None:
         return
-    added: list[BaseRoute] = app.router.routes[before:]
+    added: list[BaseRoute] = [r for r in app.router.routes if id(r) not in before]
     for entry in added:
         entry_any: Any = entry
         entry_any.matches = guarded(entry.matches, prefixes)
