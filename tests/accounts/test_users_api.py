@@ -124,3 +124,19 @@ def test_users_only_see_their_own_symbols(client: TestClient, make_user) -> None
     a, b = make_user(), make_user()
     client.put(SYMBOLS, json={"symbols": [{"symbol": "ETHUSDT"}]}, headers=a.headers)
     assert client.get(SYMBOLS, headers=b.headers).json()["symbols"][0]["symbol"] == "BTCUSDT"
+
+
+def test_profile_bytes_are_what_the_put_answers(client: TestClient, user: ApiUser, db: str) -> None:
+    """GET serialises the profile itself (RawJSON); PUT lets FastAPI do it from the same model:
+    the same bytes, a non-ASCII name unescaped, no subscription left out rather than null."""
+    put = client.put(ME, json={"name": "김 트레이더 📈"}, headers=user.headers)
+    got = client.get(ME, headers=user.headers)
+    assert (got.status_code, got.headers["content-type"]) == (200, "application/json")
+    assert got.content == put.content
+    assert "김 트레이더 📈".encode() in got.content
+    with psycopg.connect(db) as conn:
+        conn.execute("DELETE FROM subscriptions WHERE user_id = %s", (user.id,))
+    got = client.get(ME, headers=user.headers)
+    assert b"subscription" not in got.content
+    again = client.put(ME, json={"name": "김 트레이더 📈"}, headers=user.headers)
+    assert got.content == again.content

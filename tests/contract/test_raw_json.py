@@ -59,6 +59,8 @@ FAST = {
     # kept answers (kit.answers), serialised by their response model once
     "/api/v1/review/stats": "period=all",
     "/api/v1/review/trend": "period=7d",
+    # the profile, serialised by its response model once
+    "/api/v1/users/me": "",
 }
 
 TIMES = [
@@ -94,11 +96,15 @@ def _routes() -> list[APIRoute]:
     return [r for router in _routers() for r in router.routes if isinstance(r, APIRoute)]
 
 
-def declared_model(path: str) -> Any:
+def _get_route(path: str) -> APIRoute:
     for route in _routes():
         if route.path == path and "GET" in route.methods:
-            return route.response_model
+            return route
     raise AssertionError(f"no GET route {path}")
+
+
+def declared_model(path: str) -> Any:
+    return _get_route(path).response_model
 
 
 def _key_order(value: Any) -> Any:
@@ -112,10 +118,12 @@ def _key_order(value: Any) -> Any:
 
 def exactly_declared(path: str, body: bytes) -> Any:
     """The parsed answer, after checking it is exactly an instance of the declared model, its
-    keys in the model's order."""
-    model = declared_model(path)
+    keys in the model's order (its None fields left out where the route says so)."""
+    route = _get_route(path)
     parsed = json.loads(body)
-    dumped = model.model_validate_json(body).model_dump(mode="json", by_alias=True)
+    dumped = route.response_model.model_validate_json(body).model_dump(
+        mode="json", by_alias=True, exclude_none=route.response_model_exclude_none
+    )
     assert parsed == dumped
     assert _key_order(parsed) == _key_order(dumped)
     return parsed
@@ -289,6 +297,9 @@ def test_unknown_user_token_sees_nothing(client: TestClient) -> None:
     headers = {"Authorization": f"Bearer {issue_access_token(uuid.uuid4(), TEST_JWT_SECRET)}"}
     for path, query in FAST.items():
         r = client.get(f"{path}?{query}", headers=headers)
+        if path == f"{API}/users/me":  # a profile is there or not
+            assert (r.status_code, r.json()["code"]) == (404, "USER_NOT_FOUND")
+            continue
         assert r.status_code == 200, r.text
         exactly_declared(path, r.content)
 

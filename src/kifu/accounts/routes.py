@@ -25,6 +25,7 @@ from kifu.accounts.schemas import (
 from kifu.config import Settings
 from kifu.kit.auth import CurrentUser
 from kifu.kit.db import Conn
+from kifu.kit.jsonsql import RawJSON
 from kifu.kit.openapi import errors
 from kifu.kit.timeutil import rfc3339
 
@@ -147,8 +148,11 @@ USER_404 = errors((404, "USER_NOT_FOUND"))
     responses=USER_404,
     tags=["users"],
 )
-async def me(user_id: CurrentUser, conn: Conn) -> UserOut:
-    return _user_out(await service.profile(conn, user_id))
+async def me(user_id: CurrentUser, conn: Conn) -> RawJSON:
+    """The caller's profile. Serialised here by its model, once (each screen asks for it;
+    FastAPI would validate the model it was given again before writing it)."""
+    profile = _user_out(await service.profile(conn, user_id))
+    return RawJSON(profile.model_dump_json(exclude_none=True).encode())
 
 
 @router.put(
