@@ -140,3 +140,42 @@ def test_profile_bytes_are_what_the_put_answers(client: TestClient, user: ApiUse
     assert b"subscription" not in got.content
     again = client.put(ME, json={"name": "김 트레이더 📈"}, headers=user.headers)
     assert got.content == again.content
+
+
+def test_profile_is_kept_until_the_user_or_subscription_changes(
+    client: TestClient, user: ApiUser, db: str
+) -> None:
+    """A kept answer (kit.answers, migration 132): served again, before routing, until any
+    writer changes the user row or the subscription, SQL by hand included."""
+    answers = client.app.state.answers
+
+    def me() -> dict:
+        r = client.get(ME, headers=user.headers)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    first = me()
+    assert me() == first and answers.served_early == 1
+
+    def by_hand(sql: str) -> None:
+        with psycopg.connect(db, autocommit=True) as conn:
+            conn.execute(sql, (user.id,))
+
+    assert client.put(ME, json={"name": "Renamed"}, headers=user.headers).status_code == 200
+    assert me()["name"] == "Renamed"
+    by_hand("UPDATE users SET ai_allowlisted = true WHERE id = %s")
+    assert me()["ai_allowlisted"] is True
+    by_hand("UPDATE subscriptions SET ai_quota_remaining = 5 WHERE user_id = %s")
+    assert me()["subscription"]["ai_quota_remaining"] == 5
+    by_hand("DELETE FROM subscriptions WHERE user_id = %s")
+    assert "subscription" not in me()
+    by_hand(
+        "INSERT INTO subscriptions (user_id, tier, ai_quota_remaining, ai_quota_limit)"
+        " VALUES (%s, 'gold', 7, 100)"
+    )
+    assert me()["subscription"]["tier"] == "gold"
+    served = answers.served_early
+    assert me()["subscription"]["tier"] == "gold" and answers.served_early == served + 1
+    by_hand("DELETE FROM users WHERE id = %s")
+    r = client.get(ME, headers=user.headers)
+    assert (r.status_code, r.json()["code"]) == (404, "USER_NOT_FOUND")

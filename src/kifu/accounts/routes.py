@@ -23,11 +23,13 @@ from kifu.accounts.schemas import (
     UserOut,
 )
 from kifu.config import Settings
+from kifu.kit import answers
+from kifu.kit.answers import Computed
 from kifu.kit.auth import CurrentUser
 from kifu.kit.db import Conn
 from kifu.kit.jsonsql import RawJSON
 from kifu.kit.openapi import errors
-from kifu.kit.timeutil import rfc3339
+from kifu.kit.timeutil import rfc3339, utc_now
 
 router = APIRouter(prefix="/api/v1")
 
@@ -148,11 +150,18 @@ USER_404 = errors((404, "USER_NOT_FOUND"))
     responses=USER_404,
     tags=["users"],
 )
-async def me(user_id: CurrentUser, conn: Conn) -> RawJSON:
-    """The caller's profile. Serialised here by its model, once (each screen asks for it;
-    FastAPI would validate the model it was given again before writing it)."""
-    profile = _user_out(await service.profile(conn, user_id))
-    return RawJSON(profile.model_dump_json(exclude_none=True).encode())
+async def me(request: Request, user_id: CurrentUser, conn: Conn) -> RawJSON:
+    """The caller's profile. Every screen asks for it: kept (``kit.answers``) and served again
+    until the user row or subscription changes (their accounts change stamp)."""
+
+    async def compute() -> Computed:
+        profile = _user_out(await service.profile(conn, user_id))
+        return profile.model_dump_json(exclude_none=True).encode(), None
+
+    kept = answers.asked(request)
+    return RawJSON(
+        await kept.serve(conn, user_id, ("me",), service.change_stamp, utc_now(), compute)
+    )
 
 
 @router.put(

@@ -168,6 +168,11 @@ class Profile:
     subscription: store.SubscriptionRow | None
 
 
+async def change_stamp(conn: AsyncConnection, user_id: uuid.UUID) -> int | None:
+    """What a kept profile is checked against (``kit.answers``): the accounts change stamp."""
+    return await store.change_stamp(conn, user_id)
+
+
 async def profile(conn: AsyncConnection, user_id: uuid.UUID) -> Profile:
     found = await store.profile_of(conn, user_id)
     if found is None:

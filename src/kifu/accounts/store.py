@@ -72,6 +72,16 @@ async def users_by_email(conn: AsyncConnection, email: str) -> list[UserRow]:
         return await cur.fetchall()
 
 
+async def change_stamp(conn: AsyncConnection, user_id: uuid.UUID) -> int | None:
+    """The user's accounts change stamp (migration 132): it moves with every change to their
+    user row or subscription."""
+    cur = await conn.execute(
+        "SELECT stamp FROM accounts_change_stamps WHERE user_id = %s", (user_id,)
+    )
+    row = await cur.fetchone()
+    return None if row is None else row[0]
+
+
 async def user_by_id(conn: AsyncConnection, user_id: uuid.UUID) -> UserRow | None:
     async with conn.cursor(row_factory=class_row(UserRow)) as cur:
         await cur.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE id = %s", (user_id,))

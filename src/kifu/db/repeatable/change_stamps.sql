@@ -1,4 +1,4 @@
--- change_stamps (repeatable): the triggers that bump the change stamps of migrations 130 and 131.
+-- change_stamps (repeatable): the triggers that bump the change stamps of migrations 130-132.
 --
 -- Why: a kept answer (kifu.kit.answers) is served again only while its user's stamps are the ones
 -- it was computed under, so every change to the tables it reads must bump them, whichever writer
@@ -12,6 +12,7 @@
 --     lock taken reads what is stored) is not served after it.
 --   * journal_change_stamps: bubbles, outcomes (migration 130) and review_notes (GET /notes).
 --   * alerts_change_stamps (migration 131): alert_rules and alerts (their lists).
+--   * accounts_change_stamps (migration 132): users (updated) and subscriptions (GET /users/me).
 --
 -- Same rules as ledger_rollups.sql: idempotent, definitions only.
 
@@ -101,6 +102,16 @@ BEGIN
 END
 $fn$;
 
+-- users: the updated users' own accounts stamp (a user row's key is its id; a new user has no
+-- answer to change, a deleted one takes their stamps along).
+CREATE OR REPLACE FUNCTION kifu_users_stamp() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    PERFORM kifu_change_stamp('accounts_change_stamps', ARRAY(SELECT id FROM new_rows));
+    RETURN NULL;
+END
+$fn$;
+
 -- Who bumps which stamp: each table's statement triggers <table>_stamp_<event>, made from this
 -- list (dropped and made again, so a changed line takes effect on the next upgrade); events NULL
 -- means insert, update, delete and truncate.
@@ -123,7 +134,10 @@ BEGIN
         ('outcomes', 'kifu_outcomes_stamp()', NULL),
         -- alerts_change_stamps
         ('alert_rules', 'kifu_user_stamp(''alerts_change_stamps'')', NULL),
-        ('alerts', 'kifu_user_stamp(''alerts_change_stamps'')', NULL)
+        ('alerts', 'kifu_user_stamp(''alerts_change_stamps'')', NULL),
+        -- accounts_change_stamps
+        ('users', 'kifu_users_stamp()', '{update}'),
+        ('subscriptions', 'kifu_user_stamp(''accounts_change_stamps'')', NULL)
     ) AS v(tbl, fn, events) LOOP
         FOREACH event IN ARRAY coalesce(t.events::text[], '{insert,update,delete,truncate}') LOOP
             EXECUTE format('DROP TRIGGER IF EXISTS %I ON %I', t.tbl || '_stamp_' || event, t.tbl);
