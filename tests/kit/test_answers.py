@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from kifu.kit.answers import ENTRY_COST, Answers
+from kifu.kit.answers import ENTRY_COST, Answers, Asked
 
 E = ENTRY_COST
 T = datetime(2026, 12, 7, 12, tzinfo=UTC)
@@ -136,3 +136,25 @@ def test_remembered_requests_count_against_the_budget() -> None:
     assert a.get(ALICE, "k", 1, T) is None  # the least recently used went first
     assert a.recall(ALICE, ("/p", b"2"), T) is not None
     Answers(0).remember(ALICE, ("/p", b""), "k", _probe, None)  # a budget of 0 keeps nothing
+
+
+def test_only_a_request_whose_answer_is_kept_is_remembered() -> None:
+    """An answer not kept (read behind the ledger's catch-up: it expires at once) leaves its
+    request to the route, which probes once, instead of a probe before routing that must fail."""
+    a = Answers(10 * E)
+    behind = Asked(a, asking=("/api/v1/trades", b"limit=5"))
+    kept = Asked(a, asking=("/api/v1/trades", b"limit=6"))
+
+    async def compute_behind() -> tuple[bytes, datetime | None]:
+        return b"behind", T
+
+    async def compute() -> tuple[bytes, datetime | None]:
+        return b"kept", None
+
+    async def scenario() -> None:
+        assert await behind.serve(None, ALICE, "k5", _probe, T, compute_behind) == b"behind"
+        assert await kept.serve(None, ALICE, "k6", _probe, T, compute) == b"kept"
+
+    asyncio.run(scenario())
+    assert a.recall(ALICE, ("/api/v1/trades", b"limit=5"), T) is None
+    assert a.recall(ALICE, ("/api/v1/trades", b"limit=6"), T) is not None

@@ -117,6 +117,10 @@ class Answers:
             return
         self._keep(k, _Kept(stamp, expires, body))
 
+    def holds(self, user_id: uuid.UUID, key: Hashable) -> bool:
+        """Whether an answer is kept for (``user_id``, ``key``)."""
+        return isinstance(self._kept.get((user_id, key)), _Kept)
+
     def remember(
         self,
         user_id: uuid.UUID,
@@ -202,7 +206,9 @@ class Asked:
         request is remembered as meaning ``key`` until ``key_until``."""
         stamp = await probe(conn, user_id)
         body = await self.answers.serve(user_id, key, stamp, now, self.fresh, compute)
-        if self.asking is not None:
+        if self.asking is not None and self.answers.holds(user_id, key):
+            # not an answer that was not kept (read behind the ledger's catch-up, or larger
+            # than the budget): each request would probe twice, before routing and here
             self.answers.remember(user_id, self.asking, key, probe, key_until)
         return body
 

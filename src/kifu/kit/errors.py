@@ -28,12 +28,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kifu.kit.fields import INVALID_REQUEST, is_error_code
-from kifu.kit.middleware import (
-    DATABASE_UNAVAILABLE,
-    RETRY_AFTER,
-    database_unavailable,
-    unavailable_message,
-)
 
 log = logging.getLogger("kifu.errors")
 
@@ -282,13 +276,6 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
-        if database_unavailable(exc):
-            return error_response(
-                503,
-                DATABASE_UNAVAILABLE,
-                unavailable_message(request_id),
-                headers={"X-Request-ID": request_id, "Retry-After": RETRY_AFTER},
-            )
         log.exception(
             "unexpected error on %s %s (request %s)",
             request.method,

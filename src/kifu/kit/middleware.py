@@ -39,7 +39,7 @@ def database_unavailable(exc: BaseException) -> bool:
     return exc.sqlstate is None or exc.sqlstate.startswith(_CONNECTION_LOST)
 
 
-def unavailable_message(request_id: str) -> str:
+def _unavailable_message(request_id: str) -> str:
     return f"the database is unavailable; try again shortly (request id {request_id})"
 
 
@@ -311,7 +311,7 @@ class UnexpectedErrorMiddleware(HttpMiddleware):
                         send,
                         503,
                         DATABASE_UNAVAILABLE,
-                        unavailable_message(request_id),
+                        _unavailable_message(request_id),
                         [(b"retry-after", RETRY_AFTER.encode())],
                     )
                 return
