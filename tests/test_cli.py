@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -160,6 +161,11 @@ def test_serve_embedded_answers_and_stops_cleanly(tmp_path: Path, stop_signal: i
     pidfile = home / "postgres" / "postmaster.pid"
     assert not pidfile.exists(), "the embedded PostgreSQL was left running"
     assert proc.returncode in (0, -stop_signal, 128 + stop_signal, 130)
+    # kifu's access log (kit.accesslog), written when the worker stopped; not uvicorn's too.
+    out = proc.stdout.read() if proc.stdout else ""
+    expected = f'"GET /nope HTTP/1.1" 404 .*ms {missing.headers["x-request-id"]}$'
+    assert re.search(expected, out, re.M), out
+    assert '- "GET /nope HTTP/1.1" 404' not in out
 
 
 def _children(pid: int) -> list[int]:

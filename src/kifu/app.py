@@ -21,6 +21,7 @@ from kifu.demo import routes as demo_routes
 from kifu.exchanges import routes as exchanges_routes
 from kifu.ingest import routes as ingest_routes
 from kifu.journal import routes as journal_routes
+from kifu.kit.accesslog import AccessLog, AccessLogMiddleware, write_fd
 from kifu.kit.answers import Answers, KeptAnswersMiddleware
 from kifu.kit.auth import AuthGateMiddleware, CurrentUser
 from kifu.kit.db import ConnectionsMiddleware
@@ -115,6 +116,8 @@ def create_app(settings: Settings, conninfo: str) -> FastAPI:
         finally:
             await app.state.db_check.close()
             await app.state.pool.close()
+            if app.state.access_log is not None:
+                app.state.access_log.flush()
 
     app = FastAPI(
         title="kifu",
@@ -126,6 +129,7 @@ def create_app(settings: Settings, conninfo: str) -> FastAPI:
     app.state.pool = make_pool(conninfo, settings.db_pool_size)
     app.state.db_check = health.DbCheck(conninfo)
     app.state.answers = Answers(settings.answer_cache_mb * 1024 * 1024)
+    app.state.access_log = AccessLog(write_fd(1)) if settings.access_log else None
     install_error_handlers(app)
 
     for router in _routers():
@@ -135,9 +139,9 @@ def create_app(settings: Settings, conninfo: str) -> FastAPI:
     # Error answers documented as kifu gives them (envelope, 400 not 422), for every route.
     install_openapi(app)
 
-    # Added innermost first: request id wraps everything, then CORS (so 401s and 413s carry
-    # CORS headers), then the body limit, then the auth gate, then the input guard (NUL
-    # characters, the small JSON body limit).
+    # Added innermost first. From the outside: the access log, the trailing slash, the request
+    # id, then CORS (so 401s and 413s carry CORS headers), then the body limit, then the auth
+    # gate, then the input guard (NUL characters, the small JSON body limit).
     app.add_middleware(KeptAnswersMiddleware)  # innermost: the probe takes the request's Conn
     app.add_middleware(ConnectionsMiddleware)
     app.add_middleware(UnexpectedErrorMiddleware)
@@ -154,4 +158,6 @@ def create_app(settings: Settings, conninfo: str) -> FastAPI:
     )
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(TrailingSlashMiddleware)
+    if app.state.access_log is not None:  # outermost: the request line as the client sent it
+        app.add_middleware(AccessLogMiddleware, log=app.state.access_log)
     return app

@@ -154,6 +154,7 @@ def serve(
                 host=host or settings.host,
                 port=port or settings.port,
                 log_level="info",
+                access_log=False,  # kifu writes its own (kit.accesslog, KIFU_ACCESS_LOG)
             )
     except (runtime.ConfigError, runner.MigrationError, EmbeddedError) as exc:
         _fail(str(exc))

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     # Kept answers (kit.answers: review reads, bubble, note, trade and alert pages, the summary,
     # the timeline, positions, alert rules) per API process, in MB of JSON; 0 keeps none.
     answer_cache_mb: int = Field(default=8, ge=0, validation_alias="KIFU_ANSWER_CACHE_MB")
+    # One line per request on stdout (kit.accesslog), written in batches; off behind a proxy that
+    # logs them already.
+    access_log: bool = Field(default=True, validation_alias="KIFU_ACCESS_LOG")
     # GET /api/v1/_floor, the benchmarks' constant-answer route (bench/api.py); off by default.
     floor_route: bool = Field(default=False, validation_alias="KIFU_FLOOR_ROUTE")
     ai_allowlist_required: bool = Field(
