@@ -11,8 +11,9 @@ in all), 2,000 bubbles, 2,000 notes, alert rules and alerts, then runs ``kifu se
 warm-up (each connection of the pool prepares the endpoint's statements, psycopg on their fifth
 run: the steady state is timed). Per endpoint it prints req/s, p50 and p99
 and the ratio of its req/s to the **floor**: ``GET /api/v1/_floor``, an authenticated route of the
-same app that answers a constant, measured in the same run (first, and again last, so a drift of
-the machine shows). Most reads are kept answers
+same app that answers a constant, measured in the same run, first and again last: the ratios are
+against the higher of the two (a shared machine drifts; the table is printed once both are
+known, each endpoint's line on stderr as it is measured). Most reads are kept answers
 (``kifu.kit.answers``): each is loaded as a screen asks it (served kept), and again as
 "computed", asked with ``Cache-Control: no-cache``: what a request costs right after the user's
 data changed. Also the steady resident memory of each API process after the load, and the
@@ -361,15 +362,20 @@ def _serve_and_load(
             f" {connections} connections, {duration} s per endpoint,"
             f" load average before: {os.getloadavg()[0]:.2f}"
         )
-        print(f"{'endpoint':28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'x floor':>8}")
-        floor = None
+        rows = []
         for name, path in endpoints():
             fresh = name.endswith(COMPUTED)
             load = {"connections": connections, "fresh": fresh}
             wrk(base + path, token, duration=1, **load)  # warm-up
             r = wrk(base + path, token, duration=duration, **load)
-            if floor is None:
-                floor = r["rps"]
+            rows.append((name, r))
+            print(f"  {name}: {r['rps']:.0f} req/s", file=sys.stderr, flush=True)
+        floors = [r["rps"] for name, r in rows if name.startswith("floor")]
+        floor = max(floors)
+        first_last = ", then ".join(f"{f:.0f}" for f in floors)
+        print(f"floor {first_last} req/s: ratios against the higher, {floor:.0f}")
+        print(f"{'endpoint':28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'x floor':>8}")
+        for name, r in rows:
             flag = ""
             if r["non2xx"]:
                 flag += f"  ({int(r['non2xx'])} non-2xx)"
@@ -393,7 +399,7 @@ def _serve_and_load(
             proc.kill()
 
 
-# uvicorn's access log line: ``INFO:     127.0.0.1:5555 - "GET /path?q HTTP/1.1" 503 Service ...``
+# kifu's access log line (kit.accesslog): ``<time> <client> "GET /path?q HTTP/1.1" 503 1.2ms <id>``
 _ACCESS = re.compile(r'"(?P<method>[A-Z]+) (?P<path>[^ ?"]+)[^"]*" (?P<status>\d{3})')
 
 
