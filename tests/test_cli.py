@@ -212,11 +212,16 @@ def test_serve_workers_starts_that_many_processes(db: str) -> None:
                 break
             time.sleep(0.2)
         assert len(workers) == 2
+        asked = [httpx.get(f"{base}/health").headers["x-request-id"] for _ in range(20)]
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
     assert proc.returncode in (0, -signal.SIGTERM, 128 + signal.SIGTERM)
     assert all(not (Path("/proc") / str(p)).exists() for p in workers)
+    # Each worker wrote its access lines when it stopped: every request has its whole line.
+    out = proc.stdout.read() if proc.stdout else ""
+    for request_id in asked:
+        assert re.search(f'"GET /health HTTP/1.1" 200 .*ms {request_id}$', out, re.M), out
 
 
 def test_serve_rejects_zero_workers() -> None:
