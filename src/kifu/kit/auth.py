@@ -62,8 +62,8 @@ class VerifiedTokens:
     claims passed, only its ``exp`` can make it fail (a token with ``nbf`` is not remembered). A
     client sends the same token for its 15 minutes, so the gate verifies it once (19 µs of
     base64, JSON and HMAC each time before) and then compares its ``exp`` with the clock. At
-    most ``size`` are remembered (about 1.5 MB), the oldest forgotten first; a refused token
-    never is."""
+    most ``size`` are remembered (about 2 MB with their strings), the oldest forgotten first;
+    a refused token never is."""
 
     def __init__(self, secret: str, size: int = 4096) -> None:
         self.secret = secret
