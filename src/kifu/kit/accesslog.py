@@ -35,7 +35,7 @@ from kifu.kit.middleware import HttpMiddleware
 
 FLUSH_SECONDS = 1.0
 FLUSH_BYTES = 64 * 1024
-PIECE_BYTES = select.PIPE_BUF  # 4096 on Linux
+PIECE_BYTES = getattr(select, "PIPE_BUF", 512)  # 4096 on Linux, 512 on macOS (POSIX's least)
 
 
 def write_fd(fd: int) -> Callable[[bytes], None]:
