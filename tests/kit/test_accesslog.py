@@ -4,6 +4,7 @@ flushed when the app stops."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -214,6 +215,8 @@ def _lines_of(
 ) -> list[re.Match[str]]:
     written: list[bytes] = []
     monkeypatch.setattr(kifu.app, "write_fd", lambda fd: written.append)
+    # no timer within the test, however slow the machine: only the shutdown can write the lines
+    monkeypatch.setattr(kifu.app, "AccessLog", functools.partial(AccessLog, flush_seconds=3600))
     with TestClient(kifu.app.create_app(settings, db), raise_server_exceptions=False) as c:
         ask(c)
         assert written == [], "lines wait for the batch"
