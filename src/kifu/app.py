@@ -34,6 +34,7 @@ from kifu.kit.middleware import (
     UnexpectedErrorMiddleware,
 )
 from kifu.kit.openapi import install as install_openapi
+from kifu.kit.probes import SharedProbes
 from kifu.kit.routing import include_guarded
 from kifu.ledger import routes as ledger_routes
 from kifu.market import routes as market_routes
@@ -129,6 +130,7 @@ def create_app(settings: Settings, conninfo: str) -> FastAPI:
     app.state.pool = make_pool(conninfo, settings.db_pool_size)
     app.state.db_check = health.DbCheck(conninfo)
     app.state.answers = Answers(settings.answer_cache_mb * 1024 * 1024)
+    app.state.probes = SharedProbes()
     app.state.access_log = AccessLog(write_fd(1)) if settings.access_log else None
     install_error_handlers(app)
 

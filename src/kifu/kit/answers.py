@@ -22,7 +22,8 @@ of "today": the next local midnight). ``KeptAnswersMiddleware`` answers the same
 from there: it reads the stamp with that probe and serves the kept answer if it still holds, so
 the request skips FastAPI's routing, parameter parsing and response (a third to a half of a
 kept read's time). Anything else goes on to the route, which decides as before; so does a
-request with ``Cache-Control: no-cache``.
+request with ``Cache-Control: no-cache``. Requests of a user that arrive together share one
+probe (``kit.probes``).
 """
 
 from __future__ import annotations
@@ -40,10 +41,9 @@ from starlette.types import Receive, Scope, Send
 from kifu.kit import timeutil
 from kifu.kit.db import connection
 from kifu.kit.middleware import HttpMiddleware
+from kifu.kit.probes import UNKNOWN, Probe, SharedProbes
 
 Computed = tuple[bytes, datetime | None]  # an answer's JSON and when time alone changes it
-# Reads a user's change stamp(s) of the rows an answer is computed from.
-Probe = Callable[[AsyncConnection, uuid.UUID], Awaitable[Hashable]]
 # A request as sent: its path and query string (``KeptAnswersMiddleware``).
 Asking = tuple[str, bytes]
 
@@ -253,12 +253,16 @@ class KeptAnswersMiddleware(HttpMiddleware):
         for name, value in scope["headers"]:
             if name == b"cache-control" and _asks_fresh(value.decode("latin-1")):
                 return None
-        answers: Answers = scope["app"].state.answers
+        state = scope["app"].state
+        answers: Answers = state.answers
         now = timeutil.utc_now()
         asked = answers.recall(user_id, (scope["path"], scope.get("query_string", b"")), now)
         if asked is None:
             return None
-        stamp = await asked.probe(await connection(scope), user_id)
+        probes: SharedProbes = state.probes
+        stamp = await probes.read(asked.probe, user_id, lambda: connection(scope))
+        if stamp is UNKNOWN:
+            return None
         body = answers.get(user_id, asked.key, stamp, now)
         if body is not None:
             answers.served_early += 1
