@@ -16,7 +16,10 @@ against the higher of the two (a shared machine drifts; the table is printed onc
 known, each endpoint's line on stderr as it is measured). Most reads are kept answers
 (``kifu.kit.answers``): each is loaded as a screen asks it (served kept), and again as
 "computed", asked with ``Cache-Control: no-cache``: what a request costs right after the user's
-data changed. Also the steady resident memory of each API process after the load, and the
+data changed. Requests of one user that arrive together share their change-stamp probe
+(``kifu.kit.probes``), which a single user's 32 connections favour; so four kept reads are also
+asked by 32 users (31 more with 1,000 trades each), a user per connection ("…, 32 users").
+Also the steady resident memory of each API process after the load, and the
 machine's load average (the numbers are only comparable as ratios on a shared machine).
 
 Targets (issue 17): every endpoint ≥ 0.5× the floor's req/s, p99 ≤ 25 ms where the floor's own
@@ -42,7 +45,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 import psycopg
@@ -100,7 +103,7 @@ async def _import(conninfo: str, user_id: uuid.UUID, path: Path) -> dict:
             )
 
 
-def seed(conninfo: str, workdir: Path, trades: int) -> uuid.UUID:
+def _user(conninfo: str) -> uuid.UUID:
     with psycopg.connect(conninfo, autocommit=True) as conn:
         user_id = conn.execute(
             "INSERT INTO users (email, password_hash, name) VALUES (%s, '!', 'bench') RETURNING id",
@@ -111,6 +114,25 @@ def seed(conninfo: str, workdir: Path, trades: int) -> uuid.UUID:
             " VALUES (%s, 'free', 20, 20)",
             (user_id,),
         )
+    return user_id
+
+
+def seed_others(conninfo: str, workdir: Path, users: int, trades: int) -> list[uuid.UUID]:
+    """``users`` more users with ``trades`` fills each (the "… N users" reads)."""
+    out = []
+    for i in range(users):
+        user_id = _user(conninfo)
+        path = workdir / f"other-{i}.csv"
+        generate(path, trades, seed=100 + i)
+        report = asyncio.run(_import(conninfo, user_id, path))
+        assert report["imported"] == trades, report
+        out.append(user_id)
+    print(f"seeded {users} more users with {trades:,} trades each")
+    return out
+
+
+def seed(conninfo: str, workdir: Path, trades: int) -> uuid.UUID:
+    user_id = _user(conninfo)
     path = workdir / "futures.csv"
     generate(path, trades)
     t = time.perf_counter()
@@ -188,6 +210,12 @@ def seed(conninfo: str, workdir: Path, trades: int) -> uuid.UUID:
 # "computed" line is what a request costs right after the user's data changed.
 FRESH = "Cache-Control: no-cache"
 COMPUTED = " computed"
+# Requests of one user that arrive together share one change-stamp probe (kit.probes), which
+# favours a benchmark of a single user: these reads are asked by USERS users instead, each
+# connection of a wrk thread taking the next of its own users, so a user has about one request
+# in flight and few probes are shared.
+USERS = 32
+MANY = f", {USERS} users"
 
 
 def endpoints() -> list[tuple[str, str]]:
@@ -227,8 +255,39 @@ def endpoints() -> list[tuple[str, str]]:
         out.append((name, path))
         if kept:
             out.append((name + COMPUTED, path))
+    many = [
+        ("trades limit=50", "/api/v1/trades?limit=50"),
+        ("trades/summary", "/api/v1/trades/summary"),
+        ("review/stats 30d", "/api/v1/review/stats?period=30d"),
+        ("users/me", "/api/v1/users/me"),
+    ]
+    out += [(name + MANY, path) for name, path in many]
     return [*out, ("floor (again)", "/api/v1/_floor")]
 
+
+def users_script(directory: Path, tokens: list[str], threads: int) -> Path:
+    """A wrk script that gives each thread its own share of ``tokens`` and each request the
+    next token of its thread's share."""
+    per = len(tokens) // threads
+    script = directory / "users.lua"
+    listed = ", ".join(f'"{t}"' for t in tokens)
+    script.write_text(
+        f"local tokens = {{{listed}}}\n"
+        "local count = 0\n"
+        "function setup(thread)\n"
+        f"  thread:set('base', count * {per})\n"
+        "  count = count + 1\n"
+        "end\n"
+        "local i = 0\n"
+        "function request()\n"
+        f"  i = i % {per} + 1\n"
+        "  return wrk.format(nil, nil, {Authorization = 'Bearer ' .. tokens[base + i]})\n"
+        "end\n"
+    )
+    return script
+
+
+THREADS = 2  # wrk's threads: the load generator takes a core's worth at most
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
 
@@ -240,17 +299,25 @@ def _ms(text: str) -> float:
 
 
 def wrk(
-    url: str, token: str, *, connections: int, duration: int, fresh: bool = False
+    url: str,
+    token: str,
+    *,
+    connections: int,
+    duration: int,
+    fresh: bool = False,
+    script: Path | None = None,
 ) -> dict[str, float]:
+    """``wrk`` on ``url`` with ``token`` (or ``script``'s tokens): req/s, p50 and p99 in ms,
+    non-2xx answers and whether a socket failed."""
+    auth = ["-s", str(script)] if script else ["-H", f"Authorization: Bearer {token}"]
     out = subprocess.run(
         [
             "wrk",
-            f"-t{min(2, connections)}",
+            f"-t{min(THREADS, connections)}",
             f"-c{connections}",
             f"-d{duration}s",
             "--latency",
-            "-H",
-            f"Authorization: Bearer {token}",
+            *auth,
             *(["-H", FRESH] if fresh else []),
             url,
         ],
@@ -303,12 +370,28 @@ def _rss_mb(pid: int) -> float:
 
 
 def serve_and_load(
-    conninfo: str, user_id: uuid.UUID, processes: int, *, connections: int, duration: int
+    conninfo: str,
+    user_ids: list[uuid.UUID],
+    processes: int,
+    *,
+    connections: int,
+    duration: int,
 ) -> None:
-    with tempfile.TemporaryFile("w+") as log:  # the server's log: what a non-2xx answer was
+    """Load every read of ``endpoints()`` against ``kifu serve --workers processes``: as the
+    first of ``user_ids``, and the "… N users" reads as all of them."""
+    with (
+        tempfile.TemporaryFile("w+") as log,  # the server's log: what a non-2xx answer was
+        tempfile.TemporaryDirectory() as scripts,
+    ):
         try:
             _serve_and_load(
-                log, conninfo, user_id, processes, connections=connections, duration=duration
+                log,
+                Path(scripts),
+                conninfo,
+                user_ids,
+                processes,
+                connections=connections,
+                duration=duration,
             )
         finally:
             log.seek(0)
@@ -317,8 +400,9 @@ def serve_and_load(
 
 def _serve_and_load(
     log: IO[str],
+    scripts: Path,
     conninfo: str,
-    user_id: uuid.UUID,
+    user_ids: list[uuid.UUID],
     processes: int,
     *,
     connections: int,
@@ -351,7 +435,9 @@ def _serve_and_load(
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit("kifu serve did not start")
             time.sleep(0.2)
-        token = issue_access_token(user_id, JWT_SECRET)
+        tokens = [issue_access_token(u, JWT_SECRET) for u in user_ids]
+        token = tokens[0]
+        script = users_script(scripts, tokens, min(THREADS, connections))
         for _name, path in endpoints():  # every answer must be a 200 before it is timed
             r = httpx.get(base + path, headers={"Authorization": f"Bearer {token}"}, timeout=30)
             if r.status_code != 200:
@@ -364,8 +450,11 @@ def _serve_and_load(
         )
         rows = []
         for name, path in endpoints():
-            fresh = name.endswith(COMPUTED)
-            load = {"connections": connections, "fresh": fresh}
+            load: dict[str, Any] = {
+                "connections": connections,
+                "fresh": name.endswith(COMPUTED),
+                "script": script if name.endswith(MANY) else None,
+            }
             wrk(base + path, token, duration=1, **load)  # warm-up
             r = wrk(base + path, token, duration=duration, **load)
             rows.append((name, r))
@@ -438,9 +527,14 @@ def main() -> None:
         conninfo = fresh_database(admin)
         runner.upgrade(conninfo)
         user_id = seed(conninfo, workdir, args.trades)
+        others = seed_others(conninfo, workdir, USERS - 1, 1_000)
         for n in (int(x) for x in args.processes.split(",")):
             serve_and_load(
-                conninfo, user_id, n, connections=args.connections, duration=args.duration
+                conninfo,
+                [user_id, *others],
+                n,
+                connections=args.connections,
+                duration=args.duration,
             )
 
 
