@@ -44,6 +44,15 @@ class Stamps:
         self.connections += 1
         return "conn"
 
+    def ask(self, probes: SharedProbes) -> asyncio.Task[Hashable]:
+        """A request of Alice's reaching its probe."""
+        return asyncio.create_task(probes.read(self.probe, ALICE, self.connect))
+
+    async def first_started(self) -> None:
+        """Until a probe has started."""
+        while not self.started:
+            await asyncio.sleep(0)
+
 
 def _run(coro: Any) -> Any:
     return asyncio.run(coro)
@@ -68,11 +77,10 @@ def test_a_request_after_the_probe_started_gets_its_own() -> None:
 
     async def go() -> tuple[Hashable, Hashable]:
         stamps.gate = asyncio.Event()
-        first = asyncio.create_task(probes.read(stamps.probe, ALICE, stamps.connect))
-        while not stamps.started:
-            await asyncio.sleep(0)
+        first = stamps.ask(probes)
+        await stamps.first_started()
         stamps.value[ALICE] = 2  # committed after the first probe started, before the next ask
-        second = asyncio.create_task(probes.read(stamps.probe, ALICE, stamps.connect))
+        second = stamps.ask(probes)
         await asyncio.sleep(0.01)
         stamps.gate.set()
         return await first, await second
@@ -152,11 +160,8 @@ def test_a_cancelled_joined_request_leaves_the_others_waiting() -> None:
 
     async def go() -> tuple[Hashable, Hashable]:
         stamps.gate = asyncio.Event()
-        first = asyncio.create_task(probes.read(stamps.probe, ALICE, stamps.connect))
-        leaving = asyncio.create_task(probes.read(stamps.probe, ALICE, stamps.connect))
-        staying = asyncio.create_task(probes.read(stamps.probe, ALICE, stamps.connect))
-        while not stamps.started:
-            await asyncio.sleep(0)
+        first, leaving, staying = (stamps.ask(probes) for _ in range(3))
+        await stamps.first_started()
         leaving.cancel()
         with pytest.raises(asyncio.CancelledError):
             await leaving

@@ -39,10 +39,6 @@ def database_unavailable(exc: BaseException) -> bool:
     return exc.sqlstate is None or exc.sqlstate.startswith(_CONNECTION_LOST)
 
 
-def _unavailable_message(request_id: str) -> str:
-    return f"the database is unavailable; try again shortly (request id {request_id})"
-
-
 class HttpMiddleware(ABC):
     """A plain ASGI middleware of HTTP requests: every other scope (lifespan, websocket) goes
     to ``app`` untouched; a subclass handles the requests in ``http``."""
@@ -311,7 +307,7 @@ class UnexpectedErrorMiddleware(HttpMiddleware):
                         send,
                         503,
                         DATABASE_UNAVAILABLE,
-                        _unavailable_message(request_id),
+                        f"the database is unavailable; try again shortly (request id {request_id})",
                         [(b"retry-after", RETRY_AFTER.encode())],
                     )
                 return

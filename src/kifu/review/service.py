@@ -297,7 +297,7 @@ async def _kept(
         body, expires = await compute()
         return body, (now if await ledger.behind(conn, user_id) else expires)
 
-    midnight = rules.day_start(rules.today_in(zone, now) + timedelta(days=1), zone)
+    _, midnight = rules.day_window(rules.today_in(zone, now), zone)
     return await kept.serve(
         conn, user_id, key, store.change_stamps, now, computed, key_until=midnight
     )
