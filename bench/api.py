@@ -51,6 +51,7 @@ import httpx
 import psycopg
 
 from _common import fresh_database, server
+from kifu.ai.scoring import score_opinions
 from kifu.db import runner
 from kifu.ingest import service
 from kifu.kit.auth import issue_access_token
@@ -101,6 +102,35 @@ async def _import(conninfo: str, user_id: uuid.UUID, path: Path) -> dict:
             return await service.import_unified(
                 conn, user_id, fh, service.UnifiedRequest(venue=None)
             )
+
+
+def _today_fills(path: Path, rows: int) -> Path:
+    """A Binance futures export of ``rows`` fills made today (UTC) before ``NOW``: the guided
+    review and the safety check of the day read them."""
+    midnight = NOW.replace(hour=0, minute=0, second=0)
+    step = (NOW - midnight) / (rows + 1)
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        fh.write("Date(UTC),Pair,Side,Price,Quantity,Amount,Fee,Realized Profit\n")
+        for i in range(rows):
+            at = midnight + step * (i + 1)
+            pair, base = PAIRS[i % 3]
+            side = "BUY" if i % 2 == 0 else "SELL"
+            pnl = 0 if side == "BUY" else Decimal(i) - 10
+            fh.write(
+                f"{at:%Y-%m-%d %H:%M:%S},{pair},{side},{base},0.01,{Decimal(base) / 100} USDT,"
+                f"0.01 USDT,{pnl} USDT\n"
+            )
+    return path
+
+
+async def _score(conninfo: str) -> int:
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+        written = 0
+        while True:
+            n = (await score_opinions(conn, batch=2_000)).written
+            if n == 0:
+                return written
+            written += n
 
 
 def _user(conninfo: str) -> uuid.UUID:
@@ -193,6 +223,33 @@ def seed(conninfo: str, workdir: Path, trades: int) -> uuid.UUID:
                 " SELECT %s, %s, %s, 50000, 'crossed ' || g FROM generate_series(1, 10) g",
                 (user_id, rule, PAIRS[i % len(PAIRS)][0]),
             )
+        # each bubble's outcomes, and two providers' opinions scored by the real job
+        conn.execute(
+            "INSERT INTO outcomes (bubble_id, period, reference_price, outcome_price, pnl_percent)"
+            " SELECT b.id, p, 100, 100 + d, d FROM bubbles b,"
+            " unnest(ARRAY['1h', '4h', '1d']) p, LATERAL (SELECT (random() * 4 - 2)::numeric(6, 3)"
+            " + 0 * b.price AS d) r WHERE b.user_id = %s",
+            (user_id,),
+        )
+        conn.execute(
+            "INSERT INTO ai_opinions (bubble_id, provider, model, prompt_template, response,"
+            " created_at, verdict_direction, verdict_probability)"
+            " SELECT b.id, v.provider, v.model, 'brief', v.text, b.candle_time + interval '5 min',"
+            " v.direction, 0.7 FROM bubbles b, (VALUES ('openai', 'gpt-4o', 'bullish: buy', 'BUY'),"
+            " ('claude', 'claude-3', 'bearish: sell', 'SELL')) v(provider, model, text, direction)"
+            " WHERE b.user_id = %s",
+            (user_id,),
+        )
+        conn.execute(
+            "INSERT INTO user_streaks (user_id, current_streak, longest_streak, last_review_date)"
+            " VALUES (%s, 3, 7, %s)",
+            (user_id, NOW.date() - timedelta(days=1)),
+        )
+    scored = asyncio.run(_score(conninfo))
+    today = _today_fills(workdir / "today.csv", 30)
+    report = asyncio.run(_import(conninfo, user_id, today))
+    assert report["imported"] == 30, report
+    with psycopg.connect(conninfo, autocommit=True) as conn:
         counts = conn.execute(
             "SELECT (SELECT count(*) FROM trades WHERE user_id = %(u)s),"
             " (SELECT count(*) FROM trade_events WHERE user_id = %(u)s),"
@@ -203,6 +260,7 @@ def seed(conninfo: str, workdir: Path, trades: int) -> uuid.UUID:
         ).fetchone()
         conn.execute("VACUUM ANALYZE")
     print("seeded: trades {}, events {}, bubbles {}, notes {}, alerts {}".format(*counts))
+    print(f"seeded 4,000 AI opinions, {scored:,} accuracy scores by the scoring job")
     return user_id
 
 
@@ -218,9 +276,10 @@ USERS = 32
 MANY = f", {USERS} users"
 
 
-def endpoints() -> list[tuple[str, str]]:
+def endpoints(only: tuple[str, ...] = ()) -> list[tuple[str, str]]:
     """(name, path) of each read, a kept one twice: as a screen asks it (served kept) and as
-    "… computed", asked with ``FRESH``."""
+    "… computed", asked with ``FRESH``; with ``only``, the floor and the reads whose names
+    contain one of its parts."""
     month = (NOW - timedelta(days=30)).isoformat().replace("+00:00", "Z")
     day = NOW.date()
     reads = [
@@ -246,8 +305,24 @@ def endpoints() -> list[tuple[str, str]]:
             True,
         ),
         ("review/trend 30d", "/api/v1/review/trend?period=30d", True),
+        ("review/accuracy 30d", "/api/v1/review/accuracy?period=30d&outcome_period=1h", True),
+        ("guided-reviews/today", "/api/v1/guided-reviews/today?timezone=UTC", True),
+        ("guided-reviews/streak", "/api/v1/guided-reviews/streak", True),
+        ("safety/today", "/api/v1/safety/today?timezone=UTC&limit=20", True),
         ("alerts", "/api/v1/alerts?limit=20&offset=0", True),
         ("alert-rules", "/api/v1/alert-rules", True),
+        # Chart: the symbol's trades, Home: the latest bubbles
+        (
+            "trades limit=2000 symbol",
+            "/api/v1/trades?page=1&limit=2000&sort=desc&symbol=BTCUSDT",
+            True,
+        ),
+        ("bubbles limit=5", "/api/v1/bubbles?page=1&limit=5&sort=desc", True),
+        # small reads answered by their routes every time
+        ("manual-positions", "/api/v1/manual-positions?status=open", False),
+        ("users/me/symbols", "/api/v1/users/me/symbols", False),
+        ("exchanges", "/api/v1/exchanges", False),
+        ("notifications/channels", "/api/v1/notifications/channels", False),
         ("health", "/health", False),
     ]
     out = [("floor", "/api/v1/_floor")]
@@ -262,6 +337,8 @@ def endpoints() -> list[tuple[str, str]]:
         ("users/me", "/api/v1/users/me"),
     ]
     out += [(name + MANY, path) for name, path in many]
+    if only:
+        out = [r for r in out if r[0] == "floor" or any(part in r[0] for part in only)]
     return [*out, ("floor (again)", "/api/v1/_floor")]
 
 
@@ -376,8 +453,9 @@ def serve_and_load(
     *,
     connections: int,
     duration: int,
+    only: tuple[str, ...] = (),
 ) -> None:
-    """Load every read of ``endpoints()`` against ``kifu serve --workers processes``: as the
+    """Load every read of ``endpoints(only)`` against ``kifu serve --workers processes``: as the
     first of ``user_ids``, and the "… N users" reads as all of them."""
     with (
         tempfile.TemporaryFile("w+") as log,  # the server's log: what a non-2xx answer was
@@ -392,6 +470,7 @@ def serve_and_load(
                 processes,
                 connections=connections,
                 duration=duration,
+                only=only,
             )
         finally:
             log.seek(0)
@@ -407,6 +486,7 @@ def _serve_and_load(
     *,
     connections: int,
     duration: int,
+    only: tuple[str, ...],
 ) -> None:
     port = _free_port()
     env = {
@@ -438,7 +518,7 @@ def _serve_and_load(
         tokens = [issue_access_token(u, JWT_SECRET) for u in user_ids]
         token = tokens[0]
         script = users_script(scripts, tokens, min(THREADS, connections))
-        for _name, path in endpoints():  # every answer must be a 200 before it is timed
+        for _name, path in endpoints(only):  # every answer must be a 200 before it is timed
             r = httpx.get(base + path, headers={"Authorization": f"Bearer {token}"}, timeout=30)
             if r.status_code != 200:
                 raise SystemExit(f"{path}: {r.status_code} {r.text[:200]}")
@@ -449,7 +529,7 @@ def _serve_and_load(
             f" load average before: {os.getloadavg()[0]:.2f}"
         )
         rows = []
-        for name, path in endpoints():
+        for name, path in endpoints(only):
             load: dict[str, Any] = {
                 "connections": connections,
                 "fresh": name.endswith(COMPUTED),
@@ -516,6 +596,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--processes", default="1,2", help="API process counts to run")
     parser.add_argument("--database-url", default=None, help="a server to CREATE DATABASE on")
+    parser.add_argument(
+        "--only", default="", help="comma-separated parts of endpoint names to load (and the floor)"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit(
@@ -535,6 +618,7 @@ def main() -> None:
                 n,
                 connections=args.connections,
                 duration=args.duration,
+                only=tuple(x.strip() for x in args.only.split(",") if x.strip()),
             )
 
 

@@ -141,6 +141,18 @@ def client(app: FastAPI) -> Iterator[TestClient]:
         yield c
 
 
+@pytest.fixture(name="sql")
+def sql_runner(db: str) -> Callable[..., list[tuple]]:
+    """Run one statement on the test database and return its rows."""
+
+    def run(query: str, *params: object) -> list[tuple]:
+        with psycopg.connect(db) as conn:
+            cur = conn.execute(query, params or None)
+            return cur.fetchall() if cur.description else []
+
+    return run
+
+
 @pytest.fixture
 def make_user(db: str) -> Callable[..., ApiUser]:
     """Create a user (and its free subscription) directly in the database, with a token."""

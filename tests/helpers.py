@@ -48,3 +48,16 @@ def serving(server: BaseServer) -> Iterator[None]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def count_calls(monkeypatch, module: object, name: str) -> list[int]:
+    """A list that grows by one at each call of the coroutine function ``module.name``."""
+    calls: list[int] = []
+    original = getattr(module, name)
+
+    async def counted(*args, **kwargs):
+        calls.append(1)
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls

@@ -59,6 +59,10 @@ FAST = {
     # kept answers (kit.answers), serialised by their response model once
     "/api/v1/review/stats": "period=all",
     "/api/v1/review/trend": "period=7d",
+    "/api/v1/review/accuracy": "period=30d&outcome_period=1h",
+    "/api/v1/guided-reviews/today": "timezone=UTC",
+    "/api/v1/guided-reviews/streak": "",
+    "/api/v1/safety/today": "timezone=UTC&limit=20",
     # the profile, serialised by its response model once
     "/api/v1/users/me": "",
 }
@@ -297,7 +301,8 @@ def test_unknown_user_token_sees_nothing(client: TestClient) -> None:
     headers = {"Authorization": f"Bearer {issue_access_token(uuid.uuid4(), TEST_JWT_SECRET)}"}
     for path, query in FAST.items():
         r = client.get(f"{path}?{query}", headers=headers)
-        if path == f"{API}/users/me":  # a profile is there or not
+        # a profile is there or not; a day's review is made for its user
+        if path in (f"{API}/users/me", f"{API}/guided-reviews/today"):
             assert (r.status_code, r.json()["code"]) == (404, "USER_NOT_FOUND")
             continue
         assert r.status_code == 200, r.text

@@ -46,6 +46,10 @@ CROSS_READS = {
     # (migration 130) on every request: one probe of two primary keys, not two round trips.
     ("review/store.py", "ledger_change_stamps", "ledger"),
     ("review/store.py", "journal_change_stamps", "journal"),
+    # The day's guided review and safety check are kept under the ledger's stamp and review's
+    # own (migration 133), read by one probe; so is the AI accuracy report under the journal's
+    # stamp (its bubbles) and the AI's own.
+    ("ai/store.py", "journal_change_stamps", "journal"),
 }
 
 _WRITE = re.compile(r"\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM|TRUNCATE(?:\s+TABLE)?|COPY)\s+(\w+)")

@@ -1,22 +1,8 @@
-from collections.abc import Callable
 from pathlib import Path
 
-import psycopg
 import pytest
 
 FILES = Path(__file__).parent / "files"
-
-
-@pytest.fixture
-def sql(db: str) -> Callable[..., list[tuple]]:
-    """Run one query on the test database and return its rows."""
-
-    def run(query: str, *params: object) -> list[tuple]:
-        with psycopg.connect(db) as conn:
-            cur = conn.execute(query, params or None)
-            return cur.fetchall() if cur.description else []
-
-    return run
 
 
 @pytest.fixture

@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import psycopg
 import pytest
 
 API = "/api/v1"
 GENERIC_HEADER = "executed_at,symbol,side,qty,price,fee,fee_asset,trade_id\n"
-
-
-@pytest.fixture
-def sql(db: str) -> Callable[..., list[tuple]]:
-    """Run one statement on the test database and return its rows."""
-
-    def run(query: str, *params: object) -> list[tuple]:
-        with psycopg.connect(db) as conn:
-            cur = conn.execute(query, params or None)
-            return cur.fetchall() if cur.description else []
-
-    return run
 
 
 @pytest.fixture

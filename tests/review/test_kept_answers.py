@@ -17,6 +17,7 @@ from kifu.journal import service as journal_service
 from kifu.kit import timeutil
 from kifu.ledger import queries as ledger_queries
 from kifu.review import routes, service
+from tests.helpers import count_calls
 from tests.review.conftest import fills_csv, iso
 
 API = "/api/v1"
@@ -36,19 +37,6 @@ READS = {
     "trend": f"{API}/review/trend?period=7d",
 }
 NO_CACHE = {"Cache-Control": "no-cache"}
-
-
-def count_calls(monkeypatch, module: object, name: str) -> list[int]:
-    """A list that grows by one at each call of the coroutine function ``module.name``."""
-    calls: list[int] = []
-    original = getattr(module, name)
-
-    async def counted(*args, **kwargs):
-        calls.append(1)
-        return await original(*args, **kwargs)
-
-    monkeypatch.setattr(module, name, counted)
-    return calls
 
 
 class _Computed(dict):

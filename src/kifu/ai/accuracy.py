@@ -20,7 +20,9 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from kifu.ai import rules, store
+from kifu.ai.schemas import AccuracyReport
 from kifu.ai.service import own_bubble, verdict_json
+from kifu.kit.answers import Asked, Computed
 from kifu.kit.csvout import SafeWriter
 from kifu.kit.errors import BadRequest
 from kifu.kit.timeutil import utc_now
@@ -154,6 +156,40 @@ async def report(
     venue: str | None = None,
 ) -> dict[str, Any]:
     p, op, scope = parse_scope(user_id, period, outcome_period, asset_class, venue, utc_now())
+    figures, _ = await _report(conn, p, op, scope)
+    return figures
+
+
+async def report_answer(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    kept: Asked,
+    period: str | None,
+    outcome_period: str | None,
+    asset_class: str | None,
+    venue: str | None,
+    now: datetime,
+) -> bytes:
+    """``report`` as ``schemas.AccuracyReport`` JSON, kept per period, outcome period and
+    filter under the user's AI and journal stamps, and until the earliest bubble it counts
+    leaves a 7d or 30d period."""
+    p, op, scope = parse_scope(user_id, period, outcome_period, asset_class, venue, now)
+    days = PERIOD_DAYS.get(p)
+
+    async def compute() -> Computed:
+        figures, earliest = await _report(conn, p, op, scope)
+        expires = earliest + timedelta(days=days) if days and earliest else None
+        body = AccuracyReport.model_validate(figures).model_dump_json(by_alias=True).encode()
+        return body, expires
+
+    key = ("accuracy", p, op, scope.asset_class, scope.venue)
+    return await kept.serve(conn, user_id, key, store.change_stamps, now, compute)
+
+
+async def _report(
+    conn: AsyncConnection, p: str, op: str, scope: store.Scope
+) -> tuple[dict[str, Any], datetime | None]:
+    """The report of ``scope``, and the earliest candle time of the bubbles it counts."""
     every = await store.scored_rows(conn, scope, None)
     rows = [r for r in every if r["period"] == op]
     by_provider_rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -177,10 +213,11 @@ async def report(
                 "baselines": _baselines(rs),
             }
         )
-    return {
+    total, earliest = await store.total_opinions(conn, scope)
+    figures = {
         "period": p,
         "outcome_period": op,
-        "total_opinions": await store.total_opinions(conn, scope),
+        "total_opinions": total,
         "evaluated_opinions": len({r["opinion_id"] for r in rows}),
         "by_provider": by_provider,
         "ranking": [
@@ -191,6 +228,7 @@ async def report(
         "baselines": _baselines(rows),
         "by_outcome_period": {per: _period_summary(every, per) for per in OUTCOME_PERIODS},
     }
+    return figures, earliest
 
 
 def _period_summary(every: list[dict[str, Any]], period: str) -> dict[str, Any]:

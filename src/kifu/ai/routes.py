@@ -20,9 +20,11 @@ from kifu.ai.schemas import (
     OpinionsList,
 )
 from kifu.config import Settings
+from kifu.kit import answers
 from kifu.kit.auth import CurrentUser
 from kifu.kit.csvout import attachment
 from kifu.kit.db import Conn
+from kifu.kit.jsonsql import RawJSON
 from kifu.kit.openapi import csv_download
 from kifu.kit.timeutil import utc_now
 
@@ -81,16 +83,22 @@ async def one_shot(
 
 @router.get("/review/accuracy", response_model=AccuracyReport, tags=["review"])
 async def review_accuracy(
+    request: Request,
     user: CurrentUser,
     conn: Conn,
     period: Q = None,
     outcome_period: Q = None,
     asset_class: Q = None,
     venue: Q = None,
-) -> dict[str, Any]:
+) -> RawJSON:
     """How often each provider's opinions were right for ``outcome_period``, with verdict
-    calibration and the no-AI baselines."""
-    return await accuracy.report(conn, user, period, outcome_period, asset_class, venue)
+    calibration and the no-AI baselines. Kept and served again until the caller's opinions,
+    scores or bubbles change or a bubble leaves the period; ``Cache-Control: no-cache``
+    computes it anew."""
+    body = await accuracy.report_answer(
+        conn, user, answers.asked(request), period, outcome_period, asset_class, venue, utc_now()
+    )
+    return RawJSON(body)
 
 
 @router.get("/bubbles/{bubble_id}/accuracy", response_model=BubbleAccuracy)

@@ -256,14 +256,31 @@ def _bubble_scope(s: Scope) -> tuple[str, list[Any]]:
     return " AND ".join(where), args
 
 
-async def total_opinions(conn: AsyncConnection, s: Scope) -> int:
+async def total_opinions(conn: AsyncConnection, s: Scope) -> tuple[int, datetime | None]:
+    """How many opinions the scoped bubbles have, and the earliest candle time of those
+    bubbles (the first to leave a period window as time goes on)."""
     where, args = _bubble_scope(s)
     cur = await conn.execute(
-        f"SELECT count(*) FROM ai_opinions o JOIN bubbles b ON b.id = o.bubble_id WHERE {where}",
+        "SELECT count(*), min(b.candle_time) FROM ai_opinions o JOIN bubbles b"
+        f" ON b.id = o.bubble_id WHERE {where}",
         args,
     )
     row = await cur.fetchone()
-    return int(row[0]) if row else 0
+    return (int(row[0]), row[1]) if row else (0, None)
+
+
+async def change_stamps(conn: AsyncConnection, user_id: uuid.UUID) -> tuple[int | None, int | None]:
+    """The user's AI and journal change stamps (migrations 133 and 130; None before their
+    first change): what the accuracy report is computed from, the opinions and scores and the
+    bubbles they are scoped by. Both primary keys, one round trip."""
+    cur = await conn.execute(
+        "SELECT (SELECT stamp FROM ai_change_stamps WHERE user_id = %(u)s),"
+        " (SELECT stamp FROM journal_change_stamps WHERE user_id = %(u)s)",
+        {"u": user_id},
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return row[0], row[1]
 
 
 async def scored_rows(conn: AsyncConnection, s: Scope, period: str | None) -> list[dict[str, Any]]:

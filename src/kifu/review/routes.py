@@ -149,7 +149,7 @@ async def review_trend(
     "/guided-reviews/today",
     response_model=GuidedTodayResponse,
     tags=["guided review"],
-    responses=errors(DATE_400),
+    responses=errors(DATE_400, (404, "USER_NOT_FOUND")),
 )
 async def guided_today(
     request: Request,
@@ -157,11 +157,20 @@ async def guided_today(
     conn: Conn,
     timezone: TZ = None,
     date: Annotated[str | None, Query(description="YYYY-MM-DD, default today")] = None,
-) -> Any:
-    """The day's review and its items (created on first request)."""
-    return await service.guided_today(
-        conn, user, timezone=timezone, day=date, default_tz=_default_tz(request), now=utc_now()
+) -> RawJSON:
+    """The day's review and its items (created on first request). Kept and served again until
+    the caller's fills or guided reviews change; ``Cache-Control: no-cache`` computes it
+    anew."""
+    body = await service.guided_today_answer(
+        conn,
+        user,
+        answers.asked(request),
+        timezone=timezone,
+        day=date,
+        default_tz=_default_tz(request),
+        now=utc_now(),
     )
+    return RawJSON(body)
 
 
 @router.post(
@@ -200,9 +209,10 @@ async def guided_complete(review_id: str, user: CurrentUser, conn: Conn) -> Any:
 
 
 @router.get("/guided-reviews/streak", response_model=StreakOut, tags=["guided review"])
-async def guided_streak(user: CurrentUser, conn: Conn) -> Any:
-    """The caller's streak (zeros before the first completed review)."""
-    return await service.streak(conn, user, utc_now())
+async def guided_streak(request: Request, user: CurrentUser, conn: Conn) -> RawJSON:
+    """The caller's streak (zeros before the first completed review). Kept and served again
+    until a review is completed."""
+    return RawJSON(await service.streak_answer(conn, user, answers.asked(request), utc_now()))
 
 
 @router.get(
@@ -221,12 +231,14 @@ async def safety_today(
     venue: Q = None,
     only_pending: Q = None,
     limit: Annotated[str | None, Query(description="fills, default 20, at most 200")] = None,
-) -> Any:
+) -> RawJSON:
     """The day's fills to label, split fills grouped (same venue, symbol and side within 90 s),
-    newest first."""
-    return await service.safety_today(
+    newest first. Kept and served again until the caller's fills or labels change;
+    ``Cache-Control: no-cache`` computes it anew."""
+    body = await service.safety_today_answer(
         conn,
         user,
+        answers.asked(request),
         timezone=timezone,
         day=date,
         asset_class=asset_class,
@@ -236,6 +248,7 @@ async def safety_today(
         default_tz=_default_tz(request),
         now=utc_now(),
     )
+    return RawJSON(body)
 
 
 @router.post(

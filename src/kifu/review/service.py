@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, errors
 from pydantic import BaseModel
 
 from kifu.journal import queries as journal
@@ -21,11 +21,18 @@ from kifu.kit import jsonsql
 from kifu.kit.answers import Asked, Computed
 from kifu.kit.errors import BadRequest, NotFound
 from kifu.kit.money import EXACT, dec_str
+from kifu.kit.probes import Probe
 from kifu.kit.timeutil import rfc3339
 from kifu.ledger import money
 from kifu.ledger import queries as ledger
 from kifu.review import rules, store
-from kifu.review.schemas import StatsResponse, TrendResponse
+from kifu.review.schemas import (
+    GuidedTodayResponse,
+    SafetyTodayResponse,
+    StatsResponse,
+    StreakOut,
+    TrendResponse,
+)
 
 # -- the ledger figures in the user's days --------------------------------------------------------
 
@@ -287,20 +294,20 @@ async def _kept(
     zone: ZoneInfo,
     now: datetime,
     compute: Callable[[], Awaitable[Computed]],
+    probe: Probe = store.change_stamps,
 ) -> bytes:
-    """``kept.serve`` under the user's ledger and journal change stamps, read first; an
-    answer read while changes to the fills wait to be caught up (``ledger.behind``: the ledger
-    lock was taken) is not kept. The request means ``key`` until the next local midnight (the
-    keys carry today, or a range of days that defaults to today's month)."""
+    """``kept.serve`` under the stamps ``probe`` reads first (the user's ledger and journal
+    change stamps unless told); an answer read while changes to the fills wait to be caught up
+    (``ledger.behind``: the ledger lock was taken) is not kept. The request means ``key``
+    until the next local midnight (the keys carry today, or a range of days that defaults to
+    today's month)."""
 
     async def computed() -> Computed:
         body, expires = await compute()
         return body, (now if await ledger.behind(conn, user_id) else expires)
 
     _, midnight = rules.day_window(rules.today_in(zone, now), zone)
-    return await kept.serve(
-        conn, user_id, key, store.change_stamps, now, computed, key_until=midnight
-    )
+    return await kept.serve(conn, user_id, key, probe, now, computed, key_until=midnight)
 
 
 async def stats(
@@ -665,16 +672,51 @@ async def guided_today(
     default_tz: str,
     now: datetime,
 ) -> dict[str, Any]:
-    """The review of the day (today in the zone by default), created with its items from the
-    day's trades on first sight and kept current while open; after completion late trades are
-    supplemented, and those of a completed yesterday nobody saw are rolled over. One
-    transaction under the user's guided-review lock, so two requests at once create one
-    review."""
+    """``_guided_day`` of the day asked (today in the zone by default)."""
     zone = rules.check_timezone(timezone, default_tz)
     d = rules.parse_day(day, "date") or rules.today_in(zone, now)
+    return await _guided_day(conn, user_id, d, zone)
+
+
+async def guided_today_answer(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    kept: Asked,
+    *,
+    timezone: str | None,
+    day: str | None,
+    default_tz: str,
+    now: datetime,
+) -> bytes:
+    """``guided_today`` as ``schemas.GuidedTodayResponse`` JSON, kept per day and zone under
+    the user's ledger and review stamps. Computing it again while neither moved writes nothing
+    (the review and its items already hold the day's fills), so serving the kept answer skips
+    no write; the first computation's own writes move the review stamp, so the next request
+    computes once more."""
+    zone = rules.check_timezone(timezone, default_tz)
+    d = rules.parse_day(day, "date") or rules.today_in(zone, now)
+
+    async def compute() -> Computed:
+        return _json(GuidedTodayResponse, await _guided_day(conn, user_id, d, zone)), None
+
+    return await _kept(
+        conn, user_id, kept, ("guided", d, zone.key), zone, now, compute, store.day_stamps
+    )
+
+
+async def _guided_day(
+    conn: AsyncConnection, user_id: uuid.UUID, d: date, zone: ZoneInfo
+) -> dict[str, Any]:
+    """The review of day ``d``, created with its items from the day's trades on first sight and
+    kept current while open; after completion late trades are supplemented, and those of a
+    completed yesterday nobody saw are rolled over. One transaction under the user's
+    guided-review lock, so two requests at once create one review."""
     async with conn.transaction():
         await store.lock_guided(conn, user_id)
-        review, created = await store.get_or_create_review(conn, user_id, d)
+        try:
+            review, created = await store.get_or_create_review(conn, user_id, d)
+        except errors.ForeignKeyViolation as exc:  # the token outlived its deleted user
+            raise NotFound("USER_NOT_FOUND", "user not found") from exc
         if created or not await store.items_of(conn, review["id"]):
             await _build_items(conn, user_id, review, zone)
         else:
@@ -760,6 +802,19 @@ async def streak(conn: AsyncConnection, user_id: uuid.UUID, now: datetime) -> di
     return streak_json(user_id, await store.streak_of(conn, user_id), now)
 
 
+async def streak_answer(
+    conn: AsyncConnection, user_id: uuid.UUID, kept: Asked, now: datetime
+) -> bytes:
+    """``schemas.StreakOut`` JSON of the user's streak, kept under their review stamp. Before
+    the first completed review there is no row and ``updated_at`` is now: never kept."""
+
+    async def compute() -> Computed:
+        row = await store.streak_of(conn, user_id)
+        return _json(StreakOut, streak_json(user_id, row, now)), (None if row else now)
+
+    return await kept.serve(conn, user_id, ("streak",), store.review_stamp, now, compute)
+
+
 # -- safety quick-check ---------------------------------------------------------------------------
 
 
@@ -807,6 +862,32 @@ def _group_json(g: rules.SafetyItem) -> dict[str, Any]:
     }
 
 
+def _safety_scope(
+    timezone: str | None,
+    day: str | None,
+    asset_class: str | None,
+    venue: str | None,
+    only_pending: str | None,
+    limit: str | None,
+    default_tz: str,
+    now: datetime,
+) -> tuple[date, ZoneInfo, str | None, str | None, int, bool]:
+    """The safety check's parameters, checked: day, zone, asset class, venue, limit and
+    whether only pending fills are asked."""
+    zone = rules.check_timezone(timezone, default_tz)
+    d = rules.parse_day(day, "date") or rules.today_in(zone, now)
+    ac = rules.check_asset_class(asset_class)
+    rules.no_nul(venue, "venue")
+    return (
+        d,
+        zone,
+        ac,
+        (venue or "").strip() or None,
+        rules.check_limit(limit),
+        rules.truthy(only_pending),
+    )
+
+
 async def safety_today(
     conn: AsyncConnection,
     user_id: uuid.UUID,
@@ -820,14 +901,49 @@ async def safety_today(
     default_tz: str,
     now: datetime,
 ) -> dict[str, Any]:
-    """The day's fills (each once: an event with its trades row, or a legacy trades row),
-    newest first, at most ``limit`` (pending only when asked), grouped into split fills."""
-    zone = rules.check_timezone(timezone, default_tz)
-    d = rules.parse_day(day, "date") or rules.today_in(zone, now)
-    ac = rules.check_asset_class(asset_class)
-    rules.no_nul(venue, "venue")
-    n = rules.check_limit(limit)
-    pending_only = rules.truthy(only_pending)
+    """``_safety_day`` of the day asked (today in the zone by default)."""
+    scope = _safety_scope(timezone, day, asset_class, venue, only_pending, limit, default_tz, now)
+    return await _safety_day(conn, user_id, *scope)
+
+
+async def safety_today_answer(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    kept: Asked,
+    *,
+    timezone: str | None,
+    day: str | None,
+    asset_class: str | None,
+    venue: str | None,
+    only_pending: str | None,
+    limit: str | None,
+    default_tz: str,
+    now: datetime,
+) -> bytes:
+    """``safety_today`` as ``schemas.SafetyTodayResponse`` JSON, kept per day, zone and
+    filter under the user's ledger and review stamps."""
+    scope = _safety_scope(timezone, day, asset_class, venue, only_pending, limit, default_tz, now)
+
+    async def compute() -> Computed:
+        return _json(SafetyTodayResponse, await _safety_day(conn, user_id, *scope)), None
+
+    zone = scope[1]
+    key = ("safety", scope[0], zone.key, *scope[2:])
+    return await _kept(conn, user_id, kept, key, zone, now, compute, store.day_stamps)
+
+
+async def _safety_day(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    d: date,
+    zone: ZoneInfo,
+    ac: str | None,
+    venue: str | None,
+    n: int,
+    pending_only: bool,
+) -> dict[str, Any]:
+    """The fills of day ``d`` (each once: an event with its trades row, or a legacy trades
+    row), newest first, at most ``n`` (pending only when asked), grouped into split fills."""
     start, end = rules.day_window(d, zone)
     picked: list[rules.SafetyItem] = []
     after: tuple[datetime, str, uuid.UUID] | None = None
@@ -839,7 +955,7 @@ async def safety_today(
             start,
             end,
             asset_class=ac,
-            venue=(venue or "").strip() or None,
+            venue=venue,
             after=after,
             limit=page_size,
         )

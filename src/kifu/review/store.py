@@ -53,6 +53,28 @@ async def change_stamps(conn: AsyncConnection, user_id: uuid.UUID) -> tuple[int 
     return row[0], row[1]
 
 
+async def day_stamps(conn: AsyncConnection, user_id: uuid.UUID) -> tuple[int | None, int | None]:
+    """The user's ledger and review change stamps (migrations 130 and 133): what a day's guided
+    review and safety check are computed from, their fills and review's own rows."""
+    cur = await conn.execute(
+        "SELECT (SELECT stamp FROM ledger_change_stamps WHERE user_id = %(u)s),"
+        " (SELECT stamp FROM review_change_stamps WHERE user_id = %(u)s)",
+        {"u": user_id},
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return row[0], row[1]
+
+
+async def review_stamp(conn: AsyncConnection, user_id: uuid.UUID) -> int | None:
+    """The user's review change stamp (migration 133; None before their first change)."""
+    cur = await conn.execute(
+        "SELECT stamp FROM review_change_stamps WHERE user_id = %s", (user_id,)
+    )
+    row = await cur.fetchone()
+    return row[0] if row else None
+
+
 async def _one(conn: AsyncConnection, sql: str, params: Any) -> dict | None:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(sql, params)

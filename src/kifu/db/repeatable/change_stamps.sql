@@ -1,4 +1,4 @@
--- change_stamps (repeatable): the triggers that bump the change stamps of migrations 130-132.
+-- change_stamps (repeatable): the triggers that bump the change stamps of migrations 130-133.
 --
 -- Why: a kept answer (kifu.kit.answers) is served again only while its user's stamps are the ones
 -- it was computed under, so every change to the tables it reads must bump them, whichever writer
@@ -13,6 +13,8 @@
 --   * journal_change_stamps: bubbles, outcomes (migration 130) and review_notes (GET /notes).
 --   * alerts_change_stamps (migration 131): alert_rules and alerts (their lists).
 --   * accounts_change_stamps (migration 132): users (updated) and subscriptions (GET /users/me).
+--   * review_change_stamps (migration 133): guided reviews, their items, streaks, safety labels.
+--   * ai_change_stamps (migration 133): AI opinions and their accuracy scores.
 --
 -- Same rules as ledger_rollups.sql: idempotent, definitions only.
 
@@ -79,25 +81,32 @@ BEGIN
 END
 $fn$;
 
--- outcomes: their bubble's user's journal stamp (an outcome deleted with its bubble finds none,
--- and the bubble's own trigger has bumped it).
-CREATE OR REPLACE FUNCTION kifu_outcomes_stamp() RETURNS trigger
+-- A table whose rows belong to a user through a parent row (outcomes, AI opinions and scores
+-- through their bubble; guided review items through their review): the users of the parents of
+-- its inserted, deleted or updated rows get the next stamp in TG_ARGV[0]; TG_ARGV[1] is the
+-- parent table (with user_id), TG_ARGV[2] the row's column naming it. A row deleted with its
+-- parent finds none, and the parent's own trigger has bumped the user's stamp. A TRUNCATE bumps
+-- everyone's.
+CREATE OR REPLACE FUNCTION kifu_parent_stamp() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
+DECLARE
+    target CONSTANT TEXT := TG_ARGV[0];
+    parents CONSTANT TEXT := format('SELECT p.user_id FROM %%s r JOIN %I p ON p.id = r.%I',
+                                    TG_ARGV[1], TG_ARGV[2]);
+    changed UUID[];
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
-        PERFORM kifu_change_stamp_everyone('journal_change_stamps');
+        PERFORM kifu_change_stamp_everyone(target);
+        RETURN NULL;
     ELSIF TG_OP = 'INSERT' THEN
-        PERFORM kifu_change_stamp('journal_change_stamps', ARRAY(
-            SELECT b.user_id FROM new_rows r JOIN bubbles b ON b.id = r.bubble_id));
+        EXECUTE format('SELECT ARRAY(' || parents || ')', 'new_rows') INTO changed;
     ELSIF TG_OP = 'DELETE' THEN
-        PERFORM kifu_change_stamp('journal_change_stamps', ARRAY(
-            SELECT b.user_id FROM old_rows r JOIN bubbles b ON b.id = r.bubble_id));
+        EXECUTE format('SELECT ARRAY(' || parents || ')', 'old_rows') INTO changed;
     ELSE
-        PERFORM kifu_change_stamp('journal_change_stamps', ARRAY(
-            SELECT b.user_id FROM (SELECT bubble_id FROM old_rows
-                                   UNION SELECT bubble_id FROM new_rows) r
-            JOIN bubbles b ON b.id = r.bubble_id));
+        EXECUTE format('SELECT ARRAY(' || parents || ' UNION ' || parents || ')',
+                       'old_rows', 'new_rows') INTO changed;
     END IF;
+    PERFORM kifu_change_stamp(target, changed);
     RETURN NULL;
 END
 $fn$;
@@ -131,13 +140,25 @@ BEGIN
         -- journal_change_stamps
         ('bubbles', 'kifu_user_stamp(''journal_change_stamps'')', NULL),
         ('review_notes', 'kifu_user_stamp(''journal_change_stamps'')', NULL),
-        ('outcomes', 'kifu_outcomes_stamp()', NULL),
+        ('outcomes', 'kifu_parent_stamp(''journal_change_stamps'', ''bubbles'', ''bubble_id'')',
+         NULL),
         -- alerts_change_stamps
         ('alert_rules', 'kifu_user_stamp(''alerts_change_stamps'')', NULL),
         ('alerts', 'kifu_user_stamp(''alerts_change_stamps'')', NULL),
         -- accounts_change_stamps
         ('users', 'kifu_users_stamp()', '{update}'),
-        ('subscriptions', 'kifu_user_stamp(''accounts_change_stamps'')', NULL)
+        ('subscriptions', 'kifu_user_stamp(''accounts_change_stamps'')', NULL),
+        -- review_change_stamps
+        ('guided_reviews', 'kifu_user_stamp(''review_change_stamps'')', NULL),
+        ('guided_review_items',
+         'kifu_parent_stamp(''review_change_stamps'', ''guided_reviews'', ''review_id'')', NULL),
+        ('user_streaks', 'kifu_user_stamp(''review_change_stamps'')', NULL),
+        ('trade_safety_reviews', 'kifu_user_stamp(''review_change_stamps'')', NULL),
+        -- ai_change_stamps
+        ('ai_opinions', 'kifu_parent_stamp(''ai_change_stamps'', ''bubbles'', ''bubble_id'')',
+         NULL),
+        ('ai_opinion_accuracies',
+         'kifu_parent_stamp(''ai_change_stamps'', ''bubbles'', ''bubble_id'')', NULL)
     ) AS v(tbl, fn, events) LOOP
         FOREACH event IN ARRAY coalesce(t.events::text[], '{insert,update,delete,truncate}') LOOP
             EXECUTE format('DROP TRIGGER IF EXISTS %I ON %I', t.tbl || '_stamp_' || event, t.tbl);
@@ -159,3 +180,4 @@ $do$;
 -- Earlier definitions of this file, no longer used by any trigger.
 DROP FUNCTION IF EXISTS kifu_ledger_stamp();
 DROP FUNCTION IF EXISTS kifu_journal_stamp();
+DROP FUNCTION IF EXISTS kifu_outcomes_stamp();
