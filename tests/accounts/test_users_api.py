@@ -179,3 +179,32 @@ def test_profile_is_kept_until_the_user_or_subscription_changes(
     by_hand("DELETE FROM users WHERE id = %s")
     r = client.get(ME, headers=user.headers)
     assert (r.status_code, r.json()["code"]) == (404, "USER_NOT_FOUND")
+
+
+def test_watch_list_is_kept_until_it_changes(client: TestClient, user: ApiUser, db: str) -> None:
+    """Kept under the accounts stamp (the first GET writes the default, so the second computes
+    once more): a PUT, a symbol added by sync (``watch_traded_symbols``) or by hand is seen."""
+    answers = client.app.state.answers
+
+    def symbols() -> list[str]:
+        r = client.get(SYMBOLS, headers=user.headers)
+        assert r.status_code == 200, r.text
+        return [s["symbol"] for s in r.json()["symbols"]]
+
+    assert symbols() == symbols() == ["BTCUSDT"]
+    served = answers.served_early
+    assert symbols() == ["BTCUSDT"] and answers.served_early == served + 1
+    body = {"symbols": [{"symbol": "ETHUSDT", "timeframe_default": "4h"}]}
+    assert client.put(SYMBOLS, json=body, headers=user.headers).status_code == 200
+    assert symbols() == ["ETHUSDT"]
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO user_symbols (user_id, symbol, timeframe_default, created_at)"
+            " VALUES (%s, 'SOLUSDT', '1h', now() + interval '1 hour')",
+            (user.id,),
+        )
+    assert symbols() == ["ETHUSDT", "SOLUSDT"]
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("DELETE FROM users WHERE id = %s", (user.id,))
+    r = client.get(SYMBOLS, headers=user.headers)
+    assert (r.status_code, r.json()["code"]) == (404, "USER_NOT_FOUND")

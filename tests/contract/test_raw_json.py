@@ -63,8 +63,10 @@ FAST = {
     "/api/v1/guided-reviews/today": "timezone=UTC",
     "/api/v1/guided-reviews/streak": "",
     "/api/v1/safety/today": "timezone=UTC&limit=20",
-    # the profile, serialised by its response model once
+    # the profile and the watch list, serialised by their response models once
     "/api/v1/users/me": "",
+    "/api/v1/users/me/symbols": "",
+    "/api/v1/manual-positions": "status=open",
 }
 
 TIMES = [
@@ -301,8 +303,8 @@ def test_unknown_user_token_sees_nothing(client: TestClient) -> None:
     headers = {"Authorization": f"Bearer {issue_access_token(uuid.uuid4(), TEST_JWT_SECRET)}"}
     for path, query in FAST.items():
         r = client.get(f"{path}?{query}", headers=headers)
-        # a profile is there or not; a day's review is made for its user
-        if path in (f"{API}/users/me", f"{API}/guided-reviews/today"):
+        # a profile is there or not; a day's review and a first watch list are made for it
+        if path in (f"{API}/users/me", f"{API}/guided-reviews/today", f"{API}/users/me/symbols"):
             assert (r.status_code, r.json()["code"]) == (404, "USER_NOT_FOUND")
             continue
         assert r.status_code == 200, r.text

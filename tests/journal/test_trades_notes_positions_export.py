@@ -228,3 +228,31 @@ def test_exports(client: TestClient, user: ApiUser, db: str) -> None:
         client.get("/api/v1/export/stats", params={"period": "x"}, headers=user.headers).status_code
         == 400
     )
+
+
+def test_manual_positions_are_kept_until_one_changes(
+    client: TestClient, user: ApiUser, db: str
+) -> None:
+    """The list is kept under the journal stamp: a position created, updated or deleted through
+    the API, or changed by hand, is seen at once."""
+    P = "/api/v1/manual-positions?status=open"
+    answers = client.app.state.answers
+
+    def open_symbols() -> list[str]:
+        r = client.get(P, headers=user.headers)
+        assert r.status_code == 200, r.text
+        return [p["symbol"] for p in r.json()["positions"]]
+
+    assert open_symbols() == open_symbols() == []
+    body = {"symbol": "ETHUSDT", "asset_class": "crypto", "position_side": "long"}
+    made = client.post("/api/v1/manual-positions", json=body, headers=user.headers).json()
+    assert open_symbols() == ["ETHUSDT"]
+    served = answers.served_early
+    assert open_symbols() == ["ETHUSDT"] and answers.served_early == served + 1
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("UPDATE manual_positions SET symbol = 'SOLUSDT' WHERE id = %s", (made["id"],))
+    assert open_symbols() == ["SOLUSDT"]
+    closed = {"status": "closed"}
+    put = client.put(f"/api/v1/manual-positions/{made['id']}", json=closed, headers=user.headers)
+    assert put.status_code == 200
+    assert open_symbols() == []

@@ -186,10 +186,19 @@ async def my_subscription(user_id: CurrentUser, conn: Conn) -> SubscriptionOut:
     return _subscription_out(await service.subscription(conn, user_id))
 
 
-@router.get("/users/me/symbols", response_model=SymbolsResponse, tags=["users"])
-async def my_symbols(user_id: CurrentUser, conn: Conn) -> SymbolsResponse:
-    """The watch-list in the order it was saved (at most 200); never empty."""
-    return _symbols_out(await service.watch_list(conn, user_id))
+@router.get("/users/me/symbols", response_model=SymbolsResponse, responses=USER_404, tags=["users"])
+async def my_symbols(request: Request, user_id: CurrentUser, conn: Conn) -> RawJSON:
+    """The watch-list in the order it was saved (at most 200); never empty. Kept and served
+    again until it is saved anew (the accounts change stamp)."""
+
+    async def compute() -> Computed:
+        symbols = _symbols_out(await service.watch_list(conn, user_id))
+        return symbols.model_dump_json().encode(), None
+
+    kept = answers.asked(request)
+    return RawJSON(
+        await kept.serve(conn, user_id, ("symbols",), service.change_stamp, utc_now(), compute)
+    )
 
 
 @router.put(

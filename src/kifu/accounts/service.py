@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from psycopg import AsyncConnection
-from psycopg.errors import UniqueViolation
+from psycopg.errors import ForeignKeyViolation, UniqueViolation
 
 from kifu.accounts import passwords, ratelimit, store, tokens
 from kifu.accounts.rules import (
@@ -202,7 +202,10 @@ async def watch_list(conn: AsyncConnection, user_id: uuid.UUID) -> list[WatchSym
     if symbols:
         return symbols
     default = WatchSymbol(DEFAULT_SYMBOL, DEFAULT_TIMEFRAME)
-    await store.add_symbol_if_missing(conn, user_id, default)
+    try:
+        await store.add_symbol_if_missing(conn, user_id, default)
+    except ForeignKeyViolation as exc:  # the token outlived its deleted user
+        raise NotFound("USER_NOT_FOUND", "user not found") from exc
     return await store.symbols_of(conn, user_id)
 
 

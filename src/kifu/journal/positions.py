@@ -14,8 +14,10 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from kifu.journal.schemas import ManualPositionBody
+from kifu.journal import store
+from kifu.journal.schemas import ManualPositionBody, ManualPositions
 from kifu.journal.service import parse_id, plain
+from kifu.kit.answers import Asked, Computed
 from kifu.kit.errors import BadRequest, NotFound
 from kifu.kit.money import EXACT, parse_decimal
 from kifu.kit.timeutil import parse_instant, rfc3339, utc_now
@@ -128,10 +130,30 @@ def _changes(body: ManualPositionBody, creating: bool) -> dict[str, Any]:
     return values
 
 
-async def listing(conn: AsyncConnection, user_id: uuid.UUID, status: str | None) -> dict:
+def _wanted(status: str | None) -> str:
     wanted = (status or "").strip().lower()
     if wanted not in ("", "all", *STATUSES):
         raise BadRequest("INVALID_REQUEST", "status: must be open, closed or all")
+    return wanted
+
+
+async def listing_answer(
+    conn: AsyncConnection, user_id: uuid.UUID, kept: Asked, status: str | None
+) -> bytes:
+    """``listing`` as ``schemas.ManualPositions`` JSON, kept per status under the user's
+    journal stamp (its triggers cover ``manual_positions``)."""
+    wanted = _wanted(status)
+
+    async def compute() -> Computed:
+        figures = await listing(conn, user_id, wanted)
+        return ManualPositions.model_validate(figures).model_dump_json(by_alias=True).encode(), None
+
+    key = ("manual-positions", wanted)
+    return await kept.serve(conn, user_id, key, store.change_stamp, utc_now(), compute)
+
+
+async def listing(conn: AsyncConnection, user_id: uuid.UUID, status: str | None) -> dict:
+    wanted = _wanted(status)
     clause, args = "", [user_id]
     if wanted in STATUSES:
         clause, args = " AND status = %s", [user_id, wanted]

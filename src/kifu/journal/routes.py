@@ -273,12 +273,14 @@ async def delete_note(note_id: IdPath, user: CurrentUser, conn: Conn) -> Respons
 
 @router.get("/manual-positions", response_model=ManualPositions, tags=["manual positions"])
 async def list_positions(
+    request: Request,
     user: CurrentUser,
     conn: Conn,
     status: Annotated[PositionStatus | None, Query(description="open, closed or all")] = None,
-) -> dict[str, Any]:
-    """The caller's positions, most recently changed first (at most 500)."""
-    return await positions.listing(conn, user, status)
+) -> RawJSON:
+    """The caller's positions, most recently changed first (at most 500). Kept and served
+    again until the caller's journal changes."""
+    return RawJSON(await positions.listing_answer(conn, user, answers.asked(request), status))
 
 
 @router.post(

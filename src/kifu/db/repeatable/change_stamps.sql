@@ -10,9 +10,11 @@
 --     the drain of ledger_pnl_dirty: positions and realized PnL catch up from that queue after
 --     the fills changed, so an answer read before the catch-up (a reader that found the ledger
 --     lock taken reads what is stored) is not served after it.
---   * journal_change_stamps: bubbles, outcomes (migration 130) and review_notes (GET /notes).
+--   * journal_change_stamps: bubbles, outcomes (migration 130), review_notes (GET /notes) and
+--     manual_positions (their list).
 --   * alerts_change_stamps (migration 131): alert_rules and alerts (their lists).
---   * accounts_change_stamps (migration 132): users (updated) and subscriptions (GET /users/me).
+--   * accounts_change_stamps (migration 132): users (updated) and subscriptions (GET /users/me),
+--     user_symbols (the watch list).
 --   * review_change_stamps (migration 133): guided reviews, their items, streaks, safety labels.
 --   * ai_change_stamps (migration 133): AI opinions and their accuracy scores.
 --
@@ -140,6 +142,7 @@ BEGIN
         -- journal_change_stamps
         ('bubbles', 'kifu_user_stamp(''journal_change_stamps'')', NULL),
         ('review_notes', 'kifu_user_stamp(''journal_change_stamps'')', NULL),
+        ('manual_positions', 'kifu_user_stamp(''journal_change_stamps'')', NULL),
         ('outcomes', 'kifu_parent_stamp(''journal_change_stamps'', ''bubbles'', ''bubble_id'')',
          NULL),
         -- alerts_change_stamps
@@ -148,6 +151,7 @@ BEGIN
         -- accounts_change_stamps
         ('users', 'kifu_users_stamp()', '{update}'),
         ('subscriptions', 'kifu_user_stamp(''accounts_change_stamps'')', NULL),
+        ('user_symbols', 'kifu_user_stamp(''accounts_change_stamps'')', NULL),
         -- review_change_stamps
         ('guided_reviews', 'kifu_user_stamp(''review_change_stamps'')', NULL),
         ('guided_review_items',
