@@ -67,6 +67,8 @@ FAST = {
     "/api/v1/users/me": "",
     "/api/v1/users/me/symbols": "",
     "/api/v1/manual-positions": "status=open",
+    "/api/v1/exchanges": "",
+    "/api/v1/notifications/channels": "",
 }
 
 TIMES = [

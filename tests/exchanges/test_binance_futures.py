@@ -269,3 +269,31 @@ def test_big_sync_refreshes_planner_statistics(client, user, db, account, monkey
     # analyzed once the sync had written 1,000 events, again once it had written as many more
     # as the table then held: the statistics know (about) every event
     assert _one(db, "SELECT reltuples FROM pg_class WHERE relname = 'trade_events'")[0] >= 2000
+
+
+def test_the_connection_list_is_kept_until_a_connection_or_its_health_changes(
+    client, user, db, account
+):
+    """Kept under the exchanges stamp (migration 134): a new connection, a sync's health, an
+    edit by hand and a deletion are each seen at once."""
+
+    def listed() -> list[dict]:
+        r = client.get("/api/v1/exchanges", headers=user.headers)
+        assert r.status_code == 200, r.text
+        return r.json()["items"]
+
+    assert listed() == listed() == []
+    cid = _register(client, user).json()["id"]
+    (item,) = listed()
+    assert item["id"] == cid and listed() == [item]
+    assert client.post(f"/api/v1/exchanges/{cid}/sync", headers=user.headers).status_code == 200
+    (synced,) = listed()
+    assert synced["sync"]["last_success_at"] and not item["sync"]["last_success_at"]
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("UPDATE exchange_sync_status SET consecutive_failures = 4")
+    assert listed()[0]["sync"]["consecutive_failures"] == 4
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("UPDATE exchange_credentials SET is_valid = false")
+    assert listed()[0]["is_valid"] is False
+    assert client.delete(f"/api/v1/exchanges/{cid}", headers=user.headers).status_code == 200
+    assert listed() == []

@@ -253,3 +253,25 @@ def test_a_blocked_bot_fails_at_once(
     (m,) = _messages(client, user)
     assert m["status"] == "failed" and m["attempts"] == 1 and "403" in m["last_error"]
     assert settings.telegram_bot_token not in m["last_error"]
+
+
+def test_the_channel_list_is_kept_until_a_channel_changes(
+    db: str, client: TestClient, user: ApiUser, services: FakeServices
+) -> None:
+    """Kept under the notify stamp (migration 134): a channel added, changed by hand or deleted
+    is seen at once."""
+
+    def listed() -> list[dict[str, Any]]:
+        r = client.get("/api/v1/notifications/channels", headers=user.headers)
+        assert r.status_code == 200, r.text
+        return r.json()["channels"]
+
+    assert listed() == listed() == []
+    channel = _webhook(client, user, services)
+    assert [c["id"] for c in listed()] == [channel["id"]] and listed()[0]["enabled"] is True
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("UPDATE notification_channels SET enabled = false")
+    assert listed()[0]["enabled"] is False
+    r = client.delete(f"/api/v1/notifications/channels/{channel['id']}", headers=user.headers)
+    assert r.status_code == 200
+    assert listed() == []

@@ -18,8 +18,10 @@ from kifu.exchanges.schemas import (
     SyncResult,
     TestResult,
 )
+from kifu.kit import answers
 from kifu.kit.auth import CurrentUser
 from kifu.kit.db import Conn
+from kifu.kit.jsonsql import RawJSON
 from kifu.kit.openapi import errors
 
 router = APIRouter(prefix="/api/v1/exchanges", tags=["exchanges"])
@@ -42,9 +44,10 @@ async def register(body: RegisterBody, request: Request, user: CurrentUser, conn
 
 
 @router.get("", response_model=CredentialList)
-async def list_connections(user: CurrentUser, conn: Conn) -> Any:
-    """The user's connections (at most one per exchange), keys masked, with sync health."""
-    return await service.list_connections(conn, user)
+async def list_connections(request: Request, user: CurrentUser, conn: Conn) -> RawJSON:
+    """The user's connections (at most one per exchange), keys masked, with sync health. Kept
+    and served again until a connection or its sync health changes."""
+    return RawJSON(await service.connections_answer(conn, user, answers.asked(request)))
 
 
 @router.delete("/{credential_id}", response_model=Deleted, responses=errors(NOT_FOUND))

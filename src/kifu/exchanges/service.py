@@ -11,7 +11,7 @@ from psycopg import AsyncConnection
 from kifu.config import Settings
 from kifu.exchanges import store
 from kifu.exchanges.rules import last4, mask
-from kifu.exchanges.schemas import ConnectionBody, RegisterBody
+from kifu.exchanges.schemas import ConnectionBody, CredentialList, RegisterBody
 from kifu.exchanges.sync import decrypt_credentials, sync_credential, venue_urls
 from kifu.ingest.venues import open_venue
 from kifu.ingest.venues.base import (
@@ -24,8 +24,9 @@ from kifu.ingest.venues.base import (
     VenueError,
 )
 from kifu.kit import crypto, venues
+from kifu.kit.answers import Asked, Computed
 from kifu.kit.errors import BadRequest, DomainError, NotFound
-from kifu.kit.timeutil import rfc3339
+from kifu.kit.timeutil import rfc3339, utc_now
 
 MAX_HISTORY_DAYS = 3650
 
@@ -88,6 +89,17 @@ async def register(
         "api_key_masked": mask(row.api_key_last4),
         "is_valid": row.is_valid,
     }
+
+
+async def connections_answer(conn: AsyncConnection, user_id: uuid.UUID, kept: Asked) -> bytes:
+    """``list_connections`` as ``schemas.CredentialList`` JSON, kept under the user's exchanges
+    stamp (a connection added, tested, synced or deleted moves it)."""
+
+    async def compute() -> Computed:
+        listed = CredentialList.model_validate(await list_connections(conn, user_id))
+        return listed.model_dump_json(by_alias=True).encode(), None
+
+    return await kept.serve(conn, user_id, ("exchanges",), store.change_stamp, utc_now(), compute)
 
 
 async def list_connections(conn: AsyncConnection, user_id: uuid.UUID) -> dict[str, Any]:

@@ -205,3 +205,14 @@ async def save_cursors(
             " last_trade_id = EXCLUDED.last_trade_id, last_sync_at = EXCLUDED.last_sync_at",
             (user_id, exchange, symbol[:20], c.last_trade_id, c.last_sync_at),
         )
+
+
+async def change_stamp(conn: AsyncConnection, user_id: uuid.UUID) -> int | None:
+    """The user's exchanges change stamp (migration 134, bumped by the triggers on
+    ``exchange_credentials`` and ``exchange_sync_status``; None before their first change):
+    its primary key."""
+    cur = await conn.execute(
+        "SELECT stamp FROM exchanges_change_stamps WHERE user_id = %s", (user_id,)
+    )
+    row = await cur.fetchone()
+    return None if row is None else row[0]

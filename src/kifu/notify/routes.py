@@ -9,10 +9,13 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Header, Query, Request
 
 from kifu.config import Settings
+from kifu.kit import answers
+from kifu.kit.answers import Computed
 from kifu.kit.auth import CurrentUser
 from kifu.kit.db import Conn
+from kifu.kit.jsonsql import RawJSON
 from kifu.kit.pagination import parse_offset, parse_positive_int
-from kifu.kit.timeutil import rfc3339
+from kifu.kit.timeutil import rfc3339, utc_now
 from kifu.notify import service, store
 from kifu.notify.delivery import deliver_now
 from kifu.notify.schemas import (
@@ -52,10 +55,19 @@ def _channel_out(c: store.ChannelRow) -> dict[str, object]:
 
 
 @router.get("/notifications/channels", response_model=ChannelsResponse)
-async def list_channels(conn: Conn, user_id: CurrentUser) -> ChannelsResponse:
-    """The user's channels (Telegram, webhooks, ntfy topics); always an array."""
-    rows = await service.list_channels(conn, user_id)
-    return ChannelsResponse(channels=[ChannelOut(**_channel_out(c)) for c in rows])  # type: ignore[arg-type]
+async def list_channels(request: Request, conn: Conn, user_id: CurrentUser) -> RawJSON:
+    """The user's channels (Telegram, webhooks, ntfy topics); always an array. Kept and served
+    again until a channel changes."""
+
+    async def compute() -> Computed:
+        rows = await service.list_channels(conn, user_id)
+        listed = ChannelsResponse(channels=[ChannelOut(**_channel_out(c)) for c in rows])  # type: ignore[arg-type]
+        return listed.model_dump_json().encode(), None
+
+    kept = answers.asked(request)
+    return RawJSON(
+        await kept.serve(conn, user_id, ("channels",), store.change_stamp, utc_now(), compute)
+    )
 
 
 @router.post("/notifications/channels", response_model=NewChannelResponse, status_code=201)

@@ -294,3 +294,13 @@ async def list_messages(
     cur = await conn.execute(f"SELECT count(*) FROM notification_outbox {where}", params)
     total = (await cur.fetchone())[0]  # type: ignore[index]
     return rows, total
+
+
+async def change_stamp(conn: AsyncConnection, user_id: uuid.UUID) -> int | None:
+    """The user's notify change stamp (migration 134, bumped by the triggers on
+    ``notification_channels``; None before their first change): its primary key."""
+    cur = await conn.execute(
+        "SELECT stamp FROM notify_change_stamps WHERE user_id = %s", (user_id,)
+    )
+    row = await cur.fetchone()
+    return None if row is None else row[0]

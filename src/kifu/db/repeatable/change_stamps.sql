@@ -1,4 +1,4 @@
--- change_stamps (repeatable): the triggers that bump the change stamps of migrations 130-133.
+-- change_stamps (repeatable): the triggers that bump the change stamps of migrations 130-134.
 --
 -- Why: a kept answer (kifu.kit.answers) is served again only while its user's stamps are the ones
 -- it was computed under, so every change to the tables it reads must bump them, whichever writer
@@ -17,6 +17,8 @@
 --     user_symbols (the watch list).
 --   * review_change_stamps (migration 133): guided reviews, their items, streaks, safety labels.
 --   * ai_change_stamps (migration 133): AI opinions and their accuracy scores.
+--   * exchanges_change_stamps (migration 134): exchange connections and their sync health.
+--   * notify_change_stamps (migration 134): notification channels.
 --
 -- Same rules as ledger_rollups.sql: idempotent, definitions only.
 
@@ -162,7 +164,12 @@ BEGIN
         ('ai_opinions', 'kifu_parent_stamp(''ai_change_stamps'', ''bubbles'', ''bubble_id'')',
          NULL),
         ('ai_opinion_accuracies',
-         'kifu_parent_stamp(''ai_change_stamps'', ''bubbles'', ''bubble_id'')', NULL)
+         'kifu_parent_stamp(''ai_change_stamps'', ''bubbles'', ''bubble_id'')', NULL),
+        -- exchanges_change_stamps
+        ('exchange_credentials', 'kifu_user_stamp(''exchanges_change_stamps'')', NULL),
+        ('exchange_sync_status', 'kifu_user_stamp(''exchanges_change_stamps'')', NULL),
+        -- notify_change_stamps
+        ('notification_channels', 'kifu_user_stamp(''notify_change_stamps'')', NULL)
     ) AS v(tbl, fn, events) LOOP
         FOREACH event IN ARRAY coalesce(t.events::text[], '{insert,update,delete,truncate}') LOOP
             EXECUTE format('DROP TRIGGER IF EXISTS %I ON %I', t.tbl || '_stamp_' || event, t.tbl);
