@@ -2,10 +2,13 @@
 
     apt-get install -y wrk          # the load generator (Debian/Ubuntu package `wrk`)
     .venv/bin/python bench/api.py [--duration 5] [--connections 32] [--processes 1,2]
+                                  [--only accuracy,guided]   # the floor and those reads only
 
 Starts a throw-away embedded PostgreSQL, seeds one user with 10,000 futures trades through the
-unified importer (a year of fills over ten symbols), 10,000 funding events (20,000 ledger events
-in all), 2,000 bubbles, 2,000 notes, alert rules and alerts, then runs ``kifu serve --workers N``
+unified importer (a year of fills over ten symbols, and 30 made today for the day's guided
+review and safety check), 10,000 funding events (20,000 ledger events in all), 2,000 bubbles
+with their 1h/4h/1d outcomes, two providers' opinions on each scored by the real accuracy job
+(12,000 scores), 2,000 notes, alert rules and alerts, a streak, then runs ``kifu serve --workers N``
 (for each N of ``--processes``) with ``KIFU_FLOOR_ROUTE`` on and loads each read endpoint with
 ``wrk`` (32 connections, outside the Python process), after a second of the same load as a
 warm-up (each connection of the pool prepares the endpoint's statements, psycopg on their fifth

@@ -1,1 +1,1 @@
-from tests.ingest.conftest import sql, upload  # noqa: F401  (shared fixtures)
+from tests.ingest.conftest import upload  # noqa: F401  (shared fixture; sql is in tests/conftest.py)
