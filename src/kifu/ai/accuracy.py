@@ -189,7 +189,11 @@ async def report_answer(
 async def _report(
     conn: AsyncConnection, p: str, op: str, scope: store.Scope
 ) -> tuple[dict[str, Any], datetime | None]:
-    """The report of ``scope``, and the earliest candle time of the bubbles it counts."""
+    """The report of ``scope``, and the earliest candle time of the bubbles it counts. The
+    scored rows are read last and folded with no await after them: requests computing at once
+    then hold one request's rows at a time, not each its own (32 at once took a process from
+    about 88 to 97 MB in bench/api.py)."""
+    total, earliest = await store.total_opinions(conn, scope)
     every = await store.scored_rows(conn, scope, None)
     rows = [r for r in every if r["period"] == op]
     by_provider_rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -213,7 +217,6 @@ async def _report(
                 "baselines": _baselines(rs),
             }
         )
-    total, earliest = await store.total_opinions(conn, scope)
     figures = {
         "period": p,
         "outcome_period": op,
