@@ -14,6 +14,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import class_row
 
 from kifu.accounts.rules import TIER_QUOTAS, WatchSymbol
+from kifu.kit import stamps
 
 # -- users -------------------------------------------------------------------------------------
 
@@ -75,11 +76,9 @@ async def users_by_email(conn: AsyncConnection, email: str) -> list[UserRow]:
 async def change_stamp(conn: AsyncConnection, user_id: uuid.UUID) -> int | None:
     """The user's accounts change stamp (migration 132): it moves with every change to their
     user row or subscription."""
-    cur = await conn.execute(
-        "SELECT stamp FROM accounts_change_stamps WHERE user_id = %s", (user_id,)
+    return await stamps.read(
+        conn, "SELECT (SELECT stamp FROM accounts_change_stamps WHERE user_id = %(u)s)", user_id
     )
-    row = await cur.fetchone()
-    return None if row is None else row[0]
 
 
 async def user_by_id(conn: AsyncConnection, user_id: uuid.UUID) -> UserRow | None:

@@ -17,6 +17,8 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from kifu.kit import stamps
+
 # -- personal keys -------------------------------------------------------------------------------
 
 
@@ -273,14 +275,12 @@ async def change_stamps(conn: AsyncConnection, user_id: uuid.UUID) -> tuple[int 
     """The user's AI and journal change stamps (migrations 133 and 130; None before their
     first change): what the accuracy report is computed from, the opinions and scores and the
     bubbles they are scoped by. Both primary keys, one round trip."""
-    cur = await conn.execute(
+    return await stamps.read(
+        conn,
         "SELECT (SELECT stamp FROM ai_change_stamps WHERE user_id = %(u)s),"
         " (SELECT stamp FROM journal_change_stamps WHERE user_id = %(u)s)",
-        {"u": user_id},
+        user_id,
     )
-    row = await cur.fetchone()
-    assert row is not None
-    return row[0], row[1]
 
 
 async def scored_rows(conn: AsyncConnection, s: Scope, period: str | None) -> list[dict[str, Any]]:

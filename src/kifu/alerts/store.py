@@ -12,7 +12,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from kifu.alerts.schemas import CONFIG_MODELS, AlertOut, CheckState, RuleOut
-from kifu.kit import jsonsql, locks
+from kifu.kit import jsonsql, locks, stamps
 
 # -- rules --------------------------------------------------------------------------------------
 
@@ -92,11 +92,9 @@ _RULE_JSON_COLUMNS = (
 async def change_stamp(conn: AsyncConnection, user_id: uuid.UUID) -> int | None:
     """The user's alerts change stamp (migration 131, bumped by the triggers on ``alert_rules``
     and ``alerts``; None before their first change): its primary key."""
-    cur = await conn.execute(
-        "SELECT stamp FROM alerts_change_stamps WHERE user_id = %s", (user_id,)
+    return await stamps.read(
+        conn, "SELECT (SELECT stamp FROM alerts_change_stamps WHERE user_id = %(u)s)", user_id
     )
-    row = await cur.fetchone()
-    return None if row is None else row[0]
 
 
 async def rules_json(conn: AsyncConnection, user_id: uuid.UUID) -> str:

@@ -632,18 +632,10 @@ async def _safety(
     req: SimRequest,
     now: datetime,
 ) -> int:
-    got = await review.safety_today(
-        conn,
-        user_id,
-        timezone=req.timezone,
-        day=day.day.isoformat(),
-        asset_class=None,
-        venue=None,
-        only_pending=None,
-        limit=None,
-        default_tz=settings.default_tz,
-        now=now,
+    scope = review.safety_scope(
+        timezone=req.timezone, day=day.day.isoformat(), default_tz=settings.default_tz, now=now
     )
+    got = await review.safety_today(conn, user_id, scope)
     labelled = 0
     for n, item in enumerate(got["items"]):
         verdict = "intended" if n % 3 else "unsure"

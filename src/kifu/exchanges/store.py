@@ -11,6 +11,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from kifu.ingest.venues.base import Cursor
+from kifu.kit import stamps
 
 ACCOUNT_LABEL = "api-sync"
 
@@ -211,8 +212,6 @@ async def change_stamp(conn: AsyncConnection, user_id: uuid.UUID) -> int | None:
     """The user's exchanges change stamp (migration 134, bumped by the triggers on
     ``exchange_credentials`` and ``exchange_sync_status``; None before their first change):
     its primary key."""
-    cur = await conn.execute(
-        "SELECT stamp FROM exchanges_change_stamps WHERE user_id = %s", (user_id,)
+    return await stamps.read(
+        conn, "SELECT (SELECT stamp FROM exchanges_change_stamps WHERE user_id = %(u)s)", user_id
     )
-    row = await cur.fetchone()
-    return None if row is None else row[0]

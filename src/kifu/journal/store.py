@@ -14,7 +14,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from kifu.journal.schemas import Bubble
-from kifu.kit import jsonsql
+from kifu.kit import jsonsql, stamps
 
 BUBBLE_COLUMNS = (
     "id, symbol, timeframe, candle_time, price, bubble_type, asset_class, venue_name, memo, tags,"
@@ -87,11 +87,9 @@ async def get_bubble(
 async def change_stamp(conn: AsyncConnection, user_id: uuid.UUID) -> int | None:
     """The user's journal change stamp (migration 130, bumped by the triggers on ``bubbles`` and
     ``outcomes``; None before their first change): its primary key."""
-    cur = await conn.execute(
-        "SELECT stamp FROM journal_change_stamps WHERE user_id = %s", (user_id,)
+    return await stamps.read(
+        conn, "SELECT (SELECT stamp FROM journal_change_stamps WHERE user_id = %(u)s)", user_id
     )
-    row = await cur.fetchone()
-    return None if row is None else row[0]
 
 
 # The columns of one ``schemas.Bubble`` (``service.bubble_json`` in SQL), for ``jsonsql``.

@@ -12,7 +12,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from kifu.kit import jsonsql
+from kifu.kit import jsonsql, stamps
 from kifu.kit import venues as venue_codes
 from kifu.kit.money import EXACT, dec_str, round_places
 from kifu.ledger import curve, money, pnl, rules, tracker
@@ -291,11 +291,9 @@ async def change_stamp(conn: AsyncConnection, user_id: uuid.UUID) -> int | None:
     """The user's ledger change stamp (migration 130; bumped by the triggers on trade_events,
     trades, accounts, venues and instruments, ``db/repeatable/change_stamps.sql``; None before
     their first change): its primary key."""
-    cur = await conn.execute(
-        "SELECT stamp FROM ledger_change_stamps WHERE user_id = %s", (user_id,)
+    return await stamps.read(
+        conn, "SELECT (SELECT stamp FROM ledger_change_stamps WHERE user_id = %(u)s)", user_id
     )
-    row = await cur.fetchone()
-    return None if row is None else row[0]
 
 
 async def behind(conn: AsyncConnection, user_id: uuid.UUID) -> bool:

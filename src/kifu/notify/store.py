@@ -10,7 +10,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
-from kifu.kit import locks
+from kifu.kit import locks, stamps
 
 
 @dataclass(frozen=True)
@@ -299,8 +299,6 @@ async def list_messages(
 async def change_stamp(conn: AsyncConnection, user_id: uuid.UUID) -> int | None:
     """The user's notify change stamp (migration 134, bumped by the triggers on
     ``notification_channels``; None before their first change): its primary key."""
-    cur = await conn.execute(
-        "SELECT stamp FROM notify_change_stamps WHERE user_id = %s", (user_id,)
+    return await stamps.read(
+        conn, "SELECT (SELECT stamp FROM notify_change_stamps WHERE user_id = %(u)s)", user_id
     )
-    row = await cur.fetchone()
-    return None if row is None else row[0]

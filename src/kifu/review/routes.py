@@ -235,19 +235,18 @@ async def safety_today(
     """The day's fills to label, split fills grouped (same venue, symbol and side within 90 s),
     newest first. Kept and served again until the caller's fills or labels change;
     ``Cache-Control: no-cache`` computes it anew."""
-    body = await service.safety_today_answer(
-        conn,
-        user,
-        answers.asked(request),
+    now = utc_now()
+    scope = service.safety_scope(
         timezone=timezone,
         day=date,
+        default_tz=_default_tz(request),
+        now=now,
         asset_class=asset_class,
         venue=venue,
         only_pending=only_pending,
         limit=limit,
-        default_tz=_default_tz(request),
-        now=utc_now(),
     )
+    body = await service.safety_today_answer(conn, user, answers.asked(request), scope, now)
     return RawJSON(body)
 
 

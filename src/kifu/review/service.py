@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Hashable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from psycopg import AsyncConnection, errors
@@ -862,26 +862,35 @@ def _group_json(g: rules.SafetyItem) -> dict[str, Any]:
     }
 
 
-def _safety_scope(
+class SafetyScope(NamedTuple):
+    """What a safety check asks, checked: the day and zone, the filters and the limit."""
+
+    day: date
+    zone: ZoneInfo
+    asset_class: str | None
+    venue: str | None
+    limit: int
+    pending_only: bool
+
+
+def safety_scope(
+    *,
     timezone: str | None,
     day: str | None,
-    asset_class: str | None,
-    venue: str | None,
-    only_pending: str | None,
-    limit: str | None,
     default_tz: str,
     now: datetime,
-) -> tuple[date, ZoneInfo, str | None, str | None, int, bool]:
-    """The safety check's parameters, checked: day, zone, asset class, venue, limit and
-    whether only pending fills are asked."""
+    asset_class: str | None = None,
+    venue: str | None = None,
+    only_pending: str | None = None,
+    limit: str | None = None,
+) -> SafetyScope:
+    """The safety check's parameters as sent, checked (today in the zone by default)."""
     zone = rules.check_timezone(timezone, default_tz)
-    d = rules.parse_day(day, "date") or rules.today_in(zone, now)
-    ac = rules.check_asset_class(asset_class)
     rules.no_nul(venue, "venue")
-    return (
-        d,
+    return SafetyScope(
+        rules.parse_day(day, "date") or rules.today_in(zone, now),
         zone,
-        ac,
+        rules.check_asset_class(asset_class),
         (venue or "").strip() or None,
         rules.check_limit(limit),
         rules.truthy(only_pending),
@@ -889,47 +898,23 @@ def _safety_scope(
 
 
 async def safety_today(
-    conn: AsyncConnection,
-    user_id: uuid.UUID,
-    *,
-    timezone: str | None,
-    day: str | None,
-    asset_class: str | None,
-    venue: str | None,
-    only_pending: str | None,
-    limit: str | None,
-    default_tz: str,
-    now: datetime,
+    conn: AsyncConnection, user_id: uuid.UUID, scope: SafetyScope
 ) -> dict[str, Any]:
-    """``_safety_day`` of the day asked (today in the zone by default)."""
-    scope = _safety_scope(timezone, day, asset_class, venue, only_pending, limit, default_tz, now)
+    """``_safety_day`` of ``scope``."""
     return await _safety_day(conn, user_id, *scope)
 
 
 async def safety_today_answer(
-    conn: AsyncConnection,
-    user_id: uuid.UUID,
-    kept: Asked,
-    *,
-    timezone: str | None,
-    day: str | None,
-    asset_class: str | None,
-    venue: str | None,
-    only_pending: str | None,
-    limit: str | None,
-    default_tz: str,
-    now: datetime,
+    conn: AsyncConnection, user_id: uuid.UUID, kept: Asked, scope: SafetyScope, now: datetime
 ) -> bytes:
-    """``safety_today`` as ``schemas.SafetyTodayResponse`` JSON, kept per day, zone and
-    filter under the user's ledger and review stamps."""
-    scope = _safety_scope(timezone, day, asset_class, venue, only_pending, limit, default_tz, now)
+    """``safety_today`` as ``schemas.SafetyTodayResponse`` JSON, kept per scope under the
+    user's ledger and review stamps."""
 
     async def compute() -> Computed:
         return _json(SafetyTodayResponse, await _safety_day(conn, user_id, *scope)), None
 
-    zone = scope[1]
-    key = ("safety", scope[0], zone.key, *scope[2:])
-    return await _kept(conn, user_id, kept, key, zone, now, compute, store.day_stamps)
+    key = ("safety", scope.day, scope.zone.key, *scope[2:])
+    return await _kept(conn, user_id, kept, key, scope.zone, now, compute, store.day_stamps)
 
 
 async def _safety_day(

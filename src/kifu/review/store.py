@@ -15,7 +15,7 @@ from psycopg import AsyncConnection, errors
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from kifu.kit import locks
+from kifu.kit import locks, stamps
 
 GUIDED_LOCK = "kifu.review.guided"
 REVIEW_COLUMNS = "id, user_id, review_date, status, completed_at, created_at"
@@ -43,36 +43,30 @@ async def zone_known(conn: AsyncConnection, name: str) -> bool:
 async def change_stamps(conn: AsyncConnection, user_id: uuid.UUID) -> tuple[int | None, int | None]:
     """The user's ledger and journal change stamps (migration 130; None before their first
     change): both primary keys, one round trip."""
-    cur = await conn.execute(
+    return await stamps.read(
+        conn,
         "SELECT (SELECT stamp FROM ledger_change_stamps WHERE user_id = %(u)s),"
         " (SELECT stamp FROM journal_change_stamps WHERE user_id = %(u)s)",
-        {"u": user_id},
+        user_id,
     )
-    row = await cur.fetchone()
-    assert row is not None
-    return row[0], row[1]
 
 
 async def day_stamps(conn: AsyncConnection, user_id: uuid.UUID) -> tuple[int | None, int | None]:
     """The user's ledger and review change stamps (migrations 130 and 133): what a day's guided
     review and safety check are computed from, their fills and review's own rows."""
-    cur = await conn.execute(
+    return await stamps.read(
+        conn,
         "SELECT (SELECT stamp FROM ledger_change_stamps WHERE user_id = %(u)s),"
         " (SELECT stamp FROM review_change_stamps WHERE user_id = %(u)s)",
-        {"u": user_id},
+        user_id,
     )
-    row = await cur.fetchone()
-    assert row is not None
-    return row[0], row[1]
 
 
 async def review_stamp(conn: AsyncConnection, user_id: uuid.UUID) -> int | None:
     """The user's review change stamp (migration 133; None before their first change)."""
-    cur = await conn.execute(
-        "SELECT stamp FROM review_change_stamps WHERE user_id = %s", (user_id,)
+    return await stamps.read(
+        conn, "SELECT (SELECT stamp FROM review_change_stamps WHERE user_id = %(u)s)", user_id
     )
-    row = await cur.fetchone()
-    return row[0] if row else None
 
 
 async def _one(conn: AsyncConnection, sql: str, params: Any) -> dict | None:
