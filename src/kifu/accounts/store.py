@@ -75,7 +75,7 @@ async def users_by_email(conn: AsyncConnection, email: str) -> list[UserRow]:
 
 async def change_stamp(conn: AsyncConnection, user_id: uuid.UUID) -> int | None:
     """The user's accounts change stamp (migration 132): it moves with every change to their
-    user row or subscription."""
+    user row, subscription or watch list."""
     return await stamps.read(
         conn, "SELECT (SELECT stamp FROM accounts_change_stamps WHERE user_id = %(u)s)", user_id
     )

@@ -191,8 +191,8 @@ async def _report(
 ) -> tuple[dict[str, Any], datetime | None]:
     """The report of ``scope``, and the earliest candle time of the bubbles it counts. The
     scored rows are read last and folded with no await after them: requests computing at once
-    then hold one request's rows at a time, not each its own (32 at once took a process from
-    about 88 to 97 MB in bench/api.py)."""
+    then hold one request's rows at a time, not each its own (bench/api.py's 32 at once: 97 MB
+    a process after the load before, 90 MB after)."""
     total, earliest = await store.total_opinions(conn, scope)
     every = await store.scored_rows(conn, scope, None)
     rows = [r for r in every if r["period"] == op]

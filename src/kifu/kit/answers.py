@@ -4,7 +4,7 @@ A read that a screen asks for on every visit (review statistics, calendar and tr
 trades, bubbles, notes and alerts; the summary, timeline and positions) is a function of the
 user's rows and of the time. Its answer is kept under a key (the user, the read and its
 normalised parameters) with the **stamp** of the rows it was computed from (the owners' change
-stamps, migrations 130-133, bumped by triggers in the writing transaction; each capability
+stamps, migrations 130-134, bumped by triggers in the writing transaction; each capability
 reads its own) and the instant it **expires** (the first moment the time alone would change it:
 a bubble leaving a "last 30 days" window; reads of "today" carry the day in their key). It is
 served again only while the stamp read *before* the request's computation is the same and the
