@@ -227,11 +227,11 @@ def seed(conninfo: str, workdir: Path, trades: int) -> uuid.UUID:
                 (user_id, rule, PAIRS[i % len(PAIRS)][0]),
             )
         # each bubble's outcomes, and two providers' opinions scored by the real job
-        conn.execute(
+        conn.execute(  # moves of -2 % to +2 %, the same for a bubble and period on every run
             "INSERT INTO outcomes (bubble_id, period, reference_price, outcome_price, pnl_percent)"
-            " SELECT b.id, p, 100, 100 + d, d FROM bubbles b,"
-            " unnest(ARRAY['1h', '4h', '1d']) p, LATERAL (SELECT (random() * 4 - 2)::numeric(6, 3)"
-            " + 0 * b.price AS d) r WHERE b.user_id = %s",
+            " SELECT id, p, 100, 100 + d, d FROM (SELECT b.id, p,"
+            " (abs(hashtext(b.memo || p)) %% 4001 - 2000) / 1000.0 AS d"
+            " FROM bubbles b, unnest(ARRAY['1h', '4h', '1d']) p WHERE b.user_id = %s) x",
             (user_id,),
         )
         conn.execute(

@@ -111,7 +111,7 @@ def test_the_streak_is_kept_from_the_first_completed_review(client, user, day, s
 def test_the_safety_check_follows_labels_fills_and_hand_edits(
     client, user, day, upload, sql, monkeypatch
 ):
-    computed = count_calls(monkeypatch, service, "_safety_day")
+    computed = count_calls(monkeypatch, service, "safety_today")
     first = get(client, user, SAFETY)
     assert (first["total"], first["reviewed"]) == (3, 0)
     assert get(client, user, SAFETY) == first

@@ -897,13 +897,6 @@ def safety_scope(
     )
 
 
-async def safety_today(
-    conn: AsyncConnection, user_id: uuid.UUID, scope: SafetyScope
-) -> dict[str, Any]:
-    """``_safety_day`` of ``scope``."""
-    return await _safety_day(conn, user_id, *scope)
-
-
 async def safety_today_answer(
     conn: AsyncConnection, user_id: uuid.UUID, kept: Asked, scope: SafetyScope, now: datetime
 ) -> bytes:
@@ -911,24 +904,27 @@ async def safety_today_answer(
     user's ledger and review stamps."""
 
     async def compute() -> Computed:
-        return _json(SafetyTodayResponse, await _safety_day(conn, user_id, *scope)), None
+        return _json(SafetyTodayResponse, await safety_today(conn, user_id, scope)), None
 
-    key = ("safety", scope.day, scope.zone.key, *scope[2:])
+    key = (
+        "safety",
+        scope.day,
+        scope.zone.key,
+        scope.asset_class,
+        scope.venue,
+        scope.limit,
+        scope.pending_only,
+    )
     return await _kept(conn, user_id, kept, key, scope.zone, now, compute, store.day_stamps)
 
 
-async def _safety_day(
-    conn: AsyncConnection,
-    user_id: uuid.UUID,
-    d: date,
-    zone: ZoneInfo,
-    ac: str | None,
-    venue: str | None,
-    n: int,
-    pending_only: bool,
+async def safety_today(
+    conn: AsyncConnection, user_id: uuid.UUID, scope: SafetyScope
 ) -> dict[str, Any]:
-    """The fills of day ``d`` (each once: an event with its trades row, or a legacy trades
-    row), newest first, at most ``n`` (pending only when asked), grouped into split fills."""
+    """The fills of the scope's day (each once: an event with its trades row, or a legacy
+    trades row), newest first, at most its limit (pending only when asked), grouped into split
+    fills."""
+    d, zone, n, pending_only = scope.day, scope.zone, scope.limit, scope.pending_only
     start, end = rules.day_window(d, zone)
     picked: list[rules.SafetyItem] = []
     after: tuple[datetime, str, uuid.UUID] | None = None
@@ -939,8 +935,8 @@ async def _safety_day(
             user_id,
             start,
             end,
-            asset_class=ac,
-            venue=venue,
+            asset_class=scope.asset_class,
+            venue=scope.venue,
             after=after,
             limit=page_size,
         )
